@@ -1,0 +1,88 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "daxpool",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "daxpool", targets: ["daxpool"]),
+        .library(name: "DaxPoolCore", targets: ["DaxPoolCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", exact: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", exact: "2.0.1"),
+    ],
+    targets: [
+        // Pure model: units, ranges, allocator, label codec. Standard library only.
+        .target(name: "DaxPoolCore", exclude: ["Labels"], swiftSettings: strictSettings),
+        // Codable wire types shared by the daemon and the CLI.
+        .target(name: "DaxPoolAPI", dependencies: ["DaxPoolCore"], swiftSettings: strictSettings),
+        // C wrappers for what Swift cannot reach: fallocate, memfd, non-temporal stores.
+        .target(name: "CLinuxShims", cSettings: [.define("_GNU_SOURCE")]),
+        // Linux backends (shm, hugetlb, devdax), syscalls, signals.
+        .target(
+            name: "DaxPoolLinux",
+            dependencies: [
+                "DaxPoolCore", "CLinuxShims",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // A small blocking HTTP/1.1 client over a Unix socket, used by the CLI and the tests.
+        .target(
+            name: "DaxPoolClient",
+            dependencies: ["DaxPoolAPI", "DaxPoolCore"],
+            swiftSettings: strictSettings
+        ),
+        // The daemon: state, persistence, API routes. Takes backends as protocol values.
+        .target(
+            name: "DaxPoolServer",
+            dependencies: [
+                "DaxPoolCore", "DaxPoolAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "daxpool",
+            dependencies: [
+                "DaxPoolCore", "DaxPoolAPI", "DaxPoolClient", "DaxPoolLinux", "DaxPoolServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DaxPoolCoreTests",
+            dependencies: ["DaxPoolCore", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DaxPoolLinuxTests",
+            dependencies: ["DaxPoolLinux", "DaxPoolCore", "CLinuxShims"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DaxPoolServerTests",
+            dependencies: ["DaxPoolServer", "DaxPoolCore", "DaxPoolAPI", "DaxPoolClient"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "daxpoolTests",
+            dependencies: ["DaxPoolAPI", "DaxPoolClient", "DaxPoolCore"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

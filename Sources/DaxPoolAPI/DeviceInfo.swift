@@ -1,0 +1,49 @@
+public import DaxPoolCore
+
+/// A device as `daxpool list` prints it: the fields `daxctl list` prints plus daxpool's own.
+public struct DeviceInfo: Hashable, Sendable, Codable {
+    // daxctl fields
+    public var chardev: String
+    public var size: UInt64
+    public var targetNode: Int?
+    public var align: UInt64
+    public var mode: String
+    /// Present with `-M`.
+    public var mappings: [DeviceMapping]?
+    // daxpool fields
+    public var path: String?
+    public var uuid: String
+    public var name: String?
+    public var state: DeviceState
+    public var backend: BackendKind
+
+    public init(
+        chardev: String,
+        size: UInt64,
+        targetNode: Int?,
+        align: UInt64,
+        mappings: [DeviceMapping]?,
+        path: String?,
+        uuid: String,
+        name: String?,
+        state: DeviceState,
+        backend: BackendKind
+    ) {
+        self.chardev = chardev
+        self.size = size
+        self.targetNode = targetNode
+        self.align = align
+        self.mode = "devdax"
+        self.mappings = mappings
+        self.path = path
+        self.uuid = uuid
+        self.name = name
+        self.state = state
+        self.backend = backend
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case chardev, size, align, mode, mappings, path, uuid, name, state, backend
+        case targetNode = "target_node"
+    }
+}

@@ -1,0 +1,67 @@
+public import DaxPoolCore
+
+/// A region as `daxpool list -R` prints it: the fields `daxctl list -R` prints plus daxpool's own.
+public struct RegionInfo: Hashable, Sendable, Codable {
+    // daxctl fields
+    public var id: Int
+    public var path: String
+    public var size: UInt64
+    /// Omitted when zero, as daxctl omits it.
+    public var availableSize: UInt64?
+    public var align: UInt64
+    public var devices: [DeviceInfo]?
+    // daxpool fields
+    public var backend: BackendKind
+    public var pageSize: UInt64
+    public var targetNode: Int?
+    public var largestAvailableExtent: UInt64
+    public var badblockCount: Int
+    public var badblocks: [BadBlock]
+
+    public init(
+        id: Int,
+        path: String,
+        size: UInt64,
+        availableSize: UInt64?,
+        align: UInt64,
+        devices: [DeviceInfo]?,
+        backend: BackendKind,
+        pageSize: UInt64,
+        targetNode: Int?,
+        largestAvailableExtent: UInt64,
+        badblocks: [BadBlock]
+    ) {
+        self.id = id
+        self.path = path
+        self.size = size
+        self.availableSize = availableSize
+        self.align = align
+        self.devices = devices
+        self.backend = backend
+        self.pageSize = pageSize
+        self.targetNode = targetNode
+        self.largestAvailableExtent = largestAvailableExtent
+        self.badblockCount = badblocks.count
+        self.badblocks = badblocks
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, path, size, align, devices, backend, badblocks
+        case availableSize = "available_size"
+        case pageSize = "page_size"
+        case targetNode = "target_node"
+        case largestAvailableExtent = "largest_available_extent"
+        case badblockCount = "badblock_count"
+    }
+}
+
+/// A quarantined range of a region, as ndctl prints `badblocks` (`offset` and `length` in bytes here).
+public struct BadBlock: Hashable, Sendable, Codable {
+    public var offset: UInt64
+    public var length: UInt64
+
+    public init(offset: UInt64, length: UInt64) {
+        self.offset = offset
+        self.length = length
+    }
+}

@@ -1,0 +1,98 @@
+public import DaxPoolCore
+
+/// `POST /v1/regions`.
+public struct CreateRegionRequest: Hashable, Sendable, Codable {
+    public var backend: BackendKind
+    /// Bytes, or a string with a k/m/g/t suffix.
+    public var size: SizeValue
+    /// Backing directory (shm) or mount point (hugetlb).
+    public var path: String?
+    /// `4K`, `2M` or `1G` (hugetlb page size).
+    public var pageSize: String?
+    public var node: Int?
+
+    public init(backend: BackendKind, size: SizeValue, path: String? = nil, pageSize: String? = nil, node: Int? = nil) {
+        self.backend = backend
+        self.size = size
+        self.path = path
+        self.pageSize = pageSize
+        self.node = node
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case backend, size, path, node
+        case pageSize = "page_size"
+    }
+}
+
+/// `POST /v1/devices`.
+public struct CreateDeviceRequest: Hashable, Sendable, Codable {
+    public var region: Int?
+    /// Omitted: all the region's available memory (daxctl's default); with `mappings`: their sum.
+    public var size: SizeValue?
+    public var align: SizeValue?
+    public var name: String?
+    public var uuid: String?
+    /// An exact layout to rebuild (from `list -M` output), in page-offset order.
+    public var mappings: [MappingRequest]?
+
+    public init(
+        region: Int? = nil,
+        size: SizeValue? = nil,
+        align: SizeValue? = nil,
+        name: String? = nil,
+        uuid: String? = nil,
+        mappings: [MappingRequest]? = nil
+    ) {
+        self.region = region
+        self.size = size
+        self.align = align
+        self.name = name
+        self.uuid = uuid
+        self.mappings = mappings
+    }
+}
+
+/// One range of an explicit layout: `start` and `end` inclusive, `page_offset` optional (used to order).
+public struct MappingRequest: Hashable, Sendable, Codable {
+    public var pageOffset: UInt64?
+    public var start: UInt64
+    public var end: UInt64
+
+    public init(pageOffset: UInt64?, start: UInt64, end: UInt64) {
+        self.pageOffset = pageOffset
+        self.start = start
+        self.end = end
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case start, end
+        case pageOffset = "page_offset"
+    }
+}
+
+/// `PATCH /v1/devices/{device}`.
+public struct ReconfigureDeviceRequest: Hashable, Sendable, Codable {
+    public var size: SizeValue?
+    public var align: SizeValue?
+    public var force: Bool?
+
+    public init(size: SizeValue? = nil, align: SizeValue? = nil, force: Bool? = nil) {
+        self.size = size
+        self.align = align
+        self.force = force
+    }
+}
+
+/// `GET /v1/health`.
+public struct HealthResponse: Hashable, Sendable, Codable {
+    public var status: String
+    public var pid: Int32
+    public var version: String
+
+    public init(status: String, pid: Int32, version: String) {
+        self.status = status
+        self.pid = pid
+        self.version = version
+    }
+}

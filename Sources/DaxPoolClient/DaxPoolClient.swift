@@ -1,0 +1,122 @@
+public import DaxPoolAPI
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Typed calls to the daxpool API. Any failure comes back as the one JSON `ErrorBody`.
+public final class DaxPoolClient {
+    private let http: UnixHTTPClient
+
+    public init(socketPath: String) {
+        http = UnixHTTPClient(socketPath: socketPath)
+    }
+
+    public var socketPath: String { http.socketPath }
+
+    public func health() throws(ErrorBody) -> HealthResponse { try call("GET", "/v1/health") }
+
+    public func regions() throws(ErrorBody) -> [RegionInfo] { try call("GET", "/v1/regions") }
+
+    public func region(_ id: Int) throws(ErrorBody) -> RegionInfo { try call("GET", "/v1/regions/\(id)") }
+
+    public func createRegion(_ request: CreateRegionRequest) throws(ErrorBody) -> RegionInfo {
+        try call("POST", "/v1/regions", body: request)
+    }
+
+    public func destroyRegion(_ id: Int) throws(ErrorBody) { try callEmpty("DELETE", "/v1/regions/\(id)") }
+
+    public func devices() throws(ErrorBody) -> [DeviceInfo] { try call("GET", "/v1/devices") }
+
+    public func device(_ name: String) throws(ErrorBody) -> DeviceInfo {
+        try call("GET", "/v1/devices/\(Self.escape(name))")
+    }
+
+    public func createDevice(_ request: CreateDeviceRequest) throws(ErrorBody) -> DeviceInfo {
+        try call("POST", "/v1/devices", body: request)
+    }
+
+    public func reconfigureDevice(_ name: String, _ request: ReconfigureDeviceRequest) throws(ErrorBody) -> DeviceInfo {
+        try call("PATCH", "/v1/devices/\(Self.escape(name))", body: request)
+    }
+
+    public func destroyDevice(_ name: String, force: Bool) throws(ErrorBody) {
+        try callEmpty("DELETE", "/v1/devices/\(Self.escape(name))" + (force ? "?force=true" : ""))
+    }
+
+    public func setDeviceEnabled(_ name: String, _ enabled: Bool) throws(ErrorBody) -> DeviceInfo {
+        try call("POST", "/v1/devices/\(Self.escape(name))/\(enabled ? "enable" : "disable")")
+    }
+
+    /// Sends raw bytes; for tests that probe bad input.
+    public func raw(method: String, path: String, body: [UInt8]?) throws(ErrorBody) -> (status: Int, body: [UInt8]) {
+        do {
+            let response = try http.send(method: method, path: path, body: body)
+            return (response.status, response.body)
+        } catch {
+            throw ErrorBody(code: "daemon_unreachable", message: error.description, status: 0)
+        }
+    }
+
+    // MARK: - Plumbing
+
+    private func call<Value: Decodable>(_ method: String, _ path: String) throws(ErrorBody) -> Value {
+        try decode(try exchange(method, path, body: nil))
+    }
+
+    private func call<Value: Decodable, Body: Encodable>(_ method: String, _ path: String, body: Body) throws(ErrorBody)
+        -> Value
+    {
+        let bytes: [UInt8]
+        do {
+            bytes = Array(try JSONEncoder().encode(body))
+        } catch {
+            throw ErrorBody(code: "bad_request", message: "cannot encode the request: \(error)", status: 0)
+        }
+        return try decode(try exchange(method, path, body: bytes))
+    }
+
+    private func callEmpty(_ method: String, _ path: String) throws(ErrorBody) {
+        _ = try exchange(method, path, body: nil)
+    }
+
+    private func exchange(_ method: String, _ path: String, body: [UInt8]?) throws(ErrorBody) -> [UInt8] {
+        let (status, bytes) = try raw(method: method, path: path, body: body)
+        guard (200..<300).contains(status) else {
+            if let error = try? JSONDecoder().decode(ErrorBody.self, from: Data(bytes)) { throw error }
+            throw ErrorBody(
+                code: "http_\(status)",
+                message: "the daemon answered \(status): \(String(decoding: bytes, as: UTF8.self))",
+                status: status
+            )
+        }
+        return bytes
+    }
+
+    private func decode<Value: Decodable>(_ bytes: [UInt8]) throws(ErrorBody) -> Value {
+        do {
+            return try JSONDecoder().decode(Value.self, from: Data(bytes))
+        } catch {
+            throw ErrorBody(code: "bad_response", message: "cannot decode the daemon's answer: \(error)", status: 0)
+        }
+    }
+
+    /// Percent-escapes a path segment.
+    static func escape(_ segment: String) -> String {
+        var out = ""
+        for byte in segment.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                out.append(Character(Unicode.Scalar(byte)))
+            default:
+                let hex = String(byte, radix: 16, uppercase: true)
+                out += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,213 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A minimal blocking HTTP/1.1 client over a Unix domain socket: one request per call on a kept-alive
+/// connection, `Content-Length` and chunked responses. Enough for the CLI, the tests and benchmarks,
+/// and nothing that pulls in TLS or Foundation's URL loading.
+public final class UnixHTTPClient {
+    public let socketPath: String
+    private var descriptor: Int32 = -1
+
+    public init(socketPath: String) {
+        self.socketPath = socketPath
+    }
+
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
+    }
+
+    /// A response: status code and body bytes.
+    public struct Response: Sendable {
+        public var status: Int
+        public var body: [UInt8]
+    }
+
+    /// Why a request did not get a response.
+    public enum ClientError: Error, CustomStringConvertible {
+        case connect(path: String, errno: Int32)
+        case io(String, errno: Int32)
+        case malformed(String)
+
+        public var description: String {
+            switch self {
+            case .connect(let path, let code):
+                "cannot reach the daxpool daemon at \(path): \(String(cString: strerror(code))); "
+                    + "start it with 'daxpool serve' or set DAXPOOL_SOCKET"
+            case .io(let what, let code):
+                "talking to the daemon failed (\(what)): \(String(cString: strerror(code)))"
+            case .malformed(let what):
+                "the daemon sent a malformed response: \(what)"
+            }
+        }
+    }
+
+    /// Sends one request and reads the whole response. Retries once on a connection the server closed.
+    public func send(method: String, path: String, body: [UInt8]? = nil) throws(ClientError) -> Response {
+        let reused = descriptor >= 0
+        do {
+            return try attempt(method: method, path: path, body: body)
+        } catch {
+            disconnect()
+            if reused { return try attempt(method: method, path: path, body: body) }
+            throw error
+        }
+    }
+
+    private func attempt(method: String, path: String, body: [UInt8]?) throws(ClientError) -> Response {
+        if descriptor < 0 { try connectSocket() }
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: daxpool\r\n"
+        if let body {
+            head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n"
+        } else if method == "POST" || method == "PATCH" || method == "PUT" {
+            head += "Content-Length: 0\r\n"
+        }
+        head += "\r\n"
+        var bytes = Array(head.utf8)
+        if let body { bytes += body }
+        try writeAll(bytes)
+        return try readResponse()
+    }
+
+    private func connectSocket() throws(ClientError) {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .connect(path: socketPath, errno: errno) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let pathBytes = Array(socketPath.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard pathBytes.count < capacity else {
+            close(fd)
+            throw .connect(path: socketPath, errno: ENAMETOOLONG)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in pathBytes.enumerated() { raw[index] = byte }
+        }
+        let result = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard result == 0 else {
+            let code = errno
+            close(fd)
+            throw .connect(path: socketPath, errno: code)
+        }
+        descriptor = fd
+    }
+
+    private func disconnect() {
+        if descriptor >= 0 { close(descriptor) }
+        descriptor = -1
+        buffer.removeAll()
+    }
+
+    private func writeAll(_ bytes: [UInt8]) throws(ClientError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { raw in
+                Glibc.send(descriptor, raw.baseAddress.map { $0 + offset }, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw .io("write", errno: errno)
+            }
+            offset += written
+        }
+    }
+
+    private var buffer: [UInt8] = []
+
+    private func fill() throws(ClientError) {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .io("read", errno: errno)
+            }
+            if count == 0 { throw .malformed("connection closed") }
+            buffer += chunk[0..<count]
+            return
+        }
+    }
+
+    private func readLine() throws(ClientError) -> String {
+        while true {
+            if let index = buffer.firstIndex(of: 10) {
+                var line = Array(buffer[0..<index])
+                buffer.removeFirst(index + 1)
+                if line.last == 13 { line.removeLast() }
+                return String(decoding: line, as: UTF8.self)
+            }
+            guard buffer.count < 1 << 16 else { throw .malformed("header line too long") }
+            try fill()
+        }
+    }
+
+    private func readExactly(_ count: Int) throws(ClientError) -> [UInt8] {
+        while buffer.count < count { try fill() }
+        let bytes = Array(buffer[0..<count])
+        buffer.removeFirst(count)
+        return bytes
+    }
+
+    private func readResponse() throws(ClientError) -> Response {
+        let statusLine = try readLine()
+        let parts = statusLine.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
+            throw .malformed("status line '\(statusLine)'")
+        }
+        var contentLength: Int?
+        var chunked = false
+        var closeAfter = false
+        while true {
+            let line = try readLine()
+            if line.isEmpty { break }
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].lowercased()
+            let value = line[line.index(after: colon)...].trimmingCharacters()
+            switch name {
+            case "content-length": contentLength = Int(value)
+            case "transfer-encoding": chunked = value.lowercased().contains("chunked")
+            case "connection": closeAfter = value.lowercased() == "close"
+            default: break
+            }
+        }
+        var body: [UInt8] = []
+        if chunked {
+            while true {
+                let sizeLine = try readLine()
+                guard let size = Int(sizeLine.split(separator: ";").first.map(String.init) ?? "", radix: 16) else {
+                    throw .malformed("chunk size '\(sizeLine)'")
+                }
+                if size == 0 {
+                    while try !readLine().isEmpty {}
+                    break
+                }
+                body += try readExactly(size)
+                _ = try readLine()
+            }
+        } else if let contentLength {
+            body = try readExactly(contentLength)
+        } else if status != 204 && status != 304 {
+            closeAfter = true
+            do {
+                while true { try fill() }
+            } catch {}
+            body = buffer
+            buffer.removeAll()
+        }
+        if closeAfter { disconnect() }
+        return Response(status: status, body: body)
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters() -> String {
+        var text = self
+        while let first = text.first, first == " " || first == "\t" { text = text.dropFirst() }
+        while let last = text.last, last == " " || last == "\t" { text = text.dropLast() }
+        return String(text)
+    }
+}

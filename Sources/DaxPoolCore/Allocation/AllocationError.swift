@@ -1,0 +1,44 @@
+/// Why the allocator refused a request. Every case names what conflicted and what was available.
+public enum AllocationError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The request needs more than the region has free.
+    case insufficientSpace(requested: ByteCount, available: ByteCount, largestFreeExtent: ByteCount)
+    /// A size or range that is not a multiple of the alignment.
+    case misaligned(what: String, value: UInt64, alignment: Alignment)
+    /// A size of zero where a device needs memory.
+    case zeroSize
+    /// An explicit range that overlaps memory already in use.
+    case rangeInUse(Extent, owner: ExtentOwner)
+    /// An explicit range outside the region.
+    case outOfRegion(Extent, regionSize: ByteCount)
+
+    public var description: String {
+        switch self {
+        case .insufficientSpace(let requested, let available, let largest):
+            "not enough free memory: \(requested) bytes requested, \(available) bytes available "
+                + "(largest free extent \(largest) bytes); ask for at most \(available) bytes or free memory first"
+        case .misaligned(let what, let value, let alignment):
+            "\(what) \(value) is not a multiple of the alignment \(alignment) (\(alignment.rawValue) bytes)"
+        case .zeroSize:
+            "size must be greater than zero"
+        case .rangeInUse(let extent, let owner):
+            "range \(extent) is already in use by \(owner)"
+        case .outOfRegion(let extent, let regionSize):
+            "range \(extent) lies outside the region (size \(regionSize) bytes)"
+        }
+    }
+}
+
+/// Who holds an extent of a region.
+public enum ExtentOwner: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// Device instance N of the region (`daxR.N`).
+    case device(Int)
+    /// A quarantined bad block: never handed out.
+    case quarantine
+
+    public var description: String {
+        switch self {
+        case .device(let instance): "device instance \(instance)"
+        case .quarantine: "a quarantined bad block"
+        }
+    }
+}

@@ -1,0 +1,258 @@
+/// One region: its configuration, its allocator and its devices.
+public struct RegionState: Sendable, Equatable {
+    public var config: RegionConfig
+    public var allocator: RegionAllocator
+    /// Devices by instance number.
+    public var devices: [Int: DeviceRecord]
+
+    public init(config: RegionConfig) {
+        self.config = config
+        self.allocator = RegionAllocator(size: config.size)
+        self.devices = [:]
+    }
+
+    /// Devices in instance order.
+    public var sortedDevices: [DeviceRecord] { devices.keys.sorted().compactMap { devices[$0] } }
+
+    /// The lowest free instance number, as the kernel's IDA hands them out.
+    public var nextInstance: Int {
+        var instance = 0
+        while devices[instance] != nil { instance += 1 }
+        return instance
+    }
+}
+
+/// The whole pool as pure data: every change is validated here before any backend or store sees it,
+/// and a failed change leaves the model exactly as it was.
+public struct PoolModel: Sendable, Equatable {
+    public private(set) var regions: [Int: RegionState] = [:]
+
+    public init() {}
+
+    /// Rebuilds a model from a persisted snapshot, checking every invariant on the way.
+    public init(snapshot: PoolSnapshot) throws(PoolError) {
+        for region in snapshot.regions {
+            guard regions[region.config.id] == nil else { throw .regionExists(region.config.id) }
+            var state = RegionState(config: region.config)
+            for extent in region.quarantined {
+                do { try state.allocator.quarantine(extent) } catch { throw .allocation(error) }
+            }
+            for device in region.devices {
+                guard device.record.id.region == region.config.id, state.devices[device.record.id.instance] == nil
+                else { throw .invalidLayout("device \(device.record.id) appears twice or in the wrong region") }
+                for extent in device.extents {
+                    do {
+                        try state.allocator.claim(
+                            device: device.record.id.instance,
+                            extent: extent,
+                            alignment: device.record.align
+                        )
+                    } catch { throw .allocation(error) }
+                }
+                state.devices[device.record.id.instance] = device.record
+            }
+            regions[region.config.id] = state
+        }
+    }
+
+    /// The model as data a store can persist.
+    public var snapshot: PoolSnapshot {
+        PoolSnapshot(
+            regions: regions.keys.sorted().compactMap { id in
+                guard let region = regions[id] else { return nil }
+                return RegionSnapshot(
+                    config: region.config,
+                    devices: region.sortedDevices.map {
+                        DeviceSnapshot(record: $0, extents: region.allocator.ranges(of: $0.id.instance))
+                    },
+                    quarantined: region.allocator.quarantined
+                )
+            }
+        )
+    }
+
+    /// Region ids in ascending order.
+    public var regionIDs: [Int] { regions.keys.sorted() }
+
+    /// The lowest unused region id.
+    public var nextRegionID: Int {
+        var id = 0
+        while regions[id] != nil { id += 1 }
+        return id
+    }
+
+    public func region(_ id: Int) throws(PoolError) -> RegionState {
+        guard let region = regions[id] else { throw .unknownRegion(id) }
+        return region
+    }
+
+    public func device(_ id: DeviceID) throws(PoolError) -> DeviceRecord {
+        guard let device = regions[id.region]?.devices[id.instance] else { throw .unknownDevice(id.description) }
+        return device
+    }
+
+    /// The device named by `text`: a `daxR.N` id, or a device name.
+    public func resolveDevice(_ text: String) throws(PoolError) -> DeviceRecord {
+        if let id = DeviceID(parsing: text), let device = regions[id.region]?.devices[id.instance] {
+            return device
+        }
+        for region in regions.values {
+            if let device = region.devices.values.first(where: { $0.name?.value == text }) { return device }
+        }
+        throw .unknownDevice(text)
+    }
+
+    /// The extents of a device in page-offset order.
+    public func extents(of id: DeviceID) -> [Extent] {
+        regions[id.region]?.allocator.ranges(of: id.instance) ?? []
+    }
+
+    // MARK: - Regions
+
+    public mutating func addRegion(_ config: RegionConfig) throws(PoolError) {
+        guard regions[config.id] == nil else { throw .regionExists(config.id) }
+        guard config.size.rawValue > 0 else { throw .invalidRequest("region size must be greater than zero") }
+        guard config.size.isAligned(to: config.pageSize) else {
+            throw .allocation(.misaligned(what: "region size", value: config.size.rawValue, alignment: config.pageSize))
+        }
+        regions[config.id] = RegionState(config: config)
+    }
+
+    public mutating func removeRegion(_ id: Int) throws(PoolError) {
+        let region = try region(id)
+        guard region.devices.isEmpty else { throw .regionNotEmpty(id, devices: region.sortedDevices.map(\.id)) }
+        regions[id] = nil
+    }
+
+    // MARK: - Devices
+
+    /// Creates a device of `size` (or with exactly `layout`, in page-offset order) in `regionID`
+    /// (or the first region with room when `nil`).
+    public mutating func createDevice(
+        region regionID: Int?,
+        size: ByteCount?,
+        align: Alignment?,
+        name: DeviceName?,
+        uuid: LabelUUID,
+        layout: [Extent]? = nil
+    ) throws(PoolError) -> DeviceRecord {
+        try checkUnique(name: name, uuid: uuid, except: nil)
+        let id = try chooseRegion(regionID, size: size ?? ByteCount(layout?.reduce(0) { $0 + $1.length.rawValue } ?? 0))
+        var region = try region(id)
+        let alignment = align ?? defaultAlignment(region.config)
+        try checkAlignment(alignment, region.config)
+        let instance = region.nextInstance
+        let record = DeviceRecord(
+            id: DeviceID(region: id, instance: instance),
+            uuid: uuid,
+            name: name,
+            align: alignment,
+            state: .enabled
+        )
+        if let layout {
+            guard !layout.isEmpty else { throw .invalidLayout("the layout has no mappings") }
+            for extent in layout {
+                do { try region.allocator.claim(device: instance, extent: extent, alignment: alignment) } catch {
+                    throw .allocation(error)
+                }
+            }
+            if let size, size != region.allocator.size(of: instance) {
+                throw .invalidLayout(
+                    "the mappings add up to \(region.allocator.size(of: instance)) bytes but size is \(size) bytes"
+                )
+            }
+        } else {
+            let wanted = size ?? region.allocator.availableSize.roundedDown(to: alignment)
+            guard wanted.rawValue > 0 else {
+                if size == nil {
+                    throw .allocation(
+                        .insufficientSpace(requested: alignment.byteCount, available: region.allocator.availableSize,
+                            largestFreeExtent: region.allocator.largestFreeExtent(alignment: alignment))
+                    )
+                }
+                throw .allocation(.zeroSize)
+            }
+            do { try region.allocator.resize(device: instance, to: wanted, alignment: alignment) } catch {
+                throw .allocation(error)
+            }
+        }
+        region.devices[instance] = record
+        regions[id] = region
+        return record
+    }
+
+    /// Resizes and/or realigns a device. Like the kernel, this needs a disabled device.
+    public mutating func reconfigureDevice(
+        _ id: DeviceID,
+        size: ByteCount?,
+        align: Alignment?,
+        force: Bool = false
+    ) throws(PoolError) -> DeviceRecord {
+        var record = try device(id)
+        var region = try region(id.region)
+        guard record.state == .disabled || force else { throw .deviceEnabled(id, operation: "reconfigure") }
+        if let align {
+            try checkAlignment(align, region.config)
+            for extent in region.allocator.ranges(of: id.instance) {
+                guard extent.start.isAligned(to: align), extent.length.isAligned(to: align) else {
+                    throw .allocation(.misaligned(what: "mapping \(extent)", value: extent.start.rawValue, alignment: align))
+                }
+            }
+            record.align = align
+        }
+        if let size {
+            guard size.rawValue > 0 else {
+                throw .invalidRequest("size must be greater than zero: use destroy-device to remove \(id)")
+            }
+            do { try region.allocator.resize(device: id.instance, to: size, alignment: record.align) } catch {
+                throw .allocation(error)
+            }
+        }
+        region.devices[id.instance] = record
+        regions[id.region] = region
+        return record
+    }
+
+    /// Removes a device and frees its ranges. An enabled device needs `force`.
+    public mutating func destroyDevice(_ id: DeviceID, force: Bool) throws(PoolError) {
+        let record = try device(id)
+        guard record.state == .disabled || force else { throw .deviceEnabled(id, operation: "destroy") }
+        regions[id.region]?.allocator.release(device: id.instance)
+        regions[id.region]?.devices[id.instance] = nil
+    }
+
+    public mutating func setState(_ id: DeviceID, _ state: DeviceState) throws(PoolError) {
+        _ = try device(id)
+        regions[id.region]?.devices[id.instance]?.state = state
+    }
+
+    // MARK: - Checks
+
+    private func defaultAlignment(_ config: RegionConfig) -> Alignment {
+        max(config.pageSize, min(config.align, .page2M))
+    }
+
+    private func checkAlignment(_ alignment: Alignment, _ config: RegionConfig) throws(PoolError) {
+        guard alignment >= config.pageSize else { throw .alignmentTooSmall(alignment, pageSize: config.pageSize) }
+        guard alignment <= config.align else { throw .alignmentTooLarge(alignment, regionAlign: config.align) }
+    }
+
+    private func checkUnique(name: DeviceName?, uuid: LabelUUID, except: DeviceID?) throws(PoolError) {
+        for region in regions.values {
+            for device in region.devices.values where device.id != except {
+                if let name, device.name == name { throw .duplicateName(name.value, holder: device.id) }
+                if device.uuid == uuid { throw .duplicateUUID(uuid, holder: device.id) }
+            }
+        }
+    }
+
+    private func chooseRegion(_ regionID: Int?, size: ByteCount) throws(PoolError) -> Int {
+        if let regionID {
+            _ = try region(regionID)
+            return regionID
+        }
+        let ids = regionIDs
+        guard let first = ids.first else { throw .noRegion }
+        return ids.first { id in (regions[id]?.allocator.availableSize ?? .zero) >= size } ?? first
+    }
+}

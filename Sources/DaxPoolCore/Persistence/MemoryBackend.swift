@@ -1,0 +1,43 @@
+/// Where device memory comes from. The daemon holds one per backend kind and never imports Linux code.
+public protocol MemoryBackend: Sendable {
+    var kind: BackendKind { get }
+
+    /// Prepares a region (creates its directory, mounts, reserves pages) and returns its final config.
+    func createRegion(_ request: RegionConfig) throws -> RegionConfig
+
+    /// Releases everything `createRegion` took.
+    func destroyRegion(_ config: RegionConfig) throws
+
+    /// The path a VMM opens for the device, or `nil` if the backend has none (`sim`).
+    func devicePath(_ device: DeviceID, in region: RegionConfig) -> String?
+
+    /// Creates or resizes the device's memory to `size` bytes, committed when this returns.
+    func provisionDevice(_ device: DeviceID, size: ByteCount, extents: [Extent], in region: RegionConfig) throws
+
+    /// Makes the device's path appear (enabled) or disappear (disabled).
+    func setDeviceEnabled(_ device: DeviceID, enabled: Bool, in region: RegionConfig) throws
+
+    /// Removes the device's memory.
+    func destroyDevice(_ device: DeviceID, in region: RegionConfig) throws
+
+    /// Brings the backend in line with persisted state after a start: recreates what is missing and
+    /// removes what no device owns.
+    func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws
+}
+
+/// A failure inside a backend: the operation, the path and the errno.
+public struct BackendError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var path: String
+    public var errno: Int32
+    public var message: String
+
+    public init(operation: String, path: String, errno: Int32, message: String) {
+        self.operation = operation
+        self.path = path
+        self.errno = errno
+        self.message = message
+    }
+
+    public var description: String { message }
+}

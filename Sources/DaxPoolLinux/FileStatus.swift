@@ -1,0 +1,24 @@
+// Linux only.
+import Glibc
+
+/// What `stat(2)` says about a file: its size, the bytes actually backed by memory or disk, its mode.
+public struct FileStatus: Hashable, Sendable {
+    /// `st_size`: the length of the file in bytes.
+    public var size: Int64
+    /// `st_blocks * 512`: the bytes allocated to the file (committed pages on tmpfs).
+    public var allocatedBytes: Int64
+    /// The permission bits of `st_mode` (`st_mode & 07777`).
+    public var permissions: UInt32
+    /// Whether `st_mode` says regular file (`S_ISREG`).
+    public var isRegularFile: Bool
+    /// Whether `st_mode` says directory (`S_ISDIR`).
+    public var isDirectory: Bool
+
+    init(_ info: stat) {
+        size = Int64(info.st_size)
+        allocatedBytes = Int64(info.st_blocks) * 512
+        permissions = UInt32(info.st_mode) & 0o7777
+        isRegularFile = info.st_mode & S_IFMT == S_IFREG
+        isDirectory = info.st_mode & S_IFMT == S_IFDIR
+    }
+}

@@ -1,0 +1,74 @@
+import DaxPoolAPI
+import DaxPoolCore
+
+/// The one place that turns any error into an HTTP status and the JSON error body.
+enum ErrorMapping {
+    static func body(for error: any Error) -> ErrorBody {
+        switch error {
+        case let error as PoolError:
+            return body(for: error)
+        case let error as AllocationError:
+            return body(for: PoolError.allocation(error))
+        case let error as BackendError:
+            if error.errno == 28 || error.errno == 12 {  // ENOSPC, ENOMEM
+                return ErrorBody(code: "insufficient_memory", message: error.message, status: 409)
+            }
+            if error.errno == 16 {  // EBUSY
+                return ErrorBody(code: "busy", message: error.message, status: 409)
+            }
+            return ErrorBody(code: "backend_error", message: error.message, status: 500)
+        case let error as RequestError:
+            return ErrorBody(code: error.code, message: error.message, status: error.status)
+        case let error as DecodingError:
+            return ErrorBody(code: "bad_request", message: "the request body is not valid: \(describe(error))", status: 400)
+        default:
+            return ErrorBody(code: "internal_error", message: "\(error)", status: 500)
+        }
+    }
+
+    static func body(for error: PoolError) -> ErrorBody {
+        let (code, status): (String, Int) =
+            switch error {
+            case .unknownRegion, .unknownDevice: ("not_found", 404)
+            case .noRegion: ("no_region", 409)
+            case .regionExists: ("conflict", 409)
+            case .regionNotEmpty: ("region_busy", 409)
+            case .duplicateName, .duplicateUUID: ("conflict", 409)
+            case .alignmentTooSmall, .alignmentTooLarge: ("invalid_alignment", 400)
+            case .deviceEnabled: ("device_enabled", 409)
+            case .allocation(let allocation):
+                switch allocation {
+                case .insufficientSpace: ("insufficient_space", 409)
+                case .rangeInUse: ("range_in_use", 409)
+                case .misaligned: ("misaligned", 400)
+                case .zeroSize, .outOfRegion: ("bad_request", 400)
+                }
+            case .invalidLayout, .invalidRequest: ("bad_request", 400)
+            }
+        return ErrorBody(code: code, message: error.description, status: status)
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map(\.stringValue).filter { !$0.isEmpty }
+            return keys.isEmpty ? "" : " at '\(keys.joined(separator: "."))'"
+        }
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "wrong type\(path(context)): \(context.debugDescription)"
+        case .keyNotFound(let key, let context):
+            return "missing field '\(key.stringValue)'\(path(context))"
+        case .dataCorrupted(let context):
+            return "\(context.debugDescription)\(path(context))"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
+/// A request the server refuses before it reaches the pool (bad body, unknown route, bad method).
+struct RequestError: Error {
+    var code: String
+    var message: String
+    var status: Int
+}

@@ -1,0 +1,31 @@
+import DaxPoolAPI
+import Hummingbird
+
+/// `/v1/regions`.
+struct RegionController {
+    let service: PoolService
+
+    func register(on router: Router<some RequestContext>) {
+        router.get("/v1/regions") { _, _ in
+            JSONWire.response(await service.regions())
+        }
+        router.post("/v1/regions") { request, _ in
+            let body = try await JSONWire.decode(CreateRegionRequest.self, from: request)
+            return JSONWire.response(try await service.createRegion(body), status: .created)
+        }
+        router.get("/v1/regions/:region") { _, context in
+            JSONWire.response(try await service.region(try Self.regionID(context)))
+        }
+        router.delete("/v1/regions/:region") { _, context in
+            try await service.destroyRegion(try Self.regionID(context))
+            return Response(status: .noContent)
+        }
+    }
+
+    static func regionID(_ context: some RequestContext) throws -> Int {
+        guard let text = context.parameters.get("region"), let id = Int(text), id >= 0 else {
+            throw RequestError(code: "bad_request", message: "region id must be a non-negative integer", status: 400)
+        }
+        return id
+    }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import DaxPoolAPI
+import DaxPoolCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// `daxpool create-device`.
+struct CreateDeviceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create-device",
+        abstract: "Create a device from a region (as daxctl create-device)."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(name: [.customShort("r"), .long], help: "Region id (default: the first region with room).")
+    var region: Int?
+
+    @Option(name: [.customShort("s"), .long], help: "Size (k/m/g/t suffixes; default: all available).")
+    var size: String?
+
+    @Option(name: [.customShort("a"), .long], help: "Alignment: 4K, 2M or 1G (default 2M).")
+    var align: String?
+
+    @Option(name: .long, help: "A name for the device (1 to 63 bytes, no '/').")
+    var name: String?
+
+    @Option(name: .long, help: "The device uuid (default: a random one).")
+    var uuid: String?
+
+    @Option(name: .long, help: "Rebuild the exact layout from 'daxpool list -M' output of one device.")
+    var input: String?
+
+    func run() throws {
+        var request = CreateDeviceRequest(region: region, name: name, uuid: uuid)
+        if let size { request.size = SizeValue(bytes: try parseSizeOption(size, option: "--size").rawValue) }
+        if let align { request.align = SizeValue(align) }
+        if let input {
+            let layout = try InputLayout.load(path: input)
+            request.mappings = layout.mappings
+            if request.region == nil { request.region = layout.region }
+            if request.size == nil { request.size = SizeValue(bytes: layout.size) }
+            if request.align == nil, let align = layout.align { request.align = SizeValue(bytes: align) }
+        }
+        try Output.print([try connection.client().createDevice(request)])
+    }
+}
+
+/// The layout in a `list -M` document: one device object, or an array holding exactly one.
+struct InputLayout {
+    var region: Int?
+    var size: UInt64
+    var align: UInt64?
+    var mappings: [MappingRequest]
+
+    private struct Document: Decodable {
+        var chardev: String?
+        var size: UInt64
+        var align: UInt64?
+        var mappings: [MappingRequest]?
+    }
+
+    static func load(path: String) throws -> InputLayout {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ErrorBody(code: "bad_input", message: "cannot read --input file '\(path)': \(error)", status: 0)
+        }
+        let document: Document
+        do {
+            if let single = try? JSONDecoder().decode(Document.self, from: data) {
+                document = single
+            } else {
+                let many = try JSONDecoder().decode([Document].self, from: data)
+                guard many.count == 1, let only = many.first else {
+                    throw ErrorBody(
+                        code: "bad_input",
+                        message: "--input file '\(path)' holds \(many.count) devices: give the 'list -M' output of exactly one",
+                        status: 0
+                    )
+                }
+                document = only
+            }
+        } catch let error as ErrorBody {
+            throw error
+        } catch {
+            throw ErrorBody(
+                code: "bad_input",
+                message: "--input file '\(path)' is not 'daxpool list -M' JSON of one device: \(error)",
+                status: 0
+            )
+        }
+        guard let mappings = document.mappings, !mappings.isEmpty else {
+            throw ErrorBody(
+                code: "bad_input",
+                message: "--input file '\(path)' has no mappings: produce it with 'daxpool list -M -d DEVICE'",
+                status: 0
+            )
+        }
+        let region = document.chardev.flatMap { DeviceID(parsing: $0)?.region }
+        return InputLayout(region: region, size: document.size, align: document.align, mappings: mappings)
+    }
+}

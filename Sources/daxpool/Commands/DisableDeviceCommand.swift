@@ -1,0 +1,20 @@
+import ArgumentParser
+import DaxPoolAPI
+
+/// `daxpool disable-device`.
+struct DisableDeviceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "disable-device",
+        abstract: "Take devices away from VMMs (their paths disappear) so they can be reconfigured."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "Devices (daxR.N or names).")
+    var devices: [String]
+
+    func run() throws {
+        let client = connection.client()
+        try Output.print(try devices.map { try client.setDeviceEnabled($0, false) })
+    }
+}

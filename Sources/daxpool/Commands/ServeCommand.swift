@@ -1,0 +1,84 @@
+import ArgumentParser
+import DaxPoolAPI
+import DaxPoolCore
+import DaxPoolLinux
+import DaxPoolServer
+import Hummingbird
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `daxpool serve`: the daemon.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the daemon: serve the JSON API on a Unix socket."
+    )
+
+    @Option(name: .long, help: "The Unix socket to serve on (default: $DAXPOOL_SOCKET, else a per-user path).")
+    var socket: String?
+
+    @Option(name: .customLong("state-dir"), help: "Where state is kept (default: $DAXPOOL_STATE_DIR, else per user).")
+    var stateDirectory: String?
+
+    @Option(
+        name: .customLong("default-region-size"),
+        help: "Size of the shm region created on first start when there is none (0: none)."
+    )
+    var defaultRegionSize: String = "1G"
+
+    @Option(name: .customLong("shm-root"), help: "Directory for shm regions (default /dev/shm/daxpool-<uid>).")
+    var shmRoot: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        for (option, path) in [("--socket", socket), ("--state-dir", stateDirectory), ("--shm-root", shmRoot)] {
+            if let path, !path.hasPrefix("/") { throw ValidationError("\(option) must be an absolute path") }
+        }
+        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level '\(logLevel)' is not a level") }
+    }
+
+    func run() async throws {
+        let socketPath = socket ?? DefaultPaths.socket
+        let stateDirectory = stateDirectory ?? DefaultPaths.stateDirectory
+        let defaultSize = try parseSizeOption(defaultRegionSize, option: "--default-region-size")
+        umask(0o077)
+        var logger = Logger(label: "daxpool") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+
+        do {
+            try Directories.create(parentOf: socketPath)
+            try Directories.create(stateDirectory)
+        } catch {
+            throw ErrorBody(code: "bad_path", message: "\(error)", status: 0)
+        }
+        let lock: InstanceLock
+        do {
+            lock = try InstanceLock(path: socketPath + ".lock")
+        } catch {
+            throw ErrorBody(code: "already_running", message: "\(error)", status: 0)
+        }
+        try SocketPath.clearStale(socketPath)
+
+        let service = try await PoolService(
+            backends: [ShmBackend(), SimBackend()],
+            store: JSONFileStateStore(directory: stateDirectory),
+            settings: PoolSettings(
+                defaultRegionSize: defaultSize,
+                shmRoot: shmRoot ?? DefaultPaths.shmRoot,
+                hugetlbRoot: "/run/daxpool/hugetlb"
+            ),
+            logger: logger
+        )
+        let app = buildApplication(service: service, socketPath: socketPath, logger: logger) {
+            logger.notice("daxpool is serving", metadata: ["socket": "\(socketPath)", "state": "\(stateDirectory)"])
+        }
+        try await app.runService()
+        withExtendedLifetime(lock) {}
+        logger.notice("daxpool stopped")
+    }
+}

@@ -1,0 +1,53 @@
+import DaxPoolAPI
+import DaxPoolCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// JSON printing with sorted keys: the same bytes every run.
+enum Output {
+    static func json<Value: Encodable>(_ value: Value) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func print<Value: Encodable>(_ value: Value) throws {
+        Swift.print(try json(value))
+    }
+
+    static func printError(_ error: ErrorBody) {
+        let text = (try? json(error)) ?? "{\"code\":\"\(error.code)\",\"message\":\"\(error.message)\"}"
+        FileHandleStandardError.write(text + "\n")
+    }
+}
+
+/// Writes to standard error without Foundation's FileHandle.
+enum FileHandleStandardError {
+    static func write(_ text: String) {
+        var bytes = Array(text.utf8)
+        bytes.withUnsafeMutableBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(2, raw.baseAddress.map { $0 + offset }, raw.count - offset)
+                if written <= 0 { break }
+                offset += written
+            }
+        }
+    }
+}
+
+/// Parses a size option into a clear JSON error on failure.
+func parseSizeOption(_ text: String, option: String) throws -> ByteCount {
+    do {
+        return try ByteCount(parsing: text)
+    } catch {
+        throw ErrorBody(code: "bad_request", message: "\(option): \(error.description)", status: 0)
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+
+/// Starts the real `daxpool` binary as a daemon on a temporary socket, state directory and shm root,
+/// and runs CLI commands against it.
+final class DaemonHarness {
+    let root: String
+    let socket: String
+    let stateDirectory: String
+    let shmRoot: String
+    private(set) var process: Process?
+
+    /// The `daxpool` executable built next to this test bundle.
+    static var binary: String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = directory.appendingPathComponent("daxpool").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("daxpool").path
+    }
+
+    init() throws {
+        let unique = "daxpool-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        root = "/tmp/\(unique)"
+        socket = "\(root)/daxpool.sock"
+        stateDirectory = "\(root)/state"
+        shmRoot = "/dev/shm/\(unique)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        if let process, process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: root)
+        try? FileManager.default.removeItem(atPath: shmRoot)
+    }
+
+    /// Starts `daxpool serve` and waits until it answers.
+    func start(defaultRegionSize: String = "256M", extra: [String] = []) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = [
+            "serve", "--socket", socket, "--state-dir", stateDirectory, "--shm-root", shmRoot,
+            "--default-region-size", defaultRegionSize, "--log-level", "warning",
+        ] + extra
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        self.process = process
+        for _ in 0..<400 {
+            if cli(["list", "-R"]).status == 0 { return }
+            if !process.isRunning { throw HarnessError("daxpool serve exited with \(process.terminationStatus)") }
+            usleep(25_000)
+        }
+        throw HarnessError("daxpool serve did not answer within 10 s")
+    }
+
+    /// Sends `signal` and waits for the daemon to exit; returns its exit status.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM) -> Int32 {
+        guard let process else { return -1 }
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        self.process = nil
+        return process.terminationStatus
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+
+        /// The JSON on stdout.
+        func json() throws -> Any { try JSONSerialization.jsonObject(with: Data(stdout.utf8)) }
+
+        /// The one JSON error object on stderr.
+        func error() throws -> [String: Any] {
+            let object = try JSONSerialization.jsonObject(with: Data(stderr.utf8))
+            guard let dictionary = object as? [String: Any] else { throw HarnessError("stderr is not one JSON object: \(stderr)") }
+            return dictionary
+        }
+    }
+
+    /// Runs the CLI with `DAXPOOL_SOCKET` pointing at this daemon.
+    func cli(_ arguments: [String], socket override: String? = nil) -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["DAXPOOL_SOCKET"] = override ?? socket
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        do { try process.run() } catch { return Result(status: -1, stdout: "", stderr: "\(error)") }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus,
+            stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self)
+        )
+    }
+
+    /// Files in the shm root, recursively, with their sizes: what a failed command must not change.
+    func shmFiles() -> [String: UInt64] {
+        var files: [String: UInt64] = [:]
+        guard let enumerator = FileManager.default.enumerator(atPath: shmRoot) else { return files }
+        while let path = enumerator.nextObject() as? String {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: "\(shmRoot)/\(path)")
+            files[path] = (attributes?[.size] as? NSNumber)?.uint64Value ?? 0
+        }
+        return files
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
