@@ -11,6 +11,7 @@
 #   --if-stale  rebuild only when an input changed (this script, guest-init.sh, kernel
 #               version, package versions); run.sh uses this.
 set -euo pipefail
+export PATH=$PATH:/usr/sbin:/sbin        # depmod lives in /sbin
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 LAB_DIR=${LAB_DIR:-/var/tmp/daxpool-lab}
@@ -42,6 +43,8 @@ mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,root,lab/bin,l
          "$R"/lib/x86_64-linux-gnu "$R"/etc/modprobe.d
 
 # ---------------------------------------------------------------- busybox
+# must be busybox-static's binary (the dynamic "busybox" package would need its libs)
+ldd /bin/busybox >/dev/null 2>&1 && { log "/bin/busybox is dynamic: apt-get install busybox-static"; exit 1; }
 cp /bin/busybox "$R/bin/busybox"
 for a in $("$R/bin/busybox" --list); do
   case $a in busybox|modprobe|insmod|rmmod|lsmod|depmod|modinfo) continue ;; esac  # kmod's instead

@@ -23,6 +23,9 @@
 #   --shell              interactive: console on this terminal, shell after the script, no timeout
 #   -v, --verbose        also stream the console to stdout
 #
+# Environment: LAB_DIR (default /var/tmp/daxpool-lab), LAB_BZIMAGE=1 (boot the bzImage instead
+# of the uncompressed PVH vmlinux).
+#
 # Exit status: the script's status (from the "LAB: exit N" console marker); 124 on timeout;
 # 125 if the guest never reported (kernel panic, init failure, ...: see the console log).
 # Only one guest runs at a time: concurrent run.sh calls queue on $LAB_DIR/qemu.lock.
@@ -140,6 +143,7 @@ if [ -z "$LOG" ]; then
   (cd "$LAB_DIR/logs" && ls -1t | tail -n +200 | xargs -r rm -f) || true
 fi
 mkdir -p "$(dirname "$LOG")"
+[ "${LAB_BZIMAGE:-0}" = 1 ] && KERNEL=$BZIMAGE      # compare: the xz bzImage boots slower
 QEMU_ARGS+=(-kernel "$KERNEL" -initrd "$WORK/initrd.cpio" -append "$CMDLINE")
 
 # ---------------------------------------------------------------- boot

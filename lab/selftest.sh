@@ -1,19 +1,24 @@
 #!/bin/bash
 # lab/selftest.sh — host side of the lab self-test. Prints PASS/FAIL, exits 0/1.
 #
-# Usage: lab/selftest.sh [--full] [FILES...]
+# Usage: lab/selftest.sh [--probe] [--full] [FILES...]
 #   default  one boot with --hmem --pmem running tests/smoke.sh (FILES are passed to the guest;
 #            if one is named "daxprobe" the smoke test mmaps the new device with it)
+#   --probe  build lab/probe/daxprobe.swift statically (build-probe.sh, needs swift) and pass it
 #   --full   also: 9p share state surviving a second boot (tests/share-*.sh) and the emulated
 #            NVDIMM with labels (tests/nvdimm.sh); 3 more boots
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 export LAB_DIR=${LAB_DIR:-/var/tmp/daxpool-lab}
-FULL=0
-if [ "${1:-}" = --full ]; then FULL=1; shift; fi
+FULL=0; PROBE=0
+while [ $# -gt 0 ]; do
+  case $1 in --full) FULL=1 ;; --probe) PROBE=1 ;; *) break ;; esac
+  shift
+done
 
 "$HERE/setup.sh"
+if [ "$PROBE" = 1 ]; then set -- "$("$HERE/build-probe.sh")" "$@"; fi
 failed=0
 step() {   # step NAME run.sh-args...
   local name=$1; shift

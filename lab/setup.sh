@@ -14,6 +14,7 @@
 #                else the highest linux-image-6.1.0-N-amd64 apt knows)
 #   LAB_REFRESH  1 = re-resolve the kernel version through apt even if one is cached
 set -euo pipefail
+export PATH=$PATH:/usr/sbin:/sbin        # depmod lives in /sbin
 
 LAB_DIR=${LAB_DIR:-/var/tmp/daxpool-lab}
 export DEBIAN_FRONTEND=noninteractive

@@ -24,7 +24,8 @@ extension ShmBackend {
     }
 
     /// The sum of `extents`.
-    private func totalSize(of device: DaxPoolCore.DeviceID, _ extents: [Extent], _ directory: FilePath) throws(BackendError)
+    private func totalSize(of device: DaxPoolCore.DeviceID, _ extents: [Extent], _ directory: FilePath)
+        throws(BackendError)
         -> ByteCount
     {
         var total = ByteCount.zero

@@ -122,7 +122,9 @@ public struct ShmBackend: MemoryBackend {
     }
 
     /// Renames `.daxR.N.disabled` to `daxR.N` (enable) or back (disable). Doing it twice is harmless.
-    public func setDeviceEnabled(_ device: DaxPoolCore.DeviceID, enabled: Bool, in region: RegionConfig) throws(BackendError) {
+    public func setDeviceEnabled(_ device: DaxPoolCore.DeviceID, enabled: Bool, in region: RegionConfig)
+        throws(BackendError)
+    {
         let operation = enabled ? "enable-device" : "disable-device"
         let files = ShmDeviceFiles(device, in: try regionDirectory(region, operation: operation))
         let (source, target) = enabled ? (files.disabled, files.enabled) : (files.enabled, files.disabled)

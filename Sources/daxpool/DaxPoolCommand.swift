@@ -41,7 +41,7 @@ struct DaxPoolCommand: AsyncParsableCommand {
             }
         } catch let error as ErrorBody {
             Output.printError(error)
-            exit(error.status == 0 ? 2 : 1)
+            Glibc.exit(error.status == 0 ? 2 : 1)
         } catch {
             let code = exitCode(for: error)
             if code == .success || error is CleanExit {
@@ -49,7 +49,7 @@ struct DaxPoolCommand: AsyncParsableCommand {
             }
             let message = fullMessage(for: error)
             Output.printError(ErrorBody(code: "usage", message: message, status: 0))
-            exit(code.rawValue == 0 ? 1 : code.rawValue)
+            Glibc.exit(code.rawValue == 0 ? 1 : code.rawValue)
         }
     }
 }

@@ -95,9 +95,11 @@ struct DaxctlCreateScenarioTests {
         let step = available.rawValue / 8
         try original.resize(device: 0, to: ByteCount(step), alignment: .page2M)
         try original.resize(device: 1, to: ByteCount(step), alignment: .page2M)
-        for size in stride(from: step * 2, through: step * 4, by: step) {
+        var size = step * 2
+        while size <= step * 4 {
             try original.resize(device: 0, to: ByteCount(size), alignment: .page2M)
             try original.resize(device: 1, to: ByteCount(size), alignment: .page2M)
+            size += step
         }
         let layout = original.ranges(of: 1)
         original.release(device: 1)

@@ -44,7 +44,8 @@ enum Scratch {
         let descriptor = open(path, O_WRONLY | O_CLOEXEC)
         precondition(descriptor >= 0, "open \(path): \(errno)")
         defer { close(descriptor) }
-        precondition(bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, off_t(offset)) } == bytes.count)
+        precondition(
+            bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, off_t(offset)) } == bytes.count)
     }
 
     static func read(_ count: Int, from path: String, at offset: Int = 0) -> [UInt8] {

@@ -99,14 +99,38 @@ final class DaemonHarness {
         process.standardOutput = out
         process.standardError = err
         do { try process.run() } catch { return Result(status: -1, stdout: "", stderr: "\(error)") }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        // Read both pipes with poll so a full stderr pipe cannot block a process writing stdout.
+        let (outData, errData) = Self.drain(out.fileHandleForReading.fileDescriptor, err.fileHandleForReading.fileDescriptor)
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus,
             stdout: String(decoding: outData, as: UTF8.self),
             stderr: String(decoding: errData, as: UTF8.self)
         )
+    }
+
+    /// Reads two descriptors to end of file, retrying on EINTR (Foundation's FileHandle traps on it).
+    static func drain(_ first: Int32, _ second: Int32) -> (Data, Data) {
+        var outputs = [Data(), Data()]
+        var open = [first >= 0, second >= 0]
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while open[0] || open[1] {
+            var fds = [pollfd(fd: open[0] ? first : -1, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: open[1] ? second : -1, events: Int16(POLLIN), revents: 0)]
+            if poll(&fds, 2, -1) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for index in 0..<2 where open[index] && fds[index].revents != 0 {
+                let count = read(fds[index].fd, &buffer, buffer.count)
+                if count > 0 {
+                    outputs[index].append(contentsOf: buffer[0..<count])
+                } else if count == 0 || errno != EINTR {
+                    open[index] = false
+                }
+            }
+        }
+        return (outputs[0], outputs[1])
     }
 
     /// Files in the shm root, recursively, with their sizes: what a failed command must not change.

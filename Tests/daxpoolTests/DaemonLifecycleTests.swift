@@ -62,7 +62,7 @@ struct DaemonLifecycleTests {
         second.standardError = err
         second.standardOutput = FileHandle.nullDevice
         try second.run()
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let message = String(decoding: DaemonHarness.drain(err.fileHandleForReading.fileDescriptor, -1).0, as: UTF8.self)
         second.waitUntilExit()
         #expect(second.terminationStatus != 0)
         #expect(message.contains("already_running"))
@@ -80,7 +80,7 @@ struct DaemonLifecycleTests {
         #expect(FileManager.default.fileExists(atPath: daemon.socket))
         try daemon.start()
         daemon.stop()
-        FileManager.default.createFile(atPath: daemon.socket, contents: Data("keep me".utf8))
+        _ = FileManager.default.createFile(atPath: daemon.socket, contents: Data("keep me".utf8))
         #expect(throws: HarnessError.self) { try daemon.start() }
         #expect(FileManager.default.contents(atPath: daemon.socket) == Data("keep me".utf8))
     }

@@ -67,7 +67,7 @@ public struct LabelArea: Hashable, Sendable {
                 case .noValidIndex(let block0, let block1):
                     failures.append((version, block0, block1))
                 default:
-                    sizeError = error
+                    sizeError = sizeError ?? error
                 }
             }
         }

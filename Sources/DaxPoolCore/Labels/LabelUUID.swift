@@ -25,18 +25,15 @@ public struct LabelUUID: Hashable, Sendable, Comparable, CustomStringConvertible
     /// Creates a UUID from 16 bytes in RFC 4122 (textual) order, or `nil` if `bytes` is not 16 bytes long.
     ///
     /// - Parameter bytes: The bytes in the order in which the canonical string shows them.
-    public init?(bytes: some Collection<UInt8>) {
+    public init?(bytes: [UInt8]) {
         guard bytes.count == 16 else {
             return nil
         }
         var high: UInt64 = 0
         var low: UInt64 = 0
-        for (index, byte) in bytes.enumerated() {
-            if index < 8 {
-                high = high << 8 | UInt64(byte)
-            } else {
-                low = low << 8 | UInt64(byte)
-            }
+        for index in 0..<8 {
+            high = high << 8 | UInt64(bytes[index])
+            low = low << 8 | UInt64(bytes[index + 8])
         }
         self.init(high: high, low: low)
     }
@@ -44,11 +41,11 @@ public struct LabelUUID: Hashable, Sendable, Comparable, CustomStringConvertible
     /// Creates a GUID from its 16-byte mixed-endian (`guid_t`) layout, or `nil` if `bytes` is not 16 bytes long.
     ///
     /// - Parameter mixedEndianBytes: The bytes as stored in a label's `type_guid` or `abstraction_guid`.
-    public init?(mixedEndianBytes: some Collection<UInt8>) {
+    public init?(mixedEndianBytes: [UInt8]) {
         guard mixedEndianBytes.count == 16 else {
             return nil
         }
-        self.init(bytes: LabelUUID.swapGUIDGroups(Array(mixedEndianBytes)))
+        self.init(bytes: LabelUUID.swapGUIDGroups(mixedEndianBytes))
     }
 
     /// The 16 bytes in RFC 4122 (textual) order, as stored in a label's `uuid` field.

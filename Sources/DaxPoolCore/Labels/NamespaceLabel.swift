@@ -245,6 +245,6 @@ public struct NamespaceLabel: Hashable, Sendable {
     }
 
     private static func mixedEndianGUID(_ bytes: [UInt8], at offset: Int) -> LabelUUID {
-        LabelUUID(mixedEndianBytes: bytes[offset..<(offset + 16)]) ?? .zero
+        LabelUUID(mixedEndianBytes: LabelBytes.slice(bytes, at: offset, count: 16)) ?? .zero
     }
 }

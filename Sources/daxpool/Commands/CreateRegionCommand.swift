@@ -1,5 +1,6 @@
 import ArgumentParser
 import DaxPoolAPI
+import DaxPoolClient
 import DaxPoolCore
 
 /// `daxpool create-region`.

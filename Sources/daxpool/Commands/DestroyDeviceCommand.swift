@@ -1,5 +1,7 @@
 import ArgumentParser
 import DaxPoolAPI
+import DaxPoolClient
+import DaxPoolCore
 
 /// `daxpool destroy-device`.
 struct DestroyDeviceCommand: ParsableCommand {

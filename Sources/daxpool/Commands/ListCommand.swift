@@ -1,5 +1,6 @@
 import ArgumentParser
 import DaxPoolAPI
+import DaxPoolClient
 import DaxPoolCore
 
 /// `daxpool list`: the JSON `daxctl list` prints, plus daxpool's own fields.

@@ -1,5 +1,7 @@
 import ArgumentParser
 import DaxPoolAPI
+import DaxPoolClient
+import DaxPoolCore
 
 /// `daxpool qemu-args`: the QEMU arguments that make a device the guest's RAM.
 struct QemuArgsCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DaxPoolAPI
+import DaxPoolClient
 import DaxPoolCore
 import DaxPoolLinux
 import DaxPoolServer
@@ -58,7 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let lock: InstanceLock
         do {
-            lock = try InstanceLock(path: socketPath + ".lock")
+            lock = try InstanceLock(socketPath: socketPath)
         } catch {
             throw ErrorBody(code: "already_running", message: "\(error)", status: 0)
         }
@@ -74,11 +75,12 @@ struct ServeCommand: AsyncParsableCommand {
             ),
             logger: logger
         )
+        let readyLogger = logger
         let app = buildApplication(service: service, socketPath: socketPath, logger: logger) {
-            logger.notice("daxpool is serving", metadata: ["socket": "\(socketPath)", "state": "\(stateDirectory)"])
+            readyLogger.notice("daxpool is serving", metadata: ["socket": "\(socketPath)", "state": "\(stateDirectory)"])
         }
         try await app.runService()
-        withExtendedLifetime(lock) {}
+        lock.release()
         logger.notice("daxpool stopped")
     }
 }
