@@ -95,3 +95,19 @@ let package = Package(
         ),
     ]
 )
+
+// Benchmarks stay out of the default build graph: `DAXPOOL_BENCHMARKS=1 swift run -c release daxpool-bench`.
+if Context.environment["DAXPOOL_BENCHMARKS"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "daxpool-bench",
+            dependencies: [
+                "DaxPoolCore", "DaxPoolAPI", "DaxPoolClient", "DaxPoolLinux", "DaxPoolServer", "CLinuxShims",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/daxpool-bench",
+            swiftSettings: strictSettings
+        )
+    )
+}

@@ -3,25 +3,36 @@ public import DaxPoolCore
 /// `POST /v1/regions`.
 public struct CreateRegionRequest: Hashable, Sendable, Codable {
     public var backend: BackendKind
-    /// Bytes, or a string with a k/m/g/t suffix.
-    public var size: SizeValue
+    /// Bytes, or a string with a k/m/g/t suffix. Optional for devdax (the kernel region's size is used).
+    public var size: SizeValue?
     /// Backing directory (shm) or mount point (hugetlb).
     public var path: String?
     /// `4K`, `2M` or `1G` (hugetlb page size).
     public var pageSize: String?
     public var node: Int?
+    /// devdax: the kernel dax region to adopt (its id becomes the region id).
+    public var daxRegion: Int?
 
-    public init(backend: BackendKind, size: SizeValue, path: String? = nil, pageSize: String? = nil, node: Int? = nil) {
+    public init(
+        backend: BackendKind,
+        size: SizeValue? = nil,
+        path: String? = nil,
+        pageSize: String? = nil,
+        node: Int? = nil,
+        daxRegion: Int? = nil
+    ) {
         self.backend = backend
         self.size = size
         self.path = path
         self.pageSize = pageSize
         self.node = node
+        self.daxRegion = daxRegion
     }
 
     enum CodingKeys: String, CodingKey {
         case backend, size, path, node
         case pageSize = "page_size"
+        case daxRegion = "dax_region"
     }
 }
 

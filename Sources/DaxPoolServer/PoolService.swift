@@ -73,8 +73,16 @@ public actor PoolService {
 
     public func createRegion(_ request: CreateRegionRequest) throws -> RegionInfo {
         let backend = try backendFor(request.backend)
-        let size = try parseSize(request.size, field: "size")
-        let id = model.nextRegionID
+        guard let sizeValue = request.size ?? (request.backend == .devdax ? SizeValue(bytes: 0) : nil) else {
+            throw PoolError.invalidRequest("size is required for a \(request.backend) region")
+        }
+        let size = try parseSize(sizeValue, field: "size")
+        if let daxRegion = request.daxRegion {
+            guard request.backend == .devdax else { throw PoolError.invalidRequest("dax_region is only for devdax regions") }
+            guard daxRegion >= 0, daxRegion < 1 << 20 else { throw PoolError.invalidRequest("dax_region \(daxRegion) is not a region id") }
+            guard model.regions[daxRegion] == nil else { throw PoolError.regionExists(daxRegion) }
+        }
+        let id = request.daxRegion ?? model.nextRegionID
         let pageSize: Alignment
         if let text = request.pageSize {
             do { pageSize = try Alignment(parsing: text) } catch { throw PoolError.invalidRequest(error.description) }
@@ -100,11 +108,18 @@ public actor PoolService {
             targetNode: request.node,
             path: path
         )
-        var next = model
-        try next.addRegion(wanted)
+        if request.backend != .devdax {
+            var next = model
+            try next.addRegion(wanted)
+        }
         let config = try backend.createRegion(wanted)
         var final = model
-        try final.addRegion(config)
+        do {
+            try final.addRegion(config)
+        } catch {
+            try? backend.destroyRegion(config)
+            throw error
+        }
         do {
             try store.commit(final.snapshot)
         } catch {
@@ -149,17 +164,24 @@ public actor PoolService {
         }
         let layout = try request.mappings.map { try Self.layout(from: $0) }
         if let size, size.rawValue == 0 { throw PoolError.allocation(.zeroSize) }
+        let targetID = try model.targetRegion(
+            request.region,
+            size: size ?? ByteCount(layout?.reduce(0) { $0 + $1.length.rawValue } ?? 0)
+        )
+        let target = try model.region(targetID)
+        let backend = try backendFor(target.config.backend)
+        let instance = try backend.claimDeviceInstance(in: target.config, proposed: target.nextInstance)
         var next = model
         let record = try next.createDevice(
-            region: request.region,
+            region: targetID,
             size: size,
             align: align,
             name: name,
             uuid: uuid,
-            layout: layout
+            layout: layout,
+            instance: instance
         )
         let region = try next.region(record.id.region)
-        let backend = try backendFor(region.config.backend)
         let extents = region.allocator.ranges(of: record.id.instance)
         try backend.provisionDevice(record.id, size: region.allocator.size(of: record.id.instance), extents: extents, in: region.config)
         do {

@@ -74,6 +74,12 @@ public struct PoolModel: Sendable, Equatable {
     /// Region ids in ascending order.
     public var regionIDs: [Int] { regions.keys.sorted() }
 
+    /// The region a create request without a region id goes to (the first with room), for callers that need to
+    /// know it before the device is made.
+    public func targetRegion(_ regionID: Int?, size: ByteCount) throws(PoolError) -> Int {
+        try chooseRegion(regionID, size: size)
+    }
+
     /// The lowest unused region id.
     public var nextRegionID: Int {
         var id = 0
@@ -134,14 +140,18 @@ public struct PoolModel: Sendable, Equatable {
         align: Alignment?,
         name: DeviceName?,
         uuid: LabelUUID,
-        layout: [Extent]? = nil
+        layout: [Extent]? = nil,
+        instance requestedInstance: Int? = nil
     ) throws(PoolError) -> DeviceRecord {
         try checkUnique(name: name, uuid: uuid, except: nil)
         let id = try chooseRegion(regionID, size: size ?? ByteCount(layout?.reduce(0) { $0 + $1.length.rawValue } ?? 0))
         var region = try region(id)
         let alignment = align ?? defaultAlignment(region.config)
         try checkAlignment(alignment, region.config)
-        let instance = region.nextInstance
+        let instance = requestedInstance ?? region.nextInstance
+        guard region.devices[instance] == nil else {
+            throw .invalidRequest("device instance \(instance) of region \(id) already exists")
+        }
         let record = DeviceRecord(
             id: DeviceID(region: id, instance: instance),
             uuid: uuid,

@@ -11,6 +11,10 @@ public protocol MemoryBackend: Sendable {
     /// The path a VMM opens for the device, or `nil` if the backend has none (`sim`).
     func devicePath(_ device: DeviceID, in region: RegionConfig) -> String?
 
+    /// The instance number the next device of `region` gets. File backends take `proposed` (the lowest
+    /// free number); devdax takes the kernel's seed device, whose number the kernel chose.
+    func claimDeviceInstance(in region: RegionConfig, proposed: Int) throws -> Int
+
     /// Creates or resizes the device's memory to `size` bytes, committed when this returns.
     func provisionDevice(_ device: DeviceID, size: ByteCount, extents: [Extent], in region: RegionConfig) throws
 
@@ -23,6 +27,10 @@ public protocol MemoryBackend: Sendable {
     /// Brings the backend in line with persisted state after a start: recreates what is missing and
     /// removes what no device owns.
     func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws
+}
+
+extension MemoryBackend {
+    public func claimDeviceInstance(in region: RegionConfig, proposed: Int) throws -> Int { proposed }
 }
 
 /// A failure inside a backend: the operation, the path and the errno.

@@ -16,7 +16,7 @@ struct CreateRegionCommand: ParsableCommand {
     var backend: BackendKind
 
     @Option(name: [.customShort("s"), .long], help: "Region size (k/m/g/t suffixes, or 0x hex).")
-    var size: String
+    var size: String?
 
     @Option(name: .long, help: "Backing directory (shm) or mount point (hugetlb).")
     var path: String?
@@ -27,14 +27,23 @@ struct CreateRegionCommand: ParsableCommand {
     @Option(name: .long, help: "NUMA node to place the memory on.")
     var node: Int?
 
+    @Option(name: .customLong("dax-region"), help: "devdax: the kernel dax region id to adopt.")
+    var daxRegion: Int?
+
+    func validate() throws {
+        if size == nil && backend != .devdax { throw ValidationError("--size is required for a \(backend) region") }
+        if daxRegion != nil && backend != .devdax { throw ValidationError("--dax-region is only for --backend devdax") }
+    }
+
     func run() throws {
-        let bytes = try parseSizeOption(size, option: "--size")
+        let bytes = try size.map { try parseSizeOption($0, option: "--size") }
         let request = CreateRegionRequest(
             backend: backend,
-            size: SizeValue(bytes: bytes.rawValue),
+            size: bytes.map { SizeValue(bytes: $0.rawValue) },
             path: path,
             pageSize: pageSize,
-            node: node
+            node: node,
+            daxRegion: daxRegion
         )
         try Output.print(try connection.client().createRegion(request))
     }
