@@ -10,32 +10,39 @@ public enum Fletcher64 {
     /// - Parameter bytes: The bytes to sum, read as little-endian 32-bit words.
     /// - Returns: `hi32 << 32 | lo32`, where the upper 32 bits of `hi32` are shifted out.
     public static func checksum(_ bytes: [UInt8]) -> UInt64 {
-        var low: UInt32 = 0
-        var high: UInt64 = 0
-        bytes.withUnsafeBufferPointer { buffer in
-            var offset = 0
-            let end = buffer.count - buffer.count % 4
-            while offset < end {
-                let word =
-                    UInt32(buffer[offset]) | UInt32(buffer[offset + 1]) << 8
-                    | UInt32(buffer[offset + 2]) << 16 | UInt32(buffer[offset + 3]) << 24
-                low &+= word
-                high &+= UInt64(low)
-                offset += 4
-            }
-        }
-        return high << 32 | UInt64(low)
+        checksum(bytes, in: 0..<bytes.count, zeroingFieldAt: nil)
     }
 
     /// Computes the checksum of `bytes` as if the 8-byte checksum field at `fieldOffset` were zero.
     ///
     /// - Parameters:
     ///   - bytes: A whole index block or label, including its stored checksum.
-    ///   - fieldOffset: The offset of the 8-byte checksum field inside `bytes`.
+    ///   - fieldOffset: The offset of the 8-byte checksum field inside `bytes`, a multiple of 4.
     /// - Returns: The checksum the structure should carry in that field.
     public static func checksum(_ bytes: [UInt8], zeroingFieldAt fieldOffset: Int) -> UInt64 {
-        var copy = bytes
-        LabelBytes.store(UInt64(0), into: &copy, at: fieldOffset)
-        return checksum(copy)
+        checksum(bytes, in: 0..<bytes.count, zeroingFieldAt: fieldOffset)
+    }
+
+    /// Computes the checksum of `bytes[range]`, reading the 8 bytes at `range.lowerBound + fieldOffset` as zero.
+    static func checksum(_ bytes: [UInt8], in range: Range<Int>, zeroingFieldAt fieldOffset: Int?) -> UInt64 {
+        let skipped = fieldOffset.map { (range.lowerBound + $0)..<(range.lowerBound + $0 + 8) } ?? 0..<0
+        var low: UInt32 = 0
+        var high: UInt64 = 0
+        bytes.withUnsafeBufferPointer { buffer in
+            var offset = range.lowerBound
+            let end = range.upperBound - range.count % 4
+            while offset < end {
+                var word: UInt32 = 0
+                if !skipped.contains(offset) {
+                    word =
+                        UInt32(buffer[offset]) | UInt32(buffer[offset + 1]) << 8
+                        | UInt32(buffer[offset + 2]) << 16 | UInt32(buffer[offset + 3]) << 24
+                }
+                low &+= word
+                high &+= UInt64(low)
+                offset += 4
+            }
+        }
+        return high << 32 | UInt64(low)
     }
 }

@@ -116,9 +116,9 @@ public struct LabelArea: Hashable, Sendable {
         var active: [NamespaceLabel] = []
         var rejected: [RejectedSlot] = []
         for slot in current.index.usedSlots {
-            let labelBytes = LabelBytes.slice(bytes, at: geometry.offset(ofSlot: slot), count: geometry.labelSize)
             do throws(LabelError) {
-                active.append(try NamespaceLabel.decode(labelBytes, version: version, slot: slot))
+                let offset = geometry.offset(ofSlot: slot)
+                active.append(try NamespaceLabel.decode(bytes, at: offset, version: version, slot: slot))
             } catch {
                 rejected.append(RejectedSlot(slot: slot, error: error))
             }

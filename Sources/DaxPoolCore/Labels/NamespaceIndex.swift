@@ -149,12 +149,33 @@ public struct NamespaceIndex: Hashable, Sendable {
 
     /// The slots below `nslot` whose bit is set, in ascending order.
     public var freeSlots: [Int] {
-        (0..<Int(slotCount)).filter { isFree(slot: $0) }
+        slots(free: true)
     }
 
     /// The slots below `nslot` whose bit is clear (in use), in ascending order.
     public var usedSlots: [Int] {
-        (0..<Int(slotCount)).filter { !isFree(slot: $0) }
+        slots(free: false)
+    }
+
+    private func slots(free: Bool) -> [Int] {
+        var result: [Int] = []
+        let count = min(Int(slotCount), freeBitmap.count * 8)
+        var slot = 0
+        while slot < count {
+            let byte = freeBitmap[slot / 8]
+            if slot % 8 == 0 && slot + 8 <= count && byte == (free ? 0 : 0xff) {
+                slot += 8
+                continue
+            }
+            if (byte & (1 << UInt8(slot % 8)) != 0) == free {
+                result.append(slot)
+            }
+            slot += 1
+        }
+        if !free && count < Int(slotCount) {
+            result.append(contentsOf: count..<Int(slotCount))
+        }
+        return result
     }
 
     /// Returns this block with the fields the kernel's `nd_label_write_index()` sets for block `block`:

@@ -180,24 +180,32 @@ public struct NamespaceLabel: Hashable, Sendable {
         guard bytes.count == version.labelSize else {
             throw .byteCountMismatch(expected: version.labelSize, found: bytes.count)
         }
-        let nameField = bytes[16..<(16 + nameFieldSize)]
-        let nameBytes = nameField.prefix { $0 != 0 }
+        return parse(bytes, at: 0, version: version)
+    }
+
+    /// Reads the label that starts at `offset`; `bytes` must hold `version.labelSize` bytes from there.
+    static func parse(_ bytes: [UInt8], at offset: Int, version: LabelVersion) -> NamespaceLabel {
+        let nameStart = offset + 16
+        var nameEnd = nameStart
+        while nameEnd < nameStart + nameFieldSize && bytes[nameEnd] != 0 {
+            nameEnd += 1
+        }
         var label = NamespaceLabel(
-            uuid: LabelUUID(high: bigEndian(bytes, at: 0), low: bigEndian(bytes, at: 8)),
-            name: String(decoding: nameBytes, as: UTF8.self),
-            flags: Flags(rawValue: LabelBytes.load(UInt32.self, from: bytes, at: 80)),
-            labelCount: LabelBytes.load(UInt16.self, from: bytes, at: 84),
-            position: LabelBytes.load(UInt16.self, from: bytes, at: 86),
-            interleaveSetCookie: LabelBytes.load(UInt64.self, from: bytes, at: 88),
-            logicalBlockSize: LabelBytes.load(UInt64.self, from: bytes, at: 96),
-            dpa: LabelBytes.load(UInt64.self, from: bytes, at: 104),
-            rawSize: LabelBytes.load(UInt64.self, from: bytes, at: 112),
-            slot: LabelBytes.load(UInt32.self, from: bytes, at: 120)
+            uuid: LabelUUID(high: bigEndian(bytes, at: offset), low: bigEndian(bytes, at: offset + 8)),
+            name: String(decoding: bytes[nameStart..<nameEnd], as: UTF8.self),
+            flags: Flags(rawValue: LabelBytes.load(UInt32.self, from: bytes, at: offset + 80)),
+            labelCount: LabelBytes.load(UInt16.self, from: bytes, at: offset + 84),
+            position: LabelBytes.load(UInt16.self, from: bytes, at: offset + 86),
+            interleaveSetCookie: LabelBytes.load(UInt64.self, from: bytes, at: offset + 88),
+            logicalBlockSize: LabelBytes.load(UInt64.self, from: bytes, at: offset + 96),
+            dpa: LabelBytes.load(UInt64.self, from: bytes, at: offset + 104),
+            rawSize: LabelBytes.load(UInt64.self, from: bytes, at: offset + 112),
+            slot: LabelBytes.load(UInt32.self, from: bytes, at: offset + 120)
         )
         if version == .v1Dot2 {
-            label.alignment = bytes[124]
-            label.typeGUID = mixedEndianGUID(bytes, at: 128)
-            label.abstractionGUID = mixedEndianGUID(bytes, at: 144)
+            label.alignment = bytes[offset + 124]
+            label.typeGUID = mixedEndianGUID(bytes, at: offset + 128)
+            label.abstractionGUID = mixedEndianGUID(bytes, at: offset + 144)
         }
         return label
     }
@@ -219,7 +227,20 @@ public struct NamespaceLabel: Hashable, Sendable {
     /// - Returns: The valid label.
     /// - Throws: The `LabelError.label…` case of the first check that fails.
     public static func decode(_ bytes: [UInt8], version: LabelVersion, slot: Int) throws(LabelError) -> NamespaceLabel {
-        let label = try parse(bytes, version: version)
+        guard bytes.count == version.labelSize else {
+            throw .byteCountMismatch(expected: version.labelSize, found: bytes.count)
+        }
+        return try decode(bytes, at: 0, version: version, slot: slot)
+    }
+
+    /// Validates and reads the label that starts at `offset`; `bytes` must hold `version.labelSize` bytes from there.
+    static func decode(
+        _ bytes: [UInt8],
+        at offset: Int,
+        version: LabelVersion,
+        slot: Int
+    ) throws(LabelError) -> NamespaceLabel {
+        let label = parse(bytes, at: offset, version: version)
         guard Int(label.slot) == slot else {
             throw .labelSlotMismatch(slot: slot, found: label.slot)
         }
@@ -227,8 +248,9 @@ public struct NamespaceLabel: Hashable, Sendable {
             throw .labelExtentMisaligned(slot: slot, dpa: label.dpa, rawSize: label.rawSize)
         }
         if version.hasLabelChecksum {
-            let stored = storedChecksum(in: bytes)
-            let computed = Fletcher64.checksum(bytes, zeroingFieldAt: checksumOffset)
+            let stored = LabelBytes.load(UInt64.self, from: bytes, at: offset + checksumOffset)
+            let range = offset..<(offset + version.labelSize)
+            let computed = Fletcher64.checksum(bytes, in: range, zeroingFieldAt: checksumOffset)
             guard stored == computed else {
                 throw .labelChecksumMismatch(slot: slot, stored: stored, computed: computed)
             }
@@ -244,7 +266,12 @@ public struct NamespaceLabel: Hashable, Sendable {
         return value
     }
 
+    /// Reads a mixed-endian GUID: the first three groups little-endian, the rest in order.
     private static func mixedEndianGUID(_ bytes: [UInt8], at offset: Int) -> LabelUUID {
-        LabelUUID(mixedEndianBytes: LabelBytes.slice(bytes, at: offset, count: 16)) ?? .zero
+        let high =
+            UInt64(LabelBytes.load(UInt32.self, from: bytes, at: offset)) << 32
+            | UInt64(LabelBytes.load(UInt16.self, from: bytes, at: offset + 4)) << 16
+            | UInt64(LabelBytes.load(UInt16.self, from: bytes, at: offset + 6))
+        return LabelUUID(high: high, low: bigEndian(bytes, at: offset + 8))
     }
 }
