@@ -16,6 +16,9 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
     public var name: String?
     public var state: DeviceState
     public var backend: BackendKind
+    /// Bad ranges inside the device, as device offsets (as ndctl shows a namespace's badblocks).
+    public var badblockCount: Int
+    public var badblocks: [BadBlock]
 
     public init(
         chardev: String,
@@ -27,7 +30,8 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
         uuid: String,
         name: String?,
         state: DeviceState,
-        backend: BackendKind
+        backend: BackendKind,
+        badblocks: [BadBlock] = []
     ) {
         self.chardev = chardev
         self.size = size
@@ -40,10 +44,13 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
         self.name = name
         self.state = state
         self.backend = backend
+        self.badblockCount = badblocks.count
+        self.badblocks = badblocks
     }
 
     enum CodingKeys: String, CodingKey {
-        case chardev, size, align, mode, mappings, path, uuid, name, state, backend
+        case chardev, size, align, mode, mappings, path, uuid, name, state, backend, badblocks
         case targetNode = "target_node"
+        case badblockCount = "badblock_count"
     }
 }

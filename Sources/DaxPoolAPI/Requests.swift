@@ -107,3 +107,64 @@ public struct HealthResponse: Hashable, Sendable, Codable {
         self.version = version
     }
 }
+
+/// `POST /v1/errors`: report a memory error (operators and tests), by device offset or region offset.
+public struct InjectErrorRequest: Hashable, Sendable, Codable {
+    public var device: String?
+    public var offset: SizeValue?
+    public var region: Int?
+    public var regionOffset: SizeValue?
+    public var length: SizeValue
+    /// The granule to quarantine in (`4K` default, `2M`, `1G`).
+    public var granule: SizeValue?
+
+    public init(
+        device: String? = nil,
+        offset: SizeValue? = nil,
+        region: Int? = nil,
+        regionOffset: SizeValue? = nil,
+        length: SizeValue,
+        granule: SizeValue? = nil
+    ) {
+        self.device = device
+        self.offset = offset
+        self.region = region
+        self.regionOffset = regionOffset
+        self.length = length
+        self.granule = granule
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case device, offset, region, length, granule
+        case regionOffset = "region_offset"
+    }
+}
+
+/// `POST /v1/errors/clear`: forget bad blocks in a range after it was scrubbed and verified.
+public struct ClearErrorsRequest: Hashable, Sendable, Codable {
+    public var region: Int
+    public var regionOffset: SizeValue
+    public var length: SizeValue
+
+    public init(region: Int, regionOffset: SizeValue, length: SizeValue) {
+        self.region = region
+        self.regionOffset = regionOffset
+        self.length = length
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case region, length
+        case regionOffset = "region_offset"
+    }
+}
+
+/// The answer to `POST /v1/errors/clear`.
+public struct ClearErrorsResponse: Hashable, Sendable, Codable {
+    public var cleared: Int
+    public var region: RegionInfo
+
+    public init(cleared: Int, region: RegionInfo) {
+        self.cleared = cleared
+        self.region = region
+    }
+}

@@ -1,4 +1,5 @@
 public import DaxPoolAPI
+public import DaxPoolCore
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -48,6 +49,45 @@ public final class DaxPoolClient {
 
     public func setDeviceEnabled(_ name: String, _ enabled: Bool) throws(ErrorBody) -> DeviceInfo {
         try call("POST", "/v1/devices/\(Self.escape(name))/\(enabled ? "enable" : "disable")")
+    }
+
+    public func injectError(_ request: InjectErrorRequest) throws(ErrorBody) -> [MemoryErrorEvent] {
+        try call("POST", "/v1/errors", body: request)
+    }
+
+    public func clearErrors(_ request: ClearErrorsRequest) throws(ErrorBody) -> ClearErrorsResponse {
+        try call("POST", "/v1/errors/clear", body: request)
+    }
+
+    public func events(after sequence: UInt64) throws(ErrorBody) -> [MemoryErrorEvent] {
+        let bytes = try exchange("GET", "/v1/events?since=\(sequence)", body: nil)
+        return try String(decoding: bytes, as: UTF8.self).split(separator: "\n").map { line throws(ErrorBody) in
+            try decode(Array(line.utf8))
+        }
+    }
+
+    /// Follows the event stream: calls `onEvent` for each event after `sequence` until it returns false.
+    public func followEvents(after sequence: UInt64, onEvent: (MemoryErrorEvent) -> Bool) throws(ErrorBody) {
+        var failure: ErrorBody?
+        let status: Int
+        do {
+            status = try http.streamLines(path: "/v1/events?since=\(sequence)&follow=true") { line in
+                guard !line.isEmpty else { return true }
+                do {
+                    let event: MemoryErrorEvent = try decode(Array(line.utf8))
+                    return onEvent(event)
+                } catch {
+                    failure = error as? ErrorBody ?? ErrorBody(code: "bad_response", message: "\(error)", status: 0)
+                    return false
+                }
+            }
+        } catch {
+            throw ErrorBody(code: "daemon_unreachable", message: error.description, status: 0)
+        }
+        if let failure { throw failure }
+        guard (200..<300).contains(status) else {
+            throw ErrorBody(code: "http_\(status)", message: "the daemon answered \(status)", status: status)
+        }
     }
 
     /// Sends raw bytes; for tests that probe bad input.

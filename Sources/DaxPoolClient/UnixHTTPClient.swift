@@ -69,6 +69,53 @@ public final class UnixHTTPClient {
         return try readResponse()
     }
 
+    /// Sends a GET and hands each line of the (chunked or length-delimited) body to `onLine` as it arrives,
+    /// until the body ends or `onLine` returns false. Returns the status.
+    public func streamLines(path: String, onLine: (String) -> Bool) throws(ClientError) -> Int {
+        disconnect()
+        try connectSocket()
+        defer { disconnect() }
+        try writeAll(Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: daxpool\r\n\r\n".utf8))
+        let statusLine = try readLine()
+        let parts = statusLine.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, let status = Int(parts[1]) else { throw .malformed("status line '\(statusLine)'") }
+        var chunked = false
+        var contentLength: Int?
+        while true {
+            let line = try readLine()
+            if line.isEmpty { break }
+            let lower = line.lowercased()
+            if lower.hasPrefix("transfer-encoding:") && lower.contains("chunked") { chunked = true }
+            if lower.hasPrefix("content-length:") { contentLength = Int(line.split(separator: ":")[1].trimmingCharacters()) }
+        }
+        var pending: [UInt8] = []
+        func deliver(_ bytes: [UInt8]) -> Bool {
+            pending += bytes
+            while let newline = pending.firstIndex(of: 10) {
+                let line = String(decoding: pending[0..<newline], as: UTF8.self)
+                pending.removeFirst(newline + 1)
+                if !onLine(line) { return false }
+            }
+            return true
+        }
+        if chunked {
+            while true {
+                let sizeLine = try readLine()
+                guard let size = Int(sizeLine.split(separator: ";").first.map(String.init) ?? "", radix: 16) else {
+                    throw .malformed("chunk size '\(sizeLine)'")
+                }
+                if size == 0 { break }
+                let bytes = try readExactly(size)
+                _ = try readLine()
+                if !deliver(bytes) { break }
+            }
+        } else if let contentLength {
+            _ = deliver(try readExactly(contentLength))
+        }
+        if !pending.isEmpty { _ = onLine(String(decoding: pending, as: UTF8.self)) }
+        return status
+    }
+
     private func connectSocket() throws(ClientError) {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .connect(path: socketPath, errno: errno) }

@@ -21,6 +21,7 @@ public func buildApplication(
     HealthController().register(on: router)
     RegionController(service: service).register(on: router)
     DeviceController(service: service).register(on: router)
+    ErrorController(service: service).register(on: router)
     return Application(
         router: router,
         configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "daxpool"),

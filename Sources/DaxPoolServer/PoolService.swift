@@ -2,6 +2,12 @@ import DaxPoolAPI
 import DaxPoolCore
 import Logging
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// The daemon's state: the pool model, the backends and the store. Every change is validated by the
 /// model, carried out by the backend, persisted by the store, and only then made visible; a failure at
 /// any step undoes the steps before it, so state and files stay exactly as they were.
@@ -12,6 +18,8 @@ public actor PoolService {
     private let settings: PoolSettings
     private let logger: Logger
     private var generator = SystemRandomNumberGenerator()
+    private var subscribers: [Int: AsyncStream<MemoryErrorEvent>.Continuation] = [:]
+    private var nextSubscriber = 0
 
     /// Loads the persisted state, brings every backend in line with it, and creates the embedded default
     /// region when there is none.
@@ -257,6 +265,124 @@ public actor PoolService {
         return try info(for: model.device(record.id), in: model.region(record.id.region))
     }
 
+    // MARK: - Memory errors
+
+    /// Records a memory error (from the API, a SIGBUS or kernel badblocks): attributes it, quarantines it,
+    /// persists it, and tells every connected event client.
+    public func recordMemoryError(_ request: InjectErrorRequest, source: String = "api") throws -> [MemoryErrorEvent] {
+        let length = try parseSize(request.length, field: "length")
+        let granule = try request.granule.map { try parseAlignment($0) } ?? .page4K
+        let regionID: Int
+        let offset: RegionOffset
+        if let deviceName = request.device {
+            guard request.region == nil, request.regionOffset == nil else {
+                throw PoolError.invalidRequest("give either device and offset, or region and region_offset")
+            }
+            let record = try model.resolveDevice(deviceName)
+            let deviceOffset = try request.offset.map { try parseSize($0, field: "offset") } ?? .zero
+            guard let regionOffset = Self.regionOffset(of: deviceOffset, in: model.extents(of: record.id)) else {
+                throw PoolError.invalidRequest(
+                    "offset \(deviceOffset) is past the end of \(record.id) (size \(model.extents(of: record.id).reduce(0) { $0 + $1.length.rawValue }) bytes)"
+                )
+            }
+            guard length.rawValue <= Self.bytes(after: deviceOffset, in: model.extents(of: record.id)) else {
+                throw PoolError.invalidRequest("offset + length runs past the end of \(record.id)")
+            }
+            regionID = record.id.region
+            offset = regionOffset
+        } else if let region = request.region, let regionOffsetValue = request.regionOffset {
+            guard request.offset == nil else {
+                throw PoolError.invalidRequest("offset is a device offset: use region_offset with region")
+            }
+            regionID = region
+            offset = RegionOffset(try parseSize(regionOffsetValue, field: "region_offset").rawValue)
+        } else {
+            throw PoolError.invalidRequest("give either device and offset, or region and region_offset")
+        }
+        var next = model
+        let produced = try next.recordMemoryError(
+            region: regionID, offset: offset, length: length, granule: granule, source: source, time: Self.now()
+        )
+        try store.commit(next.snapshot)
+        model = next
+        for event in produced {
+            logger.warning(
+                "memory error quarantined",
+                metadata: [
+                    "region": "\(event.region)", "region_offset": "\(event.regionOffset)", "length": "\(event.length)",
+                    "device": "\(event.device ?? "-")", "device_offset": "\(event.deviceOffset.map(String.init) ?? "-")",
+                ]
+            )
+            for continuation in subscribers.values { continuation.yield(event) }
+        }
+        return produced
+    }
+
+    /// Forgets bad blocks in a range of a region.
+    public func clearErrors(_ request: ClearErrorsRequest) throws -> ClearErrorsResponse {
+        let start = try parseSize(request.regionOffset, field: "region_offset")
+        let length = try parseSize(request.length, field: "length")
+        guard length.rawValue > 0, start.adding(length) != nil else {
+            throw PoolError.invalidRequest("length must be greater than zero and the range must fit in 64 bits")
+        }
+        var next = model
+        let cleared = try next.clearBadBlocks(
+            region: request.region,
+            extent: Extent(start: RegionOffset(start.rawValue), length: length)
+        )
+        try store.commit(next.snapshot)
+        model = next
+        return ClearErrorsResponse(cleared: cleared, region: try region(request.region))
+    }
+
+    /// The retained events after `sequence`, and a stream of the ones to come (atomically: none is lost
+    /// between the two).
+    public func subscribe(after sequence: UInt64) -> (backlog: [MemoryErrorEvent], stream: AsyncStream<MemoryErrorEvent>) {
+        let id = nextSubscriber
+        nextSubscriber += 1
+        let (stream, continuation) = AsyncStream<MemoryErrorEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+        subscribers[id] = continuation
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.unsubscribe(id) }
+        }
+        return (model.events.filter { $0.sequence > sequence }, stream)
+    }
+
+    /// The retained events after `sequence`.
+    public func events(after sequence: UInt64) -> [MemoryErrorEvent] {
+        model.events.filter { $0.sequence > sequence }
+    }
+
+    private func unsubscribe(_ id: Int) {
+        subscribers[id] = nil
+    }
+
+    /// Ends every event stream (at shutdown).
+    public func finishSubscribers() {
+        for continuation in subscribers.values { continuation.finish() }
+        subscribers.removeAll()
+    }
+
+    static func regionOffset(of deviceOffset: ByteCount, in extents: [Extent]) -> RegionOffset? {
+        var base: UInt64 = 0
+        for extent in extents {
+            if deviceOffset.rawValue < base + extent.length.rawValue {
+                return RegionOffset(extent.start.rawValue + deviceOffset.rawValue - base)
+            }
+            base += extent.length.rawValue
+        }
+        return nil
+    }
+
+    static func bytes(after deviceOffset: ByteCount, in extents: [Extent]) -> UInt64 {
+        let total = extents.reduce(0) { $0 + $1.length.rawValue }
+        return total > deviceOffset.rawValue ? total - deviceOffset.rawValue : 0
+    }
+
+    static func now() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded())
+    }
+
     // MARK: - Helpers
 
     private func backendFor(_ kind: BackendKind) throws(PoolError) -> any MemoryBackend {
@@ -309,7 +435,7 @@ public actor PoolService {
             pageSize: region.config.pageSize.rawValue,
             targetNode: region.config.targetNode,
             largestAvailableExtent: region.allocator.largestFreeExtent(alignment: region.config.pageSize).rawValue,
-            badblocks: region.allocator.quarantined.map { BadBlock(offset: $0.start.rawValue, length: $0.length.rawValue) }
+            badblocks: region.badBlocks.map { BadBlock(offset: $0.start.rawValue, length: $0.length.rawValue) }
         )
     }
 
@@ -325,7 +451,8 @@ public actor PoolService {
             uuid: record.uuid.description,
             name: record.name?.value,
             state: record.state,
-            backend: region.config.backend
+            backend: region.config.backend,
+            badblocks: model.badBlocks(of: record.id).map { BadBlock(offset: $0.start.rawValue, length: $0.length.rawValue) }
         )
     }
 }

@@ -27,6 +27,9 @@ struct DaxPoolCommand: AsyncParsableCommand {
             EnableDeviceCommand.self,
             DisableDeviceCommand.self,
             QemuArgsCommand.self,
+            InjectErrorCommand.self,
+            ClearErrorsCommand.self,
+            EventsCommand.self,
         ]
     )
 

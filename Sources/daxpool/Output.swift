@@ -22,6 +22,13 @@ enum Output {
         Swift.print(try json(value))
     }
 
+    /// One compact JSON line (sorted keys).
+    static func line<Value: Encodable>(_ value: Value) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
     static func printError(_ error: ErrorBody) {
         let text = (try? json(error)) ?? "{\"code\":\"\(error.code)\",\"message\":\"\(error.message)\"}"
         FileHandleStandardError.write(text + "\n")
@@ -50,4 +57,9 @@ func parseSizeOption(_ text: String, option: String) throws -> ByteCount {
     } catch {
         throw ErrorBody(code: "bad_request", message: "\(option): \(error.description)", status: 0)
     }
+}
+
+/// Flushes standard output (for streaming output to a pipe).
+func fflushStandardOutput() {
+    fflush(stdout)
 }

@@ -17,7 +17,7 @@ struct LabelAreaTests {
 
     @Test(
         "decodes the kernel-written 128 KiB v1.1 fixture exactly",
-        .enabled(if: LabelFixture.isPresent, "fixture not found next to the repository (shared/reference/fixtures)")
+        .enabled(if: LabelFixture.isPresent, LabelFixture.absent)
     )
     func decodesFixture() throws {
         let bytes = try LabelFixture.load()
@@ -71,7 +71,7 @@ struct LabelAreaTests {
 
     @Test(
         "initializes like ndctl init-labels: block 0 seq 3 current, block 1 seq 2, the same free bitmap as the fixture",
-        .enabled(if: LabelFixture.isPresent, "fixture not found next to the repository (shared/reference/fixtures)")
+        .enabled(if: LabelFixture.isPresent, LabelFixture.absent)
     )
     func initializesLikeNdctl() throws {
         let fixture = try LabelFixture.load()
@@ -102,7 +102,10 @@ struct LabelAreaTests {
 
     @Test("reports why each block is invalid when neither is")
     func noValidIndex() throws {
-        #expect(throws: LabelError.noValidIndex(block0: .indexSignatureInvalid(block: 0), block1: .indexSignatureInvalid(block: 1))) {
+        #expect(
+            throws: LabelError.noValidIndex(
+                block0: .indexSignatureInvalid(block: 0), block1: .indexSignatureInvalid(block: 1))
+        ) {
             try LabelArea.decode([UInt8](repeating: 0, count: 8192))
         }
         var bytes = try LabelArea.initializedBytes(configSize: 8192, version: .v1Dot2)
@@ -149,13 +152,20 @@ struct LabelAreaTests {
         let uuid = LabelTestSupport.uuid(3)
         let labels = [
             NamespaceLabel(uuid: uuid, name: "old", dpa: 0, rawSize: 4096, slot: 0),
-            NamespaceLabel(uuid: uuid, name: "new", flags: .updating, labelCount: 2, position: 1, dpa: 8192, rawSize: 4096, slot: 1),
-            NamespaceLabel(uuid: uuid, name: "new", flags: .updating, labelCount: 2, position: 0, dpa: 4096, rawSize: 4096, slot: 2),
+            NamespaceLabel(
+                uuid: uuid, name: "new", flags: .updating, labelCount: 2, position: 1, dpa: 8192, rawSize: 4096, slot: 1
+            ),
+            NamespaceLabel(
+                uuid: uuid, name: "new", flags: .updating, labelCount: 2, position: 0, dpa: 4096, rawSize: 4096, slot: 2
+            ),
         ]
         let area = try LabelArea.decode(LabelTestSupport.area(with: labels, configSize: 8192, version: .v1Dot2))
-        #expect(area.namespaces == [
-            LabelledNamespace(uuid: uuid, name: "new", extents: [.init(dpa: 4096, rawSize: 4096), .init(dpa: 8192, rawSize: 4096)])
-        ])
+        #expect(
+            area.namespaces == [
+                LabelledNamespace(
+                    uuid: uuid, name: "new",
+                    extents: [.init(dpa: 4096, rawSize: 4096), .init(dpa: 8192, rawSize: 4096)])
+            ])
     }
 
     @Test("an incomplete UPDATING set is ignored in favour of the settled set")
@@ -163,10 +173,13 @@ struct LabelAreaTests {
         let uuid = LabelTestSupport.uuid(4)
         let labels = [
             NamespaceLabel(uuid: uuid, name: "old", dpa: 0, rawSize: 4096, slot: 0),
-            NamespaceLabel(uuid: uuid, name: "new", flags: .updating, labelCount: 2, position: 1, dpa: 8192, rawSize: 4096, slot: 1),
+            NamespaceLabel(
+                uuid: uuid, name: "new", flags: .updating, labelCount: 2, position: 1, dpa: 8192, rawSize: 4096, slot: 1
+            ),
         ]
         let area = try LabelArea.decode(LabelTestSupport.area(with: labels, configSize: 8192, version: .v1Dot2))
-        #expect(area.namespaces == [LabelledNamespace(uuid: uuid, name: "old", extents: [.init(dpa: 0, rawSize: 4096)])])
+        #expect(
+            area.namespaces == [LabelledNamespace(uuid: uuid, name: "old", extents: [.init(dpa: 0, rawSize: 4096)])])
         #expect(area.incompleteUUIDs.isEmpty)
     }
 

@@ -8,7 +8,8 @@ struct LabelCodecTests {
         Generator(run: { rng in
             var label = NamespaceLabel(
                 uuid: LabelUUID(high: rng.next(), low: rng.next()),
-                name: ["", "a", "second", "третий", "dax-0.1 🚀", String(repeating: "x", count: 63)][Int(rng.next() % 6)],
+                name: ["", "a", "second", "третий", "dax-0.1 🚀", String(repeating: "x", count: 63)][
+                    Int(rng.next() % 6)],
                 flags: NamespaceLabel.Flags(rawValue: UInt32(truncatingIfNeeded: rng.next())),
                 labelCount: UInt16(truncatingIfNeeded: rng.next()),
                 position: UInt16(truncatingIfNeeded: rng.next()),
@@ -55,9 +56,10 @@ struct LabelCodecTests {
         #expect(Array(bytes[104..<112]) == [0, 0, 0, 0x10, 0, 0, 0, 0])
         #expect(Array(bytes[112..<120]) == [0, 0, 0, 0x08, 0, 0, 0, 0])
         #expect(Array(bytes[120..<128]) == [7, 0, 0, 0, 21, 0, 0, 0])
-        #expect(Array(bytes[128..<144]) == [
-            0x79, 0xd3, 0xf0, 0x66, 0xf3, 0xb4, 0x74, 0x40, 0xac, 0x43, 0x0d, 0x33, 0x18, 0xb7, 0x8c, 0xdb,
-        ])
+        #expect(
+            Array(bytes[128..<144]) == [
+                0x79, 0xd3, 0xf0, 0x66, 0xf3, 0xb4, 0x74, 0x40, 0xac, 0x43, 0x0d, 0x33, 0x18, 0xb7, 0x8c, 0xdb,
+            ])
         #expect(Array(bytes[144..<160]) == LabelUUID.daxAbstraction.mixedEndianBytes)
         #expect(bytes[160..<248].allSatisfy { $0 == 0 })
         #expect(NamespaceLabel.storedChecksum(in: bytes) == Fletcher64.checksum(bytes, zeroingFieldAt: 248))
@@ -120,9 +122,12 @@ struct LabelCodecTests {
         }
         var corrupt = bytes
         corrupt[200] = 1
-        #expect(throws: LabelError.labelChecksumMismatch(
-            slot: 7, stored: NamespaceLabel.storedChecksum(in: bytes), computed: Fletcher64.checksum(corrupt, zeroingFieldAt: 248)
-        )) {
+        #expect(
+            throws: LabelError.labelChecksumMismatch(
+                slot: 7, stored: NamespaceLabel.storedChecksum(in: bytes),
+                computed: Fletcher64.checksum(corrupt, zeroingFieldAt: 248)
+            )
+        ) {
             try NamespaceLabel.decode(corrupt, version: .v1Dot2, slot: 7)
         }
         #expect(throws: LabelError.byteCountMismatch(expected: 256, found: 128)) {

@@ -110,11 +110,22 @@ struct LabelIndexTests {
         #expect(failure { $0.slotCount = 40 } == nil)
 
         // With two faults, the earlier check reports.
-        #expect(failure { $0.sequence = 0; $0.myOffset = 1 } == .indexSequenceInvalid(block: 0, sequence: 0))
         #expect(
-            failure { $0.mySize = 0; $0.slotCount = .max } == .indexSizeInvalid(block: 0, found: 0, minimum: 72, maximum: 256)
+            failure {
+                $0.sequence = 0
+                $0.myOffset = 1
+            } == .indexSequenceInvalid(block: 0, sequence: 0))
+        #expect(
+            failure {
+                $0.mySize = 0
+                $0.slotCount = .max
+            } == .indexSizeInvalid(block: 0, found: 0, minimum: 72, maximum: 256)
         )
-        #expect(failure { $0.minor = 1; $0.sequence = 0 } == .indexLabelSizeMismatch(block: 0, found: 128, expected: 256))
+        #expect(
+            failure {
+                $0.minor = 1
+                $0.sequence = 0
+            } == .indexLabelSizeMismatch(block: 0, found: 128, expected: 256))
     }
 
     @Test("sequence numbers cycle 1, 2, 3 and best_seq picks the newer of two")

@@ -82,7 +82,8 @@ struct WriteCuttingLabelStorageFake: LabelStorage, Sendable {
 
     mutating func write(offset: Int, bytes newBytes: [UInt8]) throws(LabelError) {
         guard !hasCrashed else {
-            throw .storageFailed(operation: .write, offset: offset, count: newBytes.count, errorNumber: Self.simulatedErrorNumber)
+            throw .storageFailed(
+                operation: .write, offset: offset, count: newBytes.count, errorNumber: Self.simulatedErrorNumber)
         }
         guard offset >= 0, offset + newBytes.count <= bytes.count else {
             throw .storageOutOfBounds(offset: offset, count: newBytes.count, size: bytes.count)
@@ -95,7 +96,8 @@ struct WriteCuttingLabelStorageFake: LabelStorage, Sendable {
         let landed = min(bytesOfCutWrite, newBytes.count)
         bytes.replaceSubrange(offset..<(offset + landed), with: newBytes[0..<landed])
         hasCrashed = true
-        throw .storageFailed(operation: .write, offset: offset, count: newBytes.count, errorNumber: Self.simulatedErrorNumber)
+        throw .storageFailed(
+            operation: .write, offset: offset, count: newBytes.count, errorNumber: Self.simulatedErrorNumber)
     }
 
     mutating func flush() throws(LabelError) {
@@ -135,6 +137,9 @@ enum LabelFixture {
     static let bytes: [UInt8]? = FileManager.default.contents(atPath: url.path).map { [UInt8]($0) }
 
     static var isPresent: Bool { bytes != nil }
+
+    /// Why fixture tests are skipped when the file is absent.
+    static let absent: Comment = "label fixture not found at \(url.path); it lives in shared/ beside the repository"
 
     static func load() throws -> [UInt8] {
         try #require(bytes, "fixture missing at \(url.path)")

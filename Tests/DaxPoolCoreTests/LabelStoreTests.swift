@@ -7,7 +7,9 @@ struct LabelStoreTests {
     typealias Support = LabelTestSupport
     static let cookie = LabelTestSupport.cookie
 
-    static func formatted(size: Int = 16 * 1024, version: LabelVersion = .v1Dot2) throws -> LabelStore<InMemoryLabelStorageFake> {
+    static func formatted(size: Int = 16 * 1024, version: LabelVersion = .v1Dot2) throws -> LabelStore<
+        InMemoryLabelStorageFake
+    > {
         try LabelStore(formatting: InMemoryLabelStorageFake(size: size), version: version, interleaveSetCookie: cookie)
     }
 
@@ -23,7 +25,8 @@ struct LabelStoreTests {
     @Test("formats a zeroed storage the way ndctl init-labels does")
     func formatsBlankStorage() throws {
         let store = try LabelStore(
-            openingOrFormatting: InMemoryLabelStorageFake(size: 16 * 1024), version: .v1Dot2, interleaveSetCookie: Self.cookie
+            openingOrFormatting: InMemoryLabelStorageFake(size: 16 * 1024), version: .v1Dot2,
+            interleaveSetCookie: Self.cookie
         )
         #expect(store.storage.bytes == (try LabelArea.initializedBytes(configSize: 16 * 1024, version: .v1Dot2)))
         #expect(store.storage.flushCount == 1)
@@ -41,7 +44,10 @@ struct LabelStoreTests {
     func refusesGarbage() {
         var garbage = InMemoryLabelStorageFake(size: 8192)
         garbage.bytes[5000] = 1
-        #expect(throws: LabelError.noValidIndex(block0: .indexSignatureInvalid(block: 0), block1: .indexSignatureInvalid(block: 1))) {
+        #expect(
+            throws: LabelError.noValidIndex(
+                block0: .indexSignatureInvalid(block: 0), block1: .indexSignatureInvalid(block: 1))
+        ) {
             try LabelStore(openingOrFormatting: garbage, version: .v1Dot2, interleaveSetCookie: Self.cookie)
         }
         #expect(throws: LabelError.self) {
@@ -84,10 +90,11 @@ struct LabelStoreTests {
         let slot1 = geometry.offset(ofSlot: 1)
         let slot2 = geometry.offset(ofSlot: 2)
         let slot3 = geometry.offset(ofSlot: 3)
-        #expect(events.map(Self.shape) == [
-            "write \(slot0)", "write \(slot1)", "flush", "write 256", "write \(slot2)", "write \(slot3)", "flush",
-            "write 0", "flush",
-        ])
+        #expect(
+            events.map(Self.shape) == [
+                "write \(slot0)", "write \(slot1)", "flush", "write 256", "write \(slot2)", "write \(slot3)", "flush",
+                "write 0", "flush",
+            ])
         let writes = events.compactMap { event -> [UInt8]? in
             if case .write(_, let bytes) = event { return bytes }
             return nil
@@ -227,7 +234,9 @@ struct LabelStoreTests {
             failure([LabelledNamespace(uuid: uuid, extents: [.init(dpa: 512, rawSize: 4096)])])
                 == .extentMisaligned(uuid: uuid, dpa: 512, rawSize: 4096)
         )
-        #expect(failure([LabelledNamespace(uuid: uuid, extents: [.init(dpa: 0, rawSize: 0)])]) == .emptyExtent(uuid: uuid, dpa: 0))
+        #expect(
+            failure([LabelledNamespace(uuid: uuid, extents: [.init(dpa: 0, rawSize: 0)])])
+                == .emptyExtent(uuid: uuid, dpa: 0))
         for alignment: UInt64 in [1, 3, 4097] {
             var odd = good
             odd.alignment = alignment
@@ -248,17 +257,19 @@ struct LabelStoreTests {
 
     @Test(
         "opens the kernel-written fixture and keeps its namespaces across v1.1 updates",
-        .enabled(if: LabelFixture.isPresent, "fixture not found next to the repository (shared/reference/fixtures)")
+        .enabled(if: LabelFixture.isPresent, LabelFixture.absent)
     )
     func updatesFixture() throws {
-        var store = try LabelStore(opening: InMemoryLabelStorageFake(bytes: LabelFixture.load()), interleaveSetCookie: Self.cookie)
+        var store = try LabelStore(
+            opening: InMemoryLabelStorageFake(bytes: LabelFixture.load()), interleaveSetCookie: Self.cookie)
         #expect(store.namespaces == [LabelAreaTests.second, LabelAreaTests.third])
         let kernelLabels = store.area.activeLabels
         let added = Support.namespace(Support.uuid(13), name: "added", extents: 2, base: 1024)
         try store.put(added)
         var reopened = try Self.reopened(store.storage.bytes)
         #expect(reopened.version == .v1Dot1)
-        #expect(reopened.namespaces == [LabelAreaTests.second, LabelAreaTests.third, added].sorted { $0.uuid < $1.uuid })
+        #expect(
+            reopened.namespaces == [LabelAreaTests.second, LabelAreaTests.third, added].sorted { $0.uuid < $1.uuid })
         #expect(reopened.area.currentBlock == 1)
         #expect(kernelLabels.allSatisfy { reopened.area.activeLabels.contains($0) })
         try reopened.remove(uuid: LabelAreaTests.third.uuid)

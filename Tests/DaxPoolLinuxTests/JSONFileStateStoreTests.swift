@@ -17,7 +17,7 @@ struct JSONFileStateStoreTests {
                 DeviceSnapshot(
                     record: Scratch.record(1, state: .disabled), extents: [Scratch.extent(2 << 20, .mebibytes(2))]),
             ],
-            quarantined: [Scratch.extent(20 << 20, .kibibytes(4))]
+            badBlocks: [Scratch.extent(20 << 20, .kibibytes(4))]
         )
     ])
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include "CLinuxShimsScrub.h"
 
 /// `fallocate(2)`: allocates (or, with `cshim_FALLOC_FL_PUNCH_HOLE`, frees) the byte range of a file.
 /// Returns 0, or -1 with `errno` set.

@@ -25,19 +25,22 @@ public enum Fletcher64 {
 
     /// Computes the checksum of `bytes[range]`, reading the 8 bytes at `range.lowerBound + fieldOffset` as zero.
     static func checksum(_ bytes: [UInt8], in range: Range<Int>, zeroingFieldAt fieldOffset: Int?) -> UInt64 {
-        let skipped = fieldOffset.map { (range.lowerBound + $0)..<(range.lowerBound + $0 + 8) } ?? 0..<0
         var low: UInt32 = 0
         var high: UInt64 = 0
+        let end = range.upperBound - range.count % 4
+        let fieldStart = fieldOffset.map { range.lowerBound + $0 } ?? end
         bytes.withUnsafeBufferPointer { buffer in
             var offset = range.lowerBound
-            let end = range.upperBound - range.count % 4
             while offset < end {
-                var word: UInt32 = 0
-                if !skipped.contains(offset) {
-                    word =
-                        UInt32(buffer[offset]) | UInt32(buffer[offset + 1]) << 8
-                        | UInt32(buffer[offset + 2]) << 16 | UInt32(buffer[offset + 3]) << 24
+                if offset == fieldStart {
+                    // The two zero words of the checksum field add nothing to lo32.
+                    high &+= UInt64(low) &* 2
+                    offset += 8
+                    continue
                 }
+                let word =
+                    UInt32(buffer[offset]) | UInt32(buffer[offset + 1]) << 8
+                    | UInt32(buffer[offset + 2]) << 16 | UInt32(buffer[offset + 3]) << 24
                 low &+= word
                 high &+= UInt64(low)
                 offset += 4

@@ -20,44 +20,62 @@ extension LabelArea {
     static func assembleNamespaces(
         from labels: [NamespaceLabel]
     ) -> (namespaces: [LabelledNamespace], incomplete: [LabelUUID]) {
-        var groups: [LabelUUID: [NamespaceLabel]] = [:]
+        let updatingBit = NamespaceLabel.Flags.updating.rawValue
+        var groups: [LabelUUID: (updating: [NamespaceLabel], settled: [NamespaceLabel])] = [:]
         for label in labels {
-            groups[label.uuid, default: []].append(label)
+            if label.flags.rawValue & updatingBit != 0 {
+                groups[label.uuid, default: ([], [])].updating.append(label)
+            } else {
+                groups[label.uuid, default: ([], [])].settled.append(label)
+            }
         }
         var namespaces: [LabelledNamespace] = []
         var incomplete: [LabelUUID] = []
         for (uuid, group) in groups {
-            let updating = group.filter { $0.flags.contains(.updating) }
-            let settled = group.filter { !$0.flags.contains(.updating) }
-            if let set = completeSet(updating) ?? completeSet(settled) {
-                namespaces.append(
-                    LabelledNamespace(
-                        uuid: uuid,
-                        name: set[0].name,
-                        alignment: LabelledNamespace.alignment(forCode: set[0].alignment),
-                        extents: set.map { LabelledNamespace.Extent(dpa: $0.dpa, rawSize: $0.rawSize) }
-                    )
-                )
-            } else {
+            guard let set = completeSet(group.updating) ?? completeSet(group.settled) else {
                 incomplete.append(uuid)
+                continue
             }
+            var extents: [LabelledNamespace.Extent] = []
+            extents.reserveCapacity(set.count)
+            for label in set {
+                extents.append(LabelledNamespace.Extent(dpa: label.dpa, rawSize: label.rawSize))
+            }
+            namespaces.append(
+                LabelledNamespace(
+                    uuid: uuid,
+                    name: set[0].name,
+                    alignment: LabelledNamespace.alignment(forCode: set[0].alignment),
+                    extents: extents
+                )
+            )
         }
         namespaces.sort { $0.uuid < $1.uuid }
         incomplete.sort()
         return (namespaces, incomplete)
     }
 
-    /// The labels sorted by position if they form a complete set, else `nil`.
+    /// The labels in position order if they form a complete set, else `nil`.
     private static func completeSet(_ labels: [NamespaceLabel]) -> [NamespaceLabel]? {
         guard let count = labels.first?.labelCount, count >= 1, labels.count == Int(count) else {
             return nil
         }
-        let sorted = labels.sorted { $0.position < $1.position }
-        for (position, label) in sorted.enumerated() {
-            guard label.labelCount == count, Int(label.position) == position else {
+        var byPosition = [NamespaceLabel?](repeating: nil, count: Int(count))
+        for label in labels {
+            let position = Int(label.position)
+            guard label.labelCount == count, position < byPosition.count, byPosition[position] == nil else {
                 return nil
             }
+            byPosition[position] = label
         }
-        return sorted
+        var ordered: [NamespaceLabel] = []
+        ordered.reserveCapacity(byPosition.count)
+        for label in byPosition {
+            guard let label else {
+                return nil
+            }
+            ordered.append(label)
+        }
+        return ordered
     }
 }

@@ -16,7 +16,8 @@ enum LabelBytes {
 
     /// Reads the little-endian 64-bit integer that starts at `offset`.
     static func load(_: UInt64.Type, from bytes: [UInt8], at offset: Int) -> UInt64 {
-        UInt64(load(UInt32.self, from: bytes, at: offset)) | UInt64(load(UInt32.self, from: bytes, at: offset + 4)) << 32
+        UInt64(load(UInt32.self, from: bytes, at: offset)) | UInt64(load(UInt32.self, from: bytes, at: offset + 4))
+            << 32
     }
 
     /// Writes `value` as a little-endian 16-bit integer starting at `offset`.

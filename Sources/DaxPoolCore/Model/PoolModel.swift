@@ -4,11 +4,15 @@ public struct RegionState: Sendable, Equatable {
     public var allocator: RegionAllocator
     /// Devices by instance number.
     public var devices: [Int: DeviceRecord]
+    /// Known-bad ranges, sorted and merged. Free parts are quarantined in the allocator; parts inside a
+    /// device are quarantined when the device lets them go.
+    public var badBlocks: [Extent]
 
     public init(config: RegionConfig) {
         self.config = config
         self.allocator = RegionAllocator(size: config.size)
         self.devices = [:]
+        self.badBlocks = []
     }
 
     /// Devices in instance order.
@@ -25,7 +29,13 @@ public struct RegionState: Sendable, Equatable {
 /// The whole pool as pure data: every change is validated here before any backend or store sees it,
 /// and a failed change leaves the model exactly as it was.
 public struct PoolModel: Sendable, Equatable {
-    public private(set) var regions: [Int: RegionState] = [:]
+    public internal(set) var regions: [Int: RegionState] = [:]
+
+    /// The most recent memory-error events, oldest first (at most `retainedEvents`).
+    public internal(set) var events: [MemoryErrorEvent] = []
+
+    /// The sequence number of the newest event ever recorded.
+    public internal(set) var lastEventSequence: UInt64 = 0
 
     public init() {}
 
@@ -34,9 +44,6 @@ public struct PoolModel: Sendable, Equatable {
         for region in snapshot.regions {
             guard regions[region.config.id] == nil else { throw .regionExists(region.config.id) }
             var state = RegionState(config: region.config)
-            for extent in region.quarantined {
-                do { try state.allocator.quarantine(extent) } catch { throw .allocation(error) }
-            }
             for device in region.devices {
                 guard device.record.id.region == region.config.id, state.devices[device.record.id.instance] == nil
                 else { throw .invalidLayout("device \(device.record.id) appears twice or in the wrong region") }
@@ -51,8 +58,12 @@ public struct PoolModel: Sendable, Equatable {
                 }
                 state.devices[device.record.id.instance] = device.record
             }
+            state.badBlocks = region.badBlocks.reduce(into: []) { merged, block in merged = Self.merging(block, into: merged) }
+            Self.quarantineFreeParts(of: state.badBlocks, in: &state.allocator)
             regions[region.config.id] = state
         }
+        events = snapshot.events
+        lastEventSequence = max(snapshot.lastEventSequence, snapshot.events.last?.sequence ?? 0)
     }
 
     /// The model as data a store can persist.
@@ -65,9 +76,11 @@ public struct PoolModel: Sendable, Equatable {
                     devices: region.sortedDevices.map {
                         DeviceSnapshot(record: $0, extents: region.allocator.ranges(of: $0.id.instance))
                     },
-                    quarantined: region.allocator.quarantined
+                    badBlocks: region.badBlocks
                 )
-            }
+            },
+            events: events,
+            lastEventSequence: lastEventSequence
         )
     }
 
@@ -217,6 +230,7 @@ public struct PoolModel: Sendable, Equatable {
             do { try region.allocator.resize(device: id.instance, to: size, alignment: record.align) } catch {
                 throw .allocation(error)
             }
+            Self.quarantineFreeParts(of: region.badBlocks, in: &region.allocator)
         }
         region.devices[id.instance] = record
         regions[id.region] = region
@@ -227,8 +241,11 @@ public struct PoolModel: Sendable, Equatable {
     public mutating func destroyDevice(_ id: DeviceID, force: Bool) throws(PoolError) {
         let record = try device(id)
         guard record.state == .disabled || force else { throw .deviceEnabled(id, operation: "destroy") }
-        regions[id.region]?.allocator.release(device: id.instance)
-        regions[id.region]?.devices[id.instance] = nil
+        guard var region = regions[id.region] else { throw .unknownRegion(id.region) }
+        region.allocator.release(device: id.instance)
+        region.devices[id.instance] = nil
+        Self.quarantineFreeParts(of: region.badBlocks, in: &region.allocator)
+        regions[id.region] = region
     }
 
     public mutating func setState(_ id: DeviceID, _ state: DeviceState) throws(PoolError) {

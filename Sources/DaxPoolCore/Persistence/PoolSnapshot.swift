@@ -1,20 +1,37 @@
 /// Everything needed to rebuild the pool after a restart.
 public struct PoolSnapshot: Hashable, Sendable, Codable {
     public var regions: [RegionSnapshot]
+    /// The most recent memory-error events, so a client that connects later still reads them.
+    public var events: [MemoryErrorEvent]
+    public var lastEventSequence: UInt64
 
-    public init(regions: [RegionSnapshot]) { self.regions = regions }
+    public init(regions: [RegionSnapshot], events: [MemoryErrorEvent] = [], lastEventSequence: UInt64 = 0) {
+        self.regions = regions
+        self.events = events
+        self.lastEventSequence = lastEventSequence
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case regions, events
+        case lastEventSequence = "last_event_sequence"
+    }
 }
 
-/// One region as persisted: configuration, devices with their ranges, quarantined ranges.
+/// One region as persisted: configuration, devices with their ranges, bad blocks.
 public struct RegionSnapshot: Hashable, Sendable, Codable {
     public var config: RegionConfig
     public var devices: [DeviceSnapshot]
-    public var quarantined: [Extent]
+    public var badBlocks: [Extent]
 
-    public init(config: RegionConfig, devices: [DeviceSnapshot], quarantined: [Extent]) {
+    public init(config: RegionConfig, devices: [DeviceSnapshot], badBlocks: [Extent]) {
         self.config = config
         self.devices = devices
-        self.quarantined = quarantined
+        self.badBlocks = badBlocks
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case config, devices
+        case badBlocks = "bad_blocks"
     }
 }
 

@@ -1,0 +1,54 @@
+/// A memory error attributed to its region, device and owner: what an owner is told.
+public struct MemoryErrorEvent: Hashable, Sendable, Codable {
+    /// Increasing number of the event; clients resume a stream after the last one they saw.
+    public var sequence: UInt64
+    /// Milliseconds since the Unix epoch when daxpool learnt of the error.
+    public var time: Int64
+    /// `api`, `sigbus-ao`, `sigbus-ar` or `badblocks`.
+    public var source: String
+    public var region: Int
+    /// The quarantined range, rounded out to the granule.
+    public var regionOffset: UInt64
+    public var length: UInt64
+    /// The granule the error was reported in (the kernel's `si_addr_lsb`, or 4 KiB).
+    public var granule: UInt64
+    /// The device the range falls in, if any, with the offset inside it.
+    public var device: String?
+    public var deviceOffset: UInt64?
+    public var deviceUUID: String?
+    public var deviceName: String?
+
+    public init(
+        sequence: UInt64,
+        time: Int64,
+        source: String,
+        region: Int,
+        regionOffset: UInt64,
+        length: UInt64,
+        granule: UInt64,
+        device: String? = nil,
+        deviceOffset: UInt64? = nil,
+        deviceUUID: String? = nil,
+        deviceName: String? = nil
+    ) {
+        self.sequence = sequence
+        self.time = time
+        self.source = source
+        self.region = region
+        self.regionOffset = regionOffset
+        self.length = length
+        self.granule = granule
+        self.device = device
+        self.deviceOffset = deviceOffset
+        self.deviceUUID = deviceUUID
+        self.deviceName = deviceName
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sequence, time, source, region, length, granule, device
+        case regionOffset = "region_offset"
+        case deviceOffset = "device_offset"
+        case deviceUUID = "device_uuid"
+        case deviceName = "device_name"
+    }
+}

@@ -1,0 +1,66 @@
+import DaxPoolAPI
+import DaxPoolCore
+import Hummingbird
+import ServiceLifecycle
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// `/v1/errors` and `/v1/events`: memory errors in, attributed events out.
+struct ErrorController {
+    let service: PoolService
+
+    func register(on router: Router<some RequestContext>) {
+        router.post("/v1/errors") { request, _ in
+            let body = try await JSONWire.decode(InjectErrorRequest.self, from: request)
+            return JSONWire.response(try await service.recordMemoryError(body), status: .created)
+        }
+        router.post("/v1/errors/clear") { request, _ in
+            let body = try await JSONWire.decode(ClearErrorsRequest.self, from: request)
+            return JSONWire.response(try await service.clearErrors(body))
+        }
+        router.get("/v1/events") { request, _ in
+            let since = try Self.sequence(request)
+            let follow = request.uri.queryParameters.get("follow").map { $0 == "true" || $0 == "1" } ?? false
+            if !follow {
+                let events = await service.events(after: since)
+                var buffer = ByteBuffer()
+                for event in events { buffer.writeBytes(Self.line(event)) }
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "application/x-ndjson"],
+                    body: ResponseBody(byteBuffer: buffer)
+                )
+            }
+            let (backlog, stream) = await service.subscribe(after: since)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/x-ndjson"],
+                body: ResponseBody { writer in
+                    for event in backlog { try await writer.write(ByteBuffer(bytes: Self.line(event))) }
+                    for await event in stream.cancelOnGracefulShutdown() {
+                        try await writer.write(ByteBuffer(bytes: Self.line(event)))
+                    }
+                    try await writer.finish(nil)
+                }
+            )
+        }
+    }
+
+    static func sequence(_ request: Request) throws -> UInt64 {
+        guard let text = request.uri.queryParameters.get("since") else { return 0 }
+        guard let value = UInt64(text) else {
+            throw RequestError(code: "bad_request", message: "since must be a non-negative event sequence number", status: 400)
+        }
+        return value
+    }
+
+    static func line(_ event: MemoryErrorEvent) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array((try? encoder.encode(event)) ?? Data("{}".utf8)) + [10]
+    }
+}
