@@ -5,7 +5,9 @@
 #pragma once
 
 #include <sys/types.h>
+#if __has_include("CLinuxShimsScrub.h")
 #include "CLinuxShimsScrub.h"
+#endif
 
 /// `fallocate(2)`: allocates (or, with `cshim_FALLOC_FL_PUNCH_HOLE`, frees) the byte range of a file.
 /// Returns 0, or -1 with `errno` set.
