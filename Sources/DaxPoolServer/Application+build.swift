@@ -16,18 +16,24 @@ public func buildApplication(
     logger: Logger,
     onServerRunning: @escaping @Sendable () async -> Void = {}
 ) -> some ApplicationProtocol {
-    let router = Router()
-    router.middlewares.add(JSONErrorMiddleware())
-    HealthController().register(on: router)
-    RegionController(service: service).register(on: router)
-    DeviceController(service: service).register(on: router)
-    ErrorController(service: service).register(on: router)
+    let router = buildRouter(service: service)
     return Application(
         router: router,
         configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "daxpool"),
         onServerRunning: { _ in await onServerRunning() },
         logger: logger
     )
+}
+
+/// The API's routes, one controller per resource; `openapi/daxpool.yaml` documents exactly these.
+public func buildRouter(service: PoolService) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.middlewares.add(JSONErrorMiddleware())
+    HealthController().register(on: router)
+    RegionController(service: service).register(on: router)
+    DeviceController(service: service).register(on: router)
+    ErrorController(service: service).register(on: router)
+    return router
 }
 
 /// JSON in and out, with sorted keys so output is stable.
