@@ -61,5 +61,5 @@ func parseSizeOption(_ text: String, option: String) throws -> ByteCount {
 
 /// Flushes standard output (for streaming output to a pipe).
 func fflushStandardOutput() {
-    fflush(stdout)
+    fflush(nil)
 }
