@@ -41,7 +41,7 @@ struct JSONFileStateStoreTests {
         #expect(Scratch.status(store.path).map { $0.st_mode & 0o777 } == 0o600)
         #expect(!Scratch.exists(store.path + ".tmp"))
         let text = String(decoding: Scratch.read(1 << 20, from: store.path), as: UTF8.self)
-        #expect(text.hasPrefix("{\"regions\":[{\"config\":{\"align\":2097152,\"backend\":\"shm\""))
+        #expect(text.hasPrefix("{\"events\":[],\"last_event_sequence\":0,\"regions\":[{\"bad_blocks\""))
 
         var changed = Self.snapshot
         changed.regions[0].devices.removeLast()
