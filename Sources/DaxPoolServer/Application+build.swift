@@ -56,7 +56,12 @@ enum JSONWire {
 
     static func error(_ error: any Error) -> Response {
         let body = ErrorMapping.body(for: error)
-        return response(body, status: HTTPResponse.Status(code: body.status))
+        var response = response(body, status: HTTPResponse.Status(code: body.status))
+        if body.status == 413 {
+            // The rest of the oversized body is never read: close the connection rather than parse it.
+            response.headers[.connection] = "close"
+        }
+        return response
     }
 
     static func decode<Value: Decodable>(_ type: Value.Type, from request: Request) async throws -> Value {

@@ -133,7 +133,19 @@ func rawRequest(socket: String, method: String, path: String, body: String?) thr
     guard connected == 0 else { throw HarnessError("connect failed") }
     var request = "\(method) \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
     if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)" } else { request += "\r\n" }
-    _ = request.withCString { write(fd, $0, strlen($0)) }
+    // Write with MSG_NOSIGNAL and stop at EPIPE: a server may answer and close before reading a huge body.
+    let payload = Array(request.utf8)
+    var offset = 0
+    while offset < payload.count {
+        let sent = payload.withUnsafeBytes { raw in
+            send(fd, raw.baseAddress.map { $0 + offset }, payload.count - offset, Int32(MSG_NOSIGNAL))
+        }
+        if sent < 0 {
+            if errno == EINTR { continue }
+            break
+        }
+        offset += sent
+    }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
     while true {

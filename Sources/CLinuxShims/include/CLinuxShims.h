@@ -5,6 +5,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include "CLinuxShimsMemoryErrors.h"
 #if __has_include("CLinuxShimsScrub.h")
 #include "CLinuxShimsScrub.h"
 #endif
