@@ -118,10 +118,10 @@ extension DaemonHarness {
 }
 
 /// One HTTP request over the daemon's Unix socket with a raw body, as a hostile client would send it.
-func rawRequest(socket: String, method: String, path: String, body: String?) throws -> (status: Int, body: String) {
+/// A connected Unix stream socket to `socket`; the caller closes it.
+func connectUnixSocket(_ socket: String) throws -> Int32 {
     let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw HarnessError("socket failed") }
-    defer { close(fd) }
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
     withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -130,28 +130,46 @@ func rawRequest(socket: String, method: String, path: String, body: String?) thr
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     }
-    guard connected == 0 else { throw HarnessError("connect failed") }
+    guard connected == 0 else {
+        close(fd)
+        throw HarnessError("connect failed")
+    }
+    return fd
+}
+
+func rawRequest(socket: String, method: String, path: String, body: String?) throws -> (status: Int, body: String) {
+    let fd = try connectUnixSocket(socket)
+    defer { close(fd) }
     var request = "\(method) \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
     if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)" } else { request += "\r\n" }
-    // Write with MSG_NOSIGNAL and stop at EPIPE: a server may answer and close before reading a huge body.
+    // Send and receive together, as a real client does: a server may answer (and even close) before it reads
+    // a huge body, so stop sending once the answer arrives.
     let payload = Array(request.utf8)
     var offset = 0
-    while offset < payload.count {
-        let sent = payload.withUnsafeBytes { raw in
-            send(fd, raw.baseAddress.map { $0 + offset }, payload.count - offset, Int32(MSG_NOSIGNAL))
-        }
-        if sent < 0 {
-            if errno == EINTR { continue }
-            break
-        }
-        offset += sent
-    }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
+    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     while true {
-        let count = read(fd, &chunk, chunk.count)
-        if count <= 0 { break }
-        bytes += chunk[0..<count]
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN) | (offset < payload.count ? Int16(POLLOUT) : 0), revents: 0)
+        let ready = poll(&descriptor, 1, 10_000)
+        if ready < 0 && errno == EINTR { continue }
+        guard ready > 0 else { throw HarnessError("no answer within 10 s to \(method) \(path)") }
+        if descriptor.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+            let count = read(fd, &chunk, chunk.count)
+            if count > 0 {
+                bytes += chunk[0..<count]
+                offset = payload.count
+                continue
+            }
+            if count < 0 && (errno == EAGAIN || errno == EINTR) { continue }
+            break
+        }
+        if descriptor.revents & Int16(POLLOUT) != 0 {
+            let sent = payload.withUnsafeBytes { raw in
+                send(fd, raw.baseAddress.map { $0 + offset }, payload.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            if sent > 0 { offset += sent } else if errno != EAGAIN && errno != EINTR { offset = payload.count }
+        }
     }
     let text = String(decoding: bytes, as: UTF8.self)
     let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0

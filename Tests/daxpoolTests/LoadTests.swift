@@ -1,0 +1,88 @@
+import DaxPoolAPI
+import DaxPoolClient
+import Foundation
+import Synchronization
+import Testing
+
+/// Many concurrent clients on one region: every request is answered, invariants hold, resources return.
+@Suite("load", .serialized)
+struct LoadTests {
+    static func residentKiB(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+    }
+
+    @Test("64 clients doing 1,000 create/resize/destroy operations each")
+    func concurrentClients() throws {
+        let daemon = try DaemonHarness()
+        try daemon.start(defaultRegionSize: "512M")
+        defer { daemon.stop() }
+        let pid = try #require(daemon.process?.processIdentifier)
+        let clients = 64
+        let operations = 1000
+        // Warm up so the baseline includes the daemon's steady-state allocations.
+        let warm = DaxPoolClient(socketPath: daemon.socket)
+        for _ in 0..<200 {
+            if let device = try? warm.createDevice(CreateDeviceRequest(size: SizeValue("64K"), align: SizeValue("4K"))) {
+                try? warm.destroyDevice(device.chardev, force: true)
+            }
+        }
+        let fdsBefore = APIFuzzTests.descriptorCount(pid)
+        let rssBefore = Self.residentKiB(pid)
+        let latencies = Mutex<[Double]>([])
+        let failures = Mutex<[String]>([])
+        let start = ContinuousClock.now
+        let socket = daemon.socket
+        DispatchQueue.concurrentPerform(iterations: clients) { worker in
+            let client = DaxPoolClient(socketPath: socket)
+            var local: [Double] = []
+            local.reserveCapacity(operations)
+            var mine: String?
+            for step in 0..<operations {
+                let began = ContinuousClock.now
+                do {
+                    if let device = mine {
+                        if step % 3 == 1 {
+                            _ = try client.reconfigureDevice(device, ReconfigureDeviceRequest(size: SizeValue("128K"), force: true))
+                        } else {
+                            try client.destroyDevice(device, force: true)
+                            mine = nil
+                        }
+                    } else {
+                        mine = try client.createDevice(CreateDeviceRequest(size: SizeValue("64K"), align: SizeValue("4K"))).chardev
+                    }
+                } catch {
+                    let body = error as? ErrorBody
+                    if body == nil || body?.status == 0 || (body?.status ?? 500) >= 500 {
+                        failures.withLock { $0.append("worker \(worker) step \(step): \(error)") }
+                    }
+                }
+                let elapsed = ContinuousClock.now - began
+                local.append(Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6)
+            }
+            if let device = mine { try? client.destroyDevice(device, force: true) }
+            latencies.withLock { $0.append(contentsOf: local) }
+        }
+        let total = ContinuousClock.now - start
+        let all = latencies.withLock { $0 }.sorted()
+        #expect(all.count == clients * operations)
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0.prefix(5) })")
+        let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
+        let p50 = all[all.count / 2]
+        let p99 = all[all.count * 99 / 100]
+        print("load: \(all.count) operations in \(String(format: "%.1f", seconds)) s, "
+            + "\(Int(Double(all.count) / seconds)) ops/s, p50 \(Int(p50)) µs, p99 \(Int(p99)) µs")
+
+        // Invariants: no devices left, all memory available, no overlap (nothing to overlap), state consistent.
+        let regions = try #require(try daemon.cli(["list", "-R", "-M"]).json() as? [[String: Any]])
+        #expect(regions.first?["available_size"] as? Int == 512 << 20)
+        #expect((regions.first?["devices"] as? [Any])?.isEmpty ?? true)
+        usleep(300_000)
+        let fdsAfter = APIFuzzTests.descriptorCount(pid)
+        let rssAfter = Self.residentKiB(pid)
+        print("load: descriptors \(fdsBefore) → \(fdsAfter), RSS \(rssBefore) KiB → \(rssAfter) KiB")
+        #expect(fdsAfter <= fdsBefore)
+        #expect(rssAfter < rssBefore + 64 * 1024, "RSS grew from \(rssBefore) KiB to \(rssAfter) KiB")
+    }
+}
