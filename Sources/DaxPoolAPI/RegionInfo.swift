@@ -17,6 +17,8 @@ public struct RegionInfo: Hashable, Sendable, Codable {
     public var largestAvailableExtent: UInt64
     public var badblockCount: Int
     public var badblocks: [BadBlock]
+    /// Page metadata the host spends on this memory (64 B per base page, less what HVO frees).
+    public var pageMetadata: PageMetadata?
 
     public init(
         id: Int,
@@ -29,7 +31,8 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         pageSize: UInt64,
         targetNode: Int?,
         largestAvailableExtent: UInt64,
-        badblocks: [BadBlock]
+        badblocks: [BadBlock],
+        pageMetadata: PageMetadata? = nil
     ) {
         self.id = id
         self.path = path
@@ -43,6 +46,7 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         self.largestAvailableExtent = largestAvailableExtent
         self.badblockCount = badblocks.count
         self.badblocks = badblocks
+        self.pageMetadata = pageMetadata
     }
 
     enum CodingKeys: String, CodingKey {
@@ -52,6 +56,7 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         case targetNode = "target_node"
         case largestAvailableExtent = "largest_available_extent"
         case badblockCount = "badblock_count"
+        case pageMetadata = "page_metadata"
     }
 }
 

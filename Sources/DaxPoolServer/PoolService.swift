@@ -435,7 +435,8 @@ public actor PoolService {
             pageSize: region.config.pageSize.rawValue,
             targetNode: region.config.targetNode,
             largestAvailableExtent: region.allocator.largestFreeExtent(alignment: region.config.pageSize).rawValue,
-            badblocks: region.badBlocks.map { BadBlock(offset: $0.start.rawValue, length: $0.length.rawValue) }
+            badblocks: region.badBlocks.map { BadBlock(offset: $0.start.rawValue, length: $0.length.rawValue) },
+            pageMetadata: backends[region.config.backend]?.pageMetadata(for: region.config)
         )
     }
 

@@ -24,6 +24,9 @@ public protocol MemoryBackend: Sendable {
     /// Removes the device's memory.
     func destroyDevice(_ device: DeviceID, in region: RegionConfig) throws
 
+    /// What the host spends on page metadata (`struct page`) for the region's memory.
+    func pageMetadata(for region: RegionConfig) -> PageMetadata
+
     /// Brings the backend in line with persisted state after a start: recreates what is missing and
     /// removes what no device owns.
     func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws
@@ -31,6 +34,10 @@ public protocol MemoryBackend: Sendable {
 
 extension MemoryBackend {
     public func claimDeviceInstance(in region: RegionConfig, proposed: Int) throws -> Int { proposed }
+
+    public func pageMetadata(for region: RegionConfig) -> PageMetadata {
+        PageMetadata(memory: region.size, pageSize: region.pageSize, vmemmapOptimized: false)
+    }
 }
 
 /// A failure inside a backend: the operation, the path and the errno.

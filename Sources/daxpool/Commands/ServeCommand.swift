@@ -33,6 +33,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("shm-root"), help: "Directory for shm regions (default /dev/shm/daxpool-<uid>).")
     var shmRoot: String?
 
+    @Option(name: .customLong("scrub-threads"), help: "Threads that zero memory before it is reused (default: CPUs, at most 4).")
+    var scrubThreads: Int?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -40,6 +43,7 @@ struct ServeCommand: AsyncParsableCommand {
         for (option, path) in [("--socket", socket), ("--state-dir", stateDirectory), ("--shm-root", shmRoot)] {
             if let path, !path.hasPrefix("/") { throw ValidationError("\(option) must be an absolute path") }
         }
+        if let scrubThreads, scrubThreads < 1 || scrubThreads > 256 { throw ValidationError("--scrub-threads must be 1 to 256") }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level '\(logLevel)' is not a level") }
     }
 
@@ -66,7 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
         try SocketPath.clearStale(socketPath)
 
         let service = try await PoolService(
-            backends: [ShmBackend(), SimBackend()],
+            backends: [ShmBackend(), SimBackend(), HugetlbBackend(logger: logger, scrubThreads: scrubThreads ?? min(4, Scrubber.onlineProcessorCount))],
             store: JSONFileStateStore(directory: stateDirectory),
             settings: PoolSettings(
                 defaultRegionSize: defaultSize,

@@ -1,0 +1,78 @@
+// Linux only.
+import DaxPoolCore
+import Logging
+import SystemPackage
+
+extension HugetlbBackend {
+    /// Brings the region back after a start. After a reboot the reservation and the mount are gone: the pages are
+    /// reserved again (and recorded), hugetlbfs is mounted again, and every device's file is recreated. After a
+    /// daemon restart the mount is still there and is reused. Then, as `ShmBackend` does, every device's file is
+    /// put under the name its state asks for with exactly its size, all allocated on the region's node; device
+    /// files that no device owns are scrubbed into the pool; half-scrubbed pool files left by a crash are removed.
+    public func reconcile(
+        _ region: RegionConfig,
+        devices: [(record: DeviceRecord, extents: [Extent])]
+    ) throws(BackendError) {
+        let operation = "reconcile"
+        let mountPoint = try checkRegion(region, operation: operation)
+        let node = region.targetNode ?? Self.defaultNode
+        let mount = HugetlbMount(
+            mountPoint: mountPoint, regionID: region.id, pageSize: region.pageSize, size: region.size)
+        let recordPath = HugetlbRegionRecord.path(mountPoint: mountPoint, region: region.id)
+        let bootID = HugetlbRegionRecord.currentBootID()
+        let state = try mountState(mount, operation: operation)
+        if case .foreign(let what) = state {
+            throw BackendError(
+                operation, mountPoint, .resourceBusy,
+                "\(mountPoint) has \(what) mounted on it instead of region \(region.id)'s hugetlbfs: unmount it and "
+                    + "restart the daemon"
+            )
+        }
+        let record = try HugetlbRegionRecord.load(recordPath)
+        if state == .none {
+            do throws(Errno) {
+                _ = try Directory.create(mountPoint, mode: 0o700)
+            } catch {
+                throw BackendError(
+                    operation, mountPoint, error, "cannot create the mount point \(mountPoint): \(error)")
+            }
+            // A record from this boot means the pages are still reserved (the mount went away without a destroy).
+            let reserved = record.map { $0.bootID == bootID } ?? false
+            let wanted = Int(region.size.rawValue / region.pageSize.rawValue)
+            let added =
+                reserved ? record?.pagesAdded ?? 0 : try pages.reserve(wanted, node: node, pageSize: region.pageSize)
+            do throws(BackendError) {
+                try mountRegion(mount, operation: operation)
+                try HugetlbRegionRecord(
+                    region: region.id, node: node, pageSize: region.pageSize, pagesAdded: added,
+                    vmemmapOptimized: reserved
+                        ? record?.vmemmapOptimized ?? false : HugetlbVmemmapOptimization.isEnabled() ?? false,
+                    bootID: bootID, mountPoint: mountPoint.string
+                ).save(recordPath)
+            } catch {
+                if !reserved { _ = try? pages.release(added, node: node, pageSize: region.pageSize) }
+                throw error
+            }
+            logger.notice(
+                "mounted the region's hugetlbfs again",
+                metadata: ["path": "\(mountPoint)", "pages_added": "\(reserved ? 0 : added)"]
+            )
+        } else if record == nil {
+            logger.warning(
+                "the region's reservation record is missing: its pages will not be given back on destroy",
+                metadata: ["path": "\(recordPath)"]
+            )
+        }
+        let pool = pool(mountPoint)
+        try pool.removeDirty(operation: operation)
+        try FileBackedDevices(directory: mountPoint, logger: logger).reconcile(
+            devices,
+            commit: { (record: DeviceRecord, path: FilePath, size: ByteCount, creating: Bool) throws(BackendError) in
+                try commit(record.id, at: path, size: size, creating: creating, region: region, operation: operation)
+            },
+            retire: { (path: FilePath) throws(BackendError) in
+                try retire(path, in: mountPoint, operation: operation)
+            }
+        )
+    }
+}

@@ -1,0 +1,230 @@
+// Linux only.
+import DaxPoolCore
+import Glibc
+import Logging
+import SystemPackage
+
+/// Device memory in files on a hugetlbfs mount with 2 MiB or 1 GiB pages reserved up front on one NUMA node.
+/// Needs root: it writes the kernel's huge page pools in sysfs and mounts hugetlbfs.
+///
+/// - **Region**: adds `size / pageSize` pages to
+///   `/sys/devices/system/node/node<N>/hugepages/hugepages-<kB>kB/nr_hugepages`, on top of whatever other users
+///   keep there (the pool is shared: daxpool never resets it), and checks that the kernel gave all of them; then
+///   mounts hugetlbfs at the region path with `pagesize=,size=<size>,min_size=<size>,mode=0700` (`size` caps the
+///   region's files, `min_size` holds its pages). How many pages the region added is kept in
+///   `<mount>/../region<id>.hugetlb.json` (`HugetlbRegionRecord`), so `destroyRegion` gives back exactly those.
+/// - **Device** `daxR.N`: a file on the mount, mode 0600, every page allocated with `fallocate(2)` while the
+///   thread's memory policy is bound to the region's node (`NUMABinding`), or taken ready from the region's pool
+///   of scrubbed files (`ScrubPool`). Enable, disable and reconcile behave as in `ShmBackend` (`FileBackedDevices`).
+/// - **Destroy**: the file is scrubbed and pooled (or unlinked when another process still holds it), so the next
+///   device of the same size is ready at once and never shows the last owner's bytes.
+public struct HugetlbBackend: MemoryBackend {
+    public var kind: BackendKind { .hugetlb }
+
+    let logger: Logger
+    let pages: any HugetlbPageCounter
+    let scrubber: Scrubber
+    let scrubThreads: Int
+    let keepsScrubbedFiles: Bool
+
+    /// - Parameters:
+    ///   - logger: receives what `reconcile` repairs and what the pool does.
+    ///   - pages: the kernel's huge page pools (a fake in tests).
+    ///   - scrubber: zeroes destroyed devices' memory.
+    ///   - scrubThreads: threads a scrub may use (default: all online CPUs, at most 4).
+    ///   - keepsScrubbedFiles: keep destroyed devices' scrubbed files for reuse (`false`: unlink them, and let
+    ///     the kernel zero pages when they are allocated again).
+    public init(
+        logger: Logger = Logger(label: "daxpool.hugetlb"),
+        pages: any HugetlbPageCounter = HugetlbSysfsPageCounter(),
+        scrubber: Scrubber = Scrubber(),
+        scrubThreads: Int = min(4, Scrubber.onlineProcessorCount),
+        keepsScrubbedFiles: Bool = true
+    ) {
+        self.logger = logger
+        self.pages = pages
+        self.scrubber = scrubber
+        self.scrubThreads = max(1, scrubThreads)
+        self.keepsScrubbedFiles = keepsScrubbedFiles
+    }
+
+    /// The default mount point of region `regionID`: `/run/daxpool/hugetlb/region<id>`.
+    public static func defaultRegionPath(regionID: Int) -> String {
+        "/run/daxpool/hugetlb/region\(regionID)"
+    }
+
+    /// The node a region's pages go to when the request names none.
+    public static let defaultNode = 0
+
+    /// Reserves the region's pages on its node (node 0 by default), mounts hugetlbfs at `request.path` (creating
+    /// the directory and its parents, mode 0700) and records the reservation. Reuses a mount daxpool made there
+    /// before. Whatever it did is undone when a later step fails.
+    /// - Returns: `request` with `targetNode` set to the node the pages are on.
+    public func createRegion(_ request: RegionConfig) throws(BackendError) -> RegionConfig {
+        let operation = "create-region"
+        let mountPoint = try checkRegion(request, operation: operation)
+        let node = request.targetNode ?? Self.defaultNode
+        var config = request
+        config.targetNode = node
+        let mount = HugetlbMount(
+            mountPoint: mountPoint, regionID: request.id, pageSize: request.pageSize, size: request.size)
+        let recordPath = HugetlbRegionRecord.path(mountPoint: mountPoint, region: request.id)
+        let bootID = HugetlbRegionRecord.currentBootID()
+        let state = try mountState(mount, operation: operation)
+        if case .foreign(let what) = state {
+            throw BackendError(
+                operation, mountPoint, .resourceBusy,
+                "\(mountPoint) already has \(what) mounted on it: choose another --path for the region"
+            )
+        }
+        if state == .ours, let record = try HugetlbRegionRecord.load(recordPath), record.bootID == bootID {
+            logger.notice("reusing the hugetlbfs mount daxpool made earlier", metadata: ["path": "\(mountPoint)"])
+            return config
+        }
+        let created: [FilePath]
+        do throws(Errno) {
+            created = try Directory.create(mountPoint, mode: 0o700)
+        } catch {
+            throw BackendError(operation, mountPoint, error, "cannot create the mount point \(mountPoint): \(error)")
+        }
+        let wanted = Int(request.size.rawValue / request.pageSize.rawValue)
+        let vmemmapOptimized = HugetlbVmemmapOptimization.isEnabled() ?? false
+        let added: Int
+        do throws(BackendError) {
+            if state == .ours {
+                // Our mount without this boot's record: a create that crashed before recording. Its pages are
+                // held by the mount, but how many it added is unknown, so none are given back on destroy.
+                logger.warning(
+                    "reusing a daxpool hugetlbfs mount without a reservation record: its pages will not be given back",
+                    metadata: ["path": "\(mountPoint)"]
+                )
+                added = 0
+            } else {
+                added = try pages.reserve(wanted, node: node, pageSize: request.pageSize)
+            }
+        } catch {
+            Directory.removeCreated(created)
+            throw error
+        }
+        do throws(BackendError) {
+            if state != .ours { try mountRegion(mount, operation: operation) }
+            let record = HugetlbRegionRecord(
+                region: request.id, node: node, pageSize: request.pageSize, pagesAdded: added,
+                vmemmapOptimized: vmemmapOptimized, bootID: bootID, mountPoint: mountPoint.string
+            )
+            try record.save(recordPath)
+        } catch {
+            if state != .ours { try? mount.unmount() }
+            _ = try? pages.release(added, node: node, pageSize: request.pageSize)
+            Directory.removeCreated(created)
+            throw error
+        }
+        logger.info(
+            "reserved huge pages and mounted hugetlbfs",
+            metadata: [
+                "path": "\(mountPoint)", "pages": "\(added)", "page_size": "\(request.pageSize)", "node": "\(node)",
+            ]
+        )
+        return config
+    }
+
+    /// Removes the pool, unmounts, removes the mount point and gives back exactly the pages the region added.
+    /// Refuses while device files are left, or while a process still has a file of the mount open or mapped.
+    public func destroyRegion(_ config: RegionConfig) throws(BackendError) {
+        let operation = "destroy-region"
+        let mountPoint = try checkRegion(config, operation: operation)
+        let mount = HugetlbMount(
+            mountPoint: mountPoint, regionID: config.id, pageSize: config.pageSize, size: config.size)
+        let devices = FileBackedDevices(directory: mountPoint, logger: logger)
+        let state = try mountState(mount, operation: operation)
+        if state == .ours {
+            let deviceFiles = try devices.deviceFileNames(operation: operation) ?? []
+            guard deviceFiles.isEmpty else {
+                throw BackendError(
+                    operation, mountPoint, .directoryNotEmpty,
+                    "region mount \(mountPoint) still holds device files \(deviceFiles.joined(separator: ", ")): "
+                        + "destroy those devices first"
+                )
+            }
+            try pool(mountPoint).removeAll(operation: operation)
+            do throws(Errno) {
+                try mount.unmount()
+            } catch .resourceBusy {
+                throw BackendError(
+                    operation, mountPoint, .resourceBusy,
+                    "cannot unmount \(mountPoint): a process still has a file on it open or mapped (see "
+                        + "'fuser -vm \(mountPoint)'); stop it, then destroy the region again"
+                )
+            } catch {
+                throw BackendError(operation, mountPoint, error, "cannot unmount \(mountPoint): \(error)")
+            }
+        }
+        do throws(Errno) {
+            try Syscall.removeDirectory(mountPoint)
+        } catch .noSuchFileOrDirectory {
+        } catch {
+            throw BackendError(
+                operation, mountPoint, error,
+                "cannot remove the mount point \(mountPoint) (\(error)): remove it by hand"
+            )
+        }
+        try releasePages(config, mountPoint: mountPoint, operation: operation)
+    }
+
+    /// `<mount point>/daxR.N`.
+    public func devicePath(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) -> String? {
+        FilePath(region.path).lexicallyNormalized().appending(ShmDeviceFiles.enabledName(device)).string
+    }
+
+    /// Creates the device file (mode 0600) or resizes the existing one, enabled or disabled, to exactly `size`
+    /// bytes, every page allocated on the region's node. A new file is taken from the pool when it has one of
+    /// exactly that size; otherwise pooled files are evicted as far as the new pages need, and `fallocate(2)`
+    /// allocates them. On failure a new file is removed and a grown file gets its old size back.
+    /// `extents` are not needed: the device's memory is its file, and the region offsets are daxpool's own.
+    public func provisionDevice(
+        _ device: DaxPoolCore.DeviceID,
+        size: ByteCount,
+        extents: [Extent],
+        in region: RegionConfig
+    ) throws(BackendError) {
+        let operation = "provision-device"
+        let mountPoint = try checkMounted(region, operation: operation)
+        let devices = FileBackedDevices(directory: mountPoint, logger: logger)
+        if let path = try devices.existingFile(of: device, operation: operation) {
+            try commit(device, at: path, size: size, creating: false, region: region, operation: operation)
+        } else {
+            try commit(
+                device, at: devices.files(of: device).enabled, size: size, creating: true, region: region,
+                operation: operation
+            )
+        }
+    }
+
+    /// Renames `.daxR.N.disabled` to `daxR.N` (enable) or back (disable). Doing it twice is harmless.
+    public func setDeviceEnabled(_ device: DaxPoolCore.DeviceID, enabled: Bool, in region: RegionConfig)
+        throws(BackendError)
+    {
+        let mountPoint = try checkMounted(region, operation: enabled ? "enable-device" : "disable-device")
+        try FileBackedDevices(directory: mountPoint, logger: logger).setEnabled(device, enabled: enabled)
+    }
+
+    /// Scrubs the device's file and keeps it in the pool (or unlinks it: see `ScrubPool`); a file that is already
+    /// gone is fine.
+    public func destroyDevice(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) throws(BackendError) {
+        let operation = "destroy-device"
+        let mountPoint = try checkMounted(region, operation: operation)
+        let files = FileBackedDevices(directory: mountPoint, logger: logger).files(of: device)
+        for path in [files.enabled, files.disabled] {
+            try retire(path, in: mountPoint, operation: operation)
+        }
+    }
+
+    /// The page metadata the host spends on the region's memory: whether HVO applies comes from the region's
+    /// record (HVO acts when pages are allocated), else from the current setting.
+    public func pageMetadata(for region: RegionConfig) -> PageMetadata {
+        let mountPoint = FilePath(region.path).lexicallyNormalized()
+        let record = try? HugetlbRegionRecord.load(HugetlbRegionRecord.path(mountPoint: mountPoint, region: region.id))
+        let optimized = record.flatMap { $0 }.map(\.vmemmapOptimized) ?? HugetlbVmemmapOptimization.isEnabled() ?? false
+        return PageMetadata(memory: region.size, pageSize: region.pageSize, vmemmapOptimized: optimized)
+    }
+}

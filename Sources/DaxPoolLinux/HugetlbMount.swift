@@ -1,0 +1,60 @@
+// Linux only.
+import DaxPoolCore
+import Glibc
+import SystemPackage
+
+/// The hugetlbfs mount of one region: daxpool owns it (mode 0700, source `daxpool-region<id>`), it uses the
+/// region's page size, its `size` caps the region's files at the region's size, and its `min_size` holds the
+/// region's pages reserved for it so that no other user of the pool can take them.
+struct HugetlbMount {
+    let mountPoint: FilePath
+    let regionID: Int
+    let pageSize: Alignment
+    let size: ByteCount
+
+    /// The mount source daxpool gives its mounts, so that a later start recognises them.
+    var source: String { "daxpool-region\(regionID)" }
+
+    /// `pagesize=2M|1G,size=<bytes>,min_size=<bytes>,mode=0700`.
+    var options: String {
+        "pagesize=\(pageSize),size=\(size.rawValue),min_size=\(size.rawValue),mode=0700"
+    }
+
+    /// What is mounted at the mount point now: `.ours` when it is a hugetlbfs mount from daxpool with the
+    /// region's page size, `.none` when nothing is, `.foreign` with a description otherwise.
+    func state() throws(Errno) -> State {
+        guard let info = try HugetlbMountInfo.mounted(at: mountPoint.string) else { return .none }
+        if info.fileSystemType == "hugetlbfs" && info.source == source && info.hugePageSize == pageSize.rawValue {
+            return .ours
+        }
+        return .foreign("\(info.fileSystemType) from '\(info.source)' (\(info.superOptions.joined(separator: ",")))")
+    }
+
+    enum State: Equatable {
+        case none
+        case ours
+        case foreign(String)
+    }
+
+    /// Mounts hugetlbfs at the mount point with `options`, `nosuid,nodev,noexec`.
+    /// - Throws: `ENOMEM` when the pool cannot hold `min_size` for the mount; the `Errno` of `mount` otherwise.
+    /// The corresponding C function is `mount(2)`.
+    func mount() throws(Errno) {
+        let flags = UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC)
+        let options = options
+        try Syscall.withCString(mountPoint) { target in
+            source.withCString { cSource in
+                options.withCString { cOptions in
+                    Syscall.nothingOrErrno { Glibc.mount(cSource, target, "hugetlbfs", flags, cOptions) }
+                }
+            }
+        }
+    }
+
+    /// Unmounts the mount point.
+    /// - Throws: `EBUSY` while a process has a file of the mount open or mapped; the `Errno` of `umount2` otherwise.
+    /// The corresponding C function is `umount2(2)`.
+    func unmount() throws(Errno) {
+        try Syscall.withCString(mountPoint) { target in Syscall.nothingOrErrno { umount2(target, 0) } }
+    }
+}

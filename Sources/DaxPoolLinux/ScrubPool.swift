@@ -1,0 +1,240 @@
+// Linux only.
+import CLinuxShims
+import DaxPoolCore
+import Glibc
+import Logging
+import SystemPackage
+
+/// Pre-zeroed, pre-faulted memory files of one region, kept in `<region path>/.pool/` (mode 0700) so that a new
+/// device of the same size is ready at once: its file is renamed into place, with every page already allocated
+/// and zero, instead of being allocated (and zeroed by the kernel) on the request path.
+///
+/// The choices, kept simple so that they are easy to check:
+///
+/// - **Scrub on destroy.** A destroyed device's file is first renamed into the pool directory (its path is gone
+///   at once), then zeroed by the `Scrubber` through a `MAP_SHARED` mapping, then renamed to
+///   `clean.<size>.<random>`. Only `clean.*` files are ever handed out, so a crash mid-scrub leaves a `dirty.*`
+///   file that is never reused and is removed by `removeDirty()` (called on reconcile).
+/// - **Nobody may still hold the memory.** Before scrubbing, the pool takes a write lease (`fcntl(F_SETLEASE,
+///   F_WRLCK)`): Linux grants it only while no other open file description refers to the file, and a mapping
+///   keeps its file description alive after `close`, so the lease also proves that no process still maps the
+///   old device (read-only openers count too on Linux 5.3 and later). If the lease is refused, the file is
+///   unlinked instead of pooled: the old holder keeps pages nobody else will get, and the next owner gets fresh
+///   pages from the kernel.
+/// - **Exact sizes.** A create takes a clean file of exactly its size; anything else allocates fresh memory.
+/// - **Pooled memory counts as free.** The region's allocator does not know about the pool, so before a create
+///   or grow allocates, the backend asks the pool to `evict` (unlink) files, largest first, until the memory it
+///   needs is free.
+/// - **If scrubbing fails** (the file cannot be mapped, ...), the file is unlinked, never pooled.
+struct ScrubPool {
+    /// `<region path>/.pool`.
+    let directory: FilePath
+    let scrubber: Scrubber
+    let threads: Int
+    let logger: Logger
+
+    static let directoryName = ".pool"
+
+    init(regionDirectory: FilePath, scrubber: Scrubber, threads: Int, logger: Logger) {
+        directory = regionDirectory.appending(Self.directoryName)
+        self.scrubber = scrubber
+        self.threads = threads
+        self.logger = logger
+    }
+
+    /// A clean pooled file.
+    struct Entry: Hashable {
+        var path: FilePath
+        /// The file's length.
+        var size: Int64
+        /// The memory the file holds (`st_blocks * 512`).
+        var allocatedBytes: Int64
+    }
+
+    /// What `retire` did with a file.
+    enum Outcome: Equatable {
+        /// Scrubbed and kept, `size` bytes.
+        case pooled(size: Int64)
+        /// Unlinked, with the reason.
+        case removed(String)
+        /// There was no file.
+        case absent
+    }
+
+    /// The clean files, smallest first.
+    func entries(operation: String) throws(BackendError) -> [Entry] {
+        var entries: [Entry] = []
+        for name in try names(operation: operation) where name.hasPrefix("clean.") {
+            let path = directory.appending(name)
+            do throws(Errno) {
+                guard let status = try Syscall.linkStatusIfPresent(path), status.isRegularFile else { continue }
+                entries.append(Entry(path: path, size: status.size, allocatedBytes: status.allocatedBytes))
+            } catch {
+                throw BackendError(operation, path, error, "cannot look at the pooled file \(path): \(error)")
+            }
+        }
+        return entries.sorted { ($0.size, $0.path.string) < ($1.size, $1.path.string) }
+    }
+
+    /// The memory all clean files hold.
+    func pooledBytes(operation: String) throws(BackendError) -> Int64 {
+        try entries(operation: operation).reduce(0) { $0 + $1.allocatedBytes }
+    }
+
+    /// Renames a clean file of exactly `size` bytes to `target` (which must not exist).
+    /// - Returns: whether a file was taken.
+    func take(size: ByteCount, to target: FilePath, operation: String) throws(BackendError) -> Bool {
+        guard let length = Int64(exactly: size.rawValue), length > 0 else { return false }
+        for entry in try entries(operation: operation) where entry.size == length && entry.allocatedBytes >= length {
+            do throws(Errno) {
+                try Syscall.rename(entry.path, to: target)
+                return true
+            } catch .noSuchFileOrDirectory {
+                continue
+            } catch {
+                throw BackendError(operation, entry.path, error, "cannot move \(entry.path) to \(target): \(error)")
+            }
+        }
+        return false
+    }
+
+    /// Takes a destroyed device's file at `path` out of sight, checks that nobody else holds it, scrubs it and
+    /// keeps it; unlinks it instead when it is still held or cannot be scrubbed.
+    func retire(_ path: FilePath, operation: String) throws(BackendError) -> Outcome {
+        try prepare(operation: operation)
+        let dirty = directory.appending("dirty.\(Self.uniqueSuffix())")
+        do throws(Errno) {
+            try Syscall.rename(path, to: dirty)
+        } catch .noSuchFileOrDirectory {
+            return .absent
+        } catch {
+            throw BackendError(operation, path, error, "cannot move \(path) into the pool \(directory): \(error)")
+        }
+        let outcome = scrub(dirty)
+        switch outcome {
+        case .pooled(let size):
+            let clean = directory.appending("clean.\(size).\(Self.uniqueSuffix())")
+            do throws(Errno) {
+                try Syscall.rename(dirty, to: clean)
+            } catch {
+                try unlink(dirty, operation: operation)
+                return .removed("cannot rename \(dirty) to \(clean): \(error)")
+            }
+        case .removed(let reason):
+            logger.notice("unlinked instead of pooling", metadata: ["path": "\(path)", "reason": "\(reason)"])
+            try unlink(dirty, operation: operation)
+        case .absent:
+            break
+        }
+        return outcome
+    }
+
+    /// Unlinks clean files, largest first, until they have freed at least `bytes` of memory or none are left.
+    /// - Returns: the memory freed.
+    @discardableResult
+    func evict(atLeast bytes: Int64, operation: String) throws(BackendError) -> Int64 {
+        var freed: Int64 = 0
+        for entry in try entries(operation: operation).reversed() where freed < bytes {
+            try unlink(entry.path, operation: operation)
+            freed += entry.allocatedBytes
+            logger.debug(
+                "evicted a pooled file", metadata: ["path": "\(entry.path)", "bytes": "\(entry.allocatedBytes)"])
+        }
+        return freed
+    }
+
+    /// Unlinks `dirty.*` files: memory a crash left half-scrubbed.
+    func removeDirty(operation: String) throws(BackendError) {
+        for name in try names(operation: operation) where name.hasPrefix("dirty.") {
+            try unlink(directory.appending(name), operation: operation)
+        }
+    }
+
+    /// Unlinks every file in the pool and the pool directory itself; files that are not the pool's stay and the
+    /// directory then stays too.
+    func removeAll(operation: String) throws(BackendError) {
+        for name in try names(operation: operation) where name.hasPrefix("dirty.") || name.hasPrefix("clean.") {
+            try unlink(directory.appending(name), operation: operation)
+        }
+        do throws(Errno) {
+            try Syscall.removeDirectory(directory)
+        } catch .noSuchFileOrDirectory {
+            return
+        } catch {
+            throw BackendError(operation, directory, error, "cannot remove the pool directory \(directory): \(error)")
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// Creates the pool directory (mode 0700) if it is missing.
+    private func prepare(operation: String) throws(BackendError) {
+        do throws(Errno) {
+            try Syscall.makeDirectory(directory, mode: 0o700)
+        } catch .fileExists {
+            return
+        } catch {
+            throw BackendError(operation, directory, error, "cannot create the pool directory \(directory): \(error)")
+        }
+    }
+
+    /// The names in the pool directory; none when it does not exist.
+    private func names(operation: String) throws(BackendError) -> [String] {
+        do throws(Errno) {
+            return try Syscall.directoryEntries(directory)
+        } catch .noSuchFileOrDirectory {
+            return []
+        } catch {
+            throw BackendError(operation, directory, error, "cannot list the pool directory \(directory): \(error)")
+        }
+    }
+
+    private func unlink(_ path: FilePath, operation: String) throws(BackendError) {
+        do throws(Errno) {
+            try Syscall.unlink(path)
+        } catch .noSuchFileOrDirectory {
+            return
+        } catch {
+            throw BackendError(operation, path, error, "cannot remove \(path): \(error)")
+        }
+    }
+
+    /// Checks the lease and zeroes the file at `path`; says whether it may be pooled.
+    private func scrub(_ path: FilePath) -> Outcome {
+        let file: OwnedDescriptor
+        do throws(Errno) {
+            file = try OwnedDescriptor.open(path, .readWrite, options: .noFollow)
+        } catch {
+            return .removed("cannot open it: \(error)")
+        }
+        do throws(Errno) {
+            try Self.checkNoOtherHolder(file)
+        } catch .resourceTemporarilyUnavailable {
+            return .removed("another process still has it open or mapped")
+        } catch {
+            return .removed("cannot take a write lease on it: \(error)")
+        }
+        do throws(BackendError) {
+            let size = try scrubber.scrub(file, at: path, threads: threads, progress: nil)
+            return size.rawValue > 0 ? .pooled(size: Int64(size.rawValue)) : .removed("it is empty")
+        } catch {
+            return .removed(error.message)
+        }
+    }
+
+    /// Succeeds only while `file` is the file's only open file description (mappings included): takes a write
+    /// lease and drops it again. The corresponding C function is `fcntl(2)` with `F_SETLEASE`.
+    static func checkNoOtherHolder(_ file: borrowing OwnedDescriptor) throws(Errno) {
+        let descriptor = file.descriptor.rawValue
+        try Syscall.nothingOrErrno { fcntl(descriptor, cshim_F_SETLEASE, CInt(F_WRLCK)) }.get()
+        try Syscall.nothingOrErrno { fcntl(descriptor, cshim_F_SETLEASE, CInt(F_UNLCK)) }.get()
+    }
+
+    /// 16 random hex digits, so that concurrent or repeated retirements never collide.
+    static func uniqueSuffix() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let value = generator.next()
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}
