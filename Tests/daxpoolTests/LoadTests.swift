@@ -34,7 +34,12 @@ struct LoadTests {
         let failures = Mutex<[String]>([])
         let start = ContinuousClock.now
         let socket = daemon.socket
-        DispatchQueue.concurrentPerform(iterations: clients) { worker in
+        // 64 real threads, so 64 clients really are in flight at once (concurrentPerform would use one per CPU).
+        let group = DispatchGroup()
+        for worker in 0..<clients {
+            group.enter()
+            let thread = Thread {
+                defer { group.leave() }
             let client = DaxPoolClient(socketPath: socket)
             var local: [Double] = []
             local.reserveCapacity(operations)
@@ -63,7 +68,11 @@ struct LoadTests {
             }
             if let device = mine { try? client.destroyDevice(device, force: true) }
             latencies.withLock { $0.append(contentsOf: local) }
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
         }
+        group.wait()
         let total = ContinuousClock.now - start
         let all = latencies.withLock { $0 }.sorted()
         #expect(all.count == clients * operations)
