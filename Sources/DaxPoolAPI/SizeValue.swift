@@ -20,7 +20,9 @@ public struct SizeValue: Hashable, Sendable, Codable, ExpressibleByIntegerLitera
             text = string
         } else {
             throw DecodingError.dataCorrupted(
-                .init(codingPath: decoder.codingPath, debugDescription: "expected a non-negative integer or a size string such as \"2G\"")
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "expected a non-negative integer or a size string such as \"2G\"")
             )
         }
     }

@@ -86,7 +86,9 @@ public final class UnixHTTPClient {
             if line.isEmpty { break }
             let lower = line.lowercased()
             if lower.hasPrefix("transfer-encoding:") && lower.contains("chunked") { chunked = true }
-            if lower.hasPrefix("content-length:") { contentLength = Int(line.split(separator: ":")[1].trimmingCharacters()) }
+            if lower.hasPrefix("content-length:") {
+                contentLength = Int(line.split(separator: ":")[1].trimmingCharacters())
+            }
         }
         var pending: [UInt8] = []
         func deliver(_ bytes: [UInt8]) -> Bool {

@@ -4,9 +4,9 @@ import Synchronization
 import SystemPackage
 
 #if canImport(FoundationEssentials)
-    import FoundationEssentials
+import FoundationEssentials
 #else
-    import Foundation
+import Foundation
 #endif
 
 /// Keeps the pool snapshot in `<directory>/state.json` (JSON, sorted keys), replaced atomically and durably on

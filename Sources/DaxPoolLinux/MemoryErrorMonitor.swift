@@ -30,7 +30,8 @@ public final class MemoryErrorMonitor: Sendable {
     public init(earlyKill: Bool = true) throws(BackendError) {
         var descriptors: [Int32] = [-1, -1]
         guard pipe(&descriptors) == 0 else {
-            throw BackendError(operation: "pipe2", path: "", errno: errno, message: "cannot create the memory-error pipe")
+            throw BackendError(
+                operation: "pipe2", path: "", errno: errno, message: "cannot create the memory-error pipe")
         }
         readDescriptor = descriptors[0]
         writeDescriptor = descriptors[1]

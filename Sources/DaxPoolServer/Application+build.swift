@@ -97,7 +97,9 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError {
-            let code = error.status == .notFound ? "not_found" : error.status == .methodNotAllowed ? "method_not_allowed" : "bad_request"
+            let code =
+                error.status == .notFound
+                ? "not_found" : error.status == .methodNotAllowed ? "method_not_allowed" : "bad_request"
             let message =
                 error.status == .notFound
                 ? "no such API route: \(request.method) \(request.uri.path); see openapi.yaml"

@@ -53,7 +53,8 @@ struct ErrorController {
     static func sequence(_ request: Request) throws -> UInt64 {
         guard let text = request.uri.queryParameters.get("since") else { return 0 }
         guard let value = UInt64(text) else {
-            throw RequestError(code: "bad_request", message: "since must be a non-negative event sequence number", status: 400)
+            throw RequestError(
+                code: "bad_request", message: "since must be a non-negative event sequence number", status: 400)
         }
         return value
     }

@@ -20,7 +20,8 @@ enum ErrorMapping {
         case let error as RequestError:
             return ErrorBody(code: error.code, message: error.message, status: error.status)
         case let error as DecodingError:
-            return ErrorBody(code: "bad_request", message: "the request body is not valid: \(describe(error))", status: 400)
+            return ErrorBody(
+                code: "bad_request", message: "the request body is not valid: \(describe(error))", status: 400)
         default:
             return ErrorBody(code: "internal_error", message: "\(error)", status: 500)
         }

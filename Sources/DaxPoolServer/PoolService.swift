@@ -47,8 +47,10 @@ public actor PoolService {
             )
         }
         if model.regions.isEmpty, let defaultSize = settings.defaultRegionSize, defaultSize.rawValue > 0 {
-            let region = try createRegion(CreateRegionRequest(backend: .shm, size: SizeValue(bytes: defaultSize.rawValue)))
-            logger.info("created the embedded default region", metadata: ["region": "\(region.id)", "path": "\(region.path)"])
+            let region = try createRegion(
+                CreateRegionRequest(backend: .shm, size: SizeValue(bytes: defaultSize.rawValue)))
+            logger.info(
+                "created the embedded default region", metadata: ["region": "\(region.id)", "path": "\(region.path)"])
         }
     }
 
@@ -86,8 +88,12 @@ public actor PoolService {
         }
         let size = try parseSize(sizeValue, field: "size")
         if let daxRegion = request.daxRegion {
-            guard request.backend == .devdax else { throw PoolError.invalidRequest("dax_region is only for devdax regions") }
-            guard daxRegion >= 0, daxRegion < 1 << 20 else { throw PoolError.invalidRequest("dax_region \(daxRegion) is not a region id") }
+            guard request.backend == .devdax else {
+                throw PoolError.invalidRequest("dax_region is only for devdax regions")
+            }
+            guard daxRegion >= 0, daxRegion < 1 << 20 else {
+                throw PoolError.invalidRequest("dax_region \(daxRegion) is not a region id")
+            }
             guard model.regions[daxRegion] == nil else { throw PoolError.regionExists(daxRegion) }
         }
         let id = request.daxRegion ?? model.nextRegionID
@@ -191,7 +197,8 @@ public actor PoolService {
         )
         let region = try next.region(record.id.region)
         let extents = region.allocator.ranges(of: record.id.instance)
-        try backend.provisionDevice(record.id, size: region.allocator.size(of: record.id.instance), extents: extents, in: region.config)
+        try backend.provisionDevice(
+            record.id, size: region.allocator.size(of: record.id.instance), extents: extents, in: region.config)
         do {
             try store.commit(next.snapshot)
         } catch {
@@ -199,7 +206,9 @@ public actor PoolService {
             throw error
         }
         model = next
-        logger.info("created device", metadata: ["device": "\(record.id)", "size": "\(region.allocator.size(of: record.id.instance))"])
+        logger.info(
+            "created device",
+            metadata: ["device": "\(record.id)", "size": "\(region.allocator.size(of: record.id.instance))"])
         return info(for: record, in: region)
     }
 
@@ -310,7 +319,8 @@ public actor PoolService {
                 "memory error quarantined",
                 metadata: [
                     "region": "\(event.region)", "region_offset": "\(event.regionOffset)", "length": "\(event.length)",
-                    "device": "\(event.device ?? "-")", "device_offset": "\(event.deviceOffset.map(String.init) ?? "-")",
+                    "device": "\(event.device ?? "-")",
+                    "device_offset": "\(event.deviceOffset.map(String.init) ?? "-")",
                 ]
             )
             for continuation in subscribers.values { continuation.yield(event) }
@@ -337,7 +347,9 @@ public actor PoolService {
 
     /// The retained events after `sequence`, and a stream of the ones to come (atomically: none is lost
     /// between the two).
-    public func subscribe(after sequence: UInt64) -> (backlog: [MemoryErrorEvent], stream: AsyncStream<MemoryErrorEvent>) {
+    public func subscribe(after sequence: UInt64) -> (
+        backlog: [MemoryErrorEvent], stream: AsyncStream<MemoryErrorEvent>
+    ) {
         let id = nextSubscriber
         nextSubscriber += 1
         let (stream, continuation) = AsyncStream<MemoryErrorEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
@@ -405,7 +417,9 @@ public actor PoolService {
 
     static func layout(from mappings: [MappingRequest]) throws(PoolError) -> [Extent] {
         guard !mappings.isEmpty else { throw .invalidLayout("mappings is empty") }
-        let ordered = mappings.enumerated().sorted { ($0.element.pageOffset ?? UInt64($0.offset)) < ($1.element.pageOffset ?? UInt64($1.offset)) }
+        let ordered = mappings.enumerated().sorted {
+            ($0.element.pageOffset ?? UInt64($0.offset)) < ($1.element.pageOffset ?? UInt64($1.offset))
+        }
         var extents: [Extent] = []
         var expectedPageOffset: UInt64 = 0
         for (_, mapping) in ordered {
@@ -414,7 +428,9 @@ public actor PoolService {
             }
             let length = mapping.end - mapping.start + 1
             if let pageOffset = mapping.pageOffset, pageOffset != expectedPageOffset {
-                throw .invalidLayout("page_offset \(pageOffset) should be \(expectedPageOffset): mappings must be contiguous in the device")
+                throw .invalidLayout(
+                    "page_offset \(pageOffset) should be \(expectedPageOffset): mappings must be contiguous in the device"
+                )
             }
             extents.append(Extent(start: RegionOffset(mapping.start), length: ByteCount(length)))
             expectedPageOffset += length >> 12
@@ -453,7 +469,9 @@ public actor PoolService {
             name: record.name?.value,
             state: record.state,
             backend: region.config.backend,
-            badblocks: model.badBlocks(of: record.id).map { BadBlock(offset: $0.start.rawValue, length: $0.length.rawValue) }
+            badblocks: model.badBlocks(of: record.id).map {
+                BadBlock(offset: $0.start.rawValue, length: $0.length.rawValue)
+            }
         )
     }
 }

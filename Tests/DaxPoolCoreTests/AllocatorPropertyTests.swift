@@ -37,10 +37,13 @@ struct AllocatorPropertyTests {
         }
         all.sort { $0.0.start < $1.0.start }
         for index in all.indices.dropFirst() {
-            #expect(!all[index - 1].0.overlaps(all[index].0), "seed \(seed): \(all[index - 1].0) overlaps \(all[index].0)")
+            #expect(
+                !all[index - 1].0.overlaps(all[index].0), "seed \(seed): \(all[index - 1].0) overlaps \(all[index].0)")
         }
         let quarantined = allocator.quarantined.reduce(0) { $0 + $1.length.rawValue }
-        #expect(allocator.availableSize.rawValue == allocator.size.rawValue - total - quarantined, "seed \(seed): available")
+        #expect(
+            allocator.availableSize.rawValue == allocator.size.rawValue - total - quarantined, "seed \(seed): available"
+        )
         let free = allocator.freeExtents.reduce(0) { $0 + $1.length.rawValue }
         #expect(free == allocator.availableSize.rawValue, "seed \(seed): free extents disagree with available size")
     }
@@ -53,7 +56,9 @@ struct AllocatorPropertyTests {
         var aligns: [Int: Alignment] = [:]
         for _ in 0..<300 {
             let device = Int.random(in: 0..<12, using: &generator)
-            let alignment = aligns[device] ?? [Alignment.page4K, .page2M, .page2M, .page1G].randomElement(using: &generator) ?? .page2M
+            let alignment =
+                aligns[device] ?? [Alignment.page4K, .page2M, .page2M, .page1G].randomElement(using: &generator)
+                ?? .page2M
             let units = UInt64.random(in: 0...(alignment == .page1G ? 3 : 600), using: &generator)
             let granule: UInt64 = alignment == .page4K ? 1 << 20 : alignment.rawValue
             let target = ByteCount(units * granule)
@@ -65,7 +70,9 @@ struct AllocatorPropertyTests {
                 let freed = allocator.ranges(of: device)
                 allocator.release(device: device)
                 aligns[device] = nil
-                for extent in freed { #expect(allocator.owner(at: extent.start) == nil, "seed \(seed): freed range still owned") }
+                for extent in freed {
+                    #expect(allocator.owner(at: extent.start) == nil, "seed \(seed): freed range still owned")
+                }
             default:
                 do {
                     try allocator.resize(device: device, to: target, alignment: alignment)

@@ -29,7 +29,10 @@ struct DaxctlCreateScenarioTests {
         allocator.release(device: 1)
         try allocator.resize(device: 4, to: ByteCount(quarter.rawValue * 2), alignment: .page2M)
         #expect(mappingCount(allocator, 4) == 2)
-        #expect(allocator.ranges(of: 4).map(\.start) == [RegionOffset(quarter.rawValue), RegionOffset(quarter.rawValue * 3)])
+        #expect(
+            allocator.ranges(of: 4).map(\.start) == [
+                RegionOffset(quarter.rawValue), RegionOffset(quarter.rawValue * 3),
+            ])
         #expect(allocator.availableSize == .zero)
     }
 
@@ -116,7 +119,10 @@ struct DaxctlCreateScenarioTests {
         try allocator.resize(device: 4, to: ByteCount(quarter.rawValue * 2), alignment: .page2M)
         let first = try #require(allocator.ranges(of: 4).first)
         try allocator.resize(device: 4, to: ByteCount(quarter.rawValue + (64 << 20)), alignment: .page2M)
-        #expect(allocator.ranges(of: 4) == [first, Extent(start: RegionOffset(quarter.rawValue * 3), length: .mebibytes(64))])
+        #expect(
+            allocator.ranges(of: 4) == [
+                first, Extent(start: RegionOffset(quarter.rawValue * 3), length: .mebibytes(64)),
+            ])
         try allocator.resize(device: 4, to: .mebibytes(2), alignment: .page2M)
         #expect(allocator.ranges(of: 4) == [Extent(start: first.start, length: .mebibytes(2))])
     }
@@ -126,9 +132,10 @@ struct DaxctlCreateScenarioTests {
         var allocator = RegionAllocator(size: available)
         try allocator.resize(device: 1, to: quarter, alignment: .page2M)
         let before = allocator
-        #expect(throws: AllocationError.insufficientSpace(
-            requested: available, available: ByteCount(quarter.rawValue * 3),
-            largestFreeExtent: ByteCount(quarter.rawValue * 3))
+        #expect(
+            throws: AllocationError.insufficientSpace(
+                requested: available, available: ByteCount(quarter.rawValue * 3),
+                largestFreeExtent: ByteCount(quarter.rawValue * 3))
         ) {
             try allocator.resize(device: 2, to: available, alignment: .page2M)
         }
@@ -148,7 +155,8 @@ struct DaxctlCreateScenarioTests {
         var allocator = RegionAllocator(size: available)
         try allocator.resize(device: 1, to: quarter, alignment: .page2M)
         #expect(throws: AllocationError.self) {
-            try allocator.claim(device: 2, extent: Extent(start: RegionOffset(1 << 21), length: .mebibytes(2)), alignment: .page2M)
+            try allocator.claim(
+                device: 2, extent: Extent(start: RegionOffset(1 << 21), length: .mebibytes(2)), alignment: .page2M)
         }
     }
 

@@ -5,7 +5,8 @@ import Testing
 struct PoolModelTests {
     func model(size: ByteCount = .gibibytes(1)) throws -> PoolModel {
         var model = PoolModel()
-        try model.addRegion(RegionConfig(id: 0, backend: .shm, size: size, align: .page1G, pageSize: .page4K, path: "/dev/shm/x"))
+        try model.addRegion(
+            RegionConfig(id: 0, backend: .shm, size: size, align: .page1G, pageSize: .page4K, path: "/dev/shm/x"))
         return model
     }
 
@@ -17,7 +18,8 @@ struct PoolModelTests {
     @Test("a snapshot rebuilds the identical model")
     func snapshotRoundTrip() throws {
         var model = try model()
-        _ = try model.createDevice(region: 0, size: .mebibytes(256), align: nil, name: DeviceName(validating: "a"), uuid: uuid(1))
+        _ = try model.createDevice(
+            region: 0, size: .mebibytes(256), align: nil, name: DeviceName(validating: "a"), uuid: uuid(1))
         _ = try model.createDevice(region: 0, size: .mebibytes(256), align: .page4K, name: nil, uuid: uuid(2))
         try model.setState(DeviceID(region: 0, instance: 0), .disabled)
         try model.destroyDevice(DeviceID(region: 0, instance: 0), force: false)
@@ -30,10 +32,12 @@ struct PoolModelTests {
     @Test("duplicate names and uuids are refused and change nothing")
     func duplicates() throws {
         var model = try model()
-        _ = try model.createDevice(region: 0, size: .mebibytes(2), align: nil, name: DeviceName(validating: "vm"), uuid: uuid(1))
+        _ = try model.createDevice(
+            region: 0, size: .mebibytes(2), align: nil, name: DeviceName(validating: "vm"), uuid: uuid(1))
         let before = model
         #expect(throws: PoolError.duplicateName("vm", holder: DeviceID(region: 0, instance: 0))) {
-            _ = try model.createDevice(region: 0, size: .mebibytes(2), align: nil, name: DeviceName(validating: "vm"), uuid: uuid(2))
+            _ = try model.createDevice(
+                region: 0, size: .mebibytes(2), align: nil, name: DeviceName(validating: "vm"), uuid: uuid(2))
         }
         #expect(throws: PoolError.self) {
             _ = try model.createDevice(region: 0, size: .mebibytes(2), align: nil, name: nil, uuid: uuid(1))
@@ -70,7 +74,8 @@ struct PoolModelTests {
     @Test("alignments below the page size or above the region's are refused")
     func alignmentBounds() throws {
         var model = PoolModel()
-        try model.addRegion(RegionConfig(id: 0, backend: .hugetlb, size: .gibibytes(1), align: .page1G, pageSize: .page2M, path: "/x"))
+        try model.addRegion(
+            RegionConfig(id: 0, backend: .hugetlb, size: .gibibytes(1), align: .page1G, pageSize: .page2M, path: "/x"))
         #expect(throws: PoolError.alignmentTooSmall(.page4K, pageSize: .page2M)) {
             _ = try model.createDevice(region: 0, size: .mebibytes(2), align: .page4K, name: nil, uuid: uuid(1))
         }

@@ -13,7 +13,9 @@ struct UnitTests {
         #expect(try ByteCount(parsing: text) == ByteCount(bytes))
     }
 
-    @Test("bad sizes give a clear error", arguments: ["", "abc", "-1", "1.5G", "12Q", "0x", "0xfffffffffffffffff", "99999999T", "G"])
+    @Test(
+        "bad sizes give a clear error",
+        arguments: ["", "abc", "-1", "1.5G", "12Q", "0x", "0xfffffffffffffffff", "99999999T", "G"])
     func badSizes(text: String) {
         #expect(throws: SizeParseError.self) { try ByteCount(parsing: text) }
     }

@@ -40,7 +40,8 @@ final class RecordingBackendFake: MemoryBackend {
         try state.withLock { value in
             if value.failNext {
                 value.failNext = false
-                throw BackendError(operation: "fallocate", path: "/fake/\(device)", errno: 28, message: "injected ENOSPC")
+                throw BackendError(
+                    operation: "fallocate", path: "/fake/\(device)", errno: 28, message: "injected ENOSPC")
             }
             value.devices[device] = size
             value.calls.append("provision \(device) \(size)")

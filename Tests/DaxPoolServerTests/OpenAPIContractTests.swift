@@ -99,7 +99,8 @@ struct OpenAPIContractTests {
                 ("DELETE", "/v1/regions/0", nil),
                 ("POST", "/v1/devices", "{\"size\":-1}"), ("POST", "/v1/devices", "{\"size\":\"99G\"}"),
                 ("GET", "/v1/devices/c", nil), ("GET", "/v1/devices/nope", nil),
-                ("PATCH", "/v1/devices/c", "{\"size\":\"16M\"}"), ("PATCH", "/v1/devices/c", "{\"size\":\"16M\",\"force\":true}"),
+                ("PATCH", "/v1/devices/c", "{\"size\":\"16M\"}"),
+                ("PATCH", "/v1/devices/c", "{\"size\":\"16M\",\"force\":true}"),
                 ("POST", "/v1/devices/c/disable", nil), ("POST", "/v1/devices/c/enable", nil),
                 ("POST", "/v1/devices/nope/enable", nil), ("POST", "/v1/devices/nope/disable", nil),
                 ("POST", "/v1/errors", "{\"device\":\"c\",\"offset\":0,\"length\":4096}"),
@@ -114,10 +115,13 @@ struct OpenAPIContractTests {
                 let (status, bytes) = try client.raw(method: method, path: path, body: body.map { Array($0.utf8) })
                 let templated = Self.template(path)
                 let allowed = spec[Operation(method: method, path: templated)] ?? []
-                #expect(allowed.contains(status), "\(method) \(path) answered \(status), documented \(allowed.sorted())")
+                #expect(
+                    allowed.contains(status), "\(method) \(path) answered \(status), documented \(allowed.sorted())")
                 if status >= 400 {
                     let error = try? JSONDecoder().decode(ErrorBody.self, from: Data(bytes))
-                    #expect(error?.status == status, "\(method) \(path): error body \(String(decoding: bytes, as: UTF8.self))")
+                    #expect(
+                        error?.status == status,
+                        "\(method) \(path): error body \(String(decoding: bytes, as: UTF8.self))")
                 }
             }
         }

@@ -37,10 +37,18 @@ struct APIFuzzTests {
             case 2: return "{"
             case 3: return String(repeating: "[", count: 5000)
             case 4: return "{\"size\": \(sizeValue()), \"name\": \(name())}"
-            case 5: return "{\"size\": \(sizeValue()), \"align\": \(sizeValue()), \"region\": \(pick(["0", "-1", "99", "\"0\"", "1e9"]))}"
-            case 6: return "{\"size\": \(sizeValue()), \"uuid\": \(pick(["\"x\"", "\"5b405e8d-700e-4499-9e09-1967d5637178\"", "1", "\"\(UUID().uuidString)\""]))}"
-            case 7: return "{\"mappings\": [{\"start\": \(sizeValue()), \"end\": \(sizeValue()), \"page_offset\": \(sizeValue())}]}"
-            case 8: return "{\"backend\": \(pick(["\"shm\"", "\"sim\"", "\"floppy\"", "1"])), \"size\": \(sizeValue()), \"path\": \(pick(["\"rel\"", "\"/dev/shm/../etc\"", "\"/\"", "\"/dev/shm/\\u0000\"", "null"]))}"
+            case 5:
+                return
+                    "{\"size\": \(sizeValue()), \"align\": \(sizeValue()), \"region\": \(pick(["0", "-1", "99", "\"0\"", "1e9"]))}"
+            case 6:
+                return
+                    "{\"size\": \(sizeValue()), \"uuid\": \(pick(["\"x\"", "\"5b405e8d-700e-4499-9e09-1967d5637178\"", "1", "\"\(UUID().uuidString)\""]))}"
+            case 7:
+                return
+                    "{\"mappings\": [{\"start\": \(sizeValue()), \"end\": \(sizeValue()), \"page_offset\": \(sizeValue())}]}"
+            case 8:
+                return
+                    "{\"backend\": \(pick(["\"shm\"", "\"sim\"", "\"floppy\"", "1"])), \"size\": \(sizeValue()), \"path\": \(pick(["\"rel\"", "\"/dev/shm/../etc\"", "\"/\"", "\"/dev/shm/\\u0000\"", "null"]))}"
             case 9: return "{\"device\": \(name()), \"offset\": \(sizeValue()), \"length\": \(sizeValue())}"
             case 10:
                 let valid = "{\"size\": \"2M\", \"name\": \"n\(rng.next() % 1000)\"}"
@@ -78,7 +86,9 @@ struct APIFuzzTests {
             if index % 500 == 0 { body = String(repeating: "x", count: 2 << 20) }
             let response = try rawRequest(socket: daemon.socket, method: method, path: path, body: body)
             statusCounts[response.status, default: 0] += 1
-            #expect(response.status > 0 && response.status < 500, "\(method) \(path) \(body?.prefix(80) ?? "") → \(response.status) \(response.body.prefix(200))")
+            #expect(
+                response.status > 0 && response.status < 500,
+                "\(method) \(path) \(body?.prefix(80) ?? "") → \(response.status) \(response.body.prefix(200))")
             let after = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/regions", body: nil).body
             if response.status >= 400 {
                 #expect(after == state, "rejected \(method) \(path) changed state")
@@ -86,9 +96,15 @@ struct APIFuzzTests {
             state = after
             // Keep the region from filling up with accidental successes.
             if index % 250 == 249 {
-                for device in (try? JSONSerialization.jsonObject(with: Data(
-                    try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/devices", body: nil).body.utf8)) as? [[String: Any]]) ?? [] {
-                    _ = try rawRequest(socket: daemon.socket, method: "DELETE", path: "/v1/devices/\(device["chardev"] as? String ?? "")?force=true", body: nil)
+                for device
+                    in (try? JSONSerialization.jsonObject(
+                        with: Data(
+                            try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/devices", body: nil).body
+                                .utf8)) as? [[String: Any]]) ?? []
+                {
+                    _ = try rawRequest(
+                        socket: daemon.socket, method: "DELETE",
+                        path: "/v1/devices/\(device["chardev"] as? String ?? "")?force=true", body: nil)
                 }
                 state = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/regions", body: nil).body
             }

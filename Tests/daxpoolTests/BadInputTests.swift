@@ -14,14 +14,26 @@ struct BadInputTests {
         ("unknown device", ["destroy-device", "dax0.9"], "not_found"),
         ("unknown device resize", ["reconfigure-device", "nope", "-s", "2M"], "not_found"),
         ("duplicate name", ["create-device", "-s", "2M", "--name", "taken"], "conflict"),
-        ("duplicate uuid", ["create-device", "-s", "2M", "--uuid", "5b405e8d-700e-4499-9e09-1967d5637178"], "conflict"),
+        (
+            "duplicate uuid", ["create-device", "-s", "2M", "--uuid", "5b405e8d-700e-4499-9e09-1967d5637178"],
+            "conflict"
+        ),
         ("bad uuid", ["create-device", "-s", "2M", "--uuid", "xyz"], "bad_request"),
         ("name with slash", ["create-device", "-s", "2M", "--name", "a/b"], "bad_request"),
         ("name dot-dot", ["create-device", "-s", "2M", "--name", ".."], "bad_request"),
-        ("name over 63 bytes", ["create-device", "-s", "2M", "--name", String(repeating: "n", count: 64)], "bad_request"),
+        (
+            "name over 63 bytes", ["create-device", "-s", "2M", "--name", String(repeating: "n", count: 64)],
+            "bad_request"
+        ),
         ("missing input file", ["create-device", "--input", "/nonexistent/input.json"], "bad_input"),
-        ("region with relative path", ["create-region", "--backend", "shm", "-s", "64M", "--path", "rel/dir"], "bad_request"),
-        ("region with dot-dot path", ["create-region", "--backend", "shm", "-s", "64M", "--path", "/dev/shm/../etc"], "bad_request"),
+        (
+            "region with relative path", ["create-region", "--backend", "shm", "-s", "64M", "--path", "rel/dir"],
+            "bad_request"
+        ),
+        (
+            "region with dot-dot path",
+            ["create-region", "--backend", "shm", "-s", "64M", "--path", "/dev/shm/../etc"], "bad_request"
+        ),
         ("unknown backend", ["create-region", "--backend", "floppy", "-s", "64M"], "usage"),
         ("destroy busy region", ["destroy-region", "0"], "region_busy"),
     ]
@@ -31,7 +43,10 @@ struct BadInputTests {
         let daemon = try DaemonHarness()
         try daemon.start(defaultRegionSize: "256M")
         defer { daemon.stop() }
-        #expect(daemon.cli(["create-device", "-s", "16M", "--name", "taken", "--uuid", "5b405e8d-700e-4499-9e09-1967d5637178"]).status == 0)
+        #expect(
+            daemon.cli([
+                "create-device", "-s", "16M", "--name", "taken", "--uuid", "5b405e8d-700e-4499-9e09-1967d5637178",
+            ]).status == 0)
         let stateBefore = daemon.cli(["list", "-R", "-M"]).stdout
         let filesBefore = daemon.shmFiles()
         for (label, arguments, code) in Self.cases {
@@ -128,7 +143,9 @@ func connectUnixSocket(_ socket: String) throws -> Int32 {
         for (index, byte) in socket.utf8.enumerated() { raw[index] = byte }
     }
     let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        }
     }
     guard connected == 0 else {
         close(fd)
@@ -141,7 +158,11 @@ func rawRequest(socket: String, method: String, path: String, body: String?) thr
     let fd = try connectUnixSocket(socket)
     defer { close(fd) }
     var request = "\(method) \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-    if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)" } else { request += "\r\n" }
+    if let body {
+        request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+    } else {
+        request += "\r\n"
+    }
     // Send and receive together, as a real client does: a server may answer (and even close) before it reads
     // a huge body, so stop sending once the answer arrives.
     let payload = Array(request.utf8)
@@ -150,7 +171,8 @@ func rawRequest(socket: String, method: String, path: String, body: String?) thr
     var chunk = [UInt8](repeating: 0, count: 65536)
     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     while true {
-        var descriptor = pollfd(fd: fd, events: Int16(POLLIN) | (offset < payload.count ? Int16(POLLOUT) : 0), revents: 0)
+        var descriptor = pollfd(
+            fd: fd, events: Int16(POLLIN) | (offset < payload.count ? Int16(POLLOUT) : 0), revents: 0)
         let ready = poll(&descriptor, 1, 10_000)
         if ready < 0 && errno == EINTR { continue }
         guard ready > 0 else { throw HarnessError("no answer within 10 s to \(method) \(path)") }

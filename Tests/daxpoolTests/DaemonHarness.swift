@@ -12,7 +12,8 @@ final class DaemonHarness {
 
     /// The `daxpool` executable built next to this test bundle.
     static var binary: String {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
         for _ in 0..<3 {
             let candidate = directory.appendingPathComponent("daxpool").path
@@ -44,10 +45,11 @@ final class DaemonHarness {
     func start(defaultRegionSize: String = "256M", extra: [String] = []) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = [
-            "serve", "--socket", socket, "--state-dir", stateDirectory, "--shm-root", shmRoot,
-            "--default-region-size", defaultRegionSize, "--log-level", "warning",
-        ] + extra
+        process.arguments =
+            [
+                "serve", "--socket", socket, "--state-dir", stateDirectory, "--shm-root", shmRoot,
+                "--default-region-size", defaultRegionSize, "--log-level", "warning",
+            ] + extra
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
@@ -81,7 +83,9 @@ final class DaemonHarness {
         /// The one JSON error object on stderr.
         func error() throws -> [String: Any] {
             let object = try JSONSerialization.jsonObject(with: Data(stderr.utf8))
-            guard let dictionary = object as? [String: Any] else { throw HarnessError("stderr is not one JSON object: \(stderr)") }
+            guard let dictionary = object as? [String: Any] else {
+                throw HarnessError("stderr is not one JSON object: \(stderr)")
+            }
             return dictionary
         }
     }
@@ -100,7 +104,8 @@ final class DaemonHarness {
         process.standardError = err
         do { try process.run() } catch { return Result(status: -1, stdout: "", stderr: "\(error)") }
         // Read both pipes with poll so a full stderr pipe cannot block a process writing stdout.
-        let (outData, errData) = Self.drain(out.fileHandleForReading.fileDescriptor, err.fileHandleForReading.fileDescriptor)
+        let (outData, errData) = Self.drain(
+            out.fileHandleForReading.fileDescriptor, err.fileHandleForReading.fileDescriptor)
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus,
@@ -115,8 +120,10 @@ final class DaemonHarness {
         var open = [first >= 0, second >= 0]
         var buffer = [UInt8](repeating: 0, count: 65536)
         while open[0] || open[1] {
-            var fds = [pollfd(fd: open[0] ? first : -1, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: open[1] ? second : -1, events: Int16(POLLIN), revents: 0)]
+            var fds = [
+                pollfd(fd: open[0] ? first : -1, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: open[1] ? second : -1, events: Int16(POLLIN), revents: 0),
+            ]
             if poll(&fds, 2, -1) < 0 {
                 if errno == EINTR { continue }
                 break

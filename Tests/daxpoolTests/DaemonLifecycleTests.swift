@@ -56,13 +56,16 @@ struct DaemonLifecycleTests {
         try daemon.start()
         let second = Process()
         second.executableURL = URL(fileURLWithPath: DaemonHarness.binary)
-        second.arguments = ["serve", "--socket", daemon.socket, "--state-dir", daemon.stateDirectory + "2",
-            "--shm-root", daemon.shmRoot + "-2"]
+        second.arguments = [
+            "serve", "--socket", daemon.socket, "--state-dir", daemon.stateDirectory + "2",
+            "--shm-root", daemon.shmRoot + "-2",
+        ]
         let err = Pipe()
         second.standardError = err
         second.standardOutput = FileHandle.nullDevice
         try second.run()
-        let message = String(decoding: DaemonHarness.drain(err.fileHandleForReading.fileDescriptor, -1).0, as: UTF8.self)
+        let message = String(
+            decoding: DaemonHarness.drain(err.fileHandleForReading.fileDescriptor, -1).0, as: UTF8.self)
         second.waitUntilExit()
         #expect(second.terminationStatus != 0)
         #expect(message.contains("already_running"))

@@ -31,7 +31,9 @@ struct DeviceCommandTests {
         #expect(regions.first?["available_size"] as? Int == 192 << 20)
         #expect(regions.first?["devices"] == nil)
         let qemu = daemon.cli(["qemu-args", "vm1"])
-        #expect(qemu.stdout.contains("memory-backend-file,id=daxpool-mem,size=67108864,mem-path=\(path),share=on,align=2097152"))
+        #expect(
+            qemu.stdout.contains(
+                "memory-backend-file,id=daxpool-mem,size=67108864,mem-path=\(path),share=on,align=2097152"))
     }
 
     @Test("resize needs a disabled device, changes the file, and enable brings the path back")
@@ -72,7 +74,9 @@ struct DeviceCommandTests {
         let rebuilt = daemon.cli(["create-device", "--input", input])
         #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
         let device = try #require((try rebuilt.json() as? [[String: Any]])?.first)
-        let again = try #require((try daemon.cli(["list", "-M", "-d", device["chardev"] as? String ?? ""]).json() as? [[String: Any]])?.first)
+        let again = try #require(
+            (try daemon.cli(["list", "-M", "-d", device["chardev"] as? String ?? ""]).json() as? [[String: Any]])?.first
+        )
         #expect(again["mappings"] as? NSArray == original["mappings"] as? NSArray)
         #expect(again["size"] as? Int == original["size"] as? Int)
     }

@@ -24,7 +24,8 @@ struct LoadTests {
         // Warm up so the baseline includes the daemon's steady-state allocations.
         let warm = DaxPoolClient(socketPath: daemon.socket)
         for _ in 0..<200 {
-            if let device = try? warm.createDevice(CreateDeviceRequest(size: SizeValue("64K"), align: SizeValue("4K"))) {
+            if let device = try? warm.createDevice(CreateDeviceRequest(size: SizeValue("64K"), align: SizeValue("4K")))
+            {
                 try? warm.destroyDevice(device.chardev, force: true)
             }
         }
@@ -40,34 +41,38 @@ struct LoadTests {
             group.enter()
             let thread = Thread {
                 defer { group.leave() }
-            let client = DaxPoolClient(socketPath: socket)
-            var local: [Double] = []
-            local.reserveCapacity(operations)
-            var mine: String?
-            for step in 0..<operations {
-                let began = ContinuousClock.now
-                do {
-                    if let device = mine {
-                        if step % 3 == 1 {
-                            _ = try client.reconfigureDevice(device, ReconfigureDeviceRequest(size: SizeValue("128K"), force: true))
+                let client = DaxPoolClient(socketPath: socket)
+                var local: [Double] = []
+                local.reserveCapacity(operations)
+                var mine: String?
+                for step in 0..<operations {
+                    let began = ContinuousClock.now
+                    do {
+                        if let device = mine {
+                            if step % 3 == 1 {
+                                _ = try client.reconfigureDevice(
+                                    device, ReconfigureDeviceRequest(size: SizeValue("128K"), force: true))
+                            } else {
+                                try client.destroyDevice(device, force: true)
+                                mine = nil
+                            }
                         } else {
-                            try client.destroyDevice(device, force: true)
-                            mine = nil
+                            mine = try client.createDevice(
+                                CreateDeviceRequest(size: SizeValue("64K"), align: SizeValue("4K"))
+                            ).chardev
                         }
-                    } else {
-                        mine = try client.createDevice(CreateDeviceRequest(size: SizeValue("64K"), align: SizeValue("4K"))).chardev
+                    } catch {
+                        let body = error as? ErrorBody
+                        if body == nil || body?.status == 0 || (body?.status ?? 500) >= 500 {
+                            failures.withLock { $0.append("worker \(worker) step \(step): \(error)") }
+                        }
                     }
-                } catch {
-                    let body = error as? ErrorBody
-                    if body == nil || body?.status == 0 || (body?.status ?? 500) >= 500 {
-                        failures.withLock { $0.append("worker \(worker) step \(step): \(error)") }
-                    }
+                    let elapsed = ContinuousClock.now - began
+                    local.append(
+                        Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6)
                 }
-                let elapsed = ContinuousClock.now - began
-                local.append(Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6)
-            }
-            if let device = mine { try? client.destroyDevice(device, force: true) }
-            latencies.withLock { $0.append(contentsOf: local) }
+                if let device = mine { try? client.destroyDevice(device, force: true) }
+                latencies.withLock { $0.append(contentsOf: local) }
             }
             thread.stackSize = 1 << 20
             thread.start()
@@ -80,8 +85,9 @@ struct LoadTests {
         let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
         let p50 = all[all.count / 2]
         let p99 = all[all.count * 99 / 100]
-        print("load: \(all.count) operations in \(String(format: "%.1f", seconds)) s, "
-            + "\(Int(Double(all.count) / seconds)) ops/s, p50 \(Int(p50)) µs, p99 \(Int(p99)) µs")
+        print(
+            "load: \(all.count) operations in \(String(format: "%.1f", seconds)) s, "
+                + "\(Int(Double(all.count) / seconds)) ops/s, p50 \(Int(p50)) µs, p99 \(Int(p99)) µs")
 
         // Invariants: no devices left, all memory available, no overlap (nothing to overlap), state consistent.
         let regions = try #require(try daemon.cli(["list", "-R", "-M"]).json() as? [[String: Any]])

@@ -30,7 +30,8 @@ struct MemoryErrorTests {
         #expect(events.first?["device_offset"] as? Int == 1 << 20)
         #expect(events.first?["region_offset"] as? Int == (32 << 20) + (1 << 20))
 
-        let streamed = String(decoding: DaemonHarness.drain(pipe.fileHandleForReading.fileDescriptor, -1).0, as: UTF8.self)
+        let streamed = String(
+            decoding: DaemonHarness.drain(pipe.fileHandleForReading.fileDescriptor, -1).0, as: UTF8.self)
         follower.waitUntilExit()
         #expect(streamed.contains("\"device\":\"dax0.1\""), "follower saw: \(streamed)")
 

@@ -25,7 +25,8 @@ public struct DeviceName: Hashable, Sendable, Codable, CustomStringConvertible {
         do {
             try self.init(validating: text)
         } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: error.description))
         }
     }
 
@@ -46,7 +47,8 @@ public enum NameError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .empty: "name is empty: give 1 to 63 bytes"
         case .tooLong(let count): "name is \(count) bytes long: names are at most 63 bytes (the label name field)"
-        case .forbiddenCharacter(let what): "name contains \(what): names may not contain '/', NUL or control characters"
+        case .forbiddenCharacter(let what):
+            "name contains \(what): names may not contain '/', NUL or control characters"
         case .reserved(let value): "name '\(value)' is reserved: choose another"
         }
     }

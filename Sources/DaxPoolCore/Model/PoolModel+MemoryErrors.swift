@@ -106,7 +106,8 @@ extension PoolModel {
             for block in region.badBlocks where block.overlaps(range) {
                 let start = max(block.start.rawValue, range.start.rawValue)
                 let end = min(block.end.rawValue, range.end.rawValue)
-                found.append(Extent(start: RegionOffset(base + start - range.start.rawValue), length: ByteCount(end - start)))
+                found.append(
+                    Extent(start: RegionOffset(base + start - range.start.rawValue), length: ByteCount(end - start)))
             }
             base += range.length.rawValue
         }
@@ -130,7 +131,8 @@ extension PoolModel {
         var merged: [Extent] = []
         for block in all {
             if let last = merged.last, block.start <= last.end {
-                merged[merged.count - 1].length = ByteCount(max(last.end.rawValue, block.end.rawValue) - last.start.rawValue)
+                merged[merged.count - 1].length = ByteCount(
+                    max(last.end.rawValue, block.end.rawValue) - last.start.rawValue)
             } else {
                 merged.append(block)
             }

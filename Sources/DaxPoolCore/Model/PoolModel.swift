@@ -58,7 +58,9 @@ public struct PoolModel: Sendable, Equatable {
                 }
                 state.devices[device.record.id.instance] = device.record
             }
-            state.badBlocks = region.badBlocks.reduce(into: []) { merged, block in merged = Self.merging(block, into: merged) }
+            state.badBlocks = region.badBlocks.reduce(into: []) { merged, block in
+                merged = Self.merging(block, into: merged)
+            }
             Self.quarantineFreeParts(of: state.badBlocks, in: &state.allocator)
             regions[region.config.id] = state
         }
@@ -189,7 +191,8 @@ public struct PoolModel: Sendable, Equatable {
             guard wanted.rawValue > 0 else {
                 if size == nil {
                     throw .allocation(
-                        .insufficientSpace(requested: alignment.byteCount, available: region.allocator.availableSize,
+                        .insufficientSpace(
+                            requested: alignment.byteCount, available: region.allocator.availableSize,
                             largestFreeExtent: region.allocator.largestFreeExtent(alignment: alignment))
                     )
                 }
@@ -218,7 +221,8 @@ public struct PoolModel: Sendable, Equatable {
             try checkAlignment(align, region.config)
             for extent in region.allocator.ranges(of: id.instance) {
                 guard extent.start.isAligned(to: align), extent.length.isAligned(to: align) else {
-                    throw .allocation(.misaligned(what: "mapping \(extent)", value: extent.start.rawValue, alignment: align))
+                    throw .allocation(
+                        .misaligned(what: "mapping \(extent)", value: extent.start.rawValue, alignment: align))
                 }
             }
             record.align = align

@@ -81,7 +81,8 @@ struct InputLayout {
                 guard many.count == 1, let only = many.first else {
                     throw ErrorBody(
                         code: "bad_input",
-                        message: "--input file '\(path)' holds \(many.count) devices: give the 'list -M' output of exactly one",
+                        message:
+                            "--input file '\(path)' holds \(many.count) devices: give the 'list -M' output of exactly one",
                         status: 0
                     )
                 }

@@ -33,7 +33,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("shm-root"), help: "Directory for shm regions (default /dev/shm/daxpool-<uid>).")
     var shmRoot: String?
 
-    @Option(name: .customLong("scrub-threads"), help: "Threads that zero memory before it is reused (default: CPUs, at most 4).")
+    @Option(
+        name: .customLong("scrub-threads"),
+        help: "Threads that zero memory before it is reused (default: CPUs, at most 4).")
     var scrubThreads: Int?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
@@ -43,7 +45,9 @@ struct ServeCommand: AsyncParsableCommand {
         for (option, path) in [("--socket", socket), ("--state-dir", stateDirectory), ("--shm-root", shmRoot)] {
             if let path, !path.hasPrefix("/") { throw ValidationError("\(option) must be an absolute path") }
         }
-        if let scrubThreads, scrubThreads < 1 || scrubThreads > 256 { throw ValidationError("--scrub-threads must be 1 to 256") }
+        if let scrubThreads, scrubThreads < 1 || scrubThreads > 256 {
+            throw ValidationError("--scrub-threads must be 1 to 256")
+        }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level '\(logLevel)' is not a level") }
     }
 
@@ -70,7 +74,10 @@ struct ServeCommand: AsyncParsableCommand {
         try SocketPath.clearStale(socketPath)
 
         let service = try await PoolService(
-            backends: [ShmBackend(), SimBackend(), HugetlbBackend(logger: logger, scrubThreads: scrubThreads ?? min(4, Scrubber.onlineProcessorCount))],
+            backends: [
+                ShmBackend(), SimBackend(),
+                HugetlbBackend(logger: logger, scrubThreads: scrubThreads ?? min(4, Scrubber.onlineProcessorCount)),
+            ],
             store: JSONFileStateStore(directory: stateDirectory),
             settings: PoolSettings(
                 defaultRegionSize: defaultSize,
@@ -81,7 +88,8 @@ struct ServeCommand: AsyncParsableCommand {
         )
         let readyLogger = logger
         let app = buildApplication(service: service, socketPath: socketPath, logger: logger) {
-            readyLogger.notice("daxpool is serving", metadata: ["socket": "\(socketPath)", "state": "\(stateDirectory)"])
+            readyLogger.notice(
+                "daxpool is serving", metadata: ["socket": "\(socketPath)", "state": "\(stateDirectory)"])
         }
         try await app.runService()
         lock.release()
