@@ -8,7 +8,8 @@ let strictSettings: [SwiftSetting] = [
     .treatAllWarnings(as: .error),
 ]
 
-// TEMPORARY while helpers' work is merged: keep in-progress files out of the lead's build.
+// Files of work still being merged (branch wip/helpers: devdax backend and sysfs layer) stay out of the
+// build while they sit untracked in a working tree; a clean clone has none of them.
 let inProgressPrefixes: [String] = [
     "DevDax", "Sysfs",
 ]
