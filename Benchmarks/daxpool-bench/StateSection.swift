@@ -1,0 +1,203 @@
+import DaxPoolAPI
+import DaxPoolCore
+import DaxPoolLinux
+import DaxPoolServer
+import Foundation
+import Glibc
+
+/// State rows: commit latency of the state stores against one 4 KiB write + fsync, and a daemon restart with
+/// 10,000 devices.
+enum StateSection {
+    static func run(quick: Bool, log: @escaping @Sendable (String) -> Void) async -> [Row] {
+        var rows: [Row] = []
+        let directory: TemporaryDirectory
+        do { directory = try TemporaryDirectory(prefix: "daxpool-bench-state") } catch {
+            return [
+                Row(section: "state", name: "state", daxpool: "not measured", verdict: "not measured", note: "\(error)")
+            ]
+        }
+        defer { directory.remove() }
+        let iterations = quick ? 100 : 500
+
+        log("state: commit latency")
+        let stores: [(String, any StateStore)] = [
+            (
+                "JSONFileStateStore (state.json: write, fsync, rename, fsync dir)",
+                JSONFileStateStore(directory: directory.path + "/json")
+            ),
+            ("LabelStateStore (label area + sidecar)", LabelStateStore(directory: directory.path + "/labels")),
+        ]
+        for (index, (label, store)) in stores.enumerated() {
+            let path = directory.path + "/baseline\(index)"
+            let result = await onThread { () -> Result<(Samples, Samples), BenchError> in
+                commitLatency(store: store, baselinePath: path, devices: 16, iterations: iterations)
+            }
+            switch result {
+            case .success(let (commits, baseline)):
+                rows.append(
+                    Row(
+                        section: "state",
+                        name: "state commit, one device added or removed: \(label)",
+                        daxpool: formatPercentiles(commits),
+                        baseline: "4 KiB pwrite + fsync: " + formatPercentiles(baseline),
+                        ratio: formatRatio(commits.median / baseline.median) + " (p50)",
+                        target: "≤ 2× the baseline",
+                        verdict: Verdict.atMost(commits.median / baseline.median, 2),
+                        metrics: [
+                            "p50_ns": commits.median, "p99_ns": commits.p99, "baseline_p50_ns": baseline.median,
+                            "baseline_p99_ns": baseline.p99,
+                        ],
+                        note: index == 0
+                            ? "Commit rows: a region with 16 devices; each iteration commits the state with a 17th "
+                                + "device added, then without it, alternating with the baseline (pwrite of 4 KiB over "
+                                + "the same block of a file in the same file system, then fsync), so both see the same "
+                                + "disk and load. The verdict compares medians."
+                            : ""
+                    )
+                )
+            case .failure(let error):
+                rows.append(
+                    Row(
+                        section: "state", name: "state commit: \(label)", daxpool: "not measured",
+                        verdict: "not measured", note: "\(error)"))
+            }
+        }
+
+        log("state: restart with 10,000 devices")
+        rows += await restart(directory: directory.path, devices: 10_000, repetitions: quick ? 3 : 7)
+        return rows
+    }
+
+    /// The pool used by the state rows: one sim region of `devices` 2 MiB devices, one range each.
+    static func snapshot(devices: Int, region: Int = 0) -> PoolSnapshot {
+        var model = PoolModel()
+        let size = ByteCount(UInt64(devices + 16) << 21)
+        try? model.addRegion(
+            RegionConfig(
+                id: region, backend: .sim, size: size, align: .page1G, pageSize: .page4K, path: "sim:region\(region)"))
+        var generator = SplitMix(state: 7)
+        for _ in 0..<devices {
+            _ = try? model.createDevice(
+                region: region, size: .mebibytes(2), align: .page2M, name: nil,
+                uuid: LabelUUID.random(using: &generator))
+        }
+        return model.snapshot
+    }
+
+    static func commitLatency(store: any StateStore, baselinePath: String, devices: Int, iterations: Int) -> Result<
+        (Samples, Samples), BenchError
+    > {
+        let base = snapshot(devices: devices)
+        let grown = snapshot(devices: devices + 1)
+        let fd = open(baselinePath, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { return .failure(.errno("open \(baselinePath)")) }
+        defer {
+            close(fd)
+            unlink(baselinePath)
+        }
+        var block = [UInt8](repeating: 0x78, count: 4096)
+        _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, 0) }
+        fsync(fd)
+        do { try store.commit(base) } catch { return .failure(BenchError("first commit: \(error)")) }
+        var commits = Samples()
+        var baseline = Samples()
+        let clock = ContinuousClock()
+        for iteration in 0..<iterations {
+            let start = clock.now
+            do { try store.commit(iteration % 2 == 0 ? grown : base) } catch {
+                return .failure(BenchError("commit: \(error)"))
+            }
+            commits.append(clock.now - start)
+            block[0] = UInt8(truncatingIfNeeded: iteration)
+            let baselineStart = clock.now
+            _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, 0) }
+            fsync(fd)
+            baseline.append(clock.now - baselineStart)
+        }
+        return .success((commits, baseline))
+    }
+
+    /// Writes a state of `devices` devices with each store that can hold it, then times `PoolService.init` from it.
+    static func restart(directory: String, devices: Int, repetitions: Int) async -> [Row] {
+        let state = snapshot(devices: devices)
+        var rows: [Row] = []
+        let stores: [(String, any StateStore, String)] = [
+            (
+                "JSONFileStateStore", JSONFileStateStore(directory: directory + "/restart-json"),
+                directory + "/restart-json/state.json"
+            ),
+            (
+                "LabelStateStore (8 MiB label area)",
+                LabelStateStore(directory: directory + "/restart-labels", areaSize: 8 << 20),
+                directory + "/restart-json/state.json"
+            ),
+        ]
+        for (index, (label, store, jsonPath)) in stores.enumerated() {
+            do {
+                try await onThread { () -> Result<Void, BenchError> in
+                    do { try store.commit(state) } catch { return .failure(BenchError("\(error)")) }
+                    return .success(())
+                }.get()
+            } catch {
+                rows.append(
+                    Row(
+                        section: "state", name: "daemon restart, \(devices) devices, \(label)", daxpool: "not measured",
+                        verdict: "not measured", note: "writing the state failed: \(error)"))
+                continue
+            }
+            var restarts = Samples()
+            var decodes = Samples()
+            for _ in 0..<repetitions {
+                let clock = ContinuousClock()
+                let start = clock.now
+                do {
+                    let service = try await PoolService(
+                        backends: [SimBackend()], store: store,
+                        settings: PoolSettings(defaultRegionSize: nil, shmRoot: directory, hugetlbRoot: directory),
+                        logger: quietLogger)
+                    restarts.append(clock.now - start)
+                    let count = await service.devices().count
+                    if count != devices { log("restart: expected \(devices) devices, found \(count)") }
+                } catch {
+                    rows.append(
+                        Row(
+                            section: "state", name: "daemon restart, \(devices) devices, \(label)",
+                            daxpool: "not measured", verdict: "not measured", note: "\(error)"))
+                    break
+                }
+                // Baseline: read and decode the JSON state file alone (the JSON store's format).
+                let decodeStart = clock.now
+                if let data = FileManager.default.contents(atPath: jsonPath),
+                    let decoded = try? JSONDecoder().decode(PoolSnapshot.self, from: data)
+                {
+                    blackHole(decoded.regions.count)
+                    decodes.append(clock.now - decodeStart)
+                }
+            }
+            guard restarts.count > 0 else { continue }
+            rows.append(
+                Row(
+                    section: "state",
+                    name: "daemon restart, \(devices) devices (sim region), \(label)",
+                    daxpool: "median \(formatDuration(restarts.median)) (min \(formatDuration(restarts.minimum)))",
+                    baseline: "read + JSONDecoder of state.json alone: median \(formatDuration(decodes.median))",
+                    ratio: formatRatio(restarts.median / decodes.median),
+                    target: "≤ 200 ms",
+                    verdict: Verdict.atMost(restarts.median, 200e6),
+                    metrics: [
+                        "median_ns": restarts.median, "min_ns": restarts.minimum, "baseline_median_ns": decodes.median,
+                    ],
+                    note: index == 0
+                        ? "Restart rows: the time of `PoolService.init` (load the store, rebuild and check the model, "
+                            + "reconcile the sim backend) for a state of \(devices) devices of 2 MiB written "
+                            + "beforehand; median of \(repetitions). The baseline is the floor of the JSON format: "
+                            + "reading state.json and decoding it, without building anything."
+                        : ""
+                )
+            )
+        }
+        return rows
+    }
+
+    static func log(_ text: String) { FileHandle.standardError.write(Data(("  " + text + "\n").utf8)) }
+}
