@@ -1,5 +1,4 @@
 // swift-tools-version:6.2
-import Foundation
 import PackageDescription
 
 let strictSettings: [SwiftSetting] = [
@@ -8,21 +7,9 @@ let strictSettings: [SwiftSetting] = [
     .treatAllWarnings(as: .error),
 ]
 
-// Files of work still being merged (branch wip/helpers: devdax backend and sysfs layer) stay out of the
-// build while they sit untracked in a working tree; a clean clone has none of them.
-let inProgressPrefixes: [String] = [
-    "DevDax", "Sysfs",
-]
-func inProgress(_ directory: String) -> [String] {
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/" + directory)) ?? []
-    let found = names.filter { name in inProgressPrefixes.contains { name.hasPrefix($0) } }
-    return found
-}
-let coreExcludes: [String] = inProgress("Sources/DaxPoolCore/Model").map { "Model/" + $0 }
-
 let targets: [Target] = [
     // Pure model: units, ranges, allocator, label codec. Standard library only.
-    .target(name: "DaxPoolCore", exclude: coreExcludes, swiftSettings: strictSettings),
+    .target(name: "DaxPoolCore", swiftSettings: strictSettings),
     // Codable wire types shared by the daemon and the CLI.
     .target(name: "DaxPoolAPI", dependencies: ["DaxPoolCore"], swiftSettings: strictSettings),
     // C wrappers for what Swift cannot reach: fallocate, memfd, non-temporal stores.
@@ -35,7 +22,6 @@ let targets: [Target] = [
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "Logging", package: "swift-log"),
         ],
-        exclude: inProgress("Sources/DaxPoolLinux"),
         swiftSettings: strictSettings
     ),
     // A small blocking HTTP/1.1 client over a Unix socket, used by the CLI, the tests and benchmarks.
@@ -64,7 +50,6 @@ let targets: [Target] = [
     .testTarget(
         name: "DaxPoolCoreTests",
         dependencies: ["DaxPoolCore", .product(name: "PropertyBased", package: "swift-property-based")],
-        exclude: inProgress("Tests/DaxPoolCoreTests"),
         swiftSettings: strictSettings
     ),
     .testTarget(
@@ -73,7 +58,8 @@ let targets: [Target] = [
             "DaxPoolLinux", "DaxPoolCore", "CLinuxShims",
             .product(name: "SystemPackage", package: "swift-system"),
         ],
-        exclude: inProgress("Tests/DaxPoolLinuxTests"),
+        // Captured sysfs trees and daxctl output from the real kernel, read by path.
+        exclude: ["Fixtures"],
         swiftSettings: strictSettings
     ),
     .testTarget(
@@ -84,7 +70,6 @@ let targets: [Target] = [
     .testTarget(
         name: "daxpoolTests",
         dependencies: ["DaxPoolAPI", "DaxPoolClient", "DaxPoolCore"],
-        exclude: inProgress("Tests/daxpoolTests"),
         swiftSettings: strictSettings
     ),
 ]

@@ -17,6 +17,8 @@ public struct RegionInfo: Hashable, Sendable, Codable {
     public var largestAvailableExtent: UInt64
     public var badblockCount: Int
     public var badblocks: [BadBlock]
+    /// The region's label storage area, when the daemon keeps one.
+    public var labelArea: LabelAreaInfo?
     /// Page metadata the host spends on this memory (64 B per base page, less what HVO frees).
     public var pageMetadata: PageMetadata?
 
@@ -32,7 +34,8 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         targetNode: Int?,
         largestAvailableExtent: UInt64,
         badblocks: [BadBlock],
-        pageMetadata: PageMetadata? = nil
+        pageMetadata: PageMetadata? = nil,
+        labelArea: LabelAreaInfo? = nil
     ) {
         self.id = id
         self.path = path
@@ -47,6 +50,7 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         self.badblockCount = badblocks.count
         self.badblocks = badblocks
         self.pageMetadata = pageMetadata
+        self.labelArea = labelArea
     }
 
     enum CodingKeys: String, CodingKey {
@@ -57,6 +61,7 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         case largestAvailableExtent = "largest_available_extent"
         case badblockCount = "badblock_count"
         case pageMetadata = "page_metadata"
+        case labelArea = "label_area"
     }
 }
 
@@ -68,5 +73,31 @@ public struct BadBlock: Hashable, Sendable, Codable {
     public init(offset: UInt64, length: UInt64) {
         self.offset = offset
         self.length = length
+    }
+}
+
+/// Where a region's layouts are persisted: a label storage area in the UEFI NVDIMM label format, as
+/// `daxpool list -R` prints it (`daxpool read-labels -r R` prints its contents).
+public struct LabelAreaInfo: Hashable, Sendable, Codable {
+    /// The file holding the area.
+    public var path: String
+    /// Where the area starts in the file.
+    public var offset: UInt64
+    /// The size of the area in bytes.
+    public var size: UInt64
+    /// The label format, `1.1` or `1.2`.
+    public var version: String
+    /// The number of label slots.
+    public var nslot: Int
+    /// The free label slots (each device range takes one; an update needs free slots for both passes).
+    public var free: Int
+
+    public init(path: String, offset: UInt64, size: UInt64, version: String, nslot: Int, free: Int) {
+        self.path = path
+        self.offset = offset
+        self.size = size
+        self.version = version
+        self.nslot = nslot
+        self.free = free
     }
 }

@@ -22,6 +22,8 @@ enum ErrorMapping {
         case let error as DecodingError:
             return ErrorBody(
                 code: "bad_request", message: "the request body is not valid: \(describe(error))", status: 400)
+        case let error as any StateStoreReportableError:
+            return ErrorBody(code: error.code, message: error.description, status: error.status)
         default:
             return ErrorBody(code: "internal_error", message: "\(error)", status: 500)
         }

@@ -17,6 +17,7 @@ public actor PoolService {
     private let store: any StateStore
     private let settings: PoolSettings
     private let logger: Logger
+    private let labelAreas: @Sendable (Int) -> LabelAreaInfo?
     private var generator = SystemRandomNumberGenerator()
     private var subscribers: [Int: AsyncStream<MemoryErrorEvent>.Continuation] = [:]
     private var nextSubscriber = 0
@@ -27,12 +28,14 @@ public actor PoolService {
         backends: [any MemoryBackend],
         store: any StateStore,
         settings: PoolSettings,
-        logger: Logger
+        logger: Logger,
+        labelAreas: @escaping @Sendable (Int) -> LabelAreaInfo? = { _ in nil }
     ) async throws {
         self.backends = Dictionary(backends.map { ($0.kind, $0) }, uniquingKeysWith: { first, _ in first })
         self.store = store
         self.settings = settings
         self.logger = logger
+        self.labelAreas = labelAreas
         if let snapshot = try store.load() {
             model = try PoolModel(snapshot: snapshot)
         } else {
@@ -176,13 +179,16 @@ public actor PoolService {
         } else {
             uuid = LabelUUID.random(using: &generator)
         }
-        let layout = try request.mappings.map { try Self.layout(from: $0) }
+        // Mappings from `list -M` carry physical addresses for devdax: validate them, choose the region by their
+        // total, then turn them into region offsets with that region's base.
+        let requestedLayout = try request.mappings.map { try Self.layout(from: $0) }
         if let size, size.rawValue == 0 { throw PoolError.allocation(.zeroSize) }
         let targetID = try model.targetRegion(
             request.region,
-            size: size ?? ByteCount(layout?.reduce(0) { $0 + $1.length.rawValue } ?? 0)
+            size: size ?? ByteCount(requestedLayout?.reduce(0) { $0 + $1.length.rawValue } ?? 0)
         )
         let target = try model.region(targetID)
+        let layout = try requestedLayout.map { try Self.offsets($0, base: target.config.base ?? 0) }
         let backend = try backendFor(target.config.backend)
         let instance = try backend.claimDeviceInstance(in: target.config, proposed: target.nextInstance)
         var next = model
@@ -198,7 +204,8 @@ public actor PoolService {
         let region = try next.region(record.id.region)
         let extents = region.allocator.ranges(of: record.id.instance)
         try backend.provisionDevice(
-            record.id, size: region.allocator.size(of: record.id.instance), extents: extents, in: region.config)
+            record.id, size: region.allocator.size(of: record.id.instance), extents: extents, align: record.align,
+            in: region.config)
         do {
             try store.commit(next.snapshot)
         } catch {
@@ -223,17 +230,19 @@ public actor PoolService {
         let region = try next.region(record.id.region)
         let newSize = region.allocator.size(of: record.id.instance)
         let backend = try backendFor(region.config.backend)
-        if newSize != oldSize {
+        let layoutChanged = newSize != oldSize || record.align != old.align
+        if layoutChanged {
             try backend.provisionDevice(
-                record.id, size: newSize, extents: region.allocator.ranges(of: record.id.instance), in: region.config)
+                record.id, size: newSize, extents: region.allocator.ranges(of: record.id.instance),
+                align: record.align, in: region.config)
         }
         do {
             try store.commit(next.snapshot)
         } catch {
-            if newSize != oldSize {
+            if layoutChanged {
                 try? backend.provisionDevice(
                     record.id, size: oldSize, extents: oldRegion.allocator.ranges(of: old.id.instance),
-                    in: oldRegion.config)
+                    align: old.align, in: oldRegion.config)
             }
             throw error
         }
@@ -438,6 +447,19 @@ public actor PoolService {
         return extents
     }
 
+    /// `extents` with `base` subtracted: physical addresses (devdax `list -M`) to region offsets.
+    static func offsets(_ extents: [Extent], base: UInt64) throws(PoolError) -> [Extent] {
+        guard base > 0 else { return extents }
+        return try extents.map { extent throws(PoolError) in
+            guard extent.start.rawValue >= base else {
+                throw .invalidLayout(
+                    "mapping \(extent) starts below the region's first byte \(RegionOffset(base)): use the "
+                        + "start/end addresses that list -M prints for this region")
+            }
+            return Extent(start: RegionOffset(extent.start.rawValue - base), length: extent.length)
+        }
+    }
+
     private func info(for region: RegionState, includeDevices: Bool) -> RegionInfo {
         let available = region.allocator.availableSize.rawValue
         return RegionInfo(
@@ -452,7 +474,8 @@ public actor PoolService {
             targetNode: region.config.targetNode,
             largestAvailableExtent: region.allocator.largestFreeExtent(alignment: region.config.pageSize).rawValue,
             badblocks: region.badBlocks.map { BadBlock(offset: $0.start.rawValue, length: $0.length.rawValue) },
-            pageMetadata: backends[region.config.backend]?.pageMetadata(for: region.config)
+            pageMetadata: backends[region.config.backend]?.pageMetadata(for: region.config),
+            labelArea: labelAreas(region.config.id)
         )
     }
 
@@ -463,7 +486,7 @@ public actor PoolService {
             size: region.allocator.size(of: record.id.instance).rawValue,
             targetNode: region.config.targetNode,
             align: record.align.rawValue,
-            mappings: DeviceMapping.mappings(of: extents),
+            mappings: DeviceMapping.mappings(of: extents, base: region.config.base ?? 0),
             path: backends[region.config.backend]?.devicePath(record.id, in: region.config),
             uuid: record.uuid.description,
             name: record.name?.value,

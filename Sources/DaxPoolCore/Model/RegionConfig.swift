@@ -13,6 +13,9 @@ public struct RegionConfig: Hashable, Sendable, Codable {
     public var targetNode: Int?
     /// The directory, mount point or sysfs path behind the region.
     public var path: String
+    /// The physical address of region offset 0, for backends whose mappings are physical (devdax); `nil` for the
+    /// others, whose region offsets are their own. `list -M` shows `start`/`end` as `base + offset`.
+    public var base: UInt64?
 
     public init(
         id: Int,
@@ -21,7 +24,8 @@ public struct RegionConfig: Hashable, Sendable, Codable {
         align: Alignment,
         pageSize: Alignment,
         targetNode: Int? = nil,
-        path: String
+        path: String,
+        base: UInt64? = nil
     ) {
         self.id = id
         self.backend = backend
@@ -30,10 +34,11 @@ public struct RegionConfig: Hashable, Sendable, Codable {
         self.pageSize = pageSize
         self.targetNode = targetNode
         self.path = path
+        self.base = base
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, backend, size, align, path
+        case id, backend, size, align, path, base
         case pageSize = "page_size"
         case targetNode = "target_node"
     }

@@ -18,6 +18,12 @@ public protocol MemoryBackend: Sendable {
     /// Creates or resizes the device's memory to `size` bytes, committed when this returns.
     func provisionDevice(_ device: DeviceID, size: ByteCount, extents: [Extent], in region: RegionConfig) throws
 
+    /// `provisionDevice(_:size:extents:in:)` for a device of alignment `align`: backends that enforce the alignment
+    /// themselves (devdax writes it to the kernel) implement this one.
+    func provisionDevice(
+        _ device: DeviceID, size: ByteCount, extents: [Extent], align: Alignment, in region: RegionConfig
+    ) throws
+
     /// Makes the device's path appear (enabled) or disappear (disabled).
     func setDeviceEnabled(_ device: DeviceID, enabled: Bool, in region: RegionConfig) throws
 
@@ -34,6 +40,12 @@ public protocol MemoryBackend: Sendable {
 
 extension MemoryBackend {
     public func claimDeviceInstance(in region: RegionConfig, proposed: Int) throws -> Int { proposed }
+
+    public func provisionDevice(
+        _ device: DeviceID, size: ByteCount, extents: [Extent], align: Alignment, in region: RegionConfig
+    ) throws {
+        try provisionDevice(device, size: size, extents: extents, in: region)
+    }
 
     public func pageMetadata(for region: RegionConfig) -> PageMetadata {
         PageMetadata(memory: region.size, pageSize: region.pageSize, vmemmapOptimized: false)

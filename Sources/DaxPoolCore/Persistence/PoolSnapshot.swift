@@ -54,3 +54,12 @@ public protocol StateStore: Sendable {
     /// Durably replaces the stored snapshot.
     func commit(_ snapshot: PoolSnapshot) throws
 }
+
+/// A `StateStore` error that the API answers with its own code and HTTP status instead of `internal_error`,
+/// such as a full label storage area (nothing was changed; freeing room fixes it).
+public protocol StateStoreReportableError: Error, CustomStringConvertible {
+    /// A stable machine-readable code, e.g. `label_area_full`.
+    var code: String { get }
+    /// The HTTP status to answer with.
+    var status: Int { get }
+}

@@ -38,6 +38,12 @@ struct ServeCommand: AsyncParsableCommand {
         help: "Threads that zero memory before it is reused (default: CPUs, at most 4).")
     var scrubThreads: Int?
 
+    @Option(
+        name: .customLong("label-area-size"),
+        help: "Size of the label storage area of each new region (4K to 16M, a multiple of 256; 128K holds 510 labels)."
+    )
+    var labelAreaSize: String = "128K"
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -55,6 +61,13 @@ struct ServeCommand: AsyncParsableCommand {
         let socketPath = socket ?? DefaultPaths.socket
         let stateDirectory = stateDirectory ?? DefaultPaths.stateDirectory
         let defaultSize = try parseSizeOption(defaultRegionSize, option: "--default-region-size")
+        let areaSize = try parseSizeOption(labelAreaSize, option: "--label-area-size").rawValue
+        guard (4 << 10)...(16 << 20) ~= areaSize, areaSize % 256 == 0 else {
+            throw ErrorBody(
+                code: "bad_label_area_size",
+                message: "--label-area-size \(labelAreaSize) must be 4K to 16M and a multiple of 256 bytes",
+                status: 0)
+        }
         umask(0o077)
         var logger = Logger(label: "daxpool") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
@@ -73,18 +86,26 @@ struct ServeCommand: AsyncParsableCommand {
         }
         try SocketPath.clearStale(socketPath)
 
+        let store = LabelStateStore(directory: stateDirectory, areaSize: Int(areaSize))
         let service = try await PoolService(
             backends: [
-                ShmBackend(), SimBackend(),
+                ShmBackend(), SimBackend(), DevDaxBackend(logger: logger),
                 HugetlbBackend(logger: logger, scrubThreads: scrubThreads ?? min(4, Scrubber.onlineProcessorCount)),
             ],
-            store: JSONFileStateStore(directory: stateDirectory),
+            store: store,
             settings: PoolSettings(
                 defaultRegionSize: defaultSize,
                 shmRoot: shmRoot ?? DefaultPaths.shmRoot,
                 hugetlbRoot: "/run/daxpool/hugetlb"
             ),
-            logger: logger
+            logger: logger,
+            labelAreas: { region in
+                store.labelArea(region: region).map {
+                    LabelAreaInfo(
+                        path: $0.path, offset: UInt64($0.offset), size: UInt64($0.size), version: $0.version,
+                        nslot: $0.slotCount, free: $0.freeSlots)
+                }
+            }
         )
         let readyLogger = logger
         let app = buildApplication(service: service, socketPath: socketPath, logger: logger) {

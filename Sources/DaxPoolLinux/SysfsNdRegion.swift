@@ -1,0 +1,84 @@
+// Linux only.
+import SystemPackage
+
+/// A libnvdimm region `/sys/bus/nd/devices/regionN` (`drivers/nvdimm/region_devs.c`) with its namespaces and claim
+/// devices.
+public struct SysfsNdRegion: Hashable, Sendable {
+    /// One `badblocks` line: `count` 512-byte sectors from `sector`, relative to the region start.
+    public struct BadBlock: Hashable, Sendable {
+        public var sector: UInt64
+        public var count: UInt64
+
+        public init(sector: UInt64, count: UInt64) {
+            self.sector = sector
+            self.count = count
+        }
+    }
+
+    /// `regionN`.
+    public var name: String
+    public var id: Int
+    /// The canonical directory relative to the sysfs root.
+    public var path: FilePath
+    /// `devtype`: `nd_pmem`, `nd_blk`, `nd_volatile`.
+    public var devtype: String?
+    /// `nstype`: the namespace type of the region (4 = io, label-less; 5 = pmem, labelled).
+    public var nstype: Int?
+    /// `size`.
+    public var size: UInt64
+    /// `align` (`%#lx`): the allocation alignment for new namespaces.
+    public var align: UInt64?
+    /// `available_size`.
+    public var availableSize: UInt64?
+    /// `max_available_extent`.
+    public var maxAvailableExtent: UInt64?
+    /// `badblocks`.
+    public var badBlocks: [BadBlock]
+    /// `resource` (root-only): the physical base.
+    public var resource: UInt64?
+    /// `namespace_seed`, `dax_seed`, `pfn_seed`, `btt_seed`: the idle devices to configure next.
+    public var namespaceSeed: String?
+    public var daxSeed: String?
+    public var pfnSeed: String?
+    public var bttSeed: String?
+    /// `numa_node` and `target_node`.
+    public var numaNode: Int?
+    public var targetNode: Int?
+    /// `persistence_domain`: `cpu_cache`, `memory_controller` or empty.
+    public var persistenceDomain: String?
+    public var namespaces: [SysfsNdNamespace]
+    /// The region's `daxN.M`, `pfnN.M` and `bttN.M` claim devices.
+    public var claims: [SysfsNdClaim]
+
+    public init(
+        name: String, id: Int, path: FilePath, devtype: String?, nstype: Int?, size: UInt64, align: UInt64?,
+        availableSize: UInt64?, maxAvailableExtent: UInt64?, badBlocks: [BadBlock], resource: UInt64?,
+        namespaceSeed: String?, daxSeed: String?, pfnSeed: String?, bttSeed: String?, numaNode: Int?,
+        targetNode: Int?, persistenceDomain: String?, namespaces: [SysfsNdNamespace], claims: [SysfsNdClaim]
+    ) {
+        self.name = name
+        self.id = id
+        self.path = path
+        self.devtype = devtype
+        self.nstype = nstype
+        self.size = size
+        self.align = align
+        self.availableSize = availableSize
+        self.maxAvailableExtent = maxAvailableExtent
+        self.badBlocks = badBlocks
+        self.resource = resource
+        self.namespaceSeed = namespaceSeed
+        self.daxSeed = daxSeed
+        self.pfnSeed = pfnSeed
+        self.bttSeed = bttSeed
+        self.numaNode = numaNode
+        self.targetNode = targetNode
+        self.persistenceDomain = persistenceDomain
+        self.namespaces = namespaces
+        self.claims = claims
+    }
+
+    public func namespace(named name: String) -> SysfsNdNamespace? { namespaces.first { $0.name == name } }
+
+    public func claim(named name: String) -> SysfsNdClaim? { claims.first { $0.name == name } }
+}
