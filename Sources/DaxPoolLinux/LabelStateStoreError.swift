@@ -74,3 +74,18 @@ extension LabelStateStoreError {
         }
     }
 }
+
+extension LabelStateStoreError: StateStoreReportableError {
+    /// `label_area_full` for a full label area (the request changed nothing and can succeed once room is
+    /// freed); `state_store_failed` for the rest.
+    public var code: String {
+        if case .areaFull = self { return "label_area_full" }
+        return "state_store_failed"
+    }
+
+    /// 507 Insufficient Storage for a full label area, 500 for the rest.
+    public var status: Int {
+        if case .areaFull = self { return 507 }
+        return 500
+    }
+}

@@ -221,4 +221,59 @@ struct LabelToolsTests {
         let devices = try #require(try daemon.cli(["list"]).json() as? [[String: Any]])
         #expect(devices.map { $0["name"] as? String } == ["labelled"])
     }
+
+    @Test("a full label area answers 507 label_area_full and changes nothing; destroying a device makes room")
+    func daemonLabelAreaFull() throws {
+        let daemon = try DaemonHarness()
+        try daemon.start(defaultRegionSize: "64M", extra: ["--label-area-size", "4K"])
+        defer { daemon.stop() }
+        let regions = try #require(try daemon.cli(["list", "-R"]).json() as? [[String: Any]])
+        let area = try #require(regions.first?["label_area"] as? [String: Any])
+        #expect(area["size"] as? Int == 4 << 10)
+        let slots = try #require(area["nslot"] as? Int)
+        // Each device takes one label; an update needs free slots for its new labels, so at most `slots` fit.
+        var created = 0
+        var refusal: DaemonHarness.Result?
+        for index in 0..<(slots + 1) {
+            let result = daemon.cli(["create-device", "-s", "2M", "--name", "d\(index)"])
+            if result.status != 0 {
+                refusal = result
+                break
+            }
+            created += 1
+        }
+        let refused = try #require(refusal, "the area of \(slots) slots never filled")
+        let error = try refused.error()
+        #expect(error["code"] as? String == "label_area_full")
+        #expect(error["status"] as? Int == 507)
+        #expect((error["message"] as? String)?.contains("nothing was changed") == true)
+        #expect(created >= 1 && created <= slots)
+
+        let listing = daemon.cli(["list", "-M"]).stdout
+        let labels = try Data(contentsOf: URL(fileURLWithPath: "\(daemon.stateDirectory)/region0.labels"))
+        let files = daemon.shmFiles()
+        #expect(daemon.cli(["create-device", "-s", "2M", "--name", "again"]).status != 0)
+        #expect(daemon.cli(["list", "-M"]).stdout == listing)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(daemon.stateDirectory)/region0.labels")) == labels)
+        #expect(daemon.shmFiles() == files)
+
+        #expect(daemon.cli(["destroy-device", "-f", "d0"]).status == 0)
+        #expect(daemon.cli(["create-device", "-s", "2M", "--name", "again"]).status == 0)
+        daemon.stop()
+        try daemon.start(defaultRegionSize: "64M", extra: ["--label-area-size", "4K"])
+        let devices = try #require(try daemon.cli(["list"]).json() as? [[String: Any]])
+        #expect(devices.count == created)
+        #expect(devices.contains { $0["name"] as? String == "again" })
+    }
+
+    @Test("serve refuses a label area size it cannot use, before touching the state directory")
+    func badLabelAreaSize() throws {
+        for size in ["1K", "3000", "32M", "lots"] {
+            let daemon = try DaemonHarness()
+            #expect(throws: (any Error).self, "--label-area-size \(size)") {
+                try daemon.start(defaultRegionSize: "64M", extra: ["--label-area-size", size])
+            }
+            daemon.stop()
+        }
+    }
 }
