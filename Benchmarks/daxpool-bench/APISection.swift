@@ -45,15 +45,15 @@ enum APISection {
 
         var rows: [Row] = []
         let configs = [
-            Config(label: "sim region, JSON state store (durable)", backend: .sim, durable: true),
-            Config(label: "shm region (2 MiB files), JSON state store (durable)", backend: .shm, durable: true),
+            Config(label: "sim region, label state store (durable, as the daemon runs)", backend: .sim, durable: true),
+            Config(label: "shm region (2 MiB files), label state store (durable)", backend: .shm, durable: true),
             Config(label: "sim region, state kept in memory (no fsync)", backend: .sim, durable: false),
         ]
         for (index, config) in configs.enumerated() {
             log("api: \(config.label)")
             let stateDirectory = directory.path + "/state\(index)"
             let store: any StateStore =
-                config.durable ? JSONFileStateStore(directory: stateDirectory) : InMemoryStateStoreFake()
+                config.durable ? LabelStateStore(directory: stateDirectory) : InMemoryStateStoreFake()
             let socket = directory.path + "/daxpool\(index).sock"
             do {
                 let daemon = try await InProcessDaemon.start(

@@ -51,7 +51,7 @@ enum DeviceReadySection {
         do {
             let daemon = try await InProcessDaemon.start(
                 socketPath: directory.path + "/shm.sock", backends: [ShmBackend(logger: quietLogger)],
-                store: JSONFileStateStore(directory: directory.path + "/shm-state"), shmRoot: shmRoot)
+                store: LabelStateStore(directory: directory.path + "/shm-state"), shmRoot: shmRoot)
             _ = try await daemon.service.createRegion(
                 CreateRegionRequest(backend: .shm, size: SizeValue(bytes: UInt64(deviceBytes) * 2)))
             var samples = Samples()
@@ -116,7 +116,7 @@ enum DeviceReadySection {
             daemon = try await InProcessDaemon.start(
                 socketPath: directory + "/hugetlb.sock",
                 backends: [HugetlbBackend(logger: quietLogger, scrubThreads: onlineProcessors())],
-                store: JSONFileStateStore(directory: directory + "/hugetlb-state"), shmRoot: directory)
+                store: LabelStateStore(directory: directory + "/hugetlb-state"), shmRoot: directory)
         } catch {
             return [notMeasured(name, error)]
         }
