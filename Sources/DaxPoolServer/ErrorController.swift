@@ -13,16 +13,21 @@ import Foundation
 struct ErrorController {
     let service: PoolService
 
-    func register(on router: Router<some RequestContext>) {
-        router.post("/v1/errors") { request, _ in
+    func register(on router: Router<DaxPoolRequestContext>) {
+        router.post("/v1/errors") { request, context in
+            let caller = try context.requireCaller()
+            try service.requireAdministrator(caller, to: "report memory errors")
             let body = try await JSONWire.decode(InjectErrorRequest.self, from: request)
-            return JSONWire.response(try await service.recordMemoryError(body), status: .created)
+            return JSONWire.response(try await service.recordMemoryError(body, by: caller), status: .created)
         }
-        router.post("/v1/errors/clear") { request, _ in
+        router.post("/v1/errors/clear") { request, context in
+            let caller = try context.requireCaller()
+            try service.requireAdministrator(caller, to: "clear memory errors")
             let body = try await JSONWire.decode(ClearErrorsRequest.self, from: request)
-            return JSONWire.response(try await service.clearErrors(body))
+            return JSONWire.response(try await service.clearErrors(body, by: caller))
         }
-        router.get("/v1/events") { request, _ in
+        router.get("/v1/events") { request, context in
+            try service.requireAdministrator(try context.requireCaller(), to: "read memory-error events")
             let since = try Self.sequence(request)
             let follow = request.uri.queryParameters.get("follow").map { $0 == "true" || $0 == "1" } ?? false
             if !follow {
