@@ -1,5 +1,6 @@
 #include "CLinuxShimsProcesses.h"
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -25,4 +26,25 @@ int cshim_peer_credentials_of(int fd, cshim_peer_credentials *credentials) {
 
 int cshim_pidfd_open(int pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int cshim_epoll_create(void) {
+    return epoll_create1(EPOLL_CLOEXEC);
+}
+
+int cshim_epoll_add(int epoll, int fd, uint64_t cookie) {
+    struct epoll_event event = {.events = EPOLLIN, .data.u64 = cookie};
+    return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
+}
+
+int cshim_epoll_delete(int epoll, int fd) {
+    return epoll_ctl(epoll, EPOLL_CTL_DEL, fd, NULL);
+}
+
+int cshim_epoll_wait(int epoll, uint64_t *cookies, int capacity) {
+    struct epoll_event events[64];
+    if (capacity > 64) capacity = 64;
+    int count = epoll_wait(epoll, events, capacity, -1);
+    for (int index = 0; index < count; index++) cookies[index] = events[index].data.u64;
+    return count;
 }

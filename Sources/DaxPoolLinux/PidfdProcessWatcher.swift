@@ -3,8 +3,8 @@ import CLinuxShims
 import DaxPoolCore
 import Dispatch
 import Glibc
-import SystemPackage
 import Synchronization
+import SystemPackage
 
 /// Watches lease holders with process file descriptors: `pidfd_open(2)` gives a descriptor that becomes
 /// readable when the process exits; one thread waits on all of them with `epoll_wait(2)` and calls the
@@ -28,7 +28,7 @@ public final class PidfdProcessWatcher: ProcessWatcher {
 
     /// Creates the epoll instance and starts the thread that waits on it (for the life of the process).
     public init() throws(BackendError) {
-        let descriptor = epoll_create1(CInt(EPOLL_CLOEXEC))
+        let descriptor = cshim_epoll_create()
         guard descriptor >= 0 else {
             throw BackendError(operation: "epoll_create1", path: "", errno: errno, message: "cannot create an epoll")
         }
@@ -59,24 +59,29 @@ public final class PidfdProcessWatcher: ProcessWatcher {
             close(descriptor)
             throw error
         }
-        let previous: CInt? = state.withLock { state in
+        let (previous, added): (CInt?, Bool) = state.withLock { state in
             var replaced: CInt?
             if let old = state.cookies[pid], let watch = state.watches.removeValue(forKey: old) {
                 replaced = watch.descriptor
             }
             let cookie = state.nextCookie
             state.nextCookie += 1
+            guard cshim_epoll_add(epoll, descriptor, cookie) == 0 else {
+                state.cookies[pid] = nil
+                return (replaced, false)
+            }
             state.cookies[pid] = cookie
             state.watches[cookie] = Watch(pid: pid, descriptor: descriptor, onExit: onExit)
-            var event = epoll_event()
-            event.events = EPOLLIN.rawValue
-            event.data.u64 = cookie
-            _ = epoll_ctl(epoll, EPOLL_CTL_ADD, descriptor, &event)
-            return replaced
+            return (replaced, true)
         }
         if let previous {
-            _ = epoll_ctl(epoll, EPOLL_CTL_DEL, previous, nil)
+            _ = cshim_epoll_delete(epoll, previous)
             close(previous)
+        }
+        guard added else {
+            let code = errno
+            close(descriptor)
+            throw ProcessWatchError(pid: pid, "cannot be watched: epoll_ctl: \(Errno(rawValue: code))")
         }
         return identity
     }
@@ -87,31 +92,31 @@ public final class PidfdProcessWatcher: ProcessWatcher {
             return state.watches.removeValue(forKey: cookie)?.descriptor
         }
         if let descriptor {
-            _ = epoll_ctl(epoll, EPOLL_CTL_DEL, descriptor, nil)
+            _ = cshim_epoll_delete(epoll, descriptor)
             close(descriptor)
         }
     }
 
     /// Waits for exits forever and runs each exited holder's `onExit` once.
     private func run() {
-        var events = [epoll_event](repeating: epoll_event(), count: 32)
+        var cookies = [UInt64](repeating: 0, count: 32)
         while true {
-            let count = events.withUnsafeMutableBufferPointer { buffer in
-                epoll_wait(epoll, buffer.baseAddress, CInt(buffer.count), -1)
+            let count = cookies.withUnsafeMutableBufferPointer { buffer in
+                cshim_epoll_wait(epoll, buffer.baseAddress, CInt(buffer.count))
             }
             if count < 0 {
                 if errno == EINTR { continue }
                 return
             }
             for index in 0..<Int(count) {
-                let cookie = events[index].data.u64
+                let cookie = cookies[index]
                 let exited: Watch? = state.withLock { state in
                     guard let watch = state.watches.removeValue(forKey: cookie) else { return nil }
                     if state.cookies[watch.pid] == cookie { state.cookies[watch.pid] = nil }
                     return watch
                 }
                 guard let exited else { continue }
-                _ = epoll_ctl(epoll, EPOLL_CTL_DEL, exited.descriptor, nil)
+                _ = cshim_epoll_delete(epoll, exited.descriptor)
                 close(exited.descriptor)
                 exited.onExit()
             }

@@ -50,7 +50,8 @@ public struct AccessConfiguration: Sendable, Equatable {
         } catch {
             throw ConfigurationError("\(source) is not a valid daxpool configuration: \(Self.describe(error))")
         }
-        func resolve(_ names: [Principal]?, _ field: String, _ lookup: Resolver, kind: String) throws(ConfigurationError)
+        func resolve(_ names: [Principal]?, _ field: String, _ lookup: Resolver, kind: String)
+            throws(ConfigurationError)
             -> Set<UInt32>
         {
             var ids: Set<UInt32> = []

@@ -43,7 +43,8 @@ public struct AccessPolicy: Sendable, Equatable {
     /// Refuses a caller who is not an administrator.
     func requireAdministrator(_ caller: Caller, to action: String) throws(AccessDenied) {
         guard isAdministrator(caller) else {
-            throw AccessDenied("\(caller) may not \(action): only daxpool administrators may (see 'Security' in the README)")
+            throw AccessDenied(
+                "\(caller) may not \(action): only daxpool administrators may (see 'Security' in the README)")
         }
     }
 

@@ -27,7 +27,8 @@ struct DeviceController {
         router.patch("/v1/devices/:device") { request, context in
             let caller = try context.requireCaller()
             let body = try await JSONWire.decode(ReconfigureDeviceRequest.self, from: request)
-            return JSONWire.response(try await service.reconfigureDevice(try Self.deviceName(context), body, by: caller))
+            return JSONWire.response(
+                try await service.reconfigureDevice(try Self.deviceName(context), body, by: caller))
         }
         router.delete("/v1/devices/:device") { request, context in
             let caller = try context.requireCaller()
@@ -36,7 +37,8 @@ struct DeviceController {
         }
         router.post("/v1/devices/:device/enable") { _, context in
             let caller = try context.requireCaller()
-            return JSONWire.response(try await service.setDeviceState(try Self.deviceName(context), .enabled, by: caller))
+            return JSONWire.response(
+                try await service.setDeviceState(try Self.deviceName(context), .enabled, by: caller))
         }
         router.post("/v1/devices/:device/disable") { request, context in
             let caller = try context.requireCaller()
@@ -53,7 +55,8 @@ struct DeviceController {
         router.delete("/v1/devices/:device/leases/:pid") { _, context in
             let caller = try context.requireCaller()
             guard let text = context.parameters.get("pid"), let pid = Int32(text), pid > 0 else {
-                throw RequestError(code: "bad_request", message: "the lease pid must be a positive integer", status: 400)
+                throw RequestError(
+                    code: "bad_request", message: "the lease pid must be a positive integer", status: 400)
             }
             try await service.detach(try Self.deviceName(context), pid: pid, by: caller)
             return Response(status: .noContent)

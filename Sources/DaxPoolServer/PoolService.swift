@@ -415,7 +415,9 @@ public actor PoolService {
             }
             if !alive {
                 try? model.removeLease(pid: lease.pid, from: device)
-                logger.notice("dropped the lease of a holder that is gone", metadata: ["device": "\(device)", "pid": "\(lease.pid)"])
+                logger.notice(
+                    "dropped the lease of a holder that is gone",
+                    metadata: ["device": "\(device)", "pid": "\(lease.pid)"])
             }
         }
     }
@@ -550,7 +552,8 @@ public actor PoolService {
     /// The device named `name`, when `caller` owns it or is an administrator.
     private func authorizedDevice(_ name: String, _ caller: Caller, to action: String) throws -> DeviceRecord {
         let record = try model.resolveDevice(name)
-        try policy.requireOwner(caller, owner: record.owner ?? policy.daemonUID, device: record.id.description, to: action)
+        try policy.requireOwner(
+            caller, owner: record.owner ?? policy.daemonUID, device: record.id.description, to: action)
         return record
     }
 

@@ -51,7 +51,8 @@ struct AccessAndLeaseTests {
         let before = await service.snapshot
         await #expect(throws: AccessDenied.self) { _ = try await service.device("a", by: Self.bob) }
         await #expect(throws: AccessDenied.self) {
-            _ = try await service.reconfigureDevice("a", ReconfigureDeviceRequest(size: 8 << 20, force: true), by: Self.bob)
+            _ = try await service.reconfigureDevice(
+                "a", ReconfigureDeviceRequest(size: SizeValue("8M"), force: true), by: Self.bob)
         }
         await #expect(throws: AccessDenied.self) { _ = try await service.setDeviceState("a", .disabled, by: Self.bob) }
         await #expect(throws: AccessDenied.self) { _ = try await service.attach("a", pid: 200, by: Self.bob) }
@@ -69,16 +70,18 @@ struct AccessAndLeaseTests {
     func administratorsOnly() async throws {
         let service = try await service()
         await #expect(throws: AccessDenied.self) {
-            _ = try await service.createRegion(CreateRegionRequest(backend: .shm, size: 64 << 20), by: Self.alice)
+            _ = try await service.createRegion(CreateRegionRequest(backend: .shm, size: SizeValue("64M")), by: Self.alice)
         }
         await #expect(throws: AccessDenied.self) { try await service.destroyRegion(0, by: Self.alice) }
         await #expect(throws: AccessDenied.self) {
             _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), owner: 4343), by: Self.alice)
         }
         await #expect(throws: AccessDenied.self) {
-            _ = try await service.recordMemoryError(InjectErrorRequest(region: 0, regionOffset: 0, length: 4096), by: Self.alice)
+            _ = try await service.recordMemoryError(
+                InjectErrorRequest(region: 0, regionOffset: 0, length: 4096), by: Self.alice)
         }
-        let given = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), owner: 4343), by: Self.admin)
+        let given = try await service.createDevice(
+            CreateDeviceRequest(size: SizeValue("16M"), owner: 4343), by: Self.admin)
         #expect(given.owner == 4343)
         #expect(try await service.device(given.chardev, by: Self.bob).owner == 4343)
         #expect(await service.devices().count == 1)
@@ -116,7 +119,7 @@ struct AccessAndLeaseTests {
                 case 1: _ = try await service.setDeviceState("vm", .disabled, by: Self.alice)
                 default:
                     _ = try await service.reconfigureDevice(
-                        "vm", ReconfigureDeviceRequest(size: 16 << 20, force: true), by: Self.alice)
+                        "vm", ReconfigureDeviceRequest(size: SizeValue("16M"), force: true), by: Self.alice)
                 }
                 Issue.record("attempt \(attempt) on a leased device succeeded")
             } catch let error as PoolError {

@@ -86,7 +86,8 @@ struct AccessControlTests {
         defer { daemon.stop() }
         let refused = daemon.cli(as: Self.outsider, gid: Self.clients, ["create-device", "-s", "16M"])
         #expect(try refused.error()["code"] as? String == "forbidden", "\(refused.stderr)")
-        let region = daemon.cli(as: Self.owner, gid: Self.clients, ["create-region", "--backend", "sim", "--size", "1G"])
+        let region = daemon.cli(
+            as: Self.owner, gid: Self.clients, ["create-region", "--backend", "sim", "--size", "1G"])
         #expect(try region.error()["code"] as? String == "forbidden", "\(region.stderr)")
         let namedOwner = daemon.cli(
             as: Self.owner, gid: Self.clients, ["create-device", "-s", "16M", "--owner", "\(Self.stranger)"])

@@ -48,7 +48,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: "A JSON file naming administrators, device creators and the socket's group (see 'Security' in the README)."
+        help:
+            "A JSON file naming administrators, device creators and the socket's group (see 'Security' in the README)."
     )
     var config: String?
 
