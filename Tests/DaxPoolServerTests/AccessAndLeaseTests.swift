@@ -70,7 +70,8 @@ struct AccessAndLeaseTests {
     func administratorsOnly() async throws {
         let service = try await service()
         await #expect(throws: AccessDenied.self) {
-            _ = try await service.createRegion(CreateRegionRequest(backend: .shm, size: SizeValue("64M")), by: Self.alice)
+            _ = try await service.createRegion(
+                CreateRegionRequest(backend: .shm, size: SizeValue("64M")), by: Self.alice)
         }
         await #expect(throws: AccessDenied.self) { try await service.destroyRegion(0, by: Self.alice) }
         await #expect(throws: AccessDenied.self) {
@@ -108,29 +109,36 @@ struct AccessAndLeaseTests {
         let store = InMemoryStateStoreFake()
         let service = try await service(store: store, watcher: watcher)
         _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("32M"), name: "vm"), by: Self.alice)
+        _ = try await service.setDeviceState("vm", .disabled, by: Self.alice)
         let leased = try await service.attach("vm", pid: nil, by: Self.alice)
         #expect(leased.leases == [LeaseInfo(pid: 100, uid: 4242)])
         #expect(watcher.watched == [100])
-        let before = await service.snapshot
-        for attempt in 0..<3 {
+        func expectLeased(_ operation: String, _ body: () async throws -> Void) async {
             do {
-                switch attempt {
-                case 0: try await service.destroyDevice("vm", force: false, by: Self.alice)
-                case 1: _ = try await service.setDeviceState("vm", .disabled, by: Self.alice)
-                default:
-                    _ = try await service.reconfigureDevice(
-                        "vm", ReconfigureDeviceRequest(size: SizeValue("16M"), force: true), by: Self.alice)
-                }
-                Issue.record("attempt \(attempt) on a leased device succeeded")
+                try await body()
+                Issue.record("\(operation) of a leased device succeeded")
             } catch let error as PoolError {
                 guard case .deviceLeased(_, let holders, _) = error else {
-                    Issue.record("unexpected \(error)")
-                    continue
+                    Issue.record("\(operation): unexpected \(error)")
+                    return
                 }
                 #expect(holders.map(\.pid) == [100])
                 #expect(error.description.contains("pid 100"))
+            } catch {
+                Issue.record("\(operation): unexpected \(error)")
             }
         }
+        var before = await service.snapshot
+        await expectLeased("destroy") { try await service.destroyDevice("vm", force: false, by: Self.alice) }
+        await expectLeased("shrink") {
+            _ = try await service.reconfigureDevice(
+                "vm", ReconfigureDeviceRequest(size: SizeValue("16M")), by: Self.alice)
+        }
+        #expect(await service.snapshot == before)
+        _ = try await service.reconfigureDevice("vm", ReconfigureDeviceRequest(size: SizeValue("64M")), by: Self.alice)
+        _ = try await service.setDeviceState("vm", .enabled, by: Self.alice)
+        before = await service.snapshot
+        await expectLeased("disable") { _ = try await service.setDeviceState("vm", .disabled, by: Self.alice) }
         #expect(await service.snapshot == before)
         watcher.exit(pid: 100)
         var released = false
