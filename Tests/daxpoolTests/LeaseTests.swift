@@ -32,7 +32,7 @@ struct LeaseTests {
         #expect(try leases(daemon, "vm") == [["pid": Int(pid), "uid": Int(getuid())]])
 
         let files = daemon.shmFiles()
-        for arguments in [["destroy-device", "-f", "vm"], ["disable-device", "vm"]] {
+        for arguments in [["destroy-device", "vm"], ["disable-device", "vm"]] {
             let refused = daemon.cli(arguments)
             #expect(refused.status != 0)
             let error = try refused.error()
