@@ -27,13 +27,15 @@ struct ErrorController {
             return JSONWire.response(try await service.clearErrors(body, by: caller))
         }
         router.get("/v1/events") { request, context in
-            try service.requireAdministrator(try context.requireCaller(), to: "read memory-error events")
+            let caller = try context.requireCaller()
             let since = try Self.sequence(request)
             let follow = request.uri.queryParameters.get("follow").map { $0 == "true" || $0 == "1" } ?? false
             if !follow {
                 let events = await service.events(after: since)
                 var buffer = ByteBuffer()
-                for event in events { buffer.writeBytes(Self.line(event)) }
+                for event in events {
+                    if await service.mayRead(event, caller) { buffer.writeBytes(Self.line(event)) }
+                }
                 return Response(
                     status: .ok,
                     headers: [.contentType: "application/x-ndjson"],
@@ -45,8 +47,12 @@ struct ErrorController {
                 status: .ok,
                 headers: [.contentType: "application/x-ndjson"],
                 body: ResponseBody { writer in
-                    for event in backlog { try await writer.write(ByteBuffer(bytes: Self.line(event))) }
+                    for event in backlog {
+                        guard await service.mayRead(event, caller) else { continue }
+                        try await writer.write(ByteBuffer(bytes: Self.line(event)))
+                    }
                     for await event in stream.cancelOnGracefulShutdown() {
+                        guard await service.mayRead(event, caller) else { continue }
                         try await writer.write(ByteBuffer(bytes: Self.line(event)))
                     }
                     try await writer.finish(nil)

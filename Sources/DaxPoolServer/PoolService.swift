@@ -512,6 +512,14 @@ public actor PoolService {
         return (model.events.filter { $0.sequence > sequence }, stream)
     }
 
+    /// Whether `caller` may read `event`: administrators read every event; a device's owner reads the events of
+    /// that device (the same device: its uuid must match, so a later device with the same id does not inherit them).
+    public func mayRead(_ event: MemoryErrorEvent, _ caller: Caller) -> Bool {
+        if policy.isAdministrator(caller) { return true }
+        guard let name = event.device, let record = try? model.resolveDevice(name) else { return false }
+        return record.owner == caller.uid && event.deviceUUID == record.uuid.description
+    }
+
     /// The retained events after `sequence`.
     public func events(after sequence: UInt64) -> [MemoryErrorEvent] {
         model.events.filter { $0.sequence > sequence }

@@ -219,3 +219,29 @@ struct AccessAndLeaseTests {
         #expect(model.regions[0]?.devices[0]?.owner == 999)
     }
 }
+
+@Suite("memory-error events by owner")
+struct EventVisibilityTests {
+    @Test("an owner reads the events of its own device only; administrators read all")
+    func ownersReadTheirEvents() async throws {
+        let service = try await PoolService(
+            backends: [RecordingBackendFake()],
+            store: InMemoryStateStoreFake(),
+            settings: PoolSettings(defaultRegionSize: .mebibytes(256), shmRoot: "/fake", hugetlbRoot: "/fake"),
+            logger: Logger(label: "test"),
+            policy: AccessAndLeaseTests.policy
+        )
+        let alice = AccessAndLeaseTests.alice
+        let bob = AccessAndLeaseTests.bob
+        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M")), by: alice)
+        let events = try await service.recordMemoryError(
+            InjectErrorRequest(device: "dax0.0", offset: 0, length: 4096), by: AccessAndLeaseTests.admin)
+        let event = try #require(events.first)
+        #expect(await service.mayRead(event, alice))
+        #expect(await !service.mayRead(event, bob))
+        #expect(await service.mayRead(event, AccessAndLeaseTests.admin))
+        try await service.destroyDevice("dax0.0", force: true, by: alice)
+        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M")), by: bob)
+        #expect(await !service.mayRead(event, bob), "a later device with the same id does not inherit the events")
+    }
+}
