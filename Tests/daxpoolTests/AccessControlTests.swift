@@ -105,6 +105,23 @@ struct AccessControlTests {
         #expect(daemon.cli(as: Self.stranger, gid: Self.clients, ["destroy-device", "-f", "dax0.0"]).status == 0)
     }
 
+    @Test("the owner survives a restart, and a recreated device file is given to it again")
+    func ownerPersists() throws {
+        let daemon = try daemon()
+        defer { daemon.stop() }
+        let created = daemon.cli(as: Self.owner, gid: Self.clients, ["create-device", "-s", "16M"])
+        let path = try #require((try created.json() as? [[String: Any]])?.first?["path"] as? String)
+        daemon.stop()
+        try FileManager.default.removeItem(atPath: path)
+        try daemon.start(extra: ["--config", daemon.root + "/config.json"])
+        var status = stat()
+        #expect(stat(path, &status) == 0)
+        #expect(status.st_uid == Self.owner)
+        #expect(status.st_mode & 0o777 == 0o600)
+        let listed = daemon.cli(as: Self.owner, gid: Self.clients, ["list"])
+        #expect((try listed.json() as? [[String: Any]])?.first?["owner"] as? Int == Int(Self.owner))
+    }
+
     @Test("a process outside the socket's group cannot connect at all")
     func socketGroupKeepsOthersOut() throws {
         let daemon = try daemon()

@@ -53,6 +53,32 @@ struct LeaseTests {
         #expect(daemon.cli(["destroy-device", "-f", "vm"]).status == 0)
     }
 
+    @Test("a lease survives a daemon restart while its holder runs, and still ends when it exits")
+    func leaseSurvivesRestart() throws {
+        let daemon = try DaemonHarness()
+        try daemon.start()
+        defer { daemon.stop() }
+        #expect(daemon.cli(["create-device", "-s", "16M", "--name", "vm"]).status == 0)
+        let child = try holder()
+        let pid = child.processIdentifier
+        #expect(daemon.cli(["attach", "vm", "--pid", "\(pid)"]).status == 0)
+        daemon.stop(signal: SIGKILL)
+        try daemon.start()
+        #expect(try leases(daemon, "vm") == [["pid": Int(pid), "uid": Int(getuid())]])
+        #expect(try daemon.cli(["destroy-device", "vm"]).error()["code"] as? String == "device_leased")
+        kill(pid, SIGKILL)
+        child.waitUntilExit()
+        var remaining = try leases(daemon, "vm")
+        for _ in 0..<400 where !remaining.isEmpty {
+            usleep(25_000)
+            remaining = try leases(daemon, "vm")
+        }
+        #expect(remaining.isEmpty, "the re-watched lease outlived its holder")
+        daemon.stop()
+        try daemon.start()
+        #expect(try leases(daemon, "vm").isEmpty)
+    }
+
     @Test("detach ends a lease; a lease for a process that does not exist is refused")
     func detachAndBadPid() throws {
         let daemon = try DaemonHarness()
@@ -132,6 +158,11 @@ struct LeaseTests {
         #expect(try refused.error()["code"] as? String == "device_leased")
         let forced = daemon.cli(["destroy-device", "--force", "vm"])
         #expect(forced.status == 0, "\(forced.stderr)")
+        for _ in 0..<400 where child.isRunning { usleep(25_000) }
+        if child.isRunning {
+            Issue.record("the holder still runs after its device was revoked")
+            kill(child.processIdentifier, SIGKILL)
+        }
         child.waitUntilExit()
         #expect(child.terminationReason == .uncaughtSignal)
         #expect(child.terminationStatus == SIGBUS, "the holder ended with \(child.terminationStatus)")
