@@ -11,6 +11,10 @@ import Foundation
 /// The daemon's state: the pool model, the backends and the store. Every change is validated by the
 /// model, carried out by the backend, persisted by the store, and only then made visible; a failure at
 /// any step undoes the steps before it, so state and files stay exactly as they were.
+///
+/// Every operation takes the `Caller` it acts for and checks it against `policy` before anything else; the
+/// HTTP routes always pass the caller the socket's peer credentials name. The default, `Caller.daemon`, is the
+/// daemon acting on its own behalf (start-up, memory errors the kernel reports, tests and benchmarks).
 public actor PoolService {
     private var model: PoolModel
     private let backends: [BackendKind: any MemoryBackend]
