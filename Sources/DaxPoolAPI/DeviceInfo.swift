@@ -19,6 +19,10 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
     /// Bad ranges inside the device, as device offsets (as ndctl shows a namespace's badblocks).
     public var badblockCount: Int
     public var badblocks: [BadBlock]
+    /// The uid that owns the device.
+    public var owner: UInt32
+    /// The processes holding the device.
+    public var leases: [LeaseInfo]
 
     public init(
         chardev: String,
@@ -31,7 +35,9 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
         name: String?,
         state: DeviceState,
         backend: BackendKind,
-        badblocks: [BadBlock] = []
+        badblocks: [BadBlock] = [],
+        owner: UInt32 = 0,
+        leases: [LeaseInfo] = []
     ) {
         self.chardev = chardev
         self.size = size
@@ -46,11 +52,24 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
         self.backend = backend
         self.badblockCount = badblocks.count
         self.badblocks = badblocks
+        self.owner = owner
+        self.leases = leases
     }
 
     enum CodingKeys: String, CodingKey {
-        case chardev, size, align, mode, mappings, path, uuid, name, state, backend, badblocks
+        case chardev, size, align, mode, mappings, path, uuid, name, state, backend, badblocks, owner, leases
         case targetNode = "target_node"
         case badblockCount = "badblock_count"
+    }
+}
+
+/// A process holding a device, as `list` shows it.
+public struct LeaseInfo: Hashable, Sendable, Codable {
+    public var pid: Int32
+    public var uid: UInt32
+
+    public init(pid: Int32, uid: UInt32) {
+        self.pid = pid
+        self.uid = uid
     }
 }

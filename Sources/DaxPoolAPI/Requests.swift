@@ -46,6 +46,8 @@ public struct CreateDeviceRequest: Hashable, Sendable, Codable {
     public var uuid: String?
     /// An exact layout to rebuild (from `list -M` output), in page-offset order.
     public var mappings: [MappingRequest]?
+    /// The uid that will own the device (administrators only; default: the caller).
+    public var owner: UInt32?
 
     public init(
         region: Int? = nil,
@@ -53,7 +55,8 @@ public struct CreateDeviceRequest: Hashable, Sendable, Codable {
         align: SizeValue? = nil,
         name: String? = nil,
         uuid: String? = nil,
-        mappings: [MappingRequest]? = nil
+        mappings: [MappingRequest]? = nil,
+        owner: UInt32? = nil
     ) {
         self.region = region
         self.size = size
@@ -61,6 +64,7 @@ public struct CreateDeviceRequest: Hashable, Sendable, Codable {
         self.name = name
         self.uuid = uuid
         self.mappings = mappings
+        self.owner = owner
     }
 }
 
@@ -92,6 +96,15 @@ public struct ReconfigureDeviceRequest: Hashable, Sendable, Codable {
         self.size = size
         self.align = align
         self.force = force
+    }
+}
+
+/// `POST /v1/devices/{device}/leases`: take a lease for a process (default: the caller's pid).
+public struct LeaseRequest: Hashable, Sendable, Codable {
+    public var pid: Int32?
+
+    public init(pid: Int32? = nil) {
+        self.pid = pid
     }
 }
 

@@ -47,8 +47,19 @@ public final class DaxPoolClient {
         try callEmpty("DELETE", "/v1/devices/\(Self.escape(name))" + (force ? "?force=true" : ""))
     }
 
-    public func setDeviceEnabled(_ name: String, _ enabled: Bool) throws(ErrorBody) -> DeviceInfo {
-        try call("POST", "/v1/devices/\(Self.escape(name))/\(enabled ? "enable" : "disable")")
+    public func setDeviceEnabled(_ name: String, _ enabled: Bool, force: Bool = false) throws(ErrorBody) -> DeviceInfo {
+        try call(
+            "POST", "/v1/devices/\(Self.escape(name))/\(enabled ? "enable" : "disable")" + (force ? "?force=true" : ""))
+    }
+
+    /// Takes a lease on a device for `pid` (`nil`: the calling process).
+    public func attach(_ name: String, pid: Int32?) throws(ErrorBody) -> DeviceInfo {
+        try call("POST", "/v1/devices/\(Self.escape(name))/leases", body: LeaseRequest(pid: pid))
+    }
+
+    /// Ends `pid`'s lease on a device.
+    public func detach(_ name: String, pid: Int32) throws(ErrorBody) {
+        try callEmpty("DELETE", "/v1/devices/\(Self.escape(name))/leases/\(pid)")
     }
 
     public func injectError(_ request: InjectErrorRequest) throws(ErrorBody) -> [MemoryErrorEvent] {

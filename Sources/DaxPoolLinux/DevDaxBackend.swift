@@ -206,6 +206,34 @@ public struct DevDaxBackend: MemoryBackend {
         try setBound(kernel, enabled, region: region, operation: operation)
     }
 
+    /// Gives `/dev/daxR.N` to `uid` with mode 0600. The kernel makes the node anew (root, 0600) every time the
+    /// device is bound, so the daemon calls this again after each enable; a disabled device has no node, which is
+    /// fine.
+    public func setDeviceOwner(_ device: DaxPoolCore.DeviceID, uid: UInt32, in config: RegionConfig)
+        throws(BackendError)
+    {
+        let operation = "set-device-owner"
+        let path = deviceDirectory.appending(device.description)
+        do throws(Errno) {
+            let node = try OwnedDescriptor.open(path, .readOnly, options: [.noFollow])
+            try node.changeOwner(uid: uid)
+            try node.setPermissions(.ownerReadWrite)
+        } catch .noSuchFileOrDirectory {
+            return
+        } catch {
+            throw BackendError(operation, path, error, "cannot give \(path) to uid \(uid): \(error)")
+        }
+    }
+
+    /// Unbinds the device from `device_dax`: the kernel unmaps it from every process, whose next access faults
+    /// with `SIGBUS`, as `daxctl disable-device` does before a forced destroy.
+    public func revokeDevice(_ device: DaxPoolCore.DeviceID, in config: RegionConfig) throws(BackendError) {
+        let operation = "revoke-device"
+        let region = try requireRegion(config.id, operation: operation)
+        guard let kernel = region.device(instance: device.instance) else { return }
+        try setBound(kernel, false, region: region, operation: operation)
+    }
+
     /// As `daxctl destroy-device -f`: unbind, write size 0, write the name to `dax_region/delete`. `daxR.0` cannot be
     /// deleted and is left zero-sized. In a static region the device is only unbound (the namespace fixes it). A
     /// device the kernel does not have is already gone.

@@ -208,6 +208,21 @@ public struct HugetlbBackend: MemoryBackend {
         try FileBackedDevices(directory: mountPoint, logger: logger).setEnabled(device, enabled: enabled)
     }
 
+    /// Gives the device file to `uid`, mode 0600.
+    public func setDeviceOwner(_ device: DaxPoolCore.DeviceID, uid: UInt32, in region: RegionConfig)
+        throws(BackendError)
+    {
+        let mountPoint = try checkMounted(region, operation: "set-device-owner")
+        try FileBackedDevices(directory: mountPoint, logger: logger).setOwner(of: device, uid: uid)
+    }
+
+    /// Truncates the device file to zero: whoever maps it faults with `SIGBUS` on the next access, and the huge
+    /// pages go back to the region's reserve (the kernel zeroes them before it hands them out again).
+    public func revokeDevice(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) throws(BackendError) {
+        let mountPoint = try checkMounted(region, operation: "revoke-device")
+        try FileBackedDevices(directory: mountPoint, logger: logger).revoke(device)
+    }
+
     /// Scrubs the device's file and keeps it in the pool (or unlinks it: see `ScrubPool`); a file that is already
     /// gone is fine.
     public func destroyDevice(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) throws(BackendError) {

@@ -125,7 +125,8 @@ extension LabelStateStore {
     /// The devices a region's labels describe, with instance and state from the sidecar entries.
     ///
     /// A uuid with an entry keeps its instance (unless another labelled device already took it); the
-    /// others get the lowest free instances, in uuid order, and are enabled. Names that are not valid device
+    /// others get the lowest free instances, in uuid order, and are enabled, with no owner recorded (the daemon
+    /// gives them its own uid) and no leases. Names that are not valid device
     /// names are dropped; an alignment that is not a supported page size becomes the region's page size.
     static func devices(
         of namespaces: [LabelledNamespace],
@@ -134,11 +135,11 @@ extension LabelStateStore {
     ) -> [DeviceSnapshot] {
         let byUUID = Dictionary(entries.map { ($0.uuid, $0) }, uniquingKeysWith: { first, _ in first })
         var taken = Set<Int>()
-        var placed: [(LabelledNamespace, Int, DeviceState)] = []
+        var placed: [(LabelledNamespace, Int, Sidecar.Device?)] = []
         var unplaced: [LabelledNamespace] = []
         for namespace in namespaces {
             if let entry = byUUID[namespace.uuid], entry.instance >= 0, taken.insert(entry.instance).inserted {
-                placed.append((namespace, entry.instance, entry.state))
+                placed.append((namespace, entry.instance, entry))
             } else {
                 unplaced.append(namespace)
             }
@@ -149,16 +150,18 @@ extension LabelStateStore {
                 next += 1
             }
             taken.insert(next)
-            placed.append((namespace, next, .enabled))
+            placed.append((namespace, next, nil))
         }
-        return placed.sorted { $0.1 < $1.1 }.map { namespace, instance, state in
+        return placed.sorted { $0.1 < $1.1 }.map { namespace, instance, entry in
             let name = namespace.name.isEmpty ? nil : try? DeviceName(validating: namespace.name)
             let record = DeviceRecord(
                 id: DeviceID(region: config.id, instance: instance),
                 uuid: namespace.uuid,
                 name: name,
                 align: Alignment(rawValue: namespace.alignment) ?? config.pageSize,
-                state: state
+                state: entry?.state ?? .enabled,
+                owner: entry?.owner,
+                leases: entry?.leases ?? []
             )
             let extents = namespace.extents.map {
                 Extent(start: RegionOffset($0.dpa), length: ByteCount($0.rawSize))

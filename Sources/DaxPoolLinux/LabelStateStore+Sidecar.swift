@@ -5,8 +5,8 @@ extension LabelStateStore {
     /// The contents of `regions.json`: everything about the pool that namespace labels cannot express.
     ///
     /// Device layouts (uuid, name, alignment, ranges) live only in the labels. This file holds the region
-    /// configurations, which label area belongs to which region, each device's instance number and state
-    /// keyed by its uuid, bad blocks and memory-error events. An entry for a uuid that has no labels is
+    /// configurations, which label area belongs to which region, each device's instance number, state, owner
+    /// and leases keyed by its uuid, bad blocks and memory-error events. An entry for a uuid that has no labels is
     /// ignored on load; a labelled device without an entry gets the lowest free instance and is enabled.
     struct Sidecar: Hashable, Sendable, Codable {
         /// The version of this file's layout.
@@ -49,6 +49,10 @@ extension LabelStateStore {
             var uuid: LabelUUID
             var instance: Int
             var state: DeviceState
+            /// The owning uid; missing in files written before devices had owners.
+            var owner: UInt32?
+            /// The lease holders, re-validated by the daemon on load; missing when there are none.
+            var leases: [Lease]?
         }
 
         enum CodingKeys: String, CodingKey {
@@ -70,7 +74,9 @@ extension LabelStateStore {
                     config: region.config,
                     labelArea: areas[id] ?? Area(file: LabelStateStore.areaFileName(region: id), size: newAreaSize),
                     devices: region.devices.map {
-                        Device(uuid: $0.record.uuid, instance: $0.record.id.instance, state: $0.record.state)
+                        Device(
+                            uuid: $0.record.uuid, instance: $0.record.id.instance, state: $0.record.state,
+                            owner: $0.record.owner, leases: $0.record.leases.isEmpty ? nil : $0.record.leases)
                     }.sorted { $0.instance < $1.instance },
                     badBlocks: region.badBlocks
                 )

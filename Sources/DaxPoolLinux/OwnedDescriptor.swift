@@ -59,6 +59,11 @@ public struct OwnedDescriptor: ~Copyable, Sendable {
         try Syscall.changeMode(descriptor.rawValue, mode_t(permissions.rawValue))
     }
 
+    /// Gives the file to `uid`, keeping its group. The corresponding C function is `fchown(2)`.
+    public func changeOwner(uid: UInt32) throws(Errno) {
+        try Syscall.changeOwner(descriptor.rawValue, uid: uid)
+    }
+
     /// Flushes the file's data and metadata to stable storage. The corresponding C function is `fsync(2)`.
     public func synchronize() throws(Errno) {
         try Syscall.synchronize(descriptor.rawValue)

@@ -13,10 +13,16 @@ public struct ShmBackend: MemoryBackend {
     public var kind: BackendKind { .shm }
 
     let logger: Logger
+    /// The mode of the directories it creates: 0700, or 0711 when devices belong to other users, who must pass
+    /// through the directories to open their device files (which stay 0600; the directories cannot be listed).
+    let directoryMode: mode_t
 
-    /// - Parameter logger: receives what `reconcile` repairs.
-    public init(logger: Logger = Logger(label: "daxpool.shm")) {
+    /// - Parameters:
+    ///   - logger: receives what `reconcile` repairs.
+    ///   - directoryMode: 0o700 (the default) or 0o711 (other users own devices).
+    public init(logger: Logger = Logger(label: "daxpool.shm"), directoryMode: UInt32 = 0o700) {
         self.logger = logger
+        self.directoryMode = mode_t(directoryMode)
     }
 
     /// The default directory of region `regionID` for the current user: `/dev/shm/daxpool-<uid>/region<id>`.
@@ -143,6 +149,20 @@ public struct ShmBackend: MemoryBackend {
         }
     }
 
+    /// Gives the device file to `uid`, mode 0600.
+    public func setDeviceOwner(_ device: DaxPoolCore.DeviceID, uid: UInt32, in region: RegionConfig)
+        throws(BackendError)
+    {
+        let directory = try regionDirectory(region, operation: "set-device-owner")
+        try FileBackedDevices(directory: directory, logger: logger).setOwner(of: device, uid: uid)
+    }
+
+    /// Truncates the device file to zero: whoever maps it faults with `SIGBUS` on the next access.
+    public func revokeDevice(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) throws(BackendError) {
+        let directory = try regionDirectory(region, operation: "revoke-device")
+        try FileBackedDevices(directory: directory, logger: logger).revoke(device)
+    }
+
     /// Removes the device file under either name; a file that is already gone is fine.
     public func destroyDevice(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) throws(BackendError) {
         let operation = "destroy-device"
@@ -173,13 +193,15 @@ extension ShmBackend {
         return path.lexicallyNormalized()
     }
 
-    /// Creates `directory` (mode 0700, with parents) and checks it is on tmpfs.
+    /// Creates `directory` (mode `directoryMode`, whatever the umask, with parents) and checks it is on tmpfs.
     /// - Returns: the directories created, for undo.
     func prepareDirectory(_ directory: FilePath, operation: String) throws(BackendError) -> [FilePath] {
-        let created: [FilePath]
+        var created: [FilePath] = []
         do throws(Errno) {
-            created = try Directory.create(directory, mode: 0o700)
+            created = try Directory.create(directory, mode: directoryMode)
+            for path in created { try Syscall.changeMode(path, directoryMode) }
         } catch {
+            Directory.removeCreated(created)
             throw BackendError(
                 operation, directory, error,
                 "cannot create the region directory \(directory): \(error). Choose a directory on tmpfs that "

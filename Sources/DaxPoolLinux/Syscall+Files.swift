@@ -53,6 +53,16 @@ extension Syscall {
         try nothingOrErrno { fchmod(descriptor, mode) }.get()
     }
 
+    /// The corresponding C function is `chmod(2)`.
+    static func changeMode(_ path: FilePath, _ mode: mode_t) throws(Errno) {
+        try withCString(path) { cPath in nothingOrErrno { chmod(cPath, mode) } }
+    }
+
+    /// Changes the owner, keeping the group. The corresponding C function is `fchown(2)`.
+    static func changeOwner(_ descriptor: CInt, uid: uid_t) throws(Errno) {
+        try nothingOrErrno { fchown(descriptor, uid, gid_t.max) }.get()
+    }
+
     /// The corresponding C function is `fsync(2)`.
     static func synchronize(_ descriptor: CInt) throws(Errno) {
         try nothingOrErrno { fsync(descriptor) }.get()

@@ -26,9 +26,10 @@ public func buildApplication(
 }
 
 /// The API's routes, one controller per resource; `openapi/daxpool.yaml` documents exactly these.
-public func buildRouter(service: PoolService) -> Router<BasicRequestContext> {
-    let router = Router()
+public func buildRouter(service: PoolService) -> Router<DaxPoolRequestContext> {
+    let router = Router(context: DaxPoolRequestContext.self)
     router.middlewares.add(JSONErrorMiddleware())
+    router.middlewares.add(CallerMiddleware(policy: service.policy))
     HealthController().register(on: router)
     RegionController(service: service).register(on: router)
     DeviceController(service: service).register(on: router)

@@ -13,22 +13,29 @@ import Foundation
 struct ErrorController {
     let service: PoolService
 
-    func register(on router: Router<some RequestContext>) {
-        router.post("/v1/errors") { request, _ in
+    func register(on router: Router<DaxPoolRequestContext>) {
+        router.post("/v1/errors") { request, context in
+            let caller = try context.requireCaller()
+            try service.requireAdministrator(caller, to: "report memory errors")
             let body = try await JSONWire.decode(InjectErrorRequest.self, from: request)
-            return JSONWire.response(try await service.recordMemoryError(body), status: .created)
+            return JSONWire.response(try await service.recordMemoryError(body, by: caller), status: .created)
         }
-        router.post("/v1/errors/clear") { request, _ in
+        router.post("/v1/errors/clear") { request, context in
+            let caller = try context.requireCaller()
+            try service.requireAdministrator(caller, to: "clear memory errors")
             let body = try await JSONWire.decode(ClearErrorsRequest.self, from: request)
-            return JSONWire.response(try await service.clearErrors(body))
+            return JSONWire.response(try await service.clearErrors(body, by: caller))
         }
-        router.get("/v1/events") { request, _ in
+        router.get("/v1/events") { request, context in
+            let caller = try context.requireCaller()
             let since = try Self.sequence(request)
             let follow = request.uri.queryParameters.get("follow").map { $0 == "true" || $0 == "1" } ?? false
             if !follow {
                 let events = await service.events(after: since)
                 var buffer = ByteBuffer()
-                for event in events { buffer.writeBytes(Self.line(event)) }
+                for event in events {
+                    if await service.mayRead(event, caller) { buffer.writeBytes(Self.line(event)) }
+                }
                 return Response(
                     status: .ok,
                     headers: [.contentType: "application/x-ndjson"],
@@ -40,8 +47,12 @@ struct ErrorController {
                 status: .ok,
                 headers: [.contentType: "application/x-ndjson"],
                 body: ResponseBody { writer in
-                    for event in backlog { try await writer.write(ByteBuffer(bytes: Self.line(event))) }
+                    for event in backlog {
+                        guard await service.mayRead(event, caller) else { continue }
+                        try await writer.write(ByteBuffer(bytes: Self.line(event)))
+                    }
                     for await event in stream.cancelOnGracefulShutdown() {
+                        guard await service.mayRead(event, caller) else { continue }
                         try await writer.write(ByteBuffer(bytes: Self.line(event)))
                     }
                     try await writer.finish(nil)

@@ -17,6 +17,8 @@ enum ErrorMapping {
                 return ErrorBody(code: "busy", message: error.message, status: 409)
             }
             return ErrorBody(code: "backend_error", message: error.message, status: 500)
+        case let error as AccessDenied:
+            return ErrorBody(code: "forbidden", message: error.message, status: 403)
         case let error as RequestError:
             return ErrorBody(code: error.code, message: error.message, status: error.status)
         case let error as DecodingError:
@@ -39,6 +41,9 @@ enum ErrorMapping {
             case .duplicateName, .duplicateUUID: ("conflict", 409)
             case .alignmentTooSmall, .alignmentTooLarge: ("invalid_alignment", 400)
             case .deviceEnabled: ("device_enabled", 409)
+            case .deviceLeased: ("device_leased", 409)
+            case .leaseExists: ("lease_exists", 409)
+            case .noLease: ("not_found", 404)
             case .allocation(let allocation):
                 switch allocation {
                 case .insufficientSpace: ("insufficient_space", 409)

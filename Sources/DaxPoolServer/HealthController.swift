@@ -9,7 +9,7 @@ import Glibc
 struct HealthController {
     static let version = "0.1.0"
 
-    func register(on router: Router<some RequestContext>) {
+    func register(on router: Router<DaxPoolRequestContext>) {
         router.get("/v1/health") { _, _ in
             JSONWire.response(HealthResponse(status: "ok", pid: getpid(), version: Self.version))
         }

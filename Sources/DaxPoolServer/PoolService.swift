@@ -11,6 +11,10 @@ import Foundation
 /// The daemon's state: the pool model, the backends and the store. Every change is validated by the
 /// model, carried out by the backend, persisted by the store, and only then made visible; a failure at
 /// any step undoes the steps before it, so state and files stay exactly as they were.
+///
+/// Every operation takes the `Caller` it acts for and checks it against `policy` before anything else; the
+/// HTTP routes always pass the caller the socket's peer credentials name. The default, `Caller.daemon`, is the
+/// daemon acting on its own behalf (start-up, memory errors the kernel reports, tests and benchmarks).
 public actor PoolService {
     private var model: PoolModel
     private let backends: [BackendKind: any MemoryBackend]
@@ -18,6 +22,10 @@ public actor PoolService {
     private let settings: PoolSettings
     private let logger: Logger
     private let labelAreas: @Sendable (Int) -> LabelAreaInfo?
+    /// Who may do what.
+    public nonisolated let policy: AccessPolicy
+    /// Watches lease holders; `nil`: this daemon cannot take leases.
+    private let watcher: (any ProcessWatcher)?
     private var generator = SystemRandomNumberGenerator()
     private var subscribers: [Int: AsyncStream<MemoryErrorEvent>.Continuation] = [:]
     private var nextSubscriber = 0
@@ -29,18 +37,24 @@ public actor PoolService {
         store: any StateStore,
         settings: PoolSettings,
         logger: Logger,
-        labelAreas: @escaping @Sendable (Int) -> LabelAreaInfo? = { _ in nil }
+        labelAreas: @escaping @Sendable (Int) -> LabelAreaInfo? = { _ in nil },
+        policy: AccessPolicy = AccessPolicy(),
+        watcher: (any ProcessWatcher)? = nil
     ) async throws {
         self.backends = Dictionary(backends.map { ($0.kind, $0) }, uniquingKeysWith: { first, _ in first })
         self.store = store
         self.settings = settings
         self.logger = logger
         self.labelAreas = labelAreas
+        self.policy = policy
+        self.watcher = watcher
         if let snapshot = try store.load() {
             model = try PoolModel(snapshot: snapshot)
         } else {
             model = PoolModel()
         }
+        let loaded = model
+        model.assignOwnerToUnownedDevices(policy.daemonUID)
         for id in model.regionIDs {
             guard let region = model.regions[id] else { continue }
             let backend = try backendFor(region.config.backend)
@@ -48,7 +62,12 @@ public actor PoolService {
                 region.config,
                 devices: region.sortedDevices.map { ($0, region.allocator.ranges(of: $0.id.instance)) }
             )
+            for device in region.sortedDevices {
+                try backend.setDeviceOwner(device.id, uid: device.owner ?? policy.daemonUID, in: region.config)
+            }
         }
+        revalidateLeases()
+        if model != loaded { try store.commit(model.snapshot) }
         if model.regions.isEmpty, let defaultSize = settings.defaultRegionSize, defaultSize.rawValue > 0 {
             let region = try createRegion(
                 CreateRegionRequest(backend: .shm, size: SizeValue(bytes: defaultSize.rawValue)))
@@ -59,24 +78,33 @@ public actor PoolService {
 
     // MARK: - Queries
 
-    public func regions(includeDevices: Bool = true) -> [RegionInfo] {
-        model.regionIDs.compactMap { id in model.regions[id].map { info(for: $0, includeDevices: includeDevices) } }
-    }
-
-    public func region(_ id: Int) throws -> RegionInfo {
-        info(for: try model.region(id), includeDevices: true)
-    }
-
-    public func devices() -> [DeviceInfo] {
-        model.regionIDs.flatMap { id -> [DeviceInfo] in
-            guard let region = model.regions[id] else { return [] }
-            return region.sortedDevices.map { info(for: $0, in: region) }
+    /// Every region; a caller who is not an administrator sees only its own devices in them.
+    public func regions(includeDevices: Bool = true, by caller: Caller = .daemon) -> [RegionInfo] {
+        model.regionIDs.compactMap { id in
+            model.regions[id].map { info(for: $0, includeDevices: includeDevices, visibleTo: caller) }
         }
     }
 
-    public func device(_ name: String) throws -> DeviceInfo {
-        let record = try model.resolveDevice(name)
+    public func region(_ id: Int, by caller: Caller = .daemon) throws -> RegionInfo {
+        info(for: try model.region(id), includeDevices: true, visibleTo: caller)
+    }
+
+    /// Every device an administrator asks for; for anyone else, the devices it owns.
+    public func devices(by caller: Caller = .daemon) -> [DeviceInfo] {
+        model.regionIDs.flatMap { id -> [DeviceInfo] in
+            guard let region = model.regions[id] else { return [] }
+            return region.sortedDevices.filter { isVisible($0, to: caller) }.map { info(for: $0, in: region) }
+        }
+    }
+
+    public func device(_ name: String, by caller: Caller = .daemon) throws -> DeviceInfo {
+        let record = try authorizedDevice(name, caller, to: "read")
         return try info(for: record, in: model.region(record.id.region))
+    }
+
+    /// Refuses a caller who is not an administrator (for routes outside the service, such as events).
+    public nonisolated func requireAdministrator(_ caller: Caller, to action: String) throws {
+        try policy.requireAdministrator(caller, to: action)
     }
 
     /// The current model, for tests and the label tools.
@@ -84,7 +112,8 @@ public actor PoolService {
 
     // MARK: - Regions
 
-    public func createRegion(_ request: CreateRegionRequest) throws -> RegionInfo {
+    public func createRegion(_ request: CreateRegionRequest, by caller: Caller = .daemon) throws -> RegionInfo {
+        try policy.requireAdministrator(caller, to: "create regions")
         let backend = try backendFor(request.backend)
         guard let sizeValue = request.size ?? (request.backend == .devdax ? SizeValue(bytes: 0) : nil) else {
             throw PoolError.invalidRequest("size is required for a \(request.backend) region")
@@ -145,10 +174,11 @@ public actor PoolService {
         }
         model = final
         logger.info("created region", metadata: ["region": "\(id)", "backend": "\(config.backend)"])
-        return info(for: try model.region(id), includeDevices: true)
+        return info(for: try model.region(id), includeDevices: true, visibleTo: caller)
     }
 
-    public func destroyRegion(_ id: Int) throws {
+    public func destroyRegion(_ id: Int, by caller: Caller = .daemon) throws {
+        try policy.requireAdministrator(caller, to: "destroy regions")
         let region = try model.region(id)
         var next = model
         try next.removeRegion(id)
@@ -163,7 +193,17 @@ public actor PoolService {
 
     // MARK: - Devices
 
-    public func createDevice(_ request: CreateDeviceRequest) throws -> DeviceInfo {
+    public func createDevice(_ request: CreateDeviceRequest, by caller: Caller = .daemon) throws -> DeviceInfo {
+        guard policy.mayCreateDevices(caller) else {
+            throw AccessDenied(
+                "\(caller) may not create devices: ask an administrator to add you to device_creators in the "
+                    + "daemon's configuration"
+            )
+        }
+        if let owner = request.owner, owner != caller.uid {
+            try policy.requireAdministrator(caller, to: "create a device for uid \(owner)")
+        }
+        let owner = request.owner ?? caller.uid
         let size = try request.size.map { try parseSize($0, field: "size") }
         let align = try request.align.map { try parseAlignment($0) }
         var name: DeviceName?
@@ -199,7 +239,8 @@ public actor PoolService {
             name: name,
             uuid: uuid,
             layout: layout,
-            instance: instance
+            instance: instance,
+            owner: owner
         )
         let region = try next.region(record.id.region)
         let extents = region.allocator.ranges(of: record.id.instance)
@@ -207,6 +248,7 @@ public actor PoolService {
             record.id, size: region.allocator.size(of: record.id.instance), extents: extents, align: record.align,
             in: region.config)
         do {
+            try backend.setDeviceOwner(record.id, uid: owner, in: region.config)
             try store.commit(next.snapshot)
         } catch {
             try? backend.destroyDevice(record.id, in: region.config)
@@ -219,10 +261,12 @@ public actor PoolService {
         return info(for: record, in: region)
     }
 
-    public func reconfigureDevice(_ name: String, _ request: ReconfigureDeviceRequest) throws -> DeviceInfo {
+    public func reconfigureDevice(_ name: String, _ request: ReconfigureDeviceRequest, by caller: Caller = .daemon)
+        throws -> DeviceInfo
+    {
         let size = try request.size.map { try parseSize($0, field: "size") }
         let align = try request.align.map { try parseAlignment($0) }
-        let old = try model.resolveDevice(name)
+        let old = try authorizedDevice(name, caller, to: "reconfigure")
         let oldRegion = try model.region(old.id.region)
         let oldSize = oldRegion.allocator.size(of: old.id.instance)
         var next = model
@@ -250,30 +294,50 @@ public actor PoolService {
         return info(for: record, in: region)
     }
 
-    public func destroyDevice(_ name: String, force: Bool) throws {
-        let record = try model.resolveDevice(name)
+    /// Destroys a device. A leased device needs `force`, which revokes the leases: the device's memory is taken
+    /// from its holders (a file is truncated, so their next access faults) before it is released.
+    public func destroyDevice(_ name: String, force: Bool, by caller: Caller = .daemon) throws {
+        let record = try authorizedDevice(name, caller, to: "destroy")
         let region = try model.region(record.id.region)
         var next = model
         try next.destroyDevice(record.id, force: force)
         try store.commit(next.snapshot)
         model = next
+        let backend = try backendFor(region.config.backend)
+        if !record.leases.isEmpty {
+            logger.warning(
+                "revoking leases of a destroyed device",
+                metadata: ["device": "\(record.id)", "holders": "\(record.leases.map(\.pid))"])
+            do {
+                try backend.revokeDevice(record.id, in: region.config)
+            } catch {
+                logger.error("\(record.id) could not be revoked from its holders: \(error)")
+            }
+            for lease in record.leases { stopWatchingIfUnleased(lease.pid) }
+        }
         do {
-            try backendFor(region.config.backend).destroyDevice(record.id, in: region.config)
+            try backend.destroyDevice(record.id, in: region.config)
         } catch {
             logger.warning("\(record.id) is gone from the state but its memory was not released: \(error)")
         }
         logger.info("destroyed device", metadata: ["device": "\(record.id)"])
     }
 
-    public func setDeviceState(_ name: String, _ state: DeviceState) throws -> DeviceInfo {
-        let record = try model.resolveDevice(name)
+    public func setDeviceState(_ name: String, _ state: DeviceState, force: Bool = false, by caller: Caller = .daemon)
+        throws -> DeviceInfo
+    {
+        let record = try authorizedDevice(name, caller, to: state == .enabled ? "enable" : "disable")
         let region = try model.region(record.id.region)
         guard record.state != state else { return info(for: record, in: region) }
         var next = model
-        try next.setState(record.id, state)
+        try next.setState(record.id, state, force: force)
         let backend = try backendFor(region.config.backend)
         try backend.setDeviceEnabled(record.id, enabled: state == .enabled, in: region.config)
         do {
+            if state == .enabled {
+                // devdax makes /dev/daxR.N anew, owned by root, each time it binds the device.
+                try backend.setDeviceOwner(record.id, uid: record.owner ?? policy.daemonUID, in: region.config)
+            }
             try store.commit(next.snapshot)
         } catch {
             try? backend.setDeviceEnabled(record.id, enabled: state != .enabled, in: region.config)
@@ -283,11 +347,106 @@ public actor PoolService {
         return try info(for: model.device(record.id), in: model.region(record.id.region))
     }
 
+    // MARK: - Leases
+
+    /// Takes a lease on a device for `pid` (default: the caller's own process). The daemon watches the holder
+    /// and ends the lease when it exits. Only administrators lease for another user's process.
+    public func attach(_ name: String, pid requested: Int32?, by caller: Caller = .daemon) throws -> DeviceInfo {
+        let record = try authorizedDevice(name, caller, to: "lease")
+        guard let watcher else {
+            throw PoolError.invalidRequest("this daemon cannot watch processes, so it cannot take leases")
+        }
+        guard let pid = requested ?? caller.pid else {
+            throw PoolError.invalidRequest("give the pid of the process that holds \(record.id)")
+        }
+        guard pid > 0 else { throw PoolError.invalidRequest("pid \(pid) is not a process id: give a positive pid") }
+        if record.leases.contains(where: { $0.pid == pid }) { throw PoolError.leaseExists(record.id, pid: pid) }
+        let alreadyWatched = model.leases.contains { $0.lease.pid == pid }
+        let identity: ProcessIdentity
+        do {
+            identity = try watcher.watch(pid: pid, startTime: nil) { [weak self] in
+                Task { await self?.holderExited(pid) }
+            }
+        } catch {
+            throw PoolError.invalidRequest("cannot lease \(record.id) to pid \(pid): \(error)")
+        }
+        do {
+            if identity.uid != caller.uid {
+                try policy.requireAdministrator(caller, to: "lease \(record.id) to pid \(pid) of uid \(identity.uid)")
+            }
+            var next = model
+            try next.addLease(Lease(pid: pid, uid: identity.uid, startTime: identity.startTime), to: record.id)
+            try store.commit(next.snapshot)
+            model = next
+        } catch {
+            if !alreadyWatched { watcher.stopWatching(pid: pid) }
+            throw error
+        }
+        logger.info("leased device", metadata: ["device": "\(record.id)", "pid": "\(pid)", "uid": "\(identity.uid)"])
+        return try info(for: model.device(record.id), in: model.region(record.id.region))
+    }
+
+    /// Ends `pid`'s lease on a device.
+    public func detach(_ name: String, pid: Int32, by caller: Caller = .daemon) throws {
+        let record = try authorizedDevice(name, caller, to: "release a lease of")
+        var next = model
+        try next.removeLease(pid: pid, from: record.id)
+        try store.commit(next.snapshot)
+        model = next
+        stopWatchingIfUnleased(pid)
+        logger.info("released lease", metadata: ["device": "\(record.id)", "pid": "\(pid)"])
+    }
+
+    /// A lease holder exited: its leases end.
+    func holderExited(_ pid: Int32) {
+        var next = model
+        let released = next.removeLeases(pid: pid)
+        guard !released.isEmpty else { return }
+        do {
+            try store.commit(next.snapshot)
+            model = next
+            logger.info(
+                "lease holder exited", metadata: ["pid": "\(pid)", "devices": "\(released.map(\.description))"])
+        } catch {
+            logger.error("lease holder \(pid) exited but its leases could not be released: \(error)")
+        }
+    }
+
+    private func stopWatchingIfUnleased(_ pid: Int32) {
+        if !model.leases.contains(where: { $0.lease.pid == pid }) { watcher?.stopWatching(pid: pid) }
+    }
+
+    /// After a start: keeps the persisted leases whose holder still runs (same pid and start time) and watches
+    /// them again; drops the rest.
+    private func revalidateLeases() {
+        for (device, lease) in model.leases {
+            let alive: Bool
+            if let watcher {
+                let pid = lease.pid
+                alive =
+                    (try? watcher.watch(pid: pid, startTime: lease.startTime) { [weak self] in
+                        Task { await self?.holderExited(pid) }
+                    }) != nil
+            } else {
+                alive = false
+            }
+            if !alive {
+                try? model.removeLease(pid: lease.pid, from: device)
+                logger.notice(
+                    "dropped the lease of a holder that is gone",
+                    metadata: ["device": "\(device)", "pid": "\(lease.pid)"])
+            }
+        }
+    }
+
     // MARK: - Memory errors
 
     /// Records a memory error (from the API, a SIGBUS or kernel badblocks): attributes it, quarantines it,
     /// persists it, and tells every connected event client.
-    public func recordMemoryError(_ request: InjectErrorRequest, source: String = "api") throws -> [MemoryErrorEvent] {
+    public func recordMemoryError(_ request: InjectErrorRequest, source: String = "api", by caller: Caller = .daemon)
+        throws -> [MemoryErrorEvent]
+    {
+        try policy.requireAdministrator(caller, to: "report memory errors")
         let length = try parseSize(request.length, field: "length")
         let granule = try request.granule.map { try parseAlignment($0) } ?? .page4K
         let regionID: Int
@@ -338,7 +497,8 @@ public actor PoolService {
     }
 
     /// Forgets bad blocks in a range of a region.
-    public func clearErrors(_ request: ClearErrorsRequest) throws -> ClearErrorsResponse {
+    public func clearErrors(_ request: ClearErrorsRequest, by caller: Caller = .daemon) throws -> ClearErrorsResponse {
+        try policy.requireAdministrator(caller, to: "clear memory errors")
         let start = try parseSize(request.regionOffset, field: "region_offset")
         let length = try parseSize(request.length, field: "length")
         guard length.rawValue > 0, start.adding(length) != nil else {
@@ -351,7 +511,7 @@ public actor PoolService {
         )
         try store.commit(next.snapshot)
         model = next
-        return ClearErrorsResponse(cleared: cleared, region: try region(request.region))
+        return ClearErrorsResponse(cleared: cleared, region: try region(request.region, by: caller))
     }
 
     /// The retained events after `sequence`, and a stream of the ones to come (atomically: none is lost
@@ -367,6 +527,14 @@ public actor PoolService {
             Task { await self?.unsubscribe(id) }
         }
         return (model.events.filter { $0.sequence > sequence }, stream)
+    }
+
+    /// Whether `caller` may read `event`: administrators read every event; a device's owner reads the events of
+    /// that device (the same device: its uuid must match, so a later device with the same id does not inherit them).
+    public func mayRead(_ event: MemoryErrorEvent, _ caller: Caller) -> Bool {
+        if policy.isAdministrator(caller) { return true }
+        guard let name = event.device, let record = try? model.resolveDevice(name) else { return false }
+        return record.owner == caller.uid && event.deviceUUID == record.uuid.description
     }
 
     /// The retained events after `sequence`.
@@ -405,6 +573,18 @@ public actor PoolService {
     }
 
     // MARK: - Helpers
+
+    /// The device named `name`, when `caller` owns it or is an administrator.
+    private func authorizedDevice(_ name: String, _ caller: Caller, to action: String) throws -> DeviceRecord {
+        let record = try model.resolveDevice(name)
+        try policy.requireOwner(
+            caller, owner: record.owner ?? policy.daemonUID, device: record.id.description, to: action)
+        return record
+    }
+
+    private func isVisible(_ record: DeviceRecord, to caller: Caller) -> Bool {
+        record.owner == caller.uid || policy.isAdministrator(caller)
+    }
 
     private func backendFor(_ kind: BackendKind) throws(PoolError) -> any MemoryBackend {
         guard let backend = backends[kind] else {
@@ -460,7 +640,7 @@ public actor PoolService {
         }
     }
 
-    private func info(for region: RegionState, includeDevices: Bool) -> RegionInfo {
+    private func info(for region: RegionState, includeDevices: Bool, visibleTo caller: Caller) -> RegionInfo {
         let available = region.allocator.availableSize.rawValue
         return RegionInfo(
             id: region.config.id,
@@ -468,7 +648,8 @@ public actor PoolService {
             size: region.config.size.rawValue,
             availableSize: available > 0 ? available : nil,
             align: region.config.align.rawValue,
-            devices: includeDevices ? region.sortedDevices.map { info(for: $0, in: region) } : nil,
+            devices: includeDevices
+                ? region.sortedDevices.filter { isVisible($0, to: caller) }.map { info(for: $0, in: region) } : nil,
             backend: region.config.backend,
             pageSize: region.config.pageSize.rawValue,
             targetNode: region.config.targetNode,
@@ -494,7 +675,9 @@ public actor PoolService {
             backend: region.config.backend,
             badblocks: model.badBlocks(of: record.id).map {
                 BadBlock(offset: $0.start.rawValue, length: $0.length.rawValue)
-            }
+            },
+            owner: record.owner ?? policy.daemonUID,
+            leases: record.leases.map { LeaseInfo(pid: $0.pid, uid: $0.uid) }
         )
     }
 }

@@ -5,19 +5,21 @@ import Hummingbird
 struct RegionController {
     let service: PoolService
 
-    func register(on router: Router<some RequestContext>) {
-        router.get("/v1/regions") { _, _ in
-            JSONWire.response(await service.regions())
+    func register(on router: Router<DaxPoolRequestContext>) {
+        router.get("/v1/regions") { _, context in
+            JSONWire.response(await service.regions(by: try context.requireCaller()))
         }
-        router.post("/v1/regions") { request, _ in
+        router.post("/v1/regions") { request, context in
+            let caller = try context.requireCaller()
+            try service.requireAdministrator(caller, to: "create regions")
             let body = try await JSONWire.decode(CreateRegionRequest.self, from: request)
-            return JSONWire.response(try await service.createRegion(body), status: .created)
+            return JSONWire.response(try await service.createRegion(body, by: caller), status: .created)
         }
         router.get("/v1/regions/:region") { _, context in
-            JSONWire.response(try await service.region(try Self.regionID(context)))
+            JSONWire.response(try await service.region(try Self.regionID(context), by: try context.requireCaller()))
         }
         router.delete("/v1/regions/:region") { _, context in
-            try await service.destroyRegion(try Self.regionID(context))
+            try await service.destroyRegion(try Self.regionID(context), by: try context.requireCaller())
             return Response(status: .noContent)
         }
     }

@@ -27,6 +27,8 @@ struct DaxPoolCommand: AsyncParsableCommand {
             DestroyDeviceCommand.self,
             EnableDeviceCommand.self,
             DisableDeviceCommand.self,
+            AttachCommand.self,
+            DetachCommand.self,
             QemuArgsCommand.self,
             InjectErrorCommand.self,
             ClearErrorsCommand.self,

@@ -27,6 +27,31 @@ enum SocketPath {
     }
 }
 
+extension SocketPath {
+    /// Gives the socket its mode and, when members of a group may connect, that group (`chmod(2)`, `chown(2)`).
+    /// With a group, the socket's directory gets the group and search permission too (0710), so that members
+    /// can reach the socket; its other directories must already let them through.
+    static func setAccess(_ path: String, mode: UInt32, group: UInt32?) throws {
+        func fail(_ what: String) -> ErrorBody {
+            ErrorBody(code: "bad_path", message: "cannot \(what): \(String(cString: strerror(errno)))", status: 0)
+        }
+        if let group {
+            guard chown(path, uid_t.max, group) == 0 else { throw fail("give the socket \(path) group \(group)") }
+            if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+                let directory = String(path[..<slash])
+                var status = stat()
+                guard stat(directory, &status) == 0 else { throw fail("read \(directory)") }
+                if status.st_uid == getuid(), status.st_mode & 0o077 == 0 {
+                    guard chown(directory, uid_t.max, group) == 0, chmod(directory, 0o710) == 0 else {
+                        throw fail("let group \(group) through the socket directory \(directory)")
+                    }
+                }
+            }
+        }
+        guard chmod(path, mode_t(mode)) == 0 else { throw fail("set the mode of the socket \(path)") }
+    }
+}
+
 /// Creates directories the daemon needs.
 enum Directories {
     struct CreateError: Error, CustomStringConvertible {

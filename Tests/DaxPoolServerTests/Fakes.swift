@@ -61,7 +61,54 @@ final class RecordingBackendFake: MemoryBackend {
 
     func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws {}
 
+    func setDeviceOwner(_ device: DeviceID, uid: UInt32, in region: RegionConfig) throws {
+        state.withLock { $0.calls.append("owner \(device) \(uid)") }
+    }
+
+    func revokeDevice(_ device: DeviceID, in region: RegionConfig) throws {
+        state.withLock { $0.calls.append("revoke \(device)") }
+    }
+
+    var calls: [String] { state.withLock { $0.calls } }
+
     func failNextProvision() { state.withLock { $0.failNext = true } }
 
     var devices: [DeviceID: ByteCount] { state.withLock { $0.devices } }
+}
+
+/// A process watcher that only pretends, for tests: processes in `processes` exist, and `exit(pid)` runs the
+/// watch's `onExit` as the kernel's pidfd would.
+final class ProcessWatcherFake: ProcessWatcher {
+    private let state = Mutex<(processes: [Int32: ProcessIdentity], watches: [Int32: @Sendable () -> Void])>(([:], [:]))
+
+    struct NoSuchProcess: Error {}
+
+    func add(pid: Int32, uid: UInt32, startTime: UInt64 = 1) {
+        state.withLock { $0.processes[pid] = ProcessIdentity(pid: pid, uid: uid, startTime: startTime) }
+    }
+
+    func watch(pid: Int32, startTime: UInt64?, onExit: @escaping @Sendable () -> Void) throws -> ProcessIdentity {
+        try state.withLock { value in
+            guard let identity = value.processes[pid], startTime == nil || startTime == identity.startTime else {
+                throw NoSuchProcess()
+            }
+            value.watches[pid] = onExit
+            return identity
+        }
+    }
+
+    func stopWatching(pid: Int32) {
+        state.withLock { _ = $0.watches.removeValue(forKey: pid) }
+    }
+
+    /// The process exits: its watch fires.
+    func exit(pid: Int32) {
+        let onExit = state.withLock { value in
+            value.processes[pid] = nil
+            return value.watches.removeValue(forKey: pid)
+        }
+        onExit?()
+    }
+
+    var watched: Set<Int32> { state.withLock { Set($0.watches.keys) } }
 }

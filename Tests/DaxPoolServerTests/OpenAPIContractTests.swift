@@ -48,11 +48,14 @@ struct OpenAPIContractTests {
     }
 
     static func service() async throws -> PoolService {
-        try await PoolService(
+        let watcher = ProcessWatcherFake()
+        watcher.add(pid: 4242, uid: getuid())
+        return try await PoolService(
             backends: [RecordingBackendFake()],
             store: InMemoryStateStoreFake(),
             settings: PoolSettings(defaultRegionSize: .mebibytes(256), shmRoot: "/fake", hugetlbRoot: "/fake"),
-            logger: Logger(label: "test")
+            logger: Logger(label: "test"),
+            watcher: watcher
         )
     }
 
@@ -103,6 +106,13 @@ struct OpenAPIContractTests {
                 ("PATCH", "/v1/devices/c", "{\"size\":\"16M\",\"force\":true}"),
                 ("POST", "/v1/devices/c/disable", nil), ("POST", "/v1/devices/c/enable", nil),
                 ("POST", "/v1/devices/nope/enable", nil), ("POST", "/v1/devices/nope/disable", nil),
+                ("POST", "/v1/devices/c/leases", "{\"pid\":4242}"), ("POST", "/v1/devices/c/leases", "{\"pid\":4242}"),
+                ("POST", "/v1/devices/c/leases", "{\"pid\":-1}"), ("POST", "/v1/devices/c/leases", "{\"pid\":77777}"),
+                ("POST", "/v1/devices/nope/leases", "{}"),
+                ("POST", "/v1/devices/c/disable", nil), ("POST", "/v1/devices/c/disable?force=maybe", nil),
+                ("DELETE", "/v1/devices/c/leases/x", nil), ("DELETE", "/v1/devices/nope/leases/1", nil),
+                ("DELETE", "/v1/devices/c/leases/4242", nil), ("DELETE", "/v1/devices/c/leases/4242", nil),
+                ("POST", "/v1/devices/c/leases", "{\"pid\":4242}"), ("DELETE", "/v1/devices/c?force=maybe", nil),
                 ("POST", "/v1/errors", "{\"device\":\"c\",\"offset\":0,\"length\":4096}"),
                 ("POST", "/v1/errors", "{\"length\":4096}"),
                 ("POST", "/v1/errors/clear", "{\"region\":0,\"region_offset\":0,\"length\":\"1G\"}"),
@@ -135,6 +145,7 @@ struct OpenAPIContractTests {
         var templated = parts
         if parts[1] == "regions" { templated[2] = "{region}" }
         if parts[1] == "devices" { templated[2] = "{device}" }
+        if parts.count >= 5, parts[3] == "leases" { templated[4] = "{pid}" }
         return "/" + templated.joined(separator: "/")
     }
 }

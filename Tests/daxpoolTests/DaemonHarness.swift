@@ -90,11 +90,21 @@ final class DaemonHarness {
         }
     }
 
-    /// Runs the CLI with `DAXPOOL_SOCKET` pointing at this daemon.
-    func cli(_ arguments: [String], socket override: String? = nil) -> Result {
+    /// Runs the CLI as another user: `setpriv --reuid=UID --regid=GID --clear-groups daxpool ...` (needs root).
+    func cli(as uid: UInt32, gid: UInt32, _ arguments: [String]) -> Result {
+        cli(
+            arguments,
+            launcher: [
+                "/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", Self.binary,
+            ]
+        )
+    }
+
+    /// Runs the CLI with `DAXPOOL_SOCKET` pointing at this daemon (through `launcher` when given).
+    func cli(_ arguments: [String], socket override: String? = nil, launcher: [String] = []) -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? Self.binary)
+        process.arguments = Array(launcher.dropFirst()) + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["DAXPOOL_SOCKET"] = override ?? socket
         process.environment = environment
@@ -151,6 +161,9 @@ final class DaemonHarness {
         return files
     }
 }
+
+/// Whether the tests run as root (needed to act as other users).
+var runningAsRoot: Bool { geteuid() == 0 }
 
 struct HarnessError: Error, CustomStringConvertible {
     var description: String

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 #include "CLinuxShimsMemoryErrors.h"
+#include "CLinuxShimsProcesses.h"
 #if __has_include("CLinuxShimsScrub.h")
 #include "CLinuxShimsScrub.h"
 #endif

@@ -10,6 +10,9 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
     case alignmentTooSmall(Alignment, pageSize: Alignment)
     case alignmentTooLarge(Alignment, regionAlign: Alignment)
     case deviceEnabled(DeviceID, operation: String)
+    case deviceLeased(DeviceID, holders: [Lease], operation: String)
+    case leaseExists(DeviceID, pid: Int32)
+    case noLease(DeviceID, pid: Int32)
     case allocation(AllocationError)
     case invalidLayout(String)
     case invalidRequest(String)
@@ -36,6 +39,14 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
             "alignment \(align) is larger than the region supports (\(regionAlign))"
         case .deviceEnabled(let id, let operation):
             "\(id) is enabled: run 'daxpool disable-device \(id)' before you \(operation) it, or pass -f"
+        case .deviceLeased(let id, let holders, let operation):
+            "\(id) is leased by \(holders.map(\.description).joined(separator: ", ")): stop the holder or run "
+                + "'daxpool detach \(id) --pid \(holders.first?.pid ?? 0)' before you \(operation) it, or pass --force "
+                + "to revoke the lease"
+        case .leaseExists(let id, let pid):
+            "pid \(pid) already holds a lease on \(id)"
+        case .noLease(let id, let pid):
+            "pid \(pid) holds no lease on \(id): run 'daxpool list -d \(id)' to see its leases"
         case .allocation(let error):
             error.description
         case .invalidLayout(let why):

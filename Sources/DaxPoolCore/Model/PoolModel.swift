@@ -156,7 +156,8 @@ public struct PoolModel: Sendable, Equatable {
         name: DeviceName?,
         uuid: LabelUUID,
         layout: [Extent]? = nil,
-        instance requestedInstance: Int? = nil
+        instance requestedInstance: Int? = nil,
+        owner: UInt32? = nil
     ) throws(PoolError) -> DeviceRecord {
         try checkUnique(name: name, uuid: uuid, except: nil)
         let id = try chooseRegion(regionID, size: size ?? ByteCount(layout?.reduce(0) { $0 + $1.length.rawValue } ?? 0))
@@ -172,7 +173,8 @@ public struct PoolModel: Sendable, Equatable {
             uuid: uuid,
             name: name,
             align: alignment,
-            state: .enabled
+            state: .enabled,
+            owner: owner
         )
         if let layout {
             guard !layout.isEmpty else { throw .invalidLayout("the layout has no mappings") }
@@ -217,6 +219,9 @@ public struct PoolModel: Sendable, Equatable {
         var record = try device(id)
         var region = try region(id.region)
         guard record.state == .disabled || force else { throw .deviceEnabled(id, operation: "reconfigure") }
+        if let size, size < region.allocator.size(of: id.instance), !record.leases.isEmpty, !force {
+            throw .deviceLeased(id, holders: record.leases, operation: "shrink")
+        }
         if let align {
             try checkAlignment(align, region.config)
             for extent in region.allocator.ranges(of: id.instance) {
@@ -244,6 +249,9 @@ public struct PoolModel: Sendable, Equatable {
     /// Removes a device and frees its ranges. An enabled device needs `force`.
     public mutating func destroyDevice(_ id: DeviceID, force: Bool) throws(PoolError) {
         let record = try device(id)
+        guard record.leases.isEmpty || force else {
+            throw .deviceLeased(id, holders: record.leases, operation: "destroy")
+        }
         guard record.state == .disabled || force else { throw .deviceEnabled(id, operation: "destroy") }
         guard var region = regions[id.region] else { throw .unknownRegion(id.region) }
         region.allocator.release(device: id.instance)
@@ -252,9 +260,60 @@ public struct PoolModel: Sendable, Equatable {
         regions[id.region] = region
     }
 
-    public mutating func setState(_ id: DeviceID, _ state: DeviceState) throws(PoolError) {
-        _ = try device(id)
+    /// Enables or disables a device. Disabling a leased device needs `force`.
+    public mutating func setState(_ id: DeviceID, _ state: DeviceState, force: Bool = false) throws(PoolError) {
+        let record = try device(id)
+        if state == .disabled, record.state == .enabled, !record.leases.isEmpty, !force {
+            throw .deviceLeased(id, holders: record.leases, operation: "disable")
+        }
         regions[id.region]?.devices[id.instance]?.state = state
+    }
+
+    // MARK: - Owners and leases
+
+    /// Gives every device without an owner (state written before devices had owners) to `owner`.
+    public mutating func assignOwnerToUnownedDevices(_ owner: UInt32) {
+        for (regionID, region) in regions {
+            for (instance, device) in region.devices where device.owner == nil {
+                regions[regionID]?.devices[instance]?.owner = owner
+            }
+        }
+    }
+
+    /// Records that `lease.pid` holds the device.
+    public mutating func addLease(_ lease: Lease, to id: DeviceID) throws(PoolError) {
+        let record = try device(id)
+        guard !record.leases.contains(where: { $0.pid == lease.pid }) else {
+            throw .leaseExists(id, pid: lease.pid)
+        }
+        regions[id.region]?.devices[id.instance]?.leases.append(lease)
+    }
+
+    /// Ends `pid`'s lease on the device.
+    public mutating func removeLease(pid: Int32, from id: DeviceID) throws(PoolError) {
+        let record = try device(id)
+        guard record.leases.contains(where: { $0.pid == pid }) else { throw .noLease(id, pid: pid) }
+        regions[id.region]?.devices[id.instance]?.leases.removeAll { $0.pid == pid }
+    }
+
+    /// Ends every lease `pid` holds (its process exited); returns the devices it held.
+    @discardableResult
+    public mutating func removeLeases(pid: Int32) -> [DeviceID] {
+        var released: [DeviceID] = []
+        for (regionID, region) in regions {
+            for (instance, device) in region.devices where device.leases.contains(where: { $0.pid == pid }) {
+                regions[regionID]?.devices[instance]?.leases.removeAll { $0.pid == pid }
+                released.append(device.id)
+            }
+        }
+        return released.sorted()
+    }
+
+    /// Every lease of every device.
+    public var leases: [(device: DeviceID, lease: Lease)] {
+        regionIDs.flatMap { id in
+            (regions[id]?.sortedDevices ?? []).flatMap { device in device.leases.map { (device.id, $0) } }
+        }
     }
 
     // MARK: - Checks

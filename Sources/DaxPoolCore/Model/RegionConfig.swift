@@ -51,12 +51,54 @@ public struct DeviceRecord: Hashable, Sendable, Codable {
     public var name: DeviceName?
     public var align: Alignment
     public var state: DeviceState
+    /// The uid that owns the device (its creator, or the owner an administrator named). `nil` only in state
+    /// written before devices had owners: the daemon gives such devices its own uid when it loads them.
+    public var owner: UInt32?
+    /// The processes holding the device, in the order they took their leases.
+    public var leases: [Lease]
 
-    public init(id: DeviceID, uuid: LabelUUID, name: DeviceName?, align: Alignment, state: DeviceState) {
+    public init(
+        id: DeviceID,
+        uuid: LabelUUID,
+        name: DeviceName?,
+        align: Alignment,
+        state: DeviceState,
+        owner: UInt32? = nil,
+        leases: [Lease] = []
+    ) {
         self.id = id
         self.uuid = uuid
         self.name = name
         self.align = align
         self.state = state
+        self.owner = owner
+        self.leases = leases
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, uuid, name, align, state, owner, leases
+    }
+
+    /// Decodes state written by any daxpool version: `owner` and `leases` may be missing.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(DeviceID.self, forKey: .id)
+        uuid = try container.decode(LabelUUID.self, forKey: .uuid)
+        name = try container.decodeIfPresent(DeviceName.self, forKey: .name)
+        align = try container.decode(Alignment.self, forKey: .align)
+        state = try container.decode(DeviceState.self, forKey: .state)
+        owner = try container.decodeIfPresent(UInt32.self, forKey: .owner)
+        leases = try container.decodeIfPresent([Lease].self, forKey: .leases) ?? []
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(uuid, forKey: .uuid)
+        try container.encodeIfPresent(name, forKey: .name)
+        try container.encode(align, forKey: .align)
+        try container.encode(state, forKey: .state)
+        try container.encodeIfPresent(owner, forKey: .owner)
+        if !leases.isEmpty { try container.encode(leases, forKey: .leases) }
     }
 }

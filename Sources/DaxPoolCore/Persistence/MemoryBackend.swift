@@ -30,6 +30,13 @@ public protocol MemoryBackend: Sendable {
     /// Removes the device's memory.
     func destroyDevice(_ device: DeviceID, in region: RegionConfig) throws
 
+    /// Gives the device's memory (its file) to `uid`, readable and writable by that uid only (mode 0600).
+    func setDeviceOwner(_ device: DeviceID, uid: UInt32, in region: RegionConfig) throws
+
+    /// Takes the device's memory away from whoever maps it, before a forced destroy: file backends truncate
+    /// the file to zero, so a holder's next access faults with `SIGBUS`.
+    func revokeDevice(_ device: DeviceID, in region: RegionConfig) throws
+
     /// What the host spends on page metadata (`struct page`) for the region's memory.
     func pageMetadata(for region: RegionConfig) -> PageMetadata
 
@@ -46,6 +53,12 @@ extension MemoryBackend {
     ) throws {
         try provisionDevice(device, size: size, extents: extents, in: region)
     }
+
+    /// Backends without device files (`sim`) have nothing to give.
+    public func setDeviceOwner(_ device: DeviceID, uid: UInt32, in region: RegionConfig) throws {}
+
+    /// Backends without device files (`sim`) have nothing to revoke.
+    public func revokeDevice(_ device: DeviceID, in region: RegionConfig) throws {}
 
     public func pageMetadata(for region: RegionConfig) -> PageMetadata {
         PageMetadata(memory: region.size, pageSize: region.pageSize, vmemmapOptimized: false)

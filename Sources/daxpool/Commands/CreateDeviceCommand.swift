@@ -2,6 +2,7 @@ import ArgumentParser
 import DaxPoolAPI
 import DaxPoolClient
 import DaxPoolCore
+import DaxPoolLinux
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -36,8 +37,18 @@ struct CreateDeviceCommand: ParsableCommand {
     @Option(name: .long, help: "Rebuild the exact layout from 'daxpool list -M' output of one device.")
     var input: String?
 
+    @Option(name: .long, help: "The user who owns the device: a name or uid (administrators only; default: you).")
+    var owner: String?
+
+    func validate() throws {
+        if let owner, UserDatabase.uid(named: owner) == nil {
+            throw ValidationError("--owner '\(owner)' is neither a uid nor a user on this host")
+        }
+    }
+
     func run() throws {
         var request = CreateDeviceRequest(region: region, name: name, uuid: uuid)
+        request.owner = owner.flatMap { UserDatabase.uid(named: $0) }
         if let size { request.size = SizeValue(bytes: try parseSizeOption(size, option: "--size").rawValue) }
         if let align { request.align = SizeValue(align) }
         if let input {

@@ -15,7 +15,9 @@ struct DestroyDeviceCommand: ParsableCommand {
     @Argument(help: "Devices (daxR.N or names).")
     var devices: [String]
 
-    @Flag(name: [.customShort("f"), .long], help: "Destroy even if enabled.")
+    @Flag(
+        name: [.customShort("f"), .long],
+        help: "Destroy even if enabled or leased (a lease is revoked: its holder faults).")
     var force = false
 
     func validate() throws {

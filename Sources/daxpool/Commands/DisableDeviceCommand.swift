@@ -15,8 +15,11 @@ struct DisableDeviceCommand: ParsableCommand {
     @Argument(help: "Devices (daxR.N or names).")
     var devices: [String]
 
+    @Flag(name: [.customShort("f"), .long], help: "Disable even a leased device (its holders keep their mappings).")
+    var force = false
+
     func run() throws {
         let client = connection.client()
-        try Output.print(try devices.map { try client.setDeviceEnabled($0, false) })
+        try Output.print(try devices.map { try client.setDeviceEnabled($0, false, force: force) })
     }
 }

@@ -58,6 +58,9 @@ struct ListCommand: ParsableCommand {
             regionList[index].devices = selected
         }
         if let device, device != "all", regionList.allSatisfy({ $0.devices?.isEmpty ?? true }) {
+            // Lists show a caller only its own devices: ask for the device itself, which answers 403 `forbidden`
+            // for someone else's device and 404 for none.
+            _ = try client.device(device)
             throw ErrorBody(code: "not_found", message: PoolError.unknownDevice(device).description, status: 404)
         }
         if regions {

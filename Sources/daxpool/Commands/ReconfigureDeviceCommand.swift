@@ -21,7 +21,9 @@ struct ReconfigureDeviceCommand: ParsableCommand {
     @Option(name: [.customShort("a"), .long], help: "New alignment: 4K, 2M or 1G.")
     var align: String?
 
-    @Flag(name: [.customShort("f"), .long], help: "Reconfigure even if the device is enabled.")
+    @Flag(
+        name: [.customShort("f"), .long],
+        help: "Reconfigure even if the device is enabled, or shrink it although it is leased.")
     var force = false
 
     func validate() throws {

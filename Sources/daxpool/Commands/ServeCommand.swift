@@ -7,6 +7,11 @@ import DaxPoolServer
 import Hummingbird
 import Logging
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -47,8 +52,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(
+        name: .long,
+        help:
+            "A JSON file naming administrators, device creators and the socket's group (see 'Security' in the README)."
+    )
+    var config: String?
+
     func validate() throws {
-        for (option, path) in [("--socket", socket), ("--state-dir", stateDirectory), ("--shm-root", shmRoot)] {
+        for (option, path) in [
+            ("--socket", socket), ("--state-dir", stateDirectory), ("--shm-root", shmRoot), ("--config", config),
+        ] {
             if let path, !path.hasPrefix("/") { throw ValidationError("\(option) must be an absolute path") }
         }
         if let scrubThreads, scrubThreads < 1 || scrubThreads > 256 {
@@ -68,6 +82,10 @@ struct ServeCommand: AsyncParsableCommand {
                 message: "--label-area-size \(labelAreaSize) must be 4K to 16M and a multiple of 256 bytes",
                 status: 0)
         }
+        let access = try loadAccessConfiguration()
+        let othersOwnDevices =
+            !access.policy.creatorUsers.isEmpty || !access.policy.creatorGroups.isEmpty
+            || !access.policy.adminUsers.isEmpty || !access.policy.adminGroups.isEmpty || access.socketGroup != nil
         umask(0o077)
         var logger = Logger(label: "daxpool") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
@@ -87,9 +105,16 @@ struct ServeCommand: AsyncParsableCommand {
         try SocketPath.clearStale(socketPath)
 
         let store = LabelStateStore(directory: stateDirectory, areaSize: Int(areaSize))
+        let watcher: PidfdProcessWatcher
+        do {
+            watcher = try PidfdProcessWatcher()
+        } catch {
+            throw ErrorBody(code: "leases_unavailable", message: "cannot watch lease holders: \(error)", status: 0)
+        }
         let service = try await PoolService(
             backends: [
-                ShmBackend(), SimBackend(), DevDaxBackend(logger: logger),
+                ShmBackend(logger: logger, directoryMode: othersOwnDevices ? 0o711 : 0o700), SimBackend(),
+                DevDaxBackend(logger: logger),
                 HugetlbBackend(logger: logger, scrubThreads: scrubThreads ?? min(4, Scrubber.onlineProcessorCount)),
             ],
             store: store,
@@ -105,15 +130,42 @@ struct ServeCommand: AsyncParsableCommand {
                         path: $0.path, offset: UInt64($0.offset), size: UInt64($0.size), version: $0.version,
                         nslot: $0.slotCount, free: $0.freeSlots)
                 }
-            }
+            },
+            policy: access.policy,
+            watcher: watcher
         )
         let readyLogger = logger
         let app = buildApplication(service: service, socketPath: socketPath, logger: logger) {
+            do {
+                try SocketPath.setAccess(socketPath, mode: access.socketMode, group: access.socketGroup)
+            } catch {
+                readyLogger.critical("\(error)")
+                Glibc.exit(2)
+            }
             readyLogger.notice(
                 "daxpool is serving", metadata: ["socket": "\(socketPath)", "state": "\(stateDirectory)"])
         }
         try await app.runService()
         lock.release()
         logger.notice("daxpool stopped")
+    }
+
+    /// The `--config` file, or the defaults (root and the daemon's uid administer; the socket is 0600).
+    func loadAccessConfiguration() throws -> AccessConfiguration {
+        guard let config else { return AccessConfiguration() }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: config))
+        } catch {
+            throw ErrorBody(code: "bad_config", message: "cannot read --config file '\(config)': \(error)", status: 0)
+        }
+        do {
+            return try AccessConfiguration(
+                json: data, source: config, daemonUID: getuid(),
+                user: { UserDatabase.uid(named: $0) }, group: { UserDatabase.gid(named: $0) }
+            )
+        } catch {
+            throw ErrorBody(code: "bad_config", message: error.message, status: 0)
+        }
     }
 }

@@ -1,0 +1,170 @@
+// Linux only.
+import CLinuxShims
+import DaxPoolCore
+import Dispatch
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// Watches lease holders with process file descriptors: `pidfd_open(2)` gives a descriptor that becomes
+/// readable when the process exits; one thread waits on all of them with `epoll_wait(2)` and calls the
+/// watch's `onExit`. A pidfd names one process, never a later one that reuses its pid.
+public final class PidfdProcessWatcher: ProcessWatcher {
+    private struct Watch {
+        var pid: Int32
+        var descriptor: CInt
+        var onExit: @Sendable () -> Void
+    }
+
+    private struct State {
+        /// Watches by their epoll cookie; a cookie is never reused, so a late event for a stopped watch is ignored.
+        var watches: [UInt64: Watch] = [:]
+        var cookies: [Int32: UInt64] = [:]
+        var nextCookie: UInt64 = 1
+    }
+
+    private let epoll: CInt
+    private let state = Mutex(State())
+
+    /// Creates the epoll instance and starts the thread that waits on it (for the life of the process).
+    public init() throws(BackendError) {
+        let descriptor = cshim_epoll_create()
+        guard descriptor >= 0 else {
+            throw BackendError(operation: "epoll_create1", path: "", errno: errno, message: "cannot create an epoll")
+        }
+        epoll = descriptor
+        DispatchQueue(label: "daxpool.lease-holders").async { [self] in self.run() }
+    }
+
+    public func watch(pid: Int32, startTime: UInt64?, onExit: @escaping @Sendable () -> Void) throws
+        -> ProcessIdentity
+    {
+        guard pid > 0 else { throw ProcessWatchError(pid: pid, "is not a process id") }
+        let descriptor = cshim_pidfd_open(pid)
+        guard descriptor >= 0 else {
+            let code = errno
+            throw ProcessWatchError(
+                pid: pid, code == ESRCH ? "does not exist" : "cannot be watched: \(Errno(rawValue: code))")
+        }
+        let identity: ProcessIdentity
+        do {
+            identity = try Self.identity(of: pid)
+            if let startTime, identity.startTime != startTime {
+                throw ProcessWatchError(pid: pid, "is a different process than the one that took the lease")
+            }
+            // The process may have exited (and its pid been reused) between pidfd_open and reading /proc.
+            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 0) == 0 else { throw ProcessWatchError(pid: pid, "has exited") }
+        } catch {
+            close(descriptor)
+            throw error
+        }
+        let (previous, added): (CInt?, Bool) = state.withLock { state in
+            var replaced: CInt?
+            if let old = state.cookies[pid], let watch = state.watches.removeValue(forKey: old) {
+                replaced = watch.descriptor
+            }
+            let cookie = state.nextCookie
+            state.nextCookie += 1
+            guard cshim_epoll_add(epoll, descriptor, cookie) == 0 else {
+                state.cookies[pid] = nil
+                return (replaced, false)
+            }
+            state.cookies[pid] = cookie
+            state.watches[cookie] = Watch(pid: pid, descriptor: descriptor, onExit: onExit)
+            return (replaced, true)
+        }
+        if let previous {
+            _ = cshim_epoll_delete(epoll, previous)
+            close(previous)
+        }
+        guard added else {
+            let code = errno
+            close(descriptor)
+            throw ProcessWatchError(pid: pid, "cannot be watched: epoll_ctl: \(Errno(rawValue: code))")
+        }
+        return identity
+    }
+
+    public func stopWatching(pid: Int32) {
+        let descriptor: CInt? = state.withLock { state in
+            guard let cookie = state.cookies.removeValue(forKey: pid) else { return nil }
+            return state.watches.removeValue(forKey: cookie)?.descriptor
+        }
+        if let descriptor {
+            _ = cshim_epoll_delete(epoll, descriptor)
+            close(descriptor)
+        }
+    }
+
+    /// Waits for exits forever and runs each exited holder's `onExit` once.
+    private func run() {
+        var cookies = [UInt64](repeating: 0, count: 32)
+        while true {
+            let count = cookies.withUnsafeMutableBufferPointer { buffer in
+                cshim_epoll_wait(epoll, buffer.baseAddress, CInt(buffer.count))
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            for index in 0..<Int(count) {
+                let cookie = cookies[index]
+                let exited: Watch? = state.withLock { state in
+                    guard let watch = state.watches.removeValue(forKey: cookie) else { return nil }
+                    if state.cookies[watch.pid] == cookie { state.cookies[watch.pid] = nil }
+                    return watch
+                }
+                guard let exited else { continue }
+                _ = cshim_epoll_delete(epoll, exited.descriptor)
+                close(exited.descriptor)
+                exited.onExit()
+            }
+        }
+    }
+
+    /// The real uid (`/proc/PID/status`, `Uid:`) and start time (`/proc/PID/stat`, field 22) of `pid`.
+    static func identity(of pid: Int32) throws -> ProcessIdentity {
+        let status = try procFile(pid, "status")
+        guard
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
+            let uid = line.dropFirst(4).split(whereSeparator: { $0 == "\t" || $0 == " " }).first.flatMap({
+                UInt32($0)
+            })
+        else { throw ProcessWatchError(pid: pid, "has no Uid line in /proc/\(pid)/status") }
+        let stat = try procFile(pid, "stat")
+        // Field 2 (comm) is in parentheses and may hold spaces: count fields after its closing parenthesis.
+        guard let close = stat.lastIndex(of: ")") else {
+            throw ProcessWatchError(pid: pid, "has an unreadable /proc/\(pid)/stat")
+        }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, let startTime = UInt64(fields[19]) else {
+            throw ProcessWatchError(pid: pid, "has no start time in /proc/\(pid)/stat")
+        }
+        return ProcessIdentity(pid: pid, uid: uid, startTime: startTime)
+    }
+
+    private static func procFile(_ pid: Int32, _ name: String) throws -> String {
+        do throws(Errno) {
+            let file = try OwnedDescriptor.open(FilePath("/proc/\(pid)/\(name)"), .readOnly)
+            return String(decoding: try file.readToEnd(), as: UTF8.self)
+        } catch .noSuchFileOrDirectory {
+            throw ProcessWatchError(pid: pid, "does not exist")
+        } catch {
+            throw ProcessWatchError(pid: pid, "cannot be read from /proc: \(error)")
+        }
+    }
+}
+
+/// Why a process cannot be watched.
+public struct ProcessWatchError: Error, CustomStringConvertible {
+    public var pid: Int32
+    public var reason: String
+
+    init(pid: Int32, _ reason: String) {
+        self.pid = pid
+        self.reason = reason
+    }
+
+    public var description: String { "process \(pid) \(reason)" }
+}

@@ -1,0 +1,28 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Who sent a request, as the kernel told the daemon (`SO_PEERCRED` on the Unix socket).
+public struct Caller: Hashable, Sendable, CustomStringConvertible {
+    public var uid: UInt32
+    public var gid: UInt32
+    /// Supplementary groups (read from `/proc/PID/status` only when the access policy names groups).
+    public var groups: [UInt32]
+    /// The connecting process; `nil` for the daemon itself.
+    public var pid: Int32?
+
+    public init(uid: UInt32, gid: UInt32, groups: [UInt32] = [], pid: Int32?) {
+        self.uid = uid
+        self.gid = gid
+        self.groups = groups
+        self.pid = pid
+    }
+
+    /// The daemon acting on its own behalf (start-up, tests of the service).
+    public static var daemon: Caller { Caller(uid: getuid(), gid: getgid(), pid: nil) }
+
+    public var description: String { "uid \(uid)" + (pid.map { " (pid \($0))" } ?? "") }
+
+    /// The primary and supplementary groups.
+    var allGroups: Set<UInt32> { Set(groups).union([gid]) }
+}

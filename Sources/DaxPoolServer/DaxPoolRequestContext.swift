@@ -1,0 +1,83 @@
+import CLinuxShims
+import Hummingbird
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The request context of the daemon: Hummingbird's core storage plus who is calling. When a request arrives
+/// the context asks the connection's socket for its peer credentials (`SO_PEERCRED`: the pid, uid and gid of
+/// the process that connected); `CallerMiddleware` waits for the answer and sets `caller`.
+public struct DaxPoolRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The pending `getsockopt(SO_PEERCRED)`; `nil` when the channel is not a socket.
+    let peerCredentials: EventLoopFuture<cshim_peer_credentials>?
+    /// The caller, set by `CallerMiddleware` before any route runs.
+    public var caller: Caller?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        let provider = source.channel as? any SocketOptionProvider
+        peerCredentials = provider?.unsafeGetSocketOption(
+            level: SocketOptionLevel(cshim_SOL_SOCKET), name: SocketOptionName(cshim_SO_PEERCRED))
+        caller = nil
+    }
+
+    /// The caller, or a refusal when the credentials could not be read.
+    func requireCaller() throws(AccessDenied) -> Caller {
+        guard let caller else { throw AccessDenied("the daemon could not learn who is calling (no peer credentials)") }
+        return caller
+    }
+}
+
+/// Reads the peer credentials of the request's connection into the context, with the caller's supplementary
+/// groups when the access policy names groups. A request whose caller cannot be identified is refused.
+struct CallerMiddleware: RouterMiddleware {
+    typealias Context = DaxPoolRequestContext
+    let policy: AccessPolicy
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        guard let future = context.peerCredentials else {
+            throw AccessDenied("the connection is not a Unix socket, so the daemon cannot tell who is calling")
+        }
+        let raw: cshim_peer_credentials
+        do {
+            raw = try await future.get()
+        } catch {
+            throw AccessDenied("the daemon could not read the caller's credentials (SO_PEERCRED): \(error)")
+        }
+        var context = context
+        var caller = Caller(uid: raw.uid, gid: raw.gid, pid: raw.pid > 0 ? raw.pid : nil)
+        if policy.namesGroups, !policy.isAdministrator(caller), let pid = caller.pid {
+            caller.groups = ProcessStatus.supplementaryGroups(of: pid)
+        }
+        context.caller = caller
+        return try await next(request, context)
+    }
+}
+
+/// What `/proc/PID/status` says about a process.
+enum ProcessStatus {
+    /// The `Groups:` line of `/proc/PID/status`; empty when the file cannot be read.
+    static func supplementaryGroups(of pid: Int32) -> [UInt32] {
+        let descriptor = open("/proc/\(pid)/status", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return [] }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < 1 << 16 {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += buffer[0..<count]
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Groups:") }) else { return [] }
+        return line.dropFirst("Groups:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap {
+            UInt32($0)
+        }
+    }
+}
