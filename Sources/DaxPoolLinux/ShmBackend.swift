@@ -13,10 +13,15 @@ public struct ShmBackend: MemoryBackend {
     public var kind: BackendKind { .shm }
 
     let logger: Logger
+    let watcher: DeviceMemoryWatcher?
 
-    /// - Parameter logger: receives what `reconcile` repairs.
-    public init(logger: Logger = Logger(label: "daxpool.shm")) {
+    /// - Parameters:
+    ///   - logger: receives what `reconcile` repairs.
+    ///   - watcher: keeps the daemon's own mapping of every device, so that the kernel reports memory errors in
+    ///     device memory to the daemon (`nil`: none).
+    public init(logger: Logger = Logger(label: "daxpool.shm"), watcher: DeviceMemoryWatcher? = nil) {
         self.logger = logger
+        self.watcher = watcher
     }
 
     /// The default directory of region `regionID` for the current user: `/dev/shm/daxpool-<uid>/region<id>`.
@@ -112,13 +117,18 @@ public struct ShmBackend: MemoryBackend {
         let operation = "provision-device"
         let directory = try regionDirectory(region, operation: operation)
         let files = ShmDeviceFiles(device, in: directory)
+        let path: FilePath
         if try isPresent(files.enabled, operation: operation) {
-            try commit(device, at: files.enabled, size: size, creating: false, operation: operation)
+            path = files.enabled
+            try commit(device, at: path, size: size, creating: false, operation: operation)
         } else if try isPresent(files.disabled, operation: operation) {
-            try commit(device, at: files.disabled, size: size, creating: false, operation: operation)
+            path = files.disabled
+            try commit(device, at: path, size: size, creating: false, operation: operation)
         } else {
-            try commit(device, at: files.enabled, size: size, creating: true, operation: operation)
+            path = files.enabled
+            try commit(device, at: path, size: size, creating: true, operation: operation)
         }
+        watcher?.watch(device, path: path, size: size)
     }
 
     /// Renames `.daxR.N.disabled` to `daxR.N` (enable) or back (disable). Doing it twice is harmless.
@@ -147,6 +157,7 @@ public struct ShmBackend: MemoryBackend {
     public func destroyDevice(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) throws(BackendError) {
         let operation = "destroy-device"
         let files = ShmDeviceFiles(device, in: try regionDirectory(region, operation: operation))
+        watcher?.unwatch(device)
         for path in [files.enabled, files.disabled] {
             do throws(Errno) {
                 try Syscall.unlink(path)

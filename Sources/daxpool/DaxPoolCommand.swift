@@ -30,6 +30,7 @@ struct DaxPoolCommand: AsyncParsableCommand {
             InjectErrorCommand.self,
             ClearErrorsCommand.self,
             EventsCommand.self,
+            ProgressCommand.self,
         ]
     )
 

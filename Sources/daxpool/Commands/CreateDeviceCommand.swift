@@ -36,6 +36,8 @@ struct CreateDeviceCommand: ParsableCommand {
     @Option(name: .long, help: "Rebuild the exact layout from 'daxpool list -M' output of one device.")
     var input: String?
 
+    @OptionGroup var progress: ProgressOptions
+
     func run() throws {
         var request = CreateDeviceRequest(region: region, name: name, uuid: uuid)
         if let size { request.size = SizeValue(bytes: try parseSizeOption(size, option: "--size").rawValue) }
@@ -47,7 +49,17 @@ struct CreateDeviceCommand: ParsableCommand {
             if request.size == nil { request.size = SizeValue(bytes: layout.size) }
             if request.align == nil, let align = layout.align { request.align = SizeValue(bytes: align) }
         }
-        try Output.print([try connection.client().createDevice(request)])
+        let display = ProgressDisplay(mode: progress.mode)
+        var watch: ProgressWatch.Prefault?
+        if display.mode != .none {
+            // The prefault is followed by the device's uuid, so choose it here when none was given.
+            let uuid = request.uuid ?? UUID().uuidString.lowercased()
+            request.uuid = uuid
+            watch = ProgressWatch.Prefault(socket: connection.resolvedSocket, uuid: uuid, display: display)
+        }
+        let device = try connection.client().createDevice(request)
+        watch?.finish()
+        try Output.print([device])
     }
 }
 
