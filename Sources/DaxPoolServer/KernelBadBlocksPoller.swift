@@ -36,7 +36,11 @@ public struct KernelBadBlocksPoller: Service {
     }
 
     public func run() async throws {
-        guard !sources.isEmpty else { return }
+        guard !sources.isEmpty else {
+            // Nothing to poll; a service group takes an early return for a failure, so wait for shutdown.
+            try? await gracefulShutdown()
+            return
+        }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             if Task.isCancelled || Task.isShuttingDownGracefully { break }

@@ -23,28 +23,22 @@ struct BackgroundScrubTests {
         )
     }
 
-    /// Runs the scrub service until the scrub of `device` has ended; returns that operation's events.
-    func drain(_ service: PoolService, device: String) async throws -> [ProgressEvent] {
+    /// Starts the service's scrub service, as the daemon's service group does.
+    func startScrubbing(_ service: PoolService) -> Task<Void, any Error> {
+        Task { try await ScrubService(service: service, logger: Logger(label: "test")).run() }
+    }
+
+    /// Waits until the scrub of the device with uuid `device` has ended; returns its events.
+    func drain(_ service: PoolService, device: String) async -> [ProgressEvent] {
         let (latest, stream) = service.progress.subscribe()
-        return try await withThrowingTaskGroup(of: [ProgressEvent].self) { group in
-            group.addTask {
-                try await ScrubService(service: service, logger: Logger(label: "test")).run()
-                return []
-            }
-            group.addTask {
-                var seen: [ProgressEvent] = []
-                for event in latest where event.kind == .scrub && event.device == device { seen.append(event) }
-                if seen.last.map({ $0.state != .running }) == true { return seen }
-                for await event in stream where event.kind == .scrub && event.device == device {
-                    seen.append(event)
-                    if event.state != .running { break }
-                }
-                return seen
-            }
-            let events = try await group.next() ?? []
-            group.cancelAll()
-            return events
+        var seen: [ProgressEvent] = []
+        for event in latest where event.kind == .scrub && event.deviceUUID == device { seen.append(event) }
+        if seen.last.map({ $0.state != .running }) == true { return seen }
+        for await event in stream where event.kind == .scrub && event.deviceUUID == device {
+            seen.append(event)
+            if event.state != .running { break }
         }
+        return seen
     }
 
     static func write(_ byte: UInt8, to path: String) throws {
@@ -80,7 +74,9 @@ struct BackgroundScrubTests {
             }
             #expect(await service.pendingScrubs == [pending])
 
-            let events = try await drain(service, device: first.chardev)
+            let scrubbing = startScrubbing(service)
+            defer { scrubbing.cancel() }
+            let events = await drain(service, device: first.uuid)
             try #require(events.count >= 2, "a start and an end at least: \(events)")
             #expect(events.first?.state == .running)
             #expect(events.last?.state == .finished)
@@ -98,17 +94,21 @@ struct BackgroundScrubTests {
 
             // Destroyed, then the daemon stops before scrubbing: the next start keeps the memory out of use until
             // its scrub service has dealt with it.
+            scrubbing.cancel()
+            _ = await scrubbing.result
             _ = try await service.destroyDevice(second.chardev, force: true)
             let restarted = try await self.service(root)
             #expect(await restarted.pendingScrubs.count == 1)
             #expect(try await restarted.region(0).availableSize == nil)
-            let after = try await drain(restarted, device: second.chardev)
+            let restartedScrubbing = startScrubbing(restarted)
+            defer { restartedScrubbing.cancel() }
+            let after = await drain(restarted, device: second.uuid)
             #expect(after.last?.state == .finished)
             #expect(await restarted.pendingScrubs.isEmpty)
             let third = try await restarted.createDevice(CreateDeviceRequest(size: SizeValue(bytes: Self.size)))
             #expect(try Self.isZero(try #require(third.path)))
             _ = try await restarted.destroyDevice(third.chardev, force: true)
-            _ = try await drain(restarted, device: third.chardev)
+            _ = await drain(restarted, device: third.uuid)
             try await restarted.destroyRegion(0)
         }
     }
