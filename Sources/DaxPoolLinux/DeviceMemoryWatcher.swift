@@ -76,7 +76,8 @@ public final class DeviceMemoryWatcher: Sendable {
     /// The device whose mapping holds `address`, and the offset of `address` inside the device.
     public func resolve(address: UInt) -> (device: DaxPoolCore.DeviceID, offset: ByteCount)? {
         mappings.withLock { all in
-            for (device, watched) in all where address >= watched.address && address - watched.address < watched.length {
+            for (device, watched) in all where address >= watched.address && address - watched.address < watched.length
+            {
                 return (device, ByteCount(UInt64(address - watched.address)))
             }
             return nil

@@ -212,7 +212,8 @@ extension HugetlbBackend {
                 let binding = try NUMABinding(node: node)
                 let start = before.allocatedBytes >= before.size ? min(before.size, length) : 0
                 // In pieces, so that a long prefault reports progress; each piece is whole pages.
-                let chunk = max(Self.prefaultChunk / Int64(region.pageSize.rawValue), 1) * Int64(region.pageSize.rawValue)
+                let chunk =
+                    max(Self.prefaultChunk / Int64(region.pageSize.rawValue), 1) * Int64(region.pageSize.rawValue)
                 var offset = start
                 progress(ByteCount(UInt64(offset)), size)
                 while offset < length {

@@ -59,7 +59,8 @@ public struct KernelBadBlocksPoller: Service {
                 produced += try await service.recordKernelBadBlocks(region: source.region, base: source.base, ranges)
             } catch {
                 logger.warning(
-                    "cannot read the kernel's bad blocks", metadata: ["region": "\(source.region)", "error": "\(error)"])
+                    "cannot read the kernel's bad blocks",
+                    metadata: ["region": "\(source.region)", "error": "\(error)"])
             }
         }
         return produced

@@ -39,7 +39,8 @@ struct ProgressController {
                 var buffer = ByteBuffer()
                 for event in hub.latest where filter.admits(event) { buffer.writeBytes(Self.line(event)) }
                 return Response(
-                    status: .ok, headers: [.contentType: "application/x-ndjson"], body: ResponseBody(byteBuffer: buffer))
+                    status: .ok, headers: [.contentType: "application/x-ndjson"], body: ResponseBody(byteBuffer: buffer)
+                )
             }
             let (latest, stream) = hub.subscribe()
             return Response(

@@ -114,7 +114,8 @@ extension MemoryErrorMonitorTests {
         #expect(region.badblocks == [BadBlock(offset: event.regionOffset, length: 4096)])
         // Persisted: the stored state has the bad block and the event.
         let stored = try #require(try store.load())
-        #expect(stored.regions.first?.badBlocks == [Extent(start: RegionOffset(event.regionOffset), length: .kibibytes(4))])
+        #expect(
+            stored.regions.first?.badBlocks == [Extent(start: RegionOffset(event.regionOffset), length: .kibibytes(4))])
         #expect(stored.events == [event])
 
         // An address outside every device's memory records nothing; neither does a signal that is no memory error.
