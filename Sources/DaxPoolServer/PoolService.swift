@@ -309,6 +309,11 @@ public actor PoolService {
         }
     }
 
+    /// Ends the stream of scrub jobs (at shutdown); scrubs not started stay pending in the saved state.
+    nonisolated func stopScrubbing() {
+        scrubContinuation.finish()
+    }
+
     /// The memory waiting to be scrubbed.
     public var pendingScrubs: [PendingScrub] { model.pendingScrubs.map(\.scrub) }
 

@@ -25,9 +25,16 @@ public struct ScrubService: Service {
         self.logger = logger
     }
 
+    /// Scrubs jobs in order until graceful shutdown, which lets the scrub in hand finish; jobs not started stay
+    /// pending in the saved state.
     public func run() async throws {
-        for await job in service.scrubJobs.cancelOnGracefulShutdown() {
-            await scrub(job)
+        let service = service
+        await withGracefulShutdownHandler {
+            for await job in service.scrubJobs {
+                await scrub(job)
+            }
+        } onGracefulShutdown: {
+            service.stopScrubbing()
         }
     }
 
