@@ -38,7 +38,7 @@ struct BackgroundScrubTests {
         return seen
     }
 
-    @Test("destroy answers at once; the memory stays out of use until the background scrub, whose progress is monotonic and ends at the size, is done")
+    @Test("destroy answers at once; the memory is out of use until the background scrub (monotonic progress) is done")
     func scrubInBackground() async throws {
         let store = InMemoryStateStoreFake()
         let backend = ScrubbingBackendFake()
