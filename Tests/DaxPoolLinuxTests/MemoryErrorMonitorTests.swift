@@ -62,6 +62,9 @@ struct MemoryErrorMonitorTests {
 }
 
 // In the same serialized suite as the monitor's own tests: the SIGBUS handler and its queue are per process.
+// The signal is raised in-process: Linux refuses a crafted siginfo with si_code >= 0 (BUS_MCEERR_AO is 5) sent to
+// another process, through rt_sigqueueinfo and pidfd_send_signal alike, with EPERM even for root (checked on
+// 6.18), so a drill against a running daemon cannot forge one.
 extension MemoryErrorMonitorTests {
     @Test(
         "a real BUS_MCEERR_AO SIGBUS on the daemon's mapping of a device is attributed, quarantined, persisted and announced"
