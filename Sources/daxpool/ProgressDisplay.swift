@@ -1,47 +1,5 @@
-import ArgumentParser
-import DaxPoolClient
 import DaxPoolCore
-import Dispatch
 import Synchronization
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// How a command shows the progress of scrubs and prefaults on standard error.
-enum ProgressMode: String, ExpressibleByArgument, CaseIterable, Sendable {
-    /// A bar when standard error is a terminal, JSON lines otherwise.
-    case auto
-    /// A bar redrawn in place.
-    case bar
-    /// One `ProgressEvent` JSON object per line (sorted keys), as `/v1/progress` sends them.
-    case json
-    /// Nothing, and no waiting for background work.
-    case none
-}
-
-/// `--progress`, shared by the commands that start long memory operations.
-struct ProgressOptions: ParsableArguments {
-    @Option(
-        name: .long,
-        help: """
-            Show scrub and prefault progress on stderr: auto (a bar on a terminal, JSON lines otherwise), bar, \
-            json, or none (and do not wait for background scrubs).
-            """
-    )
-    var progress: ProgressMode = .auto
-
-    /// `auto` resolved with `isatty(2)`.
-    var mode: ProgressMode {
-        guard progress == .auto else { return progress }
-        return isatty(2) == 1 ? .bar : .json
-    }
-}
 
 /// Draws progress events on standard error: a bar or JSON lines. Safe to call from any thread.
 final class ProgressDisplay: Sendable {
@@ -103,59 +61,5 @@ final class ProgressDisplay: Sendable {
         }
         let tenths = Int((value * 10).rounded())
         return unit == 0 ? "\(bytes) B" : "\(tenths / 10).\(tenths % 10) \(units[unit])"
-    }
-}
-
-/// Shows the progress of long memory operations while a command runs or after it returned.
-enum ProgressWatch {
-    /// The newest operation number the daemon remembers, so that later operations can be told from older ones.
-    static func newestOperation(_ client: DaxPoolClient) throws -> UInt64 {
-        try client.progress().map(\.operation).max() ?? 0
-    }
-
-    /// Waits for the scrub of a just destroyed `device` (any operation newer than `after`), showing its progress.
-    /// Returns at once when the backend started no scrub (its memory went back to the kernel).
-    static func waitForScrub(of device: String, after: UInt64, client: DaxPoolClient, display: ProgressDisplay)
-        throws
-    {
-        let scrub = try client.progress(device: device).filter { $0.kind == .scrub && $0.operation > after }
-            .max { $0.operation < $1.operation }
-        guard let scrub else { return }
-        guard scrub.state == .running else {
-            display.show(scrub)
-            return
-        }
-        try client.followProgress(operation: scrub.operation) { event in
-            display.show(event)
-            return event.state == .running
-        }
-        display.close()
-    }
-
-    /// Follows the prefault of the device with `uuid` on a thread of its own while the command's request runs;
-    /// `finish` waits (briefly) for its last event.
-    final class Prefault: Sendable {
-        private let done = DispatchSemaphore(value: 0)
-        let display: ProgressDisplay
-
-        init(socket: String, uuid: String, display: ProgressDisplay) {
-            self.display = display
-            let done = done
-            DispatchQueue(label: "daxpool.progress").async {
-                let client = DaxPoolClient(socketPath: socket)
-                try? client.followProgress(device: uuid) { event in
-                    guard event.kind == .prefault else { return true }
-                    display.show(event)
-                    return event.state == .running
-                }
-                done.signal()
-            }
-        }
-
-        /// Waits up to a second for the prefault's last event (the request has returned, so it was sent).
-        func finish() {
-            _ = done.wait(timeout: .now() + .seconds(1))
-            display.close()
-        }
     }
 }

@@ -55,7 +55,9 @@ struct CreateDeviceCommand: ParsableCommand {
             // The prefault is followed by the device's uuid, so choose it here when none was given.
             let uuid = request.uuid ?? UUID().uuidString.lowercased()
             request.uuid = uuid
-            watch = ProgressWatch.Prefault(socket: connection.resolvedSocket, uuid: uuid, display: display)
+            let after = try ProgressWatch.newestOperation(connection.client())
+            watch = ProgressWatch.Prefault(
+                socket: connection.resolvedSocket, uuid: uuid, after: after, display: display)
         }
         let device = try connection.client().createDevice(request)
         watch?.finish()
