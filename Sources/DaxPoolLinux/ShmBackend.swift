@@ -114,19 +114,31 @@ public struct ShmBackend: MemoryBackend {
         extents: [Extent],
         in region: RegionConfig
     ) throws(BackendError) {
+        try provisionDevice(device, size: size, extents: extents, in: region) { _, _ in }
+    }
+
+    /// `provisionDevice`, telling `progress` (bytes committed, total) after each `HugetlbBackend.prefaultChunk`
+    /// that `fallocate(2)` committed.
+    public func provisionDevice(
+        _ device: DaxPoolCore.DeviceID,
+        size: ByteCount,
+        extents: [Extent],
+        in region: RegionConfig,
+        progress: (ByteCount, ByteCount) -> Void
+    ) throws(BackendError) {
         let operation = "provision-device"
         let directory = try regionDirectory(region, operation: operation)
         let files = ShmDeviceFiles(device, in: directory)
         let path: FilePath
         if try isPresent(files.enabled, operation: operation) {
             path = files.enabled
-            try commit(device, at: path, size: size, creating: false, operation: operation)
+            try commit(device, at: path, size: size, creating: false, operation: operation, progress: progress)
         } else if try isPresent(files.disabled, operation: operation) {
             path = files.disabled
-            try commit(device, at: path, size: size, creating: false, operation: operation)
+            try commit(device, at: path, size: size, creating: false, operation: operation, progress: progress)
         } else {
             path = files.enabled
-            try commit(device, at: path, size: size, creating: true, operation: operation)
+            try commit(device, at: path, size: size, creating: true, operation: operation, progress: progress)
         }
         watcher?.watch(device, path: path, size: size)
     }
@@ -239,7 +251,8 @@ extension ShmBackend {
         at path: FilePath,
         size: ByteCount,
         creating: Bool,
-        operation: String
+        operation: String,
+        progress: (ByteCount, ByteCount) -> Void = { _, _ in }
     ) throws(BackendError) {
         guard let length = Int64(exactly: size.rawValue) else {
             throw BackendError(operation, path, .fileTooLarge, "\(size) bytes is too large for a file")
@@ -260,9 +273,18 @@ extension ShmBackend {
             if length > 0 && current.allocatedBytes < length {
                 // Commit only the new tail when everything before it is committed already.
                 let start = current.size < length && current.allocatedBytes >= current.size ? current.size : 0
-                try file.allocate(offset: start, length: length - start)
+                // In pieces, so that a long commit reports progress.
+                var offset = start
+                progress(ByteCount(UInt64(offset)), size)
+                while offset < length {
+                    let piece = min(HugetlbBackend.prefaultChunk, length - offset)
+                    try file.allocate(offset: offset, length: piece)
+                    offset += piece
+                    progress(ByteCount(UInt64(offset)), size)
+                }
             }
             try file.setPermissions(.ownerReadWrite)
+            progress(size, size)
         } catch {
             if creating {
                 try? Syscall.unlink(path)
