@@ -45,6 +45,7 @@ let targets: [Target] = [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "SystemPackage", package: "swift-system"),
         ],
         swiftSettings: strictSettings
     ),
@@ -57,7 +58,10 @@ let targets: [Target] = [
         name: "DaxPoolLinuxTests",
         dependencies: [
             "DaxPoolLinux", "DaxPoolCore", "CLinuxShims",
+            // The routing of memory-error signals into the pool service is tested with real signals here.
+            "DaxPoolServer", "DaxPoolAPI", "DaxPoolClient",
             .product(name: "SystemPackage", package: "swift-system"),
+            .product(name: "Logging", package: "swift-log"),
         ],
         // Captured sysfs trees and daxctl output from the real kernel, read by path.
         exclude: ["Fixtures"],

@@ -79,13 +79,19 @@ public final class DaxPoolClient {
 
     /// Follows the event stream: calls `onEvent` for each event after `sequence` until it returns false.
     public func followEvents(after sequence: UInt64, onEvent: (MemoryErrorEvent) -> Bool) throws(ErrorBody) {
+        try follow("/v1/events?since=\(sequence)&follow=true", onEvent: onEvent)
+    }
+
+    /// Reads an NDJSON stream at `path`, one decoded value per line, until `onEvent` returns false or the stream
+    /// ends.
+    private func follow<Event: Decodable>(_ path: String, onEvent: (Event) -> Bool) throws(ErrorBody) {
         var failure: ErrorBody?
         let status: Int
         do {
-            status = try http.streamLines(path: "/v1/events?since=\(sequence)&follow=true") { line in
+            status = try http.streamLines(path: path) { line in
                 guard !line.isEmpty else { return true }
                 do {
-                    let event: MemoryErrorEvent = try decode(Array(line.utf8))
+                    let event: Event = try decode(Array(line.utf8))
                     return onEvent(event)
                 } catch {
                     failure = error as? ErrorBody ?? ErrorBody(code: "bad_response", message: "\(error)", status: 0)
@@ -99,6 +105,29 @@ public final class DaxPoolClient {
         guard (200..<300).contains(status) else {
             throw ErrorBody(code: "http_\(status)", message: "the daemon answered \(status)", status: status)
         }
+    }
+
+    /// The latest progress event of every running and recently finished scrub or prefault (of `device`, by id,
+    /// name or uuid, when given).
+    public func progress(device: String? = nil) throws(ErrorBody) -> [ProgressEvent] {
+        let query = device.map { "?device=\(Self.escape($0))" } ?? ""
+        let bytes = try exchange("GET", "/v1/progress" + query, body: nil)
+        return try String(decoding: bytes, as: UTF8.self).split(separator: "\n").map { line throws(ErrorBody) in
+            try decode(Array(line.utf8))
+        }
+    }
+
+    /// Follows the progress stream (of `device`, of `operation`): calls `onEvent` for each event until it returns
+    /// false or, with `operation`, until that operation has ended.
+    public func followProgress(
+        device: String? = nil,
+        operation: UInt64? = nil,
+        onEvent: (ProgressEvent) -> Bool
+    ) throws(ErrorBody) {
+        var query = "/v1/progress?follow=true"
+        if let device { query += "&device=\(Self.escape(device))" }
+        if let operation { query += "&operation=\(operation)" }
+        try follow(query, onEvent: onEvent)
     }
 
     /// Sends raw bytes; for tests that probe bad input.

@@ -24,6 +24,7 @@ public struct DevDaxBackend: MemoryBackend {
     let namespaces: SysfsNdBus
     let deviceDirectory: FilePath
     let logger: Logger
+    let watcher: DeviceMemoryWatcher?
 
     /// The minimum mapping granularity of a device instance: one memory subsection (`memremap_compat_align()` on
     /// x86-64). Every mapping's start and length must be a multiple of it, whatever the device alignment.
@@ -33,15 +34,19 @@ public struct DevDaxBackend: MemoryBackend {
     ///   - sysfs: the kernel's `/sys`, or a test tree or fake.
     ///   - deviceDirectory: where the kernel's `daxR.N` character devices appear.
     ///   - logger: receives what `reconcile` repairs.
+    ///   - watcher: keeps the daemon's own mapping of every enabled device, so that the kernel's memory-failure
+    ///     handling signals the daemon (`nil`: none).
     public init(
         sysfs: any SysfsAccess = Sysfs(),
         deviceDirectory: FilePath = "/dev",
-        logger: Logger = Logger(label: "daxpool.devdax")
+        logger: Logger = Logger(label: "daxpool.devdax"),
+        watcher: DeviceMemoryWatcher? = nil
     ) {
         self.bus = SysfsDaxBus(sysfs)
         self.namespaces = SysfsNdBus(sysfs)
         self.deviceDirectory = deviceDirectory
         self.logger = logger
+        self.watcher = watcher
     }
 
     // MARK: - Regions
@@ -324,6 +329,7 @@ public struct DevDaxBackend: MemoryBackend {
     {
         switch device.driver {
         case "device_dax" where bound, nil where !bound:
+            if bound { watch(device) }
             return
         case let driver? where driver != "device_dax":
             throw BackendError(
@@ -334,6 +340,7 @@ public struct DevDaxBackend: MemoryBackend {
         default:
             break
         }
+        if !bound { watcher?.unwatch(device.id) }
         do throws(SysfsError) {
             if bound { try bus.bind(device.name) } else { try bus.unbind(device.name) }
         } catch {
@@ -352,5 +359,14 @@ public struct DevDaxBackend: MemoryBackend {
                     + "\(bound ? "binding" : "unbinding") device_dax: check dmesg and daxctl list -d \(device.name)"
             )
         }
+        if bound, let after { watch(after) }
+    }
+
+    /// Maps the bound device `/dev/daxR.N` for the daemon (`DeviceMemoryWatcher`) unless it already is, at its
+    /// current size: memory-failure handling signals only processes that map the failed page.
+    func watch(_ device: SysfsDaxDevice) {
+        guard let watcher, device.size > 0, let length = Int(exactly: device.size) else { return }
+        if watcher.mapping(of: device.id)?.length == length { return }
+        watcher.watch(device.id, path: deviceDirectory.appending(device.name), size: ByteCount(device.size))
     }
 }

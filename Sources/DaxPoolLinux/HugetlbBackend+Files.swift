@@ -171,7 +171,8 @@ extension HugetlbBackend {
         size: ByteCount,
         creating: Bool,
         region: RegionConfig,
-        operation: String
+        operation: String,
+        progress: (ByteCount, ByteCount) -> Void = { _, _ in }
     ) throws(BackendError) {
         guard let length = Int64(exactly: size.rawValue), size.isAligned(to: region.pageSize) else {
             throw BackendError(
@@ -189,6 +190,7 @@ extension HugetlbBackend {
                 throw BackendError(operation, path, error, "cannot set the mode of \(path) to 0600: \(error)")
             }
             logger.debug("took a scrubbed file from the pool", metadata: ["device": "\(device)", "bytes": "\(length)"])
+            progress(size, size)
             return
         }
         let options: FileDescriptor.OpenOptions = creating ? [.create, .exclusiveCreate, .noFollow] : [.noFollow]
@@ -209,10 +211,21 @@ extension HugetlbBackend {
                 let node = region.targetNode ?? Self.defaultNode
                 let binding = try NUMABinding(node: node)
                 let start = before.allocatedBytes >= before.size ? min(before.size, length) : 0
-                try file.allocate(offset: start, length: length - start)
+                // In pieces, so that a long prefault reports progress; each piece is whole pages.
+                let chunk =
+                    max(Self.prefaultChunk / Int64(region.pageSize.rawValue), 1) * Int64(region.pageSize.rawValue)
+                var offset = start
+                progress(ByteCount(UInt64(offset)), size)
+                while offset < length {
+                    let piece = min(chunk, length - offset)
+                    try file.allocate(offset: offset, length: piece)
+                    offset += piece
+                    progress(ByteCount(UInt64(offset)), size)
+                }
                 try binding.restore()
             }
             try file.setPermissions(.ownerReadWrite)
+            if needed <= 0 { progress(size, size) }
         } catch {
             if creating {
                 try? Syscall.unlink(path)

@@ -69,6 +69,7 @@ extension HugetlbBackend {
             devices,
             commit: { (record: DeviceRecord, path: FilePath, size: ByteCount, creating: Bool) throws(BackendError) in
                 try commit(record.id, at: path, size: size, creating: creating, region: region, operation: operation)
+                watcher?.watch(record.id, path: path, size: size)
             },
             retire: { (path: FilePath) throws(BackendError) in
                 try retire(path, in: mountPoint, operation: operation)

@@ -26,6 +26,10 @@ public struct HugetlbBackend: MemoryBackend {
     let scrubber: Scrubber
     let scrubThreads: Int
     let keepsScrubbedFiles: Bool
+    let watcher: DeviceMemoryWatcher?
+
+    /// The piece of a new device's memory that `fallocate(2)` allocates between progress reports (256 MiB).
+    public static let prefaultChunk: Int64 = 256 << 20
 
     /// - Parameters:
     ///   - logger: receives what `reconcile` repairs and what the pool does.
@@ -34,13 +38,17 @@ public struct HugetlbBackend: MemoryBackend {
     ///   - scrubThreads: threads a scrub may use (default: all online CPUs, at most 4).
     ///   - keepsScrubbedFiles: keep destroyed devices' scrubbed files for reuse (`false`: unlink them, and let
     ///     the kernel zero pages when they are allocated again).
+    ///   - watcher: keeps the daemon's own mapping of every device, so that the kernel reports memory errors in
+    ///     device memory to the daemon (`nil`: none).
     public init(
         logger: Logger = Logger(label: "daxpool.hugetlb"),
         pages: any HugetlbPageCounter = HugetlbSysfsPageCounter(),
         scrubber: Scrubber = Scrubber(),
         scrubThreads: Int = min(4, Scrubber.onlineProcessorCount),
-        keepsScrubbedFiles: Bool = true
+        keepsScrubbedFiles: Bool = true,
+        watcher: DeviceMemoryWatcher? = nil
     ) {
+        self.watcher = watcher
         self.logger = logger
         self.pages = pages
         self.scrubber = scrubber
@@ -187,17 +195,34 @@ public struct HugetlbBackend: MemoryBackend {
         extents: [Extent],
         in region: RegionConfig
     ) throws(BackendError) {
+        try provisionDevice(device, size: size, extents: extents, align: region.pageSize, in: region) { _, _ in }
+    }
+
+    /// `provisionDevice`, telling `progress` (bytes allocated, total) after each `prefaultChunk` that
+    /// `fallocate(2)` allocated; a file taken from the pool is done at once.
+    public func provisionDevice(
+        _ device: DaxPoolCore.DeviceID,
+        size: ByteCount,
+        extents: [Extent],
+        align: Alignment,
+        in region: RegionConfig,
+        progress: (ByteCount, ByteCount) -> Void
+    ) throws(BackendError) {
         let operation = "provision-device"
         let mountPoint = try checkMounted(region, operation: operation)
         let devices = FileBackedDevices(directory: mountPoint, logger: logger)
-        if let path = try devices.existingFile(of: device, operation: operation) {
-            try commit(device, at: path, size: size, creating: false, region: region, operation: operation)
-        } else {
+        let path: FilePath
+        if let existing = try devices.existingFile(of: device, operation: operation) {
+            path = existing
             try commit(
-                device, at: devices.files(of: device).enabled, size: size, creating: true, region: region,
-                operation: operation
+                device, at: path, size: size, creating: false, region: region, operation: operation, progress: progress)
+        } else {
+            path = devices.files(of: device).enabled
+            try commit(
+                device, at: path, size: size, creating: true, region: region, operation: operation, progress: progress
             )
         }
+        watcher?.watch(device, path: path, size: size)
     }
 
     /// Renames `.daxR.N.disabled` to `daxR.N` (enable) or back (disable). Doing it twice is harmless.
@@ -223,11 +248,50 @@ public struct HugetlbBackend: MemoryBackend {
         try FileBackedDevices(directory: mountPoint, logger: logger).revoke(device)
     }
 
+    /// Destroyed devices' files are scrubbed into the pool, unless the backend was told not to keep them.
+    public func scrubsRetiredMemory(in region: RegionConfig) -> Bool { keepsScrubbedFiles }
+
+    /// Renames the device's file (under either name) to `<mount>/.pool/dirty.<token>`, without zeroing it; a file
+    /// that is already gone is fine. `scrubRetired(token:)` zeroes it later.
+    public func retireDevice(_ device: DaxPoolCore.DeviceID, token: String, in region: RegionConfig)
+        throws(BackendError)
+    {
+        let operation = "destroy-device"
+        let mountPoint = try checkMounted(region, operation: operation)
+        watcher?.unwatch(device)
+        let files = FileBackedDevices(directory: mountPoint, logger: logger).files(of: device)
+        let pool = pool(mountPoint)
+        for path in [files.enabled, files.disabled] where try pool.hide(path, token: token, operation: operation) {
+            return
+        }
+    }
+
+    /// Zeroes `<mount>/.pool/dirty.<token>` with the scrubber's threads and keeps it as a clean file (or unlinks it
+    /// when another process still maps it, or it cannot be zeroed). A file that is gone already is fine.
+    public func scrubRetired(
+        token: String,
+        in region: RegionConfig,
+        progress: (ByteCount, ByteCount) -> Void
+    ) throws(BackendError) {
+        let operation = "scrub"
+        let mountPoint = try checkMounted(region, operation: operation)
+        let pool = pool(mountPoint)
+        let outcome = try withoutActuallyEscaping(progress) { report throws(BackendError) in
+            try pool.scrubHidden(token: token, operation: operation) { done, total in
+                report(ByteCount(UInt64(done)), ByteCount(UInt64(total)))
+            }
+        }
+        if case .pooled(let size) = outcome {
+            logger.debug("scrubbed and pooled", metadata: ["token": "\(token)", "bytes": "\(size)"])
+        }
+    }
+
     /// Scrubs the device's file and keeps it in the pool (or unlinks it: see `ScrubPool`); a file that is already
     /// gone is fine.
     public func destroyDevice(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) throws(BackendError) {
         let operation = "destroy-device"
         let mountPoint = try checkMounted(region, operation: operation)
+        watcher?.unwatch(device)
         let files = FileBackedDevices(directory: mountPoint, logger: logger).files(of: device)
         for path in [files.enabled, files.disabled] {
             try retire(path, in: mountPoint, operation: operation)

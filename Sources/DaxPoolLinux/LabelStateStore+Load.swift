@@ -31,12 +31,17 @@ extension LabelStateStore {
                         path: LabelStateStore.sidecarFileName,
                         reason: "region \(region.config.id) has no label area")
                 }
+                let devices = LabelStateStore.devices(
+                    of: area.namespaces, entries: region.devices, config: region.config)
+                // A destroy writes its pending scrub to the sidecar before it removes the device's labels: if the
+                // labels are still there, the destroy did not happen, and neither did the scrub.
+                let labelled = Set(devices.map(\.record.uuid))
                 regions.append(
                     RegionSnapshot(
                         config: region.config,
-                        devices: LabelStateStore.devices(
-                            of: area.namespaces, entries: region.devices, config: region.config),
-                        badBlocks: region.badBlocks
+                        devices: devices,
+                        badBlocks: region.badBlocks,
+                        pendingScrubs: (region.pendingScrubs ?? []).filter { !labelled.contains($0.deviceUUID) }
                     )
                 )
             }

@@ -28,11 +28,15 @@ extension LabelStateStore {
             /// By ascending instance.
             var devices: [Device]
             var badBlocks: [Extent]
+            /// Destroyed devices' memory not yet zeroed: it stays out of free space until the scrub service has
+            /// zeroed it, also across a restart. Missing when there is none.
+            var pendingScrubs: [PendingScrub]?
 
             enum CodingKeys: String, CodingKey {
                 case config, devices
                 case labelArea = "label_area"
                 case badBlocks = "bad_blocks"
+                case pendingScrubs = "pending_scrubs"
             }
         }
 
@@ -78,7 +82,8 @@ extension LabelStateStore {
                             uuid: $0.record.uuid, instance: $0.record.id.instance, state: $0.record.state,
                             owner: $0.record.owner, leases: $0.record.leases.isEmpty ? nil : $0.record.leases)
                     }.sorted { $0.instance < $1.instance },
-                    badBlocks: region.badBlocks
+                    badBlocks: region.badBlocks,
+                    pendingScrubs: region.pendingScrubs.isEmpty ? nil : region.pendingScrubs
                 )
             }.sorted { $0.config.id < $1.config.id }
             events = snapshot.events

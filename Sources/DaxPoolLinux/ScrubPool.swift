@@ -11,10 +11,11 @@ import SystemPackage
 ///
 /// The choices, kept simple so that they are easy to check:
 ///
-/// - **Scrub on destroy.** A destroyed device's file is first renamed into the pool directory (its path is gone
-///   at once), then zeroed by the `Scrubber` through a `MAP_SHARED` mapping, then renamed to
-///   `clean.<size>.<random>`. Only `clean.*` files are ever handed out, so a crash mid-scrub leaves a `dirty.*`
-///   file that is never reused and is removed by `removeDirty()` (called on reconcile).
+/// - **Scrub after destroy, off the request path.** A destroyed device's file is first renamed into the pool
+///   directory as `dirty.<token>` (`hide`: its path is gone at once), then, on the daemon's scrub thread, zeroed by
+///   the `Scrubber` through a `MAP_SHARED` mapping and renamed to `clean.<size>.<random>` (`scrubHidden`). Only
+///   `clean.*` files are ever handed out, so a crash mid-scrub leaves a `dirty.*` file that is never reused and is
+///   removed by `removeDirty()` (called on reconcile), which gives its pages back to the kernel to zero.
 /// - **Nobody may still hold the memory.** Before scrubbing, the pool takes a write lease (`fcntl(F_SETLEASE,
 ///   F_WRLCK)`): Linux grants it only while no other open file description refers to the file, and a mapping
 ///   keeps its file description alive after `close`, so the lease also proves that no process still maps the
@@ -99,18 +100,39 @@ struct ScrubPool {
     }
 
     /// Takes a destroyed device's file at `path` out of sight, checks that nobody else holds it, scrubs it and
-    /// keeps it; unlinks it instead when it is still held or cannot be scrubbed.
+    /// keeps it; unlinks it instead when it is still held or cannot be scrubbed. (`hide` then `scrubHidden`.)
     func retire(_ path: FilePath, operation: String) throws(BackendError) -> Outcome {
+        let token = Self.uniqueSuffix()
+        guard try hide(path, token: token, operation: operation) else { return .absent }
+        return try scrubHidden(token: token, operation: operation, progress: nil)
+    }
+
+    /// Renames the file at `path` to `dirty.<token>` in the pool: its path is gone at once, and a `dirty.*` file
+    /// is never handed out. Fast: nothing is zeroed.
+    /// - Returns: whether there was a file.
+    func hide(_ path: FilePath, token: String, operation: String) throws(BackendError) -> Bool {
+        let dirty = try dirtyPath(token: token, operation: operation)
         try prepare(operation: operation)
-        let dirty = directory.appending("dirty.\(Self.uniqueSuffix())")
         do throws(Errno) {
             try Syscall.rename(path, to: dirty)
+            return true
         } catch .noSuchFileOrDirectory {
-            return .absent
+            return false
         } catch {
             throw BackendError(operation, path, error, "cannot move \(path) into the pool \(directory): \(error)")
         }
-        let outcome = scrub(dirty)
+    }
+
+    /// Scrubs `dirty.<token>` and renames it `clean.<size>.<random>`; unlinks it instead when another process
+    /// still holds it or it cannot be scrubbed. A file that is gone already (a restart removed it) is `.absent`.
+    /// `progress` hears (bytes zeroed, total) on the calling thread.
+    func scrubHidden(
+        token: String,
+        operation: String,
+        progress: ((Int, Int) -> Void)?
+    ) throws(BackendError) -> Outcome {
+        let dirty = try dirtyPath(token: token, operation: operation)
+        let outcome = scrub(dirty, progress: progress)
         switch outcome {
         case .pooled(let size):
             let clean = directory.appending("clean.\(size).\(Self.uniqueSuffix())")
@@ -121,12 +143,27 @@ struct ScrubPool {
                 return .removed("cannot rename \(dirty) to \(clean): \(error)")
             }
         case .removed(let reason):
-            logger.notice("unlinked instead of pooling", metadata: ["path": "\(path)", "reason": "\(reason)"])
+            logger.notice("unlinked instead of pooling", metadata: ["path": "\(dirty)", "reason": "\(reason)"])
             try unlink(dirty, operation: operation)
         case .absent:
             break
         }
         return outcome
+    }
+
+    /// `dirty.<token>` in the pool; a token is 1 to 64 hex digits, so it can never name another file.
+    func dirtyPath(token: String, operation: String) throws(BackendError) -> FilePath {
+        guard !token.isEmpty, token.utf8.count <= 64, token.utf8.allSatisfy({ Self.isHexDigit($0) }) else {
+            throw BackendError(
+                operation, directory, .invalidArgument,
+                "scrub token '\(token)' is not 1 to 64 hex digits: the saved state is corrupt"
+            )
+        }
+        return directory.appending("dirty.\(token)")
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
     }
 
     /// Unlinks clean files, largest first, until they have freed at least `bytes` of memory or none are left.
@@ -200,10 +237,12 @@ struct ScrubPool {
     }
 
     /// Checks the lease and zeroes the file at `path`; says whether it may be pooled.
-    private func scrub(_ path: FilePath) -> Outcome {
+    private func scrub(_ path: FilePath, progress: ((Int, Int) -> Void)?) -> Outcome {
         let file: OwnedDescriptor
         do throws(Errno) {
             file = try OwnedDescriptor.open(path, .readWrite, options: .noFollow)
+        } catch .noSuchFileOrDirectory {
+            return .absent
         } catch {
             return .removed("cannot open it: \(error)")
         }
@@ -215,7 +254,7 @@ struct ScrubPool {
             return .removed("cannot take a write lease on it: \(error)")
         }
         do throws(BackendError) {
-            let size = try scrubber.scrub(file, at: path, threads: threads, progress: nil)
+            let size = try scrubber.scrub(file, at: path, threads: threads, progress: progress)
             return size.rawValue > 0 ? .pooled(size: Int64(size.rawValue)) : .removed("it is empty")
         } catch {
             return .removed(error.message)

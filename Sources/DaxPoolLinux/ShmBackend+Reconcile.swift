@@ -71,6 +71,7 @@ extension ShmBackend {
         }
         let creating = !(wantedPresent || otherPresent)
         try commit(record.id, at: wanted, size: size, creating: creating, operation: operation)
+        watcher?.watch(record.id, path: wanted, size: size)
     }
 
     /// Removes device files in `directory` whose names are not in `owned`.

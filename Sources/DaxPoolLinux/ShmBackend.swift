@@ -16,13 +16,20 @@ public struct ShmBackend: MemoryBackend {
     /// The mode of the directories it creates: 0700, or 0711 when devices belong to other users, who must pass
     /// through the directories to open their device files (which stay 0600; the directories cannot be listed).
     let directoryMode: mode_t
+    let watcher: DeviceMemoryWatcher?
 
     /// - Parameters:
     ///   - logger: receives what `reconcile` repairs.
     ///   - directoryMode: 0o700 (the default) or 0o711 (other users own devices).
-    public init(logger: Logger = Logger(label: "daxpool.shm"), directoryMode: UInt32 = 0o700) {
+    ///   - watcher: keeps the daemon's own mapping of every device, so that the kernel reports memory errors in
+    ///     device memory to the daemon (`nil`: none).
+    public init(
+        logger: Logger = Logger(label: "daxpool.shm"), directoryMode: UInt32 = 0o700,
+        watcher: DeviceMemoryWatcher? = nil
+    ) {
         self.logger = logger
         self.directoryMode = mode_t(directoryMode)
+        self.watcher = watcher
     }
 
     /// The default directory of region `regionID` for the current user: `/dev/shm/daxpool-<uid>/region<id>`.
@@ -115,16 +122,34 @@ public struct ShmBackend: MemoryBackend {
         extents: [Extent],
         in region: RegionConfig
     ) throws(BackendError) {
+        try provisionDevice(device, size: size, extents: extents, align: region.pageSize, in: region) { _, _ in }
+    }
+
+    /// `provisionDevice`, telling `progress` (bytes committed, total) after each `HugetlbBackend.prefaultChunk`
+    /// that `fallocate(2)` committed.
+    public func provisionDevice(
+        _ device: DaxPoolCore.DeviceID,
+        size: ByteCount,
+        extents: [Extent],
+        align: Alignment,
+        in region: RegionConfig,
+        progress: (ByteCount, ByteCount) -> Void
+    ) throws(BackendError) {
         let operation = "provision-device"
         let directory = try regionDirectory(region, operation: operation)
         let files = ShmDeviceFiles(device, in: directory)
+        let path: FilePath
         if try isPresent(files.enabled, operation: operation) {
-            try commit(device, at: files.enabled, size: size, creating: false, operation: operation)
+            path = files.enabled
+            try commit(device, at: path, size: size, creating: false, operation: operation, progress: progress)
         } else if try isPresent(files.disabled, operation: operation) {
-            try commit(device, at: files.disabled, size: size, creating: false, operation: operation)
+            path = files.disabled
+            try commit(device, at: path, size: size, creating: false, operation: operation, progress: progress)
         } else {
-            try commit(device, at: files.enabled, size: size, creating: true, operation: operation)
+            path = files.enabled
+            try commit(device, at: path, size: size, creating: true, operation: operation, progress: progress)
         }
+        watcher?.watch(device, path: path, size: size)
     }
 
     /// Renames `.daxR.N.disabled` to `daxR.N` (enable) or back (disable). Doing it twice is harmless.
@@ -167,6 +192,7 @@ public struct ShmBackend: MemoryBackend {
     public func destroyDevice(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) throws(BackendError) {
         let operation = "destroy-device"
         let files = ShmDeviceFiles(device, in: try regionDirectory(region, operation: operation))
+        watcher?.unwatch(device)
         for path in [files.enabled, files.disabled] {
             do throws(Errno) {
                 try Syscall.unlink(path)
@@ -250,7 +276,8 @@ extension ShmBackend {
         at path: FilePath,
         size: ByteCount,
         creating: Bool,
-        operation: String
+        operation: String,
+        progress: (ByteCount, ByteCount) -> Void = { _, _ in }
     ) throws(BackendError) {
         guard let length = Int64(exactly: size.rawValue) else {
             throw BackendError(operation, path, .fileTooLarge, "\(size) bytes is too large for a file")
@@ -271,9 +298,18 @@ extension ShmBackend {
             if length > 0 && current.allocatedBytes < length {
                 // Commit only the new tail when everything before it is committed already.
                 let start = current.size < length && current.allocatedBytes >= current.size ? current.size : 0
-                try file.allocate(offset: start, length: length - start)
+                // In pieces, so that a long commit reports progress.
+                var offset = start
+                progress(ByteCount(UInt64(offset)), size)
+                while offset < length {
+                    let piece = min(HugetlbBackend.prefaultChunk, length - offset)
+                    try file.allocate(offset: offset, length: piece)
+                    offset += piece
+                    progress(ByteCount(UInt64(offset)), size)
+                }
             }
             try file.setPermissions(.ownerReadWrite)
+            progress(size, size)
         } catch {
             if creating {
                 try? Syscall.unlink(path)

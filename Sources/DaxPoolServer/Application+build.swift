@@ -2,6 +2,7 @@ import DaxPoolAPI
 import DaxPoolCore
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -14,12 +15,14 @@ public func buildApplication(
     service: PoolService,
     socketPath: String,
     logger: Logger,
+    services: [any Service] = [],
     onServerRunning: @escaping @Sendable () async -> Void = {}
 ) -> some ApplicationProtocol {
     let router = buildRouter(service: service)
     return Application(
         router: router,
         configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "daxpool"),
+        services: [ScrubService(service: service, logger: logger)] + services,
         onServerRunning: { _ in await onServerRunning() },
         logger: logger
     )
@@ -34,6 +37,7 @@ public func buildRouter(service: PoolService) -> Router<DaxPoolRequestContext> {
     RegionController(service: service).register(on: router)
     DeviceController(service: service).register(on: router)
     ErrorController(service: service).register(on: router)
+    ProgressController(service: service).register(on: router)
     return router
 }
 

@@ -29,6 +29,11 @@ public actor PoolService {
     private var generator = SystemRandomNumberGenerator()
     private var subscribers: [Int: AsyncStream<MemoryErrorEvent>.Continuation] = [:]
     private var nextSubscriber = 0
+    /// Progress of scrubs and prefaults, for `/v1/progress`.
+    public nonisolated let progress = ProgressHub()
+    /// Destroyed devices' memory to zero, for the `ScrubService` (which runs the scrubs off this actor).
+    nonisolated let scrubJobs: AsyncStream<ScrubJob>
+    private let scrubContinuation: AsyncStream<ScrubJob>.Continuation
 
     /// Loads the persisted state, brings every backend in line with it, and creates the embedded default
     /// region when there is none.
@@ -48,6 +53,7 @@ public actor PoolService {
         self.labelAreas = labelAreas
         self.policy = policy
         self.watcher = watcher
+        (scrubJobs, scrubContinuation) = AsyncStream<ScrubJob>.makeStream()
         if let snapshot = try store.load() {
             model = try PoolModel(snapshot: snapshot)
         } else {
@@ -65,6 +71,12 @@ public actor PoolService {
             for device in region.sortedDevices {
                 try backend.setDeviceOwner(device.id, uid: device.owner ?? policy.daemonUID, in: region.config)
             }
+        }
+        // Memory that was waiting to be zeroed when the daemon stopped stays out of free space until the scrub
+        // service has zeroed it (or found that reconcile gave it back to the kernel).
+        for (region, scrub) in model.pendingScrubs {
+            let backend = try backendFor(region.backend)
+            scrubContinuation.yield(ScrubJob(region: region, scrub: scrub, backend: backend))
         }
         revalidateLeases()
         if model != loaded { try store.commit(model.snapshot) }
@@ -244,9 +256,9 @@ public actor PoolService {
         )
         let region = try next.region(record.id.region)
         let extents = region.allocator.ranges(of: record.id.instance)
-        try backend.provisionDevice(
-            record.id, size: region.allocator.size(of: record.id.instance), extents: extents, align: record.align,
-            in: region.config)
+        try provision(
+            record, size: region.allocator.size(of: record.id.instance), extents: extents, in: region.config,
+            backend: backend)
         do {
             try backend.setDeviceOwner(record.id, uid: owner, in: region.config)
             try store.commit(next.snapshot)
@@ -276,9 +288,9 @@ public actor PoolService {
         let backend = try backendFor(region.config.backend)
         let layoutChanged = newSize != oldSize || record.align != old.align
         if layoutChanged {
-            try backend.provisionDevice(
-                record.id, size: newSize, extents: region.allocator.ranges(of: record.id.instance),
-                align: record.align, in: region.config)
+            try provision(
+                record, size: newSize, extents: region.allocator.ranges(of: record.id.instance), in: region.config,
+                backend: backend)
         }
         do {
             try store.commit(next.snapshot)
@@ -295,15 +307,28 @@ public actor PoolService {
     }
 
     /// Destroys a device. A leased device needs `force`, which revokes the leases: the device's memory is taken
-    /// from its holders (a file is truncated, so their next access faults) before it is released.
-    public func destroyDevice(_ name: String, force: Bool, by caller: Caller = .daemon) throws {
+    /// from its holders (a file is truncated, a devdax device unbound, so their next access faults) before it is
+    /// released. When the backend keeps memory for reuse, the memory is only taken out of sight here (fast) and
+    /// stays out of free space as a pending scrub, persisted with the state; the `ScrubService` zeroes it off this
+    /// actor and then frees it (`finishScrub`). So no request waits for a scrub, and no new device can get memory
+    /// that still holds the last owner's bytes, even across a crash.
+    /// - Returns: the pending scrub, or `nil` when the memory went back to the kernel.
+    @discardableResult
+    public func destroyDevice(_ name: String, force: Bool, by caller: Caller = .daemon) throws -> PendingScrub? {
         let record = try authorizedDevice(name, caller, to: "destroy")
         let region = try model.region(record.id.region)
+        let backend = try backendFor(region.config.backend)
         var next = model
-        try next.destroyDevice(record.id, force: force)
+        let scrubs = backend.scrubsRetiredMemory(in: region.config)
+        let pending: PendingScrub?
+        if scrubs {
+            pending = try next.destroyDevice(record.id, force: force, scrubToken: Self.scrubToken(using: &generator))
+        } else {
+            try next.destroyDevice(record.id, force: force)
+            pending = nil
+        }
         try store.commit(next.snapshot)
         model = next
-        let backend = try backendFor(region.config.backend)
         if !record.leases.isEmpty {
             logger.warning(
                 "revoking leases of a destroyed device",
@@ -315,12 +340,78 @@ public actor PoolService {
             }
             for lease in record.leases { stopWatchingIfUnleased(lease.pid) }
         }
-        do {
-            try backend.destroyDevice(record.id, in: region.config)
-        } catch {
-            logger.warning("\(record.id) is gone from the state but its memory was not released: \(error)")
+        guard let pending else {
+            do {
+                try backend.destroyDevice(record.id, in: region.config)
+            } catch {
+                logger.warning("\(record.id) is gone from the state but its memory was not released: \(error)")
+            }
+            logger.info("destroyed device", metadata: ["device": "\(record.id)"])
+            return nil
         }
-        logger.info("destroyed device", metadata: ["device": "\(record.id)"])
+        do {
+            try backend.retireDevice(record.id, token: pending.token, in: region.config)
+        } catch {
+            // The file keeps its device name; the next start's reconcile scrubs it as a file no device owns.
+            logger.warning("\(record.id) is gone from the state but its memory was not retired: \(error)")
+        }
+        scrubContinuation.yield(ScrubJob(region: region.config, scrub: pending, backend: backend))
+        logger.info(
+            "destroyed device; its memory is being scrubbed",
+            metadata: ["device": "\(record.id)", "bytes": "\(pending.size)"])
+        return pending
+    }
+
+    /// Frees the memory of a scrub the `ScrubService` finished (or gave up on: the backend then gave the memory
+    /// back to the kernel, which zeroes it before reuse), and persists that.
+    func finishScrub(_ job: ScrubJob) {
+        var next = model
+        do {
+            try next.finishScrub(region: job.region.id, id: job.scrub.id)
+            try store.commit(next.snapshot)
+            model = next
+        } catch {
+            logger.error(
+                "a scrub finished but its memory could not be freed; it stays out of use until the next start",
+                metadata: ["device": "\(job.scrub.device)", "error": "\(error)"])
+        }
+    }
+
+    /// Ends the stream of scrub jobs (at shutdown); scrubs not started stay pending in the saved state.
+    nonisolated func stopScrubbing() {
+        scrubContinuation.finish()
+    }
+
+    /// The memory waiting to be scrubbed.
+    public var pendingScrubs: [PendingScrub] { model.pendingScrubs.map(\.scrub) }
+
+    /// Provisions a device's memory, publishing the prefault's progress.
+    private func provision(
+        _ record: DeviceRecord,
+        size: ByteCount,
+        extents: [Extent],
+        in region: RegionConfig,
+        backend: any MemoryBackend
+    ) throws {
+        let hub = progress
+        let operation = hub.start(
+            .prefault, region: region.id, device: record.id, uuid: record.uuid, name: record.name, total: size)
+        do {
+            try backend.provisionDevice(record.id, size: size, extents: extents, align: record.align, in: region) {
+                done, _ in
+                hub.update(operation, done: done)
+            }
+            hub.finish(operation)
+        } catch {
+            hub.finish(operation, failure: "\(error)")
+            throw error
+        }
+    }
+
+    /// 16 random hex digits naming a pending scrub.
+    static func scrubToken(using generator: inout SystemRandomNumberGenerator) -> String {
+        let digits = String(generator.next() as UInt64, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
     public func setDeviceState(_ name: String, _ state: DeviceState, force: Bool = false, by caller: Caller = .daemon)
@@ -441,6 +532,34 @@ public actor PoolService {
 
     // MARK: - Memory errors
 
+    /// Records a memory error the kernel reported in a device's memory (a `SIGBUS` on the daemon's own mapping of
+    /// it): `offset` bytes into `device`, in a granule of `1 << granuleShift` bytes.
+    public func recordMemoryError(
+        device: DeviceID,
+        offset: ByteCount,
+        granuleShift: Int,
+        source: String
+    ) throws -> [MemoryErrorEvent] {
+        let granule: Alignment =
+            switch granuleShift {
+            case 30...: .page1G
+            case 21..<30: .page2M
+            default: .page4K
+            }
+        let start = offset.rawValue & ~(granule.rawValue - 1)
+        let size = model.extents(of: device).reduce(0) { $0 + $1.length.rawValue }
+        let length = min(granule.rawValue, size > start ? size - start : 0)
+        return try recordMemoryError(
+            InjectErrorRequest(
+                device: device.description,
+                offset: SizeValue(bytes: start),
+                length: SizeValue(bytes: max(length, 1)),
+                granule: SizeValue(bytes: granule.rawValue)
+            ),
+            source: source
+        )
+    }
+
     /// Records a memory error (from the API, a SIGBUS or kernel badblocks): attributes it, quarantines it,
     /// persists it, and tells every connected event client.
     public func recordMemoryError(_ request: InjectErrorRequest, source: String = "api", by caller: Caller = .daemon)
@@ -492,6 +611,28 @@ public actor PoolService {
                 ]
             )
             for continuation in subscribers.values { continuation.yield(event) }
+        }
+        return produced
+    }
+
+    /// Records the kernel's bad ranges of the nd region behind region `regionID` (byte extents from the nd region's
+    /// start; the region's offset 0 lies `base` bytes in): the parts inside the region that it does not know as
+    /// bad yet become memory errors with source `badblocks`.
+    public func recordKernelBadBlocks(region regionID: Int, base: UInt64, _ ranges: [Extent]) throws
+        -> [MemoryErrorEvent]
+    {
+        let region = try model.region(regionID)
+        let inside = KernelBadBlocks.regionRanges(ranges, base: base, size: region.config.size)
+        var produced: [MemoryErrorEvent] = []
+        for range in KernelBadBlocks.uncovered(inside, by: region.badBlocks) {
+            produced += try recordMemoryError(
+                InjectErrorRequest(
+                    region: regionID,
+                    regionOffset: SizeValue(bytes: range.start.rawValue),
+                    length: SizeValue(bytes: range.length.rawValue)
+                ),
+                source: "badblocks"
+            )
         }
         return produced
     }

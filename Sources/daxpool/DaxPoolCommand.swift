@@ -36,6 +36,7 @@ struct DaxPoolCommand: AsyncParsableCommand {
             ReadLabelsCommand.self,
             CheckLabelsCommand.self,
             InitLabelsCommand.self,
+            ProgressCommand.self,
         ]
     )
 

@@ -110,6 +110,13 @@ struct LabelStateStoreCrashTests {
             _ = try $0.createDevice(
                 region: 0, size: .mebibytes(2), align: .page4K, name: Script.name("e"), uuid: Script.uuid(5))
         }
+        var scrubID: UInt64 = 0
+        try step("destroy device e, its memory waiting to be scrubbed") {
+            scrubID = try $0.destroyDevice(
+                DaxPoolCore.DeviceID(region: 0, instance: 1), force: true, scrubToken: "00000000000000e5"
+            ).id
+        }
+        try step("finish the scrub of e's memory") { try $0.finishScrub(region: 0, id: scrubID) }
         try step("destroy device d") { try $0.destroyDevice(DaxPoolCore.DeviceID(region: 1, instance: 0), force: true) }
         try step("destroy region 1") { try $0.removeRegion(1) }
         try step("destroy device a") { try $0.destroyDevice(a, force: true) }

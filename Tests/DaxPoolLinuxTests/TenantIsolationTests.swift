@@ -46,6 +46,58 @@ struct TenantIsolationTests {
     }
 }
 
+extension TenantIsolationTests {
+    @Test(
+        "hugetlb: memory waiting for its background scrub is never handed out, and after it a new owner reads zeros",
+        .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason)
+    )
+    func hugetlbRetiredThenScrubbed() throws {
+        try HugetlbTestSupport.withPool { root in
+            let backend = HugetlbBackend(scrubThreads: 2)
+            let region = try backend.createRegion(HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(32)))
+            defer { try? HugetlbTestSupport.destroyAll(backend, region) }
+            let victim = DaxPoolCore.DeviceID(region: 0, instance: 0)
+            try backend.provisionDevice(victim, size: .mebibytes(16), extents: [], in: region)
+            let victimPath = try #require(backend.devicePath(victim, in: region))
+            try TenantIsolationProbe.withMapping(victimPath, writable: true) { bytes in
+                TenantIsolationProbe.fill(bytes, with: TenantIsolationProbe.secret)
+            }
+            try backend.retireDevice(victim, token: "0123abcd", in: region)
+            #expect(!FileManager.default.fileExists(atPath: victimPath), "the path is gone when destroy answers")
+
+            // While the old memory waits, a device of the same size gets other memory, and reads zeros.
+            let waiting = DaxPoolCore.DeviceID(region: 0, instance: 1)
+            try backend.provisionDevice(waiting, size: .mebibytes(16), extents: [], in: region)
+            let waitingPath = try #require(backend.devicePath(waiting, in: region))
+            let waitingNonZero = try TenantIsolationProbe.withMapping(waitingPath, writable: false) { bytes in
+                TenantIsolationProbe.firstNonZero(UnsafeRawBufferPointer(bytes))
+            }
+            #expect(waitingNonZero == nil)
+            try backend.destroyDevice(waiting, in: region)
+
+            var reports: [(ByteCount, ByteCount)] = []
+            try backend.scrubRetired(token: "0123abcd", in: region) { done, total in reports.append((done, total)) }
+            #expect(reports.last.map { $0.0 == .mebibytes(16) && $0.1 == .mebibytes(16) } == true)
+            #expect(zip(reports, reports.dropFirst()).allSatisfy { $0.0 <= $1.0 })
+
+            // Both pooled files are scrubbed: whichever a new owner gets, it reads zeros.
+            for instance in 2...3 {
+                let device = DaxPoolCore.DeviceID(region: 0, instance: instance)
+                try backend.provisionDevice(device, size: .mebibytes(16), extents: [], in: region)
+                let path = try #require(backend.devicePath(device, in: region))
+                let nonZero = try TenantIsolationProbe.withMapping(path, writable: false) { bytes in
+                    TenantIsolationProbe.firstNonZero(UnsafeRawBufferPointer(bytes))
+                }
+                #expect(nonZero == nil, "\(device) reads a non-zero byte at \(nonZero ?? 0)")
+            }
+            // A token that is no hex number cannot name another file.
+            #expect(throws: BackendError.self) {
+                try backend.scrubRetired(token: "../dax0.2", in: region) { _, _ in }
+            }
+        }
+    }
+}
+
 /// Writes, destroys and reads back device memory with plain libc, so it checks the backends instead of reusing
 /// their code.
 enum TenantIsolationProbe {

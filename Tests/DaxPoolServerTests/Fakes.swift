@@ -1,6 +1,10 @@
 import DaxPoolCore
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A state store in memory, for tests: it can be told to fail the next commit.
 final class InMemoryStateStoreFake: StateStore {
     private let state = Mutex<(snapshot: PoolSnapshot?, failNext: Bool, commits: Int)>((nil, false, 0))
@@ -111,4 +115,40 @@ final class ProcessWatcherFake: ProcessWatcher {
     }
 
     var watched: Set<Int32> { state.withLock { Set($0.watches.keys) } }
+}
+
+/// A backend that keeps destroyed devices' memory for reuse and "scrubs" it by reporting progress, for tests: a
+/// scrub can be held until the test lets it go, and every retired and scrubbed token is recorded.
+final class ScrubbingBackendFake: MemoryBackend {
+    let kind: BackendKind = .hugetlb
+    private let state = Mutex<(retired: [String], scrubbed: [String], held: Bool)>(([], [], false))
+
+    func createRegion(_ request: RegionConfig) throws -> RegionConfig { request }
+    func destroyRegion(_ config: RegionConfig) throws {}
+    func devicePath(_ device: DeviceID, in region: RegionConfig) -> String? { "/fake/\(device)" }
+    func provisionDevice(_ device: DeviceID, size: ByteCount, extents: [Extent], in region: RegionConfig) throws {}
+    func setDeviceEnabled(_ device: DeviceID, enabled: Bool, in region: RegionConfig) throws {}
+    func destroyDevice(_ device: DeviceID, in region: RegionConfig) throws {}
+    func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws {}
+
+    func scrubsRetiredMemory(in region: RegionConfig) -> Bool { true }
+
+    func retireDevice(_ device: DeviceID, token: String, in region: RegionConfig) throws {
+        state.withLock { $0.retired.append(token) }
+    }
+
+    /// Reports progress in eighths of `total`; while held, waits after the first eighth until `release()`.
+    func scrubRetired(token: String, in region: RegionConfig, progress: (ByteCount, ByteCount) -> Void) throws {
+        let total = region.size
+        for step in 1...8 {
+            progress(ByteCount(total.rawValue / 8 * UInt64(step)), total)
+            while step == 1 && state.withLock({ $0.held }) { usleep(1000) }
+        }
+        state.withLock { $0.scrubbed.append(token) }
+    }
+
+    func hold() { state.withLock { $0.held = true } }
+    func release() { state.withLock { $0.held = false } }
+    var retired: [String] { state.withLock { $0.retired } }
+    var scrubbed: [String] { state.withLock { $0.scrubbed } }
 }

@@ -118,6 +118,9 @@ struct OpenAPIContractTests {
                 ("POST", "/v1/errors/clear", "{\"region\":0,\"region_offset\":0,\"length\":\"1G\"}"),
                 ("POST", "/v1/errors/clear", "{\"region\":0}"),
                 ("GET", "/v1/events", nil), ("GET", "/v1/events?since=x", nil),
+                ("GET", "/v1/progress", nil), ("GET", "/v1/progress?device=c", nil),
+                ("GET", "/v1/progress?follow=maybe", nil), ("GET", "/v1/progress?operation=x", nil),
+                ("GET", "/v1/progress?follow=true&operation=1", nil),
                 ("DELETE", "/v1/devices/c", nil), ("DELETE", "/v1/devices/c?force=true", nil),
                 ("DELETE", "/v1/devices/c", nil),
             ]

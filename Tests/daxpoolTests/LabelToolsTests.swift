@@ -235,7 +235,7 @@ struct LabelToolsTests {
         var created = 0
         var refusal: DaemonHarness.Result?
         for index in 0..<(slots + 1) {
-            let result = daemon.cli(["create-device", "-s", "2M", "--name", "d\(index)"])
+            let result = daemon.cli(["create-device", "-s", "2M", "--name", "d\(index)", "--progress", "none"])
             if result.status != 0 {
                 refusal = result
                 break

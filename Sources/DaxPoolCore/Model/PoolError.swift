@@ -5,6 +5,7 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
     case noRegion
     case regionExists(Int)
     case regionNotEmpty(Int, devices: [DeviceID])
+    case scrubPending(Int, bytes: ByteCount)
     case duplicateName(String, holder: DeviceID)
     case duplicateUUID(LabelUUID, holder: DeviceID)
     case alignmentTooSmall(Alignment, pageSize: Alignment)
@@ -29,6 +30,9 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
             "region \(id) already exists"
         case .regionNotEmpty(let id, let devices):
             "region \(id) still has devices (\(devices.map(\.description).joined(separator: ", "))): destroy them first"
+        case .scrubPending(let id, let bytes):
+            "region \(id) is still zeroing \(bytes.rawValue) bytes of destroyed devices' memory: wait until it is done "
+                + "('daxpool progress --follow' shows it), then try again"
         case .duplicateName(let name, let holder):
             "name '\(name)' is already used by \(holder): choose another name"
         case .duplicateUUID(let uuid, let holder):

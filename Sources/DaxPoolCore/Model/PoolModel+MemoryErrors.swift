@@ -82,17 +82,8 @@ extension PoolModel {
             }
         }
         guard cleared > 0 else { return 0 }
-        var allocator = RegionAllocator(size: state.config.size)
-        for record in state.sortedDevices {
-            for range in state.allocator.ranges(of: record.id.instance) {
-                do { try allocator.claim(device: record.id.instance, extent: range, alignment: .page4K) } catch {
-                    throw .allocation(error)
-                }
-            }
-        }
         state.badBlocks = kept
-        Self.quarantineFreeParts(of: kept, in: &allocator)
-        state.allocator = allocator
+        state.allocator = try Self.rebuiltAllocator(of: state)
         regions[regionID] = state
         return cleared
     }

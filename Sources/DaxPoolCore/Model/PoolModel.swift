@@ -7,12 +7,16 @@ public struct RegionState: Sendable, Equatable {
     /// Known-bad ranges, sorted and merged. Free parts are quarantined in the allocator; parts inside a
     /// device are quarantined when the device lets them go.
     public var badBlocks: [Extent]
+    /// Destroyed devices' memory waiting to be zeroed, oldest first. Its extents are quarantined in the
+    /// allocator until `finishScrub` frees them.
+    public var pendingScrubs: [PendingScrub]
 
     public init(config: RegionConfig) {
         self.config = config
         self.allocator = RegionAllocator(size: config.size)
         self.devices = [:]
         self.badBlocks = []
+        self.pendingScrubs = []
     }
 
     /// Devices in instance order.
@@ -58,6 +62,12 @@ public struct PoolModel: Sendable, Equatable {
                 }
                 state.devices[device.record.id.instance] = device.record
             }
+            state.pendingScrubs = region.pendingScrubs
+            for pending in region.pendingScrubs {
+                for extent in pending.extents {
+                    do { try state.allocator.quarantine(extent) } catch { throw .allocation(error) }
+                }
+            }
             state.badBlocks = region.badBlocks.reduce(into: []) { merged, block in
                 merged = Self.merging(block, into: merged)
             }
@@ -78,7 +88,8 @@ public struct PoolModel: Sendable, Equatable {
                     devices: region.sortedDevices.map {
                         DeviceSnapshot(record: $0, extents: region.allocator.ranges(of: $0.id.instance))
                     },
-                    badBlocks: region.badBlocks
+                    badBlocks: region.badBlocks,
+                    pendingScrubs: region.pendingScrubs
                 )
             },
             events: events,
@@ -142,6 +153,9 @@ public struct PoolModel: Sendable, Equatable {
     public mutating func removeRegion(_ id: Int) throws(PoolError) {
         let region = try region(id)
         guard region.devices.isEmpty else { throw .regionNotEmpty(id, devices: region.sortedDevices.map(\.id)) }
+        guard region.pendingScrubs.isEmpty else {
+            throw .scrubPending(id, bytes: ByteCount(region.pendingScrubs.reduce(0) { $0 + $1.size.rawValue }))
+        }
         regions[id] = nil
     }
 

@@ -27,7 +27,7 @@ public protocol MemoryBackend: Sendable {
     /// Makes the device's path appear (enabled) or disappear (disabled).
     func setDeviceEnabled(_ device: DeviceID, enabled: Bool, in region: RegionConfig) throws
 
-    /// Removes the device's memory.
+    /// Removes the device's memory, zeroing it first when the backend keeps it for reuse (`scrubsRetiredMemory`).
     func destroyDevice(_ device: DeviceID, in region: RegionConfig) throws
 
     /// Gives the device's memory (its file) to `uid`, readable and writable by that uid only (mode 0600).
@@ -36,6 +36,32 @@ public protocol MemoryBackend: Sendable {
     /// Takes the device's memory away from whoever maps it, before a forced destroy: file backends truncate
     /// the file to zero, so a holder's next access faults with `SIGBUS`.
     func revokeDevice(_ device: DeviceID, in region: RegionConfig) throws
+
+    /// Whether a destroyed device's memory stays with the backend and must be zeroed by `scrubRetired` before it
+    /// is reused (`true`), or goes back to the kernel, which zeroes it before anyone gets it again (`false`).
+    func scrubsRetiredMemory(in region: RegionConfig) -> Bool
+
+    /// Takes a destroyed device's memory out of sight under `token`, quickly and without zeroing it: its path is
+    /// gone when this returns and the memory is never handed out before `scrubRetired(token:)` zeroed it.
+    /// Called only when `scrubsRetiredMemory` is `true`.
+    func retireDevice(_ device: DeviceID, token: String, in region: RegionConfig) throws
+
+    /// Zeroes the memory retired under `token` and makes it reusable (or gives it back to the kernel when it
+    /// cannot be zeroed or someone still holds it). Memory that is already gone (a restart removed it) is fine.
+    /// Long: called off the request path. `progress` hears (bytes zeroed, total bytes) on the calling thread, in
+    /// order, ending with (total, total).
+    func scrubRetired(token: String, in region: RegionConfig, progress: (ByteCount, ByteCount) -> Void) throws
+
+    /// Creates or resizes the device's memory as `provisionDevice(_:size:extents:align:in:)` does, telling
+    /// `progress` (bytes allocated and faulted, total bytes) as it goes. The daemon calls this one.
+    func provisionDevice(
+        _ device: DeviceID,
+        size: ByteCount,
+        extents: [Extent],
+        align: Alignment,
+        in region: RegionConfig,
+        progress: (ByteCount, ByteCount) -> Void
+    ) throws
 
     /// What the host spends on page metadata (`struct page`) for the region's memory.
     func pageMetadata(for region: RegionConfig) -> PageMetadata
@@ -59,6 +85,27 @@ extension MemoryBackend {
 
     /// Backends without device files (`sim`) have nothing to revoke.
     public func revokeDevice(_ device: DeviceID, in region: RegionConfig) throws {}
+
+    public func scrubsRetiredMemory(in region: RegionConfig) -> Bool { false }
+
+    public func retireDevice(_ device: DeviceID, token: String, in region: RegionConfig) throws {
+        try destroyDevice(device, in: region)
+    }
+
+    public func scrubRetired(token: String, in region: RegionConfig, progress: (ByteCount, ByteCount) -> Void) throws {
+    }
+
+    public func provisionDevice(
+        _ device: DeviceID,
+        size: ByteCount,
+        extents: [Extent],
+        align: Alignment,
+        in region: RegionConfig,
+        progress: (ByteCount, ByteCount) -> Void
+    ) throws {
+        try provisionDevice(device, size: size, extents: extents, align: align, in: region)
+        progress(size, size)
+    }
 
     public func pageMetadata(for region: RegionConfig) -> PageMetadata {
         PageMetadata(memory: region.size, pageSize: region.pageSize, vmemmapOptimized: false)

@@ -22,16 +22,34 @@ public struct RegionSnapshot: Hashable, Sendable, Codable {
     public var config: RegionConfig
     public var devices: [DeviceSnapshot]
     public var badBlocks: [Extent]
+    /// Destroyed devices' memory that was not yet zeroed when the snapshot was taken.
+    public var pendingScrubs: [PendingScrub]
 
-    public init(config: RegionConfig, devices: [DeviceSnapshot], badBlocks: [Extent]) {
+    public init(
+        config: RegionConfig,
+        devices: [DeviceSnapshot],
+        badBlocks: [Extent],
+        pendingScrubs: [PendingScrub] = []
+    ) {
         self.config = config
         self.devices = devices
         self.badBlocks = badBlocks
+        self.pendingScrubs = pendingScrubs
+    }
+
+    /// Snapshots written before scrubbing moved off the request path have no `pending_scrubs`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        config = try container.decode(RegionConfig.self, forKey: .config)
+        devices = try container.decode([DeviceSnapshot].self, forKey: .devices)
+        badBlocks = try container.decode([Extent].self, forKey: .badBlocks)
+        pendingScrubs = try container.decodeIfPresent([PendingScrub].self, forKey: .pendingScrubs) ?? []
     }
 
     enum CodingKeys: String, CodingKey {
         case config, devices
         case badBlocks = "bad_blocks"
+        case pendingScrubs = "pending_scrubs"
     }
 }
 

@@ -46,6 +46,8 @@ struct CreateDeviceCommand: ParsableCommand {
         }
     }
 
+    @OptionGroup var progress: ProgressOptions
+
     func run() throws {
         var request = CreateDeviceRequest(region: region, name: name, uuid: uuid)
         request.owner = owner.flatMap { UserDatabase.uid(named: $0) }
@@ -58,7 +60,19 @@ struct CreateDeviceCommand: ParsableCommand {
             if request.size == nil { request.size = SizeValue(bytes: layout.size) }
             if request.align == nil, let align = layout.align { request.align = SizeValue(bytes: align) }
         }
-        try Output.print([try connection.client().createDevice(request)])
+        let display = ProgressDisplay(mode: progress.mode)
+        var watch: ProgressWatch.Prefault?
+        if display.mode != .none {
+            // The prefault is followed by the device's uuid, so choose it here when none was given.
+            let uuid = request.uuid ?? UUID().uuidString.lowercased()
+            request.uuid = uuid
+            let after = try ProgressWatch.newestOperation(connection.client())
+            watch = ProgressWatch.Prefault(
+                socket: connection.resolvedSocket, uuid: uuid, after: after, display: display)
+        }
+        let device = try connection.client().createDevice(request)
+        watch?.finish()
+        try Output.print([device])
     }
 }
 

@@ -6,6 +6,7 @@ import DaxPoolLinux
 import DaxPoolServer
 import Hummingbird
 import Logging
+import SystemPackage
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -59,6 +60,22 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var config: String?
 
+    @Option(
+        name: .customLong("nd-region"),
+        help: ArgumentHelp(
+            "Watch the kernel's bad blocks of an nd region for a daxpool region: R:N[:OFFSET] (region R's offset 0 "
+                + "lies OFFSET bytes, default 0, into /sys/bus/nd/devices/regionN). Repeatable.",
+            valueName: "R:N[:OFFSET]"
+        )
+    )
+    var ndRegions: [String] = []
+
+    @Option(name: .customLong("badblocks-interval"), help: "Seconds between reads of the kernel's bad blocks.")
+    var badblocksInterval: Int = 10
+
+    @Option(name: .customLong("sysfs-root"), help: ArgumentHelp("Where sysfs is mounted.", visibility: .hidden))
+    var sysfsRoot: String = "/sys"
+
     func validate() throws {
         for (option, path) in [
             ("--socket", socket), ("--state-dir", stateDirectory), ("--shm-root", shmRoot), ("--config", config),
@@ -69,6 +86,30 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--scrub-threads must be 1 to 256")
         }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level '\(logLevel)' is not a level") }
+        if badblocksInterval < 1 || badblocksInterval > 86400 {
+            throw ValidationError("--badblocks-interval must be 1 to 86400 seconds")
+        }
+        if !sysfsRoot.hasPrefix("/") { throw ValidationError("--sysfs-root must be an absolute path") }
+        _ = try parsedNDRegions()
+    }
+
+    /// `--nd-region R:N[:OFFSET]` values.
+    func parsedNDRegions() throws -> [(region: Int, ndRegion: Int, base: UInt64)] {
+        try ndRegions.map { text in
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2 || parts.count == 3, let region = Int(parts[0]), let ndRegion = Int(parts[1]),
+                (0..<(1 << 20)).contains(region), (0..<(1 << 20)).contains(ndRegion)
+            else {
+                throw ValidationError("--nd-region '\(text)' is not R:N[:OFFSET] with region ids R and N")
+            }
+            var base: UInt64 = 0
+            if parts.count == 3 {
+                do { base = try ByteCount(parsing: String(parts[2])).rawValue } catch {
+                    throw ValidationError("--nd-region '\(text)': OFFSET: \(error)")
+                }
+            }
+            return (region, ndRegion, base)
+        }
     }
 
     func run() async throws {
@@ -105,17 +146,31 @@ struct ServeCommand: AsyncParsableCommand {
         try SocketPath.clearStale(socketPath)
 
         let store = LabelStateStore(directory: stateDirectory, areaSize: Int(areaSize))
-        let watcher: PidfdProcessWatcher
+        let processWatcher: PidfdProcessWatcher
         do {
-            watcher = try PidfdProcessWatcher()
+            processWatcher = try PidfdProcessWatcher()
         } catch {
             throw ErrorBody(code: "leases_unavailable", message: "cannot watch lease holders: \(error)", status: 0)
         }
+        // Memory errors: the daemon maps every device's memory itself, asks for early notification, and turns
+        // each SIGBUS with BUS_MCEERR_AO/AR in that memory into a recorded memory error.
+        let memoryWatcher = DeviceMemoryWatcher(logger: logger)
+        let monitor: MemoryErrorMonitor?
+        do {
+            monitor = try MemoryErrorMonitor(earlyKill: true)
+        } catch {
+            logger.warning("memory-error signals will not be handled: \(error)")
+            monitor = nil
+        }
         let service = try await PoolService(
             backends: [
-                ShmBackend(logger: logger, directoryMode: othersOwnDevices ? 0o711 : 0o700), SimBackend(),
-                DevDaxBackend(logger: logger),
-                HugetlbBackend(logger: logger, scrubThreads: scrubThreads ?? min(4, Scrubber.onlineProcessorCount)),
+                ShmBackend(
+                    logger: logger, directoryMode: othersOwnDevices ? 0o711 : 0o700, watcher: memoryWatcher),
+                SimBackend(),
+                DevDaxBackend(logger: logger, watcher: memoryWatcher),
+                HugetlbBackend(
+                    logger: logger, scrubThreads: scrubThreads ?? min(4, Scrubber.onlineProcessorCount),
+                    watcher: memoryWatcher),
             ],
             store: store,
             settings: PoolSettings(
@@ -132,10 +187,30 @@ struct ServeCommand: AsyncParsableCommand {
                 }
             },
             policy: access.policy,
-            watcher: watcher
+            watcher: processWatcher
         )
+        let routing = MemoryErrorRouting(service: service, logger: logger) { address in
+            memoryWatcher.resolve(address: address)
+        }
+        monitor?.start { report in
+            Task { await routing.handle(code: report.code, address: report.address, granuleShift: report.granuleShift) }
+        }
+        defer { monitor?.stop() }
+        let badBlocks = NDBadBlocks(sysfsRoot: FilePath(sysfsRoot))
+        let poller = KernelBadBlocksPoller(
+            service: service,
+            sources: try parsedNDRegions().map { source in
+                KernelBadBlocksPoller.Source(region: source.region, base: source.base) {
+                    try badBlocks.ranges(ndRegion: source.ndRegion)
+                }
+            },
+            interval: .seconds(badblocksInterval),
+            logger: logger
+        )
+        // Bad blocks the kernel knows are quarantined before the first request is served.
+        await poller.poll()
         let readyLogger = logger
-        let app = buildApplication(service: service, socketPath: socketPath, logger: logger) {
+        let app = buildApplication(service: service, socketPath: socketPath, logger: logger, services: [poller]) {
             do {
                 try SocketPath.setAccess(socketPath, mode: access.socketMode, group: access.socketGroup)
             } catch {

@@ -1,0 +1,135 @@
+import DaxPoolCore
+import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Publishes the progress of long memory operations (scrubs, prefaults) to `/v1/progress` clients.
+///
+/// Operations report from whatever thread does the work (a scrub thread, the pool actor while it prefaults), so
+/// the hub is a lock, not an actor: reporting never waits. It keeps the latest event of each running operation and
+/// of the most recent finished ones, so that a client that connects late (or after its operation ended) still
+/// learns how it ended. Reports are thinned to about one per percent, and `done` never goes backwards.
+public final class ProgressHub: Sendable {
+    /// How many finished operations are remembered.
+    public static let retainedOperations = 64
+
+    private struct Operation {
+        var latest: ProgressEvent
+        var started: ContinuousClock.Instant
+        var lastPublished: UInt64
+    }
+
+    private struct State {
+        var nextOperation: UInt64 = 1
+        var sequence: UInt64 = 0
+        var operations: [UInt64: Operation] = [:]
+        var finished: [UInt64] = []
+        var subscribers: [Int: AsyncStream<ProgressEvent>.Continuation] = [:]
+        var nextSubscriber = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Starts an operation on `total` bytes of `device`, publishes its first event, and returns its number.
+    public func start(
+        _ kind: ProgressEvent.Kind,
+        region: Int,
+        device: DeviceID,
+        uuid: LabelUUID,
+        name: DeviceName?,
+        total: ByteCount
+    ) -> UInt64 {
+        state.withLock { state in
+            let operation = state.nextOperation
+            state.nextOperation += 1
+            state.sequence += 1
+            let event = ProgressEvent(
+                sequence: state.sequence, operation: operation, kind: kind, state: .running, region: region,
+                device: device.description, deviceUUID: uuid.description, deviceName: name?.value,
+                done: 0, total: total.rawValue, rate: 0, time: Self.now()
+            )
+            state.operations[operation] = Operation(latest: event, started: .now, lastPublished: 0)
+            for continuation in state.subscribers.values { continuation.yield(event) }
+            return operation
+        }
+    }
+
+    /// Reports `done` bytes of `operation`; published when it moved about a percent since the last report.
+    public func update(_ operation: UInt64, done: ByteCount) {
+        publish(operation, done: done, final: nil, message: nil)
+    }
+
+    /// Ends `operation`: finished (everything done) or failed with `message`.
+    public func finish(_ operation: UInt64, failure message: String? = nil) {
+        publish(operation, done: nil, final: message == nil ? .finished : .failed, message: message)
+    }
+
+    /// The latest event of every remembered operation (running and recently finished), oldest operation first,
+    /// and a stream of the events to come (atomically: none is lost between the two).
+    public func subscribe() -> (latest: [ProgressEvent], stream: AsyncStream<ProgressEvent>) {
+        let (stream, continuation) = AsyncStream<ProgressEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+        let latest = state.withLock { state in
+            let id = state.nextSubscriber
+            state.nextSubscriber += 1
+            state.subscribers[id] = continuation
+            continuation.onTermination = { [weak self] _ in
+                self?.state.withLock { _ = $0.subscribers.removeValue(forKey: id) }
+            }
+            return state.operations.values.map(\.latest).sorted { $0.operation < $1.operation }
+        }
+        return (latest, stream)
+    }
+
+    /// The latest event of every remembered operation, oldest operation first.
+    public var latest: [ProgressEvent] {
+        state.withLock { $0.operations.values.map(\.latest).sorted { $0.operation < $1.operation } }
+    }
+
+    /// Ends every stream (at shutdown).
+    public func finishSubscribers() {
+        let continuations = state.withLock { state in
+            defer { state.subscribers.removeAll() }
+            return Array(state.subscribers.values)
+        }
+        for continuation in continuations { continuation.finish() }
+    }
+
+    private func publish(_ operation: UInt64, done: ByteCount?, final: ProgressEvent.State?, message: String?) {
+        state.withLock { state in
+            guard var entry = state.operations[operation], entry.latest.state == .running else { return }
+            let total = entry.latest.total
+            let reached = final == .finished ? total : min(max(done?.rawValue ?? 0, entry.latest.done), total)
+            let step = max(total / 100, 1)
+            if final == nil, reached < total, reached - entry.lastPublished < step { return }
+            if final == nil, reached == entry.latest.done, entry.lastPublished == reached, reached > 0 { return }
+            let elapsed = entry.started.duration(to: .now)
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            state.sequence += 1
+            entry.latest.sequence = state.sequence
+            entry.latest.done = reached
+            entry.latest.rate = seconds > 0 ? UInt64(min(Double(reached) / seconds, Double(UInt64.max / 2))) : 0
+            entry.latest.time = Self.now()
+            if let final {
+                entry.latest.state = final
+                entry.latest.message = message
+                state.finished.append(operation)
+                if state.finished.count > Self.retainedOperations {
+                    state.operations[state.finished.removeFirst()] = nil
+                }
+            }
+            entry.lastPublished = reached
+            state.operations[operation] = entry
+            for continuation in state.subscribers.values { continuation.yield(entry.latest) }
+        }
+    }
+
+    static func now() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded())
+    }
+}

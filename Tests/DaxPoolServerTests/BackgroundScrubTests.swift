@@ -1,0 +1,123 @@
+import DaxPoolAPI
+import DaxPoolCore
+import DaxPoolServer
+import Logging
+import Testing
+
+/// Destroy answers before the memory is zeroed; the scrub service zeroes it off the pool actor, reporting progress,
+/// and only then is the memory free again, also across a restart. (The real hugetlb scrub is tested in
+/// `TenantIsolationTests` and, through the daemon and the CLI, in `ProgressCommandTests`.)
+@Suite("background scrub")
+struct BackgroundScrubTests {
+    static let size: UInt64 = 64 << 20
+
+    func service(_ store: InMemoryStateStoreFake, _ backend: ScrubbingBackendFake) async throws -> PoolService {
+        try await PoolService(
+            backends: [backend],
+            store: store,
+            settings: PoolSettings(defaultRegionSize: nil, shmRoot: "/fake", hugetlbRoot: "/fake"),
+            logger: Logger(label: "test")
+        )
+    }
+
+    /// Starts the service's scrub service, as the daemon's service group does.
+    func startScrubbing(_ service: PoolService) -> Task<Void, any Error> {
+        Task { try await ScrubService(service: service, logger: Logger(label: "test")).run() }
+    }
+
+    /// Waits until the scrub of the device with uuid `device` has ended; returns its events.
+    func drain(_ service: PoolService, device: String) async -> [ProgressEvent] {
+        let (latest, stream) = service.progress.subscribe()
+        var seen: [ProgressEvent] = []
+        for event in latest where event.kind == .scrub && event.deviceUUID == device { seen.append(event) }
+        if seen.last.map({ $0.state != .running }) == true { return seen }
+        for await event in stream where event.kind == .scrub && event.deviceUUID == device {
+            seen.append(event)
+            if event.state != .running { break }
+        }
+        return seen
+    }
+
+    @Test("destroy answers at once; the memory is out of use until the background scrub (monotonic progress) is done")
+    func scrubInBackground() async throws {
+        let store = InMemoryStateStoreFake()
+        let backend = ScrubbingBackendFake()
+        let service = try await service(store, backend)
+        _ = try await service.createRegion(
+            CreateRegionRequest(backend: .hugetlb, size: SizeValue(bytes: Self.size), path: "/fake/region0"))
+        let first = try await service.createDevice(CreateDeviceRequest(size: SizeValue(bytes: Self.size)))
+
+        let pending = try #require(try await service.destroyDevice(first.chardev, force: true))
+        #expect(pending.size.rawValue == Self.size)
+        #expect(backend.retired == [pending.token])
+        #expect(try await service.region(0).availableSize == nil)
+        await #expect(throws: PoolError.self) {
+            _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("2M")))
+        }
+        await #expect(throws: PoolError.scrubPending(0, bytes: ByteCount(Self.size))) {
+            try await service.destroyRegion(0)
+        }
+        #expect(await service.pendingScrubs == [pending])
+        #expect(store.stored?.regions.first?.pendingScrubs == [pending], "the pending scrub is persisted")
+
+        // While the scrub runs (held after its first eighth), the pool keeps answering.
+        backend.hold()
+        let scrubbing = startScrubbing(service)
+        let (latest, stream) = service.progress.subscribe()
+        var running = latest.filter { $0.kind == .scrub && $0.state == .running && $0.done > 0 }
+        if running.isEmpty {
+            for await event in stream where event.kind == .scrub && event.done > 0 {
+                running.append(event)
+                break
+            }
+        }
+        #expect(running.first?.device == first.chardev)
+        #expect(await service.devices().isEmpty)
+        #expect(try await service.region(0).availableSize == nil)
+        backend.release()
+
+        let events = await drain(service, device: first.uuid)
+        try #require(events.count >= 2, "a start and an end at least: \(events)")
+        #expect(events.last?.state == .finished)
+        #expect(events.last?.done == Self.size)
+        #expect(events.allSatisfy { $0.total == Self.size && $0.kind == .scrub && $0.device == first.chardev })
+        #expect(zip(events, events.dropFirst()).allSatisfy { $0.done <= $1.done && $0.sequence < $1.sequence })
+        #expect(backend.scrubbed == [pending.token])
+        #expect(await service.pendingScrubs.isEmpty)
+        #expect(try await service.region(0).availableSize == Self.size)
+        #expect(store.stored?.regions.first?.pendingScrubs == [])
+
+        // Destroyed, then the daemon stops before scrubbing: the next start keeps the memory out of use until its
+        // scrub service has scrubbed it.
+        scrubbing.cancel()
+        _ = await scrubbing.result
+        let second = try await service.createDevice(CreateDeviceRequest(size: SizeValue(bytes: Self.size)))
+        let secondPending = try #require(try await service.destroyDevice(second.chardev, force: true))
+        let restarted = try await self.service(store, backend)
+        #expect(await restarted.pendingScrubs == [secondPending])
+        #expect(try await restarted.region(0).availableSize == nil)
+        let restartedScrubbing = startScrubbing(restarted)
+        defer { restartedScrubbing.cancel() }
+        let after = await drain(restarted, device: second.uuid)
+        #expect(after.last?.state == .finished)
+        #expect(backend.scrubbed == [pending.token, secondPending.token])
+        #expect(await restarted.pendingScrubs.isEmpty)
+        #expect(try await restarted.region(0).availableSize == Self.size)
+        try await restarted.destroyRegion(0)
+    }
+
+    @Test("a backend that gives memory back to the kernel has nothing to scrub")
+    func nothingToScrub() async throws {
+        let service = try await PoolService(
+            backends: [RecordingBackendFake()],
+            store: InMemoryStateStoreFake(),
+            settings: PoolSettings(defaultRegionSize: .mebibytes(64), shmRoot: "/fake", hugetlbRoot: "/fake"),
+            logger: Logger(label: "test")
+        )
+        let device = try await service.createDevice(CreateDeviceRequest(size: SizeValue("64M")))
+        #expect(try await service.destroyDevice(device.chardev, force: true) == nil)
+        #expect(try await service.region(0).availableSize == 64 << 20)
+        let prefaults = service.progress.latest.filter { $0.kind == .prefault && $0.device == device.chardev }
+        #expect(prefaults.last?.state == .finished && prefaults.last?.done == 64 << 20)
+    }
+}
