@@ -43,7 +43,7 @@ extension DevDaxBackend {
         let operation = "provision-device"
         let region = try requireRegion(config.id, operation: operation)
         let base = try regionBase(config, region, operation: operation)
-        let kernel = try requireDevice(device, in: region, operation: operation)
+        var kernel = try requireDevice(device, in: region, operation: operation)
         let wanted = try wantedRanges(
             device, size: size, extents: extents, align: align, base: base, region: region, operation: operation)
         guard region.isDynamic else {
@@ -59,6 +59,11 @@ extension DevDaxBackend {
                         + "(daxctl destroy-device -f \(owner))"
                 )
             }
+        }
+        let wantedBytes = wanted.reduce(UInt64(0)) { $0 + $1.size }
+        if scrubsReleasedMemory, wantedBytes < kernel.size {
+            // The kernel trims from the end: zero the tail it takes back.
+            kernel = try scrub(kernel, from: wantedBytes, region: region, operation: operation)
         }
         let current = kernel.mappings.map(DevDaxRange.init)
         let plan = DevDaxLayoutPlan(

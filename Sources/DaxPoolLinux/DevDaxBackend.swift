@@ -25,6 +25,9 @@ public struct DevDaxBackend: MemoryBackend {
     let deviceDirectory: FilePath
     let logger: Logger
     let watcher: DeviceMemoryWatcher?
+    /// Whether memory is zeroed before the kernel takes it back (`scrub`); off only for tests on a fake bus, which
+    /// has no device nodes to map.
+    let scrubsReleasedMemory: Bool
 
     /// The minimum mapping granularity of a device instance: one memory subsection (`memremap_compat_align()` on
     /// x86-64). Every mapping's start and length must be a multiple of it, whatever the device alignment.
@@ -36,17 +39,21 @@ public struct DevDaxBackend: MemoryBackend {
     ///   - logger: receives what `reconcile` repairs.
     ///   - watcher: keeps the daemon's own mapping of every enabled device, so that the kernel's memory-failure
     ///     handling signals the daemon (`nil`: none).
+    ///   - scrubsReleasedMemory: zero a device's memory before a destroy or shrink gives it back (`false` only for
+    ///     tests on a fake bus).
     public init(
         sysfs: any SysfsAccess = Sysfs(),
         deviceDirectory: FilePath = "/dev",
         logger: Logger = Logger(label: "daxpool.devdax"),
-        watcher: DeviceMemoryWatcher? = nil
+        watcher: DeviceMemoryWatcher? = nil,
+        scrubsReleasedMemory: Bool = true
     ) {
         self.bus = SysfsDaxBus(sysfs)
         self.namespaces = SysfsNdBus(sysfs)
         self.deviceDirectory = deviceDirectory
         self.logger = logger
         self.watcher = watcher
+        self.scrubsReleasedMemory = scrubsReleasedMemory
     }
 
     // MARK: - Regions
@@ -212,8 +219,8 @@ public struct DevDaxBackend: MemoryBackend {
     }
 
     /// Gives `/dev/daxR.N` to `uid` with mode 0600. The kernel makes the node anew (root, 0600) every time the
-    /// device is bound, so the daemon calls this again after each enable; a disabled device has no node, which is
-    /// fine.
+    /// device is bound, so the daemon calls this again after each enable; a disabled device has no node (or one
+    /// that answers ENXIO), which is fine.
     public func setDeviceOwner(_ device: DaxPoolCore.DeviceID, uid: UInt32, in config: RegionConfig)
         throws(BackendError)
     {
@@ -223,7 +230,8 @@ public struct DevDaxBackend: MemoryBackend {
             let node = try OwnedDescriptor.open(path, .readOnly, options: [.noFollow])
             try node.changeOwner(uid: uid)
             try node.setPermissions(.ownerReadWrite)
-        } catch .noSuchFileOrDirectory {
+        } catch .noSuchFileOrDirectory, .noSuchAddressOrDevice, .operationNotSupportedByDevice {
+            // Unbound: no node, or a node with no device behind it (ENXIO); the next enable gives it.
             return
         } catch {
             throw BackendError(operation, path, error, "cannot give \(path) to uid \(uid): \(error)")
@@ -239,13 +247,16 @@ public struct DevDaxBackend: MemoryBackend {
         try setBound(kernel, false, region: region, operation: operation)
     }
 
-    /// As `daxctl destroy-device -f`: unbind, write size 0, write the name to `dax_region/delete`. `daxR.0` cannot be
+    /// Zeroes the device's memory (`scrub`), then, as `daxctl destroy-device -f`: unbind, write size 0, write the name to `dax_region/delete`. `daxR.0` cannot be
     /// deleted and is left zero-sized. In a static region the device is only unbound (the namespace fixes it). A
     /// device the kernel does not have is already gone.
     public func destroyDevice(_ device: DaxPoolCore.DeviceID, in config: RegionConfig) throws(BackendError) {
         let operation = "destroy-device"
         let region = try requireRegion(config.id, operation: operation)
-        guard let kernel = region.device(instance: device.instance) else { return }
+        guard var kernel = region.device(instance: device.instance) else { return }
+        if scrubsReleasedMemory, kernel.size > 0 {
+            kernel = try scrub(kernel, from: 0, region: region, operation: operation)
+        }
         try setBound(kernel, false, region: region, operation: operation)
         guard region.isDynamic else { return }
         if kernel.size > 0 {

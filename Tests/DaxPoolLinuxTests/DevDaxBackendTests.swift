@@ -16,7 +16,7 @@ struct DevDaxBackendTests {
 
     init() {
         fake.addDynamicRegion(id: 0, start: Self.base, size: Self.gib)
-        backend = DevDaxBackend(sysfs: fake)
+        backend = DevDaxBackend(sysfs: fake, scrubsReleasedMemory: false)
     }
 
     func adopt(id: Int = 0) throws -> RegionConfig {
@@ -66,7 +66,7 @@ struct DevDaxBackendTests {
         let error = try #require(
             throws: BackendError.self,
             performing: {
-                try DevDaxBackend(sysfs: busy).createRegion(
+                try DevDaxBackend(sysfs: busy, scrubsReleasedMemory: false).createRegion(
                     RegionConfig(id: 0, backend: .devdax, size: .zero, align: .page1G, pageSize: .page4K, path: "/"))
             })
         #expect(error.errno == Errno.resourceBusy.rawValue)
@@ -92,7 +92,7 @@ struct DevDaxBackendTests {
     func staticRegion() throws {
         let pmem = SysfsDaxBusFake()
         pmem.addStaticRegion(id: 1, start: 0x1_0420_0000, size: 4_225_761_280, align: 2 * Self.mib)
-        let backend = DevDaxBackend(sysfs: pmem)
+        let backend = DevDaxBackend(sysfs: pmem, scrubsReleasedMemory: false)
         let config = try backend.createRegion(
             RegionConfig(id: 1, backend: .devdax, size: .zero, align: .page1G, pageSize: .page4K, path: "/"))
         #expect(config.pageSize == .page2M && config.align == .page2M && config.base == 0x1_0420_0000)
@@ -375,7 +375,7 @@ struct DevDaxNamespaceTests {
         }
         let region = "devices/platform/e820_pmem/ndbus0/region0"
         // uuid and namespace are empty, mode "none", align 2097152, holder_class empty, as captured.
-        let backend = DevDaxBackend(sysfs: Sysfs(root: FilePath(tree.root)))
+        let backend = DevDaxBackend(sysfs: Sysfs(root: FilePath(tree.root)), scrubsReleasedMemory: false)
         let error = try #require(
             throws: BackendError.self,
             performing: { try backend.convertNamespaceToDevDax("namespace0.0", align: .page2M) })
@@ -401,7 +401,7 @@ struct DevDaxNamespaceTests {
             ])
         defer { tree.remove() }
         try tree.set("devices/platform/e820_pmem/ndbus0/region0/dax0.0/supported_alignments", "4096 2097152\n")
-        let backend = DevDaxBackend(sysfs: Sysfs(root: FilePath(tree.root)))
+        let backend = DevDaxBackend(sysfs: Sysfs(root: FilePath(tree.root)), scrubsReleasedMemory: false)
         let error = try #require(
             throws: BackendError.self,
             performing: { try backend.convertNamespaceToDevDax("namespace0.0", align: .page1G) })

@@ -6,6 +6,7 @@
  *   and the last page of every ALIGN block reads back, and again after unmap and a second mapping; MAP_PRIVATE
  *   fails with EINVAL; a length that is not a multiple of ALIGN fails with EINVAL (ALIGN > 4K).
  * fill TAG / check TAG: writes TAG into the first bytes of every ALIGN block / checks it is still there.
+ * zero: checks that every byte of the device reads zero (memory a new owner gets must hold nothing of the last one).
  *
  * Prints one "ok - ..." or "not ok - ..." line per check; exits 1 if any failed.
  * Build: gcc -static -O2 -o daxmmap daxmmap.c
@@ -40,7 +41,7 @@ static uint64_t word(uint64_t offset, const char *tag)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s DEVICE ALIGN SIZE [test|fill TAG|check TAG]\n", argv[0]);
+		fprintf(stderr, "usage: %s DEVICE ALIGN SIZE [test|fill TAG|check TAG|zero]\n", argv[0]);
 		return 2;
 	}
 	const char *device = argv[1];
@@ -65,6 +66,22 @@ int main(int argc, char **argv)
 	}
 	check(((uintptr_t)base % align) == 0, "mapping lands at an ALIGN-aligned address", device);
 
+	if (strcmp(mode, "zero") == 0) {
+		uint64_t nonzero = 0, first = size;
+		for (uint64_t offset = 0; offset < size; offset += 8)
+			if (*(volatile uint64_t *)(base + offset) != 0) {
+				if (first == size)
+					first = offset;
+				nonzero++;
+			}
+		check(nonzero == 0, "reads all zero", device);
+		if (nonzero)
+			printf("# %llu non-zero words, the first at offset 0x%llx\n", (unsigned long long)nonzero,
+			       (unsigned long long)first);
+		munmap(base, size);
+		close(fd);
+		return failures ? 1 : 0;
+	}
 	uint64_t offsets[3] = { 0, align / 2, align - 4096 };
 	if (strcmp(mode, "fill") == 0 || strcmp(mode, "test") == 0) {
 		for (uint64_t block = 0; block < size; block += align)

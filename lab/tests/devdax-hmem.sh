@@ -173,6 +173,25 @@ echo "# $(cat /tmp/err.txt)"
 [ -n "$foreign" ] && daxctl disable-device "$foreign" > /dev/null 2>&1 && daxctl destroy-device "$foreign" > /dev/null 2>&1
 test_pass "$R" "$available" "after the foreign device"
 
+# ---------------------------------------------------------------- tenant isolation
+# The dax bus gives freed ranges to the next device as they are: daxpool zeroes what a shrink or a destroy gives
+# back, so the next owner reads nothing of the last one.
+q=$((available / 8))
+dp_create -r "$R" -s $((q * 2)) --name secret && s=$created                 # [0, 2q)
+daxmmap "/dev/$s" 2097152 $((q * 2)) fill secret-tag > /dev/null && ok "wrote a secret into $s" || fail "fill $s"
+dp_resize "$s" "$q" && run daxpool enable-device "$s"                        # gives back [q, 2q)
+dp_create -r "$R" -s "$q" --name taker && t=$created                         # [q, 2q)
+daxmmap "/dev/$t" 2097152 "$q" zero && ok "$t, on the tail $s gave up, reads zero" || fail "$t holds old data"
+daxmmap "/dev/$s" 2097152 "$q" check secret-tag > /dev/null && ok "$s kept its own data when it shrank" \
+  || fail "$s lost its data when it shrank"
+dp_destroy "$s"                                                              # gives back [0, q)
+dp_create -r "$R" -s "$q" --name taker2 && t2=$created                       # [0, q)
+daxmmap "/dev/$t2" 2097152 "$q" zero && ok "$t2, on the memory of destroyed $s, reads zero" \
+  || fail "$t2 holds old data"
+dp_destroy "$t"
+dp_destroy "$t2"
+test_pass "$R" "$available" "after tenant isolation"
+
 # ---------------------------------------------------------------- a layout to rebuild after the reboot
 q=$((available / 8))
 dp_create -r "$R" -s $((q * 2)) && a=$created                   # [0, 2q)
