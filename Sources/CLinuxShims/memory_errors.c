@@ -110,6 +110,22 @@ int cshim_guarded_zero(void *start, size_t length, cshim_memory_error *fault) {
     return 0;
 }
 
+int cshim_guarded_scrub(int kind, void *start, size_t length, cshim_memory_error *fault) {
+    sigjmp_buf jump;
+    if (sigsetjmp(jump, 1) != 0) {
+        guard_jump = NULL;
+        *fault = guard_fault;
+        return 1;
+    }
+    guard_start = (uintptr_t)start;
+    guard_end = (uintptr_t)start + length;
+    guard_jump = &jump;
+    // An external call: the compiler cannot move its stores out of the guard.
+    cshim_scrub_zero(kind, start, length);
+    guard_jump = NULL;
+    return 0;
+}
+
 int cshim_raise_memory_error(int code, void *address, int address_lsb) {
     siginfo_t info;
     memset(&info, 0, sizeof info);

@@ -6,7 +6,8 @@ extension Scrubber {
     /// Zeroes every byte of the device file at `path` through a `MAP_SHARED` mapping, so the stores reach the
     /// file's own pages (tmpfs or hugetlbfs): the pages stay allocated and faulted, and read back as zero.
     /// - Returns: the bytes zeroed (the file's length).
-    /// - Throws: `BackendError` with operation `scrub` when the file cannot be opened, sized or mapped.
+    /// - Throws: `BackendError` with operation `scrub` when the file cannot be opened, sized or mapped, or holds
+    ///   poisoned pages (everything else in it is zeroed then).
     /// The corresponding C functions are `open(2)`, `fstat(2)` and `mmap(2)`.
     @discardableResult
     public func scrubDeviceFile(
@@ -49,10 +50,17 @@ extension Scrubber {
                 "cannot map \(path) (\(ByteCount(UInt64(length)).spelledOut)) to scrub it: \(error)"
             )
         }
-        // SIGBUS hook: a poisoned page of the file raises SIGBUS inside `zero`; the memory-error issue turns it
-        // into a quarantine of that page instead of a crash (see `ScrubJob.run`).
-        mapping.withUnsafeMutableBytes { bytes in
+        // A poisoned page of the file raises SIGBUS inside `zero`, which skips it (see `ScrubJob.run`); such a
+        // file must not be handed out again, so the scrub fails and the caller gives the file back to the kernel,
+        // which never reuses poisoned pages.
+        let poisoned = mapping.withUnsafeMutableBytes { bytes in
             zero(bytes, threads: threads, progress: progress)
+        }
+        guard poisoned == 0 else {
+            throw BackendError(
+                "scrub", path, .ioError,
+                "\(path) has \(poisoned) poisoned page(s) (memory failure): it was zeroed around them and must go "
+                    + "back to the kernel")
         }
         return ByteCount(UInt64(length))
     }

@@ -41,16 +41,19 @@ public struct Scrubber: Sendable, CustomStringConvertible {
     ///   - progress: called on the calling thread with (bytes zeroed so far, total bytes) after each piece it
     ///     zeroes, and once with (total, total) at the end.
     ///
-    /// A hardware-poisoned page raises a synchronous SIGBUS inside the store loop. Catching it belongs to the
-    /// memory-error issue: see the SIGBUS hook in `Sources/CLinuxShims/scrub.c` and in `ScrubJob.run`.
+    /// A hardware-poisoned page raises a synchronous SIGBUS inside the store loop; with the memory-error handler
+    /// installed (`MemoryErrorMonitor`) the loop jumps back, skips that page's granule and goes on.
+    ///
+    /// - Returns: how many poisoned pages were met and skipped (their memory was not zeroed).
+    @discardableResult
     public func zero(
         _ buffer: UnsafeMutableRawBufferPointer,
         threads: Int = 1,
         progress: ((Int, Int) -> Void)? = nil
-    ) {
+    ) -> Int {
         guard let base = buffer.baseAddress, buffer.count > 0 else {
             progress?(0, 0)
-            return
+            return 0
         }
         let job = ScrubJob(kind: kind, base: base, count: buffer.count)
         let wanted = min(max(threads, 1), max(1, buffer.count / Self.minimumBytesPerThread))
@@ -78,6 +81,7 @@ public struct Scrubber: Sendable, CustomStringConvertible {
             pthread_join(thread, nil)
         }
         progress?(buffer.count, buffer.count)
+        return job.faultCount.load(ordering: .relaxed)
     }
 
     /// The offset of the first non-zero byte of `buffer`, or `nil` when every byte is zero.
@@ -102,6 +106,8 @@ final class ScrubJob: Sendable {
     let count: Int
     private let nextChunk = Atomic<Int>(0)
     private let zeroedBytes = Atomic<Int>(0)
+    /// Synchronous `SIGBUS`es (poisoned pages) met and skipped.
+    let faultCount = Atomic<Int>(0)
 
     init(kind: ScrubKind, base: UnsafeMutableRawPointer, count: Int) {
         self.kind = kind
@@ -119,9 +125,19 @@ final class ScrubJob: Sendable {
                 return
             }
             let length = min(Scrubber.chunkSize, count - start)
-            // SIGBUS hook: a poisoned page faults in here. The memory-error issue wraps this call so that the
-            // signal handler can jump back, report `address + start + (si_addr - pointer)`, and skip the piece.
-            cshim_scrub_zero(kind.shimValue, pointer, length)
+            // A poisoned page raises a synchronous SIGBUS in the store loop: the guard jumps back here, the rest of
+            // its granule is skipped (it cannot be written) and zeroing goes on after it.
+            var offset = 0
+            while offset < length {
+                var fault = cshim_memory_error()
+                guard cshim_guarded_scrub(kind.shimValue, pointer + offset, length - offset, &fault) != 0 else {
+                    break
+                }
+                faultCount.wrappingAdd(1, ordering: .relaxed)
+                let granule = 1 << max(12, min(Int(fault.addressLSB), 30))
+                let resume = (Int(bitPattern: UInt(fault.address)) / granule + 1) * granule - (address + start)
+                offset = resume > offset ? min(resume, length) : length
+            }
             let done = zeroedBytes.wrappingAdd(length, ordering: .relaxed).newValue
             report?(done, count)
         }

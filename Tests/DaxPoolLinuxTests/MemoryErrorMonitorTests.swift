@@ -59,6 +59,30 @@ struct MemoryErrorMonitorTests {
         // The first half was zeroed and the process is alive to check it.
         #expect(MemoryErrorMonitor.guardedZero(UnsafeMutableRawBufferPointer(start: mapping, count: 512 << 10)) == nil)
     }
+
+    @Test("the scrubber's non-temporal zeroing skips pages that raise SIGBUS, on every thread, and zeroes the rest")
+    func scrubberSkipsFaultingPages() throws {
+        _ = try MemoryErrorMonitor(earlyKill: false)
+        let path = "/dev/shm/daxpool-scrub-sigbus-\(getpid())"
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        #expect(fd >= 0)
+        defer {
+            close(fd)
+            unlink(path)
+        }
+        let length = 64 << 20
+        #expect(ftruncate(fd, off_t(length)) == 0)
+        let mapping = try #require(mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0))
+        #expect(mapping != MAP_FAILED)
+        defer { munmap(mapping, length) }
+        memset(mapping, 0xa5, length)
+        // The last 24 MiB of the mapping lies past the end of the file: every page there faults (BUS_ADRERR).
+        let kept = 40 << 20
+        #expect(ftruncate(fd, off_t(kept)) == 0)
+        let faults = Scrubber().zero(UnsafeMutableRawBufferPointer(start: mapping, count: length), threads: 2)
+        #expect(faults >= 1)
+        #expect(Scrubber().verifyZero(UnsafeRawBufferPointer(start: mapping, count: kept)))
+    }
 }
 
 // In the same serialized suite as the monitor's own tests: the SIGBUS handler and its queue are per process.
