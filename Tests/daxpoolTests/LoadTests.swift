@@ -77,7 +77,11 @@ struct LoadTests {
                     local.append(
                         Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6)
                 }
-                if let device = mine { try? client.destroyDevice(device, force: true) }
+                // Odd workers clean up; even workers leave a device for the invariant checks below.
+                if worker % 2 == 1, let device = mine { try? client.destroyDevice(device, force: true) }
+                if worker % 2 == 0, mine == nil {
+                    _ = try? client.createDevice(CreateDeviceRequest(size: SizeValue("64K"), align: SizeValue("4K")))
+                }
                 latencies.withLock { $0.append(contentsOf: local) }
             }
             thread.stackSize = 1 << 20
@@ -95,10 +99,46 @@ struct LoadTests {
             "load: \(all.count) operations in \(String(format: "%.1f", seconds)) s, "
                 + "\(Int(Double(all.count) / seconds)) ops/s, p50 \(Int(p50)) µs, p99 \(Int(p99)) µs")
 
-        // Invariants: no devices left, all memory available, no overlap (nothing to overlap), state consistent.
-        let regions = try #require(try daemon.cli(["list", "-R", "-M"]).json() as? [[String: Any]])
-        #expect(regions.first?["available_size"] as? Int == 512 << 20)
-        #expect((regions.first?["devices"] as? [Any])?.isEmpty ?? true)
+        // Invariants over the devices the even workers left: no two ranges overlap, device sizes plus the available
+        // size make the region, and the region's labels hold exactly one settled label per device range.
+        let regions = try #require(try daemon.cli(["list", "-R", "-D", "-M"]).json() as? [[String: Any]])
+        let region = try #require(regions.first)
+        let devices = region["devices"] as? [[String: Any]] ?? []
+        var ranges: [(start: Int, end: Int)] = []
+        var mapped: Set<String> = []
+        var deviceBytes = 0
+        for device in devices {
+            deviceBytes += device["size"] as? Int ?? 0
+            for mapping in device["mappings"] as? [[String: Any]] ?? [] {
+                let start = mapping["start"] as? Int ?? -1
+                let size = mapping["size"] as? Int ?? -1
+                ranges.append((start, start + size))
+                mapped.insert("\(device["uuid"] as? String ?? "?") \(start) \(size)")
+            }
+        }
+        ranges.sort { $0.start < $1.start }
+        #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.end <= $1.start }, "overlapping ranges: \(ranges)")
+        #expect(deviceBytes + (region["available_size"] as? Int ?? -1) == 512 << 20)
+        // The live namespaces of the region's label area (check-labels reads the current index, not stale slots).
+        let check = try #require(
+            try daemon.cli(["check-labels", "-r", "0", "--state-dir", daemon.stateDirectory]).json() as? [String: Any])
+        #expect(check["valid"] as? Bool == true)
+        var labelled: Set<String> = []
+        for namespace in check["namespaces"] as? [[String: Any]] ?? [] {
+            let uuid = (namespace["uuid"] as? String ?? "?").lowercased()
+            for range in namespace["ranges"] as? [[String: Any]] ?? [] {
+                labelled.insert("\(uuid) \(range["dpa"] as? Int ?? -1) \(range["rawsize"] as? Int ?? -1)")
+            }
+        }
+        #expect(devices.count == clients / 2, "the even workers left \(devices.count) devices")
+        #expect(labelled == Set(mapped.map { $0.lowercased() }), "labels \(labelled) != list -M \(mapped)")
+        for device in devices {
+            if let name = device["chardev"] as? String {
+                #expect(daemon.cli(["destroy-device", "-f", name, "--progress", "none"]).status == 0)
+            }
+        }
+        let after = try #require(try daemon.cli(["list", "-R"]).json() as? [[String: Any]])
+        #expect(after.first?["available_size"] as? Int == 512 << 20)
         usleep(300_000)
         let fdsAfter = APIFuzzTests.descriptorCount(pid)
         let rssAfter = Self.residentKiB(pid)
