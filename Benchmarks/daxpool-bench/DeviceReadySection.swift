@@ -142,7 +142,8 @@ enum DeviceReadySection {
                     cold.append(first.total * perGiB)
                     coldCreate.append(first.create * perGiB)
                 }
-                // Destroy scrubs the file and pools it; the next create of that size takes it ready.
+                // Destroy hands the file to the scrub service, which zeroes and pools it (timed here until it is
+                // done); the next create of that size takes it ready.
                 let clock = ContinuousClock()
                 let destroyStart = clock.now
                 try await destroyAll(daemon.service)
@@ -196,8 +197,10 @@ enum DeviceReadySection {
         return rows
     }
 
+    /// Destroys every device and waits until the background scrub service has zeroed (and pooled) their memory.
     static func destroyAll(_ service: PoolService) async throws {
         for device in await service.devices() { try await service.destroyDevice(device.chardev, force: true) }
+        while await !service.pendingScrubs.isEmpty { try await Task.sleep(for: .milliseconds(1)) }
     }
 
     static func notMeasured(_ name: String, _ error: any Error) -> Row {
