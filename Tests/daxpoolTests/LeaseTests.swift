@@ -19,6 +19,18 @@ struct LeaseTests {
         return try #require(listed["leases"] as? [[String: Int]])
     }
 
+    /// Kills the lease holder and returns the device's leases once they are gone (or after 10 s).
+    func killHolder(_ child: Process, thenLeasesOf device: String, in daemon: DaemonHarness) throws -> [[String: Int]] {
+        kill(child.processIdentifier, SIGKILL)
+        child.waitUntilExit()
+        var remaining = try leases(daemon, device)
+        for _ in 0..<400 where !remaining.isEmpty {
+            usleep(25_000)
+            remaining = try leases(daemon, device)
+        }
+        return remaining
+    }
+
     @Test("a lease by a child pid shows in list, refuses destroy with 409 naming the pid, and ends when the child dies")
     func leaseEndsWithHolder() throws {
         let daemon = try DaemonHarness()
@@ -42,13 +54,7 @@ struct LeaseTests {
         }
         #expect(daemon.shmFiles() == files)
 
-        kill(pid, SIGKILL)
-        child.waitUntilExit()
-        var remaining = try leases(daemon, "vm")
-        for _ in 0..<400 where !remaining.isEmpty {
-            usleep(25_000)
-            remaining = try leases(daemon, "vm")
-        }
+        let remaining = try killHolder(child, thenLeasesOf: "vm", in: daemon)
         #expect(remaining.isEmpty, "the lease outlived its holder")
         #expect(daemon.cli(["destroy-device", "-f", "vm"]).status == 0)
     }
@@ -66,13 +72,7 @@ struct LeaseTests {
         try daemon.start()
         #expect(try leases(daemon, "vm") == [["pid": Int(pid), "uid": Int(getuid())]])
         #expect(try daemon.cli(["destroy-device", "vm"]).error()["code"] as? String == "device_leased")
-        kill(pid, SIGKILL)
-        child.waitUntilExit()
-        var remaining = try leases(daemon, "vm")
-        for _ in 0..<400 where !remaining.isEmpty {
-            usleep(25_000)
-            remaining = try leases(daemon, "vm")
-        }
+        let remaining = try killHolder(child, thenLeasesOf: "vm", in: daemon)
         #expect(remaining.isEmpty, "the re-watched lease outlived its holder")
         daemon.stop()
         try daemon.start()
