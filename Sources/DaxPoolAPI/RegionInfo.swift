@@ -21,6 +21,8 @@ public struct RegionInfo: Hashable, Sendable, Codable {
     public var labelArea: LabelAreaInfo?
     /// Page metadata the host spends on this memory (64 B per base page, less what HVO frees).
     public var pageMetadata: PageMetadata?
+    /// The region's pool of ready memory (shm and hugetlb), when it keeps or holds any.
+    public var pool: PoolInfo?
 
     public init(
         id: Int,
@@ -35,7 +37,8 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         largestAvailableExtent: UInt64,
         badblocks: [BadBlock],
         pageMetadata: PageMetadata? = nil,
-        labelArea: LabelAreaInfo? = nil
+        labelArea: LabelAreaInfo? = nil,
+        pool: PoolInfo? = nil
     ) {
         self.id = id
         self.path = path
@@ -51,10 +54,11 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         self.badblocks = badblocks
         self.pageMetadata = pageMetadata
         self.labelArea = labelArea
+        self.pool = pool
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, path, size, align, devices, backend, badblocks
+        case id, path, size, align, devices, backend, badblocks, pool
         case availableSize = "available_size"
         case pageSize = "page_size"
         case targetNode = "target_node"
@@ -99,5 +103,27 @@ public struct LabelAreaInfo: Hashable, Sendable, Codable {
         self.version = version
         self.nslot = nslot
         self.free = free
+    }
+}
+
+/// A region's pool of ready memory: zeroed files whose pages are allocated, which a new device of exactly their
+/// size takes at once.
+public struct PoolInfo: Hashable, Sendable, Codable {
+    /// The sizes the region keeps filled (`create-region --pool`, `set-pool`), one entry per file.
+    public var target: [UInt64]
+    /// The sizes of the files ready now, smallest first: the target's, and scrubbed memory of destroyed devices.
+    public var ready: [UInt64]
+    /// The memory the ready files hold.
+    public var readyBytes: UInt64
+
+    public init(target: [UInt64], ready: [UInt64]) {
+        self.target = target
+        self.ready = ready
+        self.readyBytes = ready.reduce(0, &+)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case target, ready
+        case readyBytes = "ready_bytes"
     }
 }

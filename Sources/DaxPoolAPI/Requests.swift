@@ -12,6 +12,9 @@ public struct CreateRegionRequest: Hashable, Sendable, Codable {
     public var node: Int?
     /// devdax: the kernel dax region to adopt (its id becomes the region id).
     public var daxRegion: Int?
+    /// shm and hugetlb: the sizes of the ready (zeroed, allocated) files the region's pool keeps, one entry per
+    /// file, so that a device of such a size is ready at once.
+    public var pool: [SizeValue]?
 
     public init(
         backend: BackendKind,
@@ -19,7 +22,8 @@ public struct CreateRegionRequest: Hashable, Sendable, Codable {
         path: String? = nil,
         pageSize: String? = nil,
         node: Int? = nil,
-        daxRegion: Int? = nil
+        daxRegion: Int? = nil,
+        pool: [SizeValue]? = nil
     ) {
         self.backend = backend
         self.size = size
@@ -27,12 +31,23 @@ public struct CreateRegionRequest: Hashable, Sendable, Codable {
         self.pageSize = pageSize
         self.node = node
         self.daxRegion = daxRegion
+        self.pool = pool
     }
 
     enum CodingKeys: String, CodingKey {
-        case backend, size, path, node
+        case backend, size, path, node, pool
         case pageSize = "page_size"
         case daxRegion = "dax_region"
+    }
+}
+
+/// `PUT /v1/regions/{region}/pool`: the sizes of the ready files the region's pool keeps from now on (an empty
+/// list keeps none: files already ready stay until memory is needed).
+public struct SetPoolRequest: Hashable, Sendable, Codable {
+    public var pool: [SizeValue]
+
+    public init(pool: [SizeValue]) {
+        self.pool = pool
     }
 }
 

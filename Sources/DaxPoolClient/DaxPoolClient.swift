@@ -29,6 +29,10 @@ public final class DaxPoolClient {
 
     public func destroyRegion(_ id: Int) throws(ErrorBody) { try callEmpty("DELETE", "/v1/regions/\(id)") }
 
+    public func setPool(_ id: Int, _ request: SetPoolRequest) throws(ErrorBody) -> RegionInfo {
+        try call("PUT", "/v1/regions/\(id)/pool", body: request)
+    }
+
     public func devices() throws(ErrorBody) -> [DeviceInfo] { try call("GET", "/v1/devices") }
 
     public func device(_ name: String) throws(ErrorBody) -> DeviceInfo {

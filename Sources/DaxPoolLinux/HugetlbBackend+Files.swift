@@ -117,29 +117,6 @@ extension HugetlbBackend {
         return mountPoint
     }
 
-    /// The region's pool of scrubbed files.
-    func pool(_ mountPoint: FilePath) -> ScrubPool {
-        ScrubPool(regionDirectory: mountPoint, scrubber: scrubber, threads: scrubThreads, logger: logger)
-    }
-
-    /// Retires the file at `path`: scrubbed into the pool, or unlinked.
-    func retire(_ path: FilePath, in mountPoint: FilePath, operation: String) throws(BackendError) {
-        if keepsScrubbedFiles {
-            let outcome = try pool(mountPoint).retire(path, operation: operation)
-            if case .pooled(let size) = outcome {
-                logger.debug("scrubbed and pooled", metadata: ["path": "\(path)", "bytes": "\(size)"])
-            }
-            return
-        }
-        do throws(Errno) {
-            try Syscall.unlink(path)
-        } catch .noSuchFileOrDirectory {
-            return
-        } catch {
-            throw BackendError(operation, path, error, "cannot remove the memory file \(path): \(error)")
-        }
-    }
-
     /// Gives back the pages the region's record says it added in this boot, then removes the record.
     func releasePages(_ config: RegionConfig, mountPoint: FilePath, operation: String) throws(BackendError) {
         let recordPath = HugetlbRegionRecord.path(mountPoint: mountPoint, region: config.id)
@@ -159,91 +136,6 @@ extension HugetlbBackend {
         } catch .noSuchFileOrDirectory {
         } catch {
             throw BackendError(operation, recordPath, error, "cannot remove the region record \(recordPath): \(error)")
-        }
-    }
-
-    /// Opens (or creates) the device file at `path` and makes it exactly `size` bytes, every page allocated on
-    /// the region's node: from the pool when creating and a pooled file has exactly `size`, else by `fallocate`
-    /// after evicting pooled files as far as needed.
-    func commit(
-        _ device: DaxPoolCore.DeviceID,
-        at path: FilePath,
-        size: ByteCount,
-        creating: Bool,
-        region: RegionConfig,
-        operation: String,
-        progress: (ByteCount, ByteCount) -> Void = { _, _ in }
-    ) throws(BackendError) {
-        guard let length = Int64(exactly: size.rawValue), size.isAligned(to: region.pageSize) else {
-            throw BackendError(
-                operation, path, .invalidArgument,
-                "\(device) must be a whole number of \(region.pageSize) pages, not \(size) bytes"
-            )
-        }
-        let mountPoint = path.removingLastComponent()
-        let pool = pool(mountPoint)
-        if creating, keepsScrubbedFiles, try pool.take(size: size, to: path, operation: operation) {
-            do throws(Errno) {
-                try OwnedDescriptor.open(path, .readWrite, options: .noFollow).setPermissions(.ownerReadWrite)
-            } catch {
-                try? Syscall.unlink(path)
-                throw BackendError(operation, path, error, "cannot set the mode of \(path) to 0600: \(error)")
-            }
-            logger.debug("took a scrubbed file from the pool", metadata: ["device": "\(device)", "bytes": "\(length)"])
-            progress(size, size)
-            return
-        }
-        let options: FileDescriptor.OpenOptions = creating ? [.create, .exclusiveCreate, .noFollow] : [.noFollow]
-        let file: OwnedDescriptor
-        do throws(Errno) {
-            file = try OwnedDescriptor.open(path, .readWrite, options: options, permissions: .ownerReadWrite)
-        } catch {
-            throw BackendError(operation, path, error, "cannot open the memory file of \(device) at \(path): \(error)")
-        }
-        var oldLength: Int64 = 0
-        do throws(Errno) {
-            let before = try file.status()
-            oldLength = before.size
-            if length < before.size { try file.resize(to: length) }
-            let needed = length - min(before.allocatedBytes, length)
-            if needed > 0 {
-                try makeRoom(needed, in: mountPoint, pool: pool, operation: operation)
-                let node = region.targetNode ?? Self.defaultNode
-                let binding = try NUMABinding(node: node)
-                let start = before.allocatedBytes >= before.size ? min(before.size, length) : 0
-                // In pieces, so that a long prefault reports progress; each piece is whole pages.
-                let chunk =
-                    max(Self.prefaultChunk / Int64(region.pageSize.rawValue), 1) * Int64(region.pageSize.rawValue)
-                var offset = start
-                progress(ByteCount(UInt64(offset)), size)
-                while offset < length {
-                    let piece = min(chunk, length - offset)
-                    try file.allocate(offset: offset, length: piece)
-                    offset += piece
-                    progress(ByteCount(UInt64(offset)), size)
-                }
-                try binding.restore()
-            }
-            try file.setPermissions(.ownerReadWrite)
-            if needed <= 0 { progress(size, size) }
-        } catch {
-            if creating {
-                try? Syscall.unlink(path)
-            } else if length > oldLength {
-                try? file.resize(to: oldLength)
-            }
-            throw commitError(device, at: path, size: size, region: region, error, operation: operation)
-        }
-    }
-
-    /// Evicts pooled files until the mount has `needed` bytes free (its `size=` caps it at the region's size).
-    func makeRoom(_ needed: Int64, in mountPoint: FilePath, pool: ScrubPool, operation: String) throws(Errno) {
-        let free = Int64(clamping: try FileSystemSpace(of: mountPoint).available.rawValue)
-        guard free < needed else { return }
-        do throws(BackendError) {
-            try pool.evict(atLeast: needed - free, operation: operation)
-        } catch {
-            throw Errno(rawValue: error.errno)
         }
     }
 

@@ -63,17 +63,6 @@ extension HugetlbBackend {
                 metadata: ["path": "\(recordPath)"]
             )
         }
-        let pool = pool(mountPoint)
-        try pool.removeDirty(operation: operation)
-        try FileBackedDevices(directory: mountPoint, logger: logger).reconcile(
-            devices,
-            commit: { (record: DeviceRecord, path: FilePath, size: ByteCount, creating: Bool) throws(BackendError) in
-                try commit(record.id, at: path, size: size, creating: creating, region: region, operation: operation)
-                watcher?.watch(record.id, path: path, size: size)
-            },
-            retire: { (path: FilePath) throws(BackendError) in
-                try retire(path, in: mountPoint, operation: operation)
-            }
-        )
+        try reconcileFiles(region, in: mountPoint, devices: devices)
     }
 }

@@ -18,7 +18,7 @@ import SystemPackage
 ///   of scrubbed files (`ScrubPool`). Enable, disable and reconcile behave as in `ShmBackend` (`FileBackedDevices`).
 /// - **Destroy**: the file is scrubbed and pooled (or unlinked when another process still holds it), so the next
 ///   device of the same size is ready at once and never shows the last owner's bytes.
-public struct HugetlbBackend: MemoryBackend {
+public struct HugetlbBackend: PooledFileBackend {
     public var kind: BackendKind { .hugetlb }
 
     let logger: Logger
@@ -154,17 +154,21 @@ public struct HugetlbBackend: MemoryBackend {
                         + "destroy those devices first"
                 )
             }
-            try pool(mountPoint).removeAll(operation: operation)
-            do throws(Errno) {
-                try mount.unmount()
-            } catch .resourceBusy {
-                throw BackendError(
-                    operation, mountPoint, .resourceBusy,
-                    "cannot unmount \(mountPoint): a process still has a file on it open or mapped (see "
-                        + "'fuser -vm \(mountPoint)'); stop it, then destroy the region again"
-                )
-            } catch {
-                throw BackendError(operation, mountPoint, error, "cannot unmount \(mountPoint): \(error)")
+            // Under the room lock: a pool fill between two pieces holds no file open, so the unmount can go on.
+            let pool = pool(mountPoint)
+            try pool.withRoomLock { () throws(BackendError) in
+                try pool.removeAll(operation: operation)
+                do throws(Errno) {
+                    try mount.unmount()
+                } catch .resourceBusy {
+                    throw BackendError(
+                        operation, mountPoint, .resourceBusy,
+                        "cannot unmount \(mountPoint): a process still has a file on it open or mapped (see "
+                            + "'fuser -vm \(mountPoint)'); stop it, then destroy the region again"
+                    )
+                } catch {
+                    throw BackendError(operation, mountPoint, error, "cannot unmount \(mountPoint): \(error)")
+                }
             }
         }
         do throws(Errno) {
@@ -179,124 +183,13 @@ public struct HugetlbBackend: MemoryBackend {
         try releasePages(config, mountPoint: mountPoint, operation: operation)
     }
 
-    /// `<mount point>/daxR.N`.
-    public func devicePath(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) -> String? {
-        FilePath(region.path).lexicallyNormalized().appending(ShmDeviceFiles.enabledName(device)).string
+    /// The mount point of a region whose hugetlbfs must be mounted.
+    func deviceDirectory(_ region: RegionConfig, operation: String) throws(BackendError) -> FilePath {
+        try checkMounted(region, operation: operation)
     }
 
-    /// Creates the device file (mode 0600) or resizes the existing one, enabled or disabled, to exactly `size`
-    /// bytes, every page allocated on the region's node. A new file is taken from the pool when it has one of
-    /// exactly that size; otherwise pooled files are evicted as far as the new pages need, and `fallocate(2)`
-    /// allocates them. On failure a new file is removed and a grown file gets its old size back.
-    /// `extents` are not needed: the device's memory is its file, and the region offsets are daxpool's own.
-    public func provisionDevice(
-        _ device: DaxPoolCore.DeviceID,
-        size: ByteCount,
-        extents: [Extent],
-        in region: RegionConfig
-    ) throws(BackendError) {
-        try provisionDevice(device, size: size, extents: extents, align: region.pageSize, in: region) { _, _ in }
-    }
-
-    /// `provisionDevice`, telling `progress` (bytes allocated, total) after each `prefaultChunk` that
-    /// `fallocate(2)` allocated; a file taken from the pool is done at once.
-    public func provisionDevice(
-        _ device: DaxPoolCore.DeviceID,
-        size: ByteCount,
-        extents: [Extent],
-        align: Alignment,
-        in region: RegionConfig,
-        progress: (ByteCount, ByteCount) -> Void
-    ) throws(BackendError) {
-        let operation = "provision-device"
-        let mountPoint = try checkMounted(region, operation: operation)
-        let devices = FileBackedDevices(directory: mountPoint, logger: logger)
-        let path: FilePath
-        if let existing = try devices.existingFile(of: device, operation: operation) {
-            path = existing
-            try commit(
-                device, at: path, size: size, creating: false, region: region, operation: operation, progress: progress)
-        } else {
-            path = devices.files(of: device).enabled
-            try commit(
-                device, at: path, size: size, creating: true, region: region, operation: operation, progress: progress
-            )
-        }
-        watcher?.watch(device, path: path, size: size)
-    }
-
-    /// Renames `.daxR.N.disabled` to `daxR.N` (enable) or back (disable). Doing it twice is harmless.
-    public func setDeviceEnabled(_ device: DaxPoolCore.DeviceID, enabled: Bool, in region: RegionConfig)
-        throws(BackendError)
-    {
-        let mountPoint = try checkMounted(region, operation: enabled ? "enable-device" : "disable-device")
-        try FileBackedDevices(directory: mountPoint, logger: logger).setEnabled(device, enabled: enabled)
-    }
-
-    /// Gives the device file to `uid`, mode 0600.
-    public func setDeviceOwner(_ device: DaxPoolCore.DeviceID, uid: UInt32, in region: RegionConfig)
-        throws(BackendError)
-    {
-        let mountPoint = try checkMounted(region, operation: "set-device-owner")
-        try FileBackedDevices(directory: mountPoint, logger: logger).setOwner(of: device, uid: uid)
-    }
-
-    /// Truncates the device file to zero: whoever maps it faults with `SIGBUS` on the next access, and the huge
-    /// pages go back to the region's reserve (the kernel zeroes them before it hands them out again).
-    public func revokeDevice(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) throws(BackendError) {
-        let mountPoint = try checkMounted(region, operation: "revoke-device")
-        try FileBackedDevices(directory: mountPoint, logger: logger).revoke(device)
-    }
-
-    /// Destroyed devices' files are scrubbed into the pool, unless the backend was told not to keep them.
-    public func scrubsRetiredMemory(in region: RegionConfig) -> Bool { keepsScrubbedFiles }
-
-    /// Renames the device's file (under either name) to `<mount>/.pool/dirty.<token>`, without zeroing it; a file
-    /// that is already gone is fine. `scrubRetired(token:)` zeroes it later.
-    public func retireDevice(_ device: DaxPoolCore.DeviceID, token: String, in region: RegionConfig)
-        throws(BackendError)
-    {
-        let operation = "destroy-device"
-        let mountPoint = try checkMounted(region, operation: operation)
-        watcher?.unwatch(device)
-        let files = FileBackedDevices(directory: mountPoint, logger: logger).files(of: device)
-        let pool = pool(mountPoint)
-        for path in [files.enabled, files.disabled] where try pool.hide(path, token: token, operation: operation) {
-            return
-        }
-    }
-
-    /// Zeroes `<mount>/.pool/dirty.<token>` with the scrubber's threads and keeps it as a clean file (or unlinks it
-    /// when another process still maps it, or it cannot be zeroed). A file that is gone already is fine.
-    public func scrubRetired(
-        token: String,
-        in region: RegionConfig,
-        progress: (ByteCount, ByteCount) -> Void
-    ) throws(BackendError) {
-        let operation = "scrub"
-        let mountPoint = try checkMounted(region, operation: operation)
-        let pool = pool(mountPoint)
-        let outcome = try withoutActuallyEscaping(progress) { report throws(BackendError) in
-            try pool.scrubHidden(token: token, operation: operation) { done, total in
-                report(ByteCount(UInt64(done)), ByteCount(UInt64(total)))
-            }
-        }
-        if case .pooled(let size) = outcome {
-            logger.debug("scrubbed and pooled", metadata: ["token": "\(token)", "bytes": "\(size)"])
-        }
-    }
-
-    /// Scrubs the device's file and keeps it in the pool (or unlinks it: see `ScrubPool`); a file that is already
-    /// gone is fine.
-    public func destroyDevice(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) throws(BackendError) {
-        let operation = "destroy-device"
-        let mountPoint = try checkMounted(region, operation: operation)
-        watcher?.unwatch(device)
-        let files = FileBackedDevices(directory: mountPoint, logger: logger).files(of: device)
-        for path in [files.enabled, files.disabled] {
-            try retire(path, in: mountPoint, operation: operation)
-        }
-    }
+    /// The region's node (node 0 when it names none).
+    func memoryNode(of region: RegionConfig) -> Int? { region.targetNode ?? Self.defaultNode }
 
     /// The page metadata the host spends on the region's memory: whether HVO applies comes from the region's
     /// record (HVO acts when pages are allocated), else from the current setting.

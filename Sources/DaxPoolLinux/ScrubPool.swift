@@ -24,8 +24,10 @@ import SystemPackage
 ///   pages from the kernel.
 /// - **Exact sizes.** A create takes a clean file of exactly its size; anything else allocates fresh memory.
 /// - **Pooled memory counts as free.** The region's allocator does not know about the pool, so before a create
-///   or grow allocates, the backend asks the pool to `evict` (unlink) files, largest first, until the memory it
-///   needs is free.
+///   or grow allocates, the backend asks the pool to `makeRoom`: it unlinks clean files (and files still being
+///   filled) until the region's files leave the memory it needs free.
+/// - **Filled ahead of demand.** A region can name the file sizes its pool should hold (`RegionConfig.pool`);
+///   `fill` allocates them in the background, so even the first device of such a size is ready at once.
 /// - **If scrubbing fails** (the file cannot be mapped, ...), the file is unlinked, never pooled.
 struct ScrubPool {
     /// `<region path>/.pool`.
@@ -166,23 +168,9 @@ struct ScrubPool {
         (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
     }
 
-    /// Unlinks clean files, largest first, until they have freed at least `bytes` of memory or none are left.
-    /// - Returns: the memory freed.
-    @discardableResult
-    func evict(atLeast bytes: Int64, operation: String) throws(BackendError) -> Int64 {
-        var freed: Int64 = 0
-        for entry in try entries(operation: operation).reversed() where freed < bytes {
-            try unlink(entry.path, operation: operation)
-            freed += entry.allocatedBytes
-            logger.debug(
-                "evicted a pooled file", metadata: ["path": "\(entry.path)", "bytes": "\(entry.allocatedBytes)"])
-        }
-        return freed
-    }
-
-    /// Unlinks `dirty.*` files: memory a crash left half-scrubbed.
+    /// Unlinks `dirty.*` and `filling.*` files: memory a crash left half-scrubbed or half-filled.
     func removeDirty(operation: String) throws(BackendError) {
-        for name in try names(operation: operation) where name.hasPrefix("dirty.") {
+        for name in try names(operation: operation) where name.hasPrefix("dirty.") || name.hasPrefix("filling.") {
             try unlink(directory.appending(name), operation: operation)
         }
     }
@@ -190,7 +178,8 @@ struct ScrubPool {
     /// Unlinks every file in the pool and the pool directory itself; files that are not the pool's stay and the
     /// directory then stays too.
     func removeAll(operation: String) throws(BackendError) {
-        for name in try names(operation: operation) where name.hasPrefix("dirty.") || name.hasPrefix("clean.") {
+        let poolFiles = ["dirty.", "clean.", "filling."]
+        for name in try names(operation: operation) where poolFiles.contains(where: { name.hasPrefix($0) }) {
             try unlink(directory.appending(name), operation: operation)
         }
         do throws(Errno) {
@@ -205,7 +194,7 @@ struct ScrubPool {
     // MARK: - Helpers
 
     /// Creates the pool directory (mode 0700) if it is missing.
-    private func prepare(operation: String) throws(BackendError) {
+    func prepare(operation: String) throws(BackendError) {
         do throws(Errno) {
             try Syscall.makeDirectory(directory, mode: 0o700)
         } catch .fileExists {

@@ -9,10 +9,17 @@ import SystemPackage
 ///
 /// A disabled device's file is renamed to `.daxR.N.disabled`, so its path disappears as `/dev/daxR.N` does when
 /// the kernel unbinds a device, and comes back with the same memory when it is enabled.
-public struct ShmBackend: MemoryBackend {
+///
+/// As in `HugetlbBackend`, a destroyed device's file is scrubbed into the region's pool (`<region>/.pool`), and
+/// the pool can be filled ahead of demand with the sizes the region names, so that a new device of such a size
+/// takes a file whose pages are already allocated and zero (`PooledFileBackend`).
+public struct ShmBackend: PooledFileBackend {
     public var kind: BackendKind { .shm }
 
     let logger: Logger
+    let scrubber: Scrubber
+    let scrubThreads: Int
+    let keepsScrubbedFiles: Bool
     /// The mode of the directories it creates: 0700, or 0711 when devices belong to other users, who must pass
     /// through the directories to open their device files (which stay 0600; the directories cannot be listed).
     let directoryMode: mode_t
@@ -23,13 +30,23 @@ public struct ShmBackend: MemoryBackend {
     ///   - directoryMode: 0o700 (the default) or 0o711 (other users own devices).
     ///   - watcher: keeps the daemon's own mapping of every device, so that the kernel reports memory errors in
     ///     device memory to the daemon (`nil`: none).
+    ///   - scrubber: zeroes destroyed devices' memory.
+    ///   - scrubThreads: threads a scrub may use (default: all online CPUs, at most 4).
+    ///   - keepsScrubbedFiles: keep destroyed devices' scrubbed files for reuse and fill the pool (`false`: unlink
+    ///     them, and let the kernel zero pages when they are allocated again).
     public init(
         logger: Logger = Logger(label: "daxpool.shm"), directoryMode: UInt32 = 0o700,
-        watcher: DeviceMemoryWatcher? = nil
+        watcher: DeviceMemoryWatcher? = nil,
+        scrubber: Scrubber = Scrubber(),
+        scrubThreads: Int = min(4, Scrubber.onlineProcessorCount),
+        keepsScrubbedFiles: Bool = true
     ) {
         self.logger = logger
         self.directoryMode = mode_t(directoryMode)
         self.watcher = watcher
+        self.scrubber = scrubber
+        self.scrubThreads = max(1, scrubThreads)
+        self.keepsScrubbedFiles = keepsScrubbedFiles
     }
 
     /// The default directory of region `regionID` for the current user: `/dev/shm/daxpool-<uid>/region<id>`.
@@ -92,6 +109,8 @@ public struct ShmBackend: MemoryBackend {
                     + "destroy those devices first"
             )
         }
+        let pool = pool(directory)
+        try pool.withRoomLock { () throws(BackendError) in try pool.removeAll(operation: operation) }
         do throws(Errno) {
             try Syscall.removeDirectory(directory)
         } catch .noSuchFileOrDirectory {
@@ -106,106 +125,17 @@ public struct ShmBackend: MemoryBackend {
             throw BackendError(operation, directory, error, "cannot remove region directory \(directory): \(error)")
         }
     }
-
-    /// `<region path>/daxR.N`.
-    public func devicePath(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) -> String? {
-        FilePath(region.path).appending(ShmDeviceFiles.enabledName(device)).string
-    }
-
-    /// Creates the device file (mode 0600) or resizes the existing one, enabled or disabled, to exactly `size`
-    /// bytes, all committed. A grow commits the new pages with `fallocate(2)`; a shrink frees the tail with
-    /// `ftruncate(2)`. On failure a new file is removed and a grown file gets its old size back.
-    /// `extents` are not needed: a shm device's memory is its file.
-    public func provisionDevice(
-        _ device: DaxPoolCore.DeviceID,
-        size: ByteCount,
-        extents: [Extent],
-        in region: RegionConfig
-    ) throws(BackendError) {
-        try provisionDevice(device, size: size, extents: extents, align: region.pageSize, in: region) { _, _ in }
-    }
-
-    /// `provisionDevice`, telling `progress` (bytes committed, total) after each `HugetlbBackend.prefaultChunk`
-    /// that `fallocate(2)` committed.
-    public func provisionDevice(
-        _ device: DaxPoolCore.DeviceID,
-        size: ByteCount,
-        extents: [Extent],
-        align: Alignment,
-        in region: RegionConfig,
-        progress: (ByteCount, ByteCount) -> Void
-    ) throws(BackendError) {
-        let operation = "provision-device"
-        let directory = try regionDirectory(region, operation: operation)
-        let files = ShmDeviceFiles(device, in: directory)
-        let path: FilePath
-        if try isPresent(files.enabled, operation: operation) {
-            path = files.enabled
-            try commit(device, at: path, size: size, creating: false, operation: operation, progress: progress)
-        } else if try isPresent(files.disabled, operation: operation) {
-            path = files.disabled
-            try commit(device, at: path, size: size, creating: false, operation: operation, progress: progress)
-        } else {
-            path = files.enabled
-            try commit(device, at: path, size: size, creating: true, operation: operation, progress: progress)
-        }
-        watcher?.watch(device, path: path, size: size)
-    }
-
-    /// Renames `.daxR.N.disabled` to `daxR.N` (enable) or back (disable). Doing it twice is harmless.
-    public func setDeviceEnabled(_ device: DaxPoolCore.DeviceID, enabled: Bool, in region: RegionConfig)
-        throws(BackendError)
-    {
-        let operation = enabled ? "enable-device" : "disable-device"
-        let files = ShmDeviceFiles(device, in: try regionDirectory(region, operation: operation))
-        let (source, target) = enabled ? (files.disabled, files.enabled) : (files.enabled, files.disabled)
-        if try isPresent(target, operation: operation) { return }
-        guard try isPresent(source, operation: operation) else {
-            throw BackendError(
-                operation, files.enabled, .noSuchFileOrDirectory,
-                "the memory file of \(device) is missing (neither \(files.enabled) nor \(files.disabled) exists): "
-                    + "restart the daemon so that it recreates the device's memory, or destroy the device"
-            )
-        }
-        do throws(Errno) {
-            try Syscall.rename(source, to: target)
-        } catch {
-            throw BackendError(operation, source, error, "cannot rename \(source) to \(target): \(error)")
-        }
-    }
-
-    /// Gives the device file to `uid`, mode 0600.
-    public func setDeviceOwner(_ device: DaxPoolCore.DeviceID, uid: UInt32, in region: RegionConfig)
-        throws(BackendError)
-    {
-        let directory = try regionDirectory(region, operation: "set-device-owner")
-        try FileBackedDevices(directory: directory, logger: logger).setOwner(of: device, uid: uid)
-    }
-
-    /// Truncates the device file to zero: whoever maps it faults with `SIGBUS` on the next access.
-    public func revokeDevice(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) throws(BackendError) {
-        let directory = try regionDirectory(region, operation: "revoke-device")
-        try FileBackedDevices(directory: directory, logger: logger).revoke(device)
-    }
-
-    /// Removes the device file under either name; a file that is already gone is fine.
-    public func destroyDevice(_ device: DaxPoolCore.DeviceID, in region: RegionConfig) throws(BackendError) {
-        let operation = "destroy-device"
-        let files = ShmDeviceFiles(device, in: try regionDirectory(region, operation: operation))
-        watcher?.unwatch(device)
-        for path in [files.enabled, files.disabled] {
-            do throws(Errno) {
-                try Syscall.unlink(path)
-            } catch .noSuchFileOrDirectory {
-                continue
-            } catch {
-                throw BackendError(operation, path, error, "cannot remove the memory file \(path): \(error)")
-            }
-        }
-    }
 }
 
 extension ShmBackend {
+    /// The region's directory.
+    func deviceDirectory(_ region: RegionConfig, operation: String) throws(BackendError) -> FilePath {
+        try regionDirectory(region, operation: operation)
+    }
+
+    /// tmpfs does not place pages on a chosen node.
+    func memoryNode(of region: RegionConfig) -> Int? { nil }
+
     /// The region's directory, which must be an absolute path.
     func regionDirectory(_ region: RegionConfig, operation: String) throws(BackendError) -> FilePath {
         let path = FilePath(region.path)
@@ -252,79 +182,12 @@ extension ShmBackend {
         return created
     }
 
-    /// Whether a regular file is at `path`; anything else there is an error.
-    func isPresent(_ path: FilePath, operation: String) throws(BackendError) -> Bool {
-        let status: FileStatus?
-        do throws(Errno) {
-            status = try Syscall.linkStatusIfPresent(path)
-        } catch {
-            throw BackendError(operation, path, error, "cannot look at \(path): \(error)")
-        }
-        guard let status else { return false }
-        guard status.isRegularFile else {
-            throw BackendError(
-                operation, path, .invalidArgument,
-                "\(path) is not a regular file, so it cannot be device memory: move it away"
-            )
-        }
-        return true
-    }
-
-    /// Opens (or creates) the device file at `path` and makes it exactly `size` bytes, every page committed.
-    func commit(
-        _ device: DaxPoolCore.DeviceID,
-        at path: FilePath,
-        size: ByteCount,
-        creating: Bool,
-        operation: String,
-        progress: (ByteCount, ByteCount) -> Void = { _, _ in }
-    ) throws(BackendError) {
-        guard let length = Int64(exactly: size.rawValue) else {
-            throw BackendError(operation, path, .fileTooLarge, "\(size) bytes is too large for a file")
-        }
-        let options: FileDescriptor.OpenOptions = creating ? [.create, .exclusiveCreate, .noFollow] : [.noFollow]
-        let file: OwnedDescriptor
-        do throws(Errno) {
-            file = try OwnedDescriptor.open(path, .readWrite, options: options, permissions: .ownerReadWrite)
-        } catch {
-            throw BackendError(operation, path, error, "cannot open the memory file of \(device) at \(path): \(error)")
-        }
-        var oldLength: Int64 = 0
-        do throws(Errno) {
-            let before = try file.status()
-            oldLength = before.size
-            if length < before.size { try file.resize(to: length) }
-            let current = try length < before.size ? file.status() : before
-            if length > 0 && current.allocatedBytes < length {
-                // Commit only the new tail when everything before it is committed already.
-                let start = current.size < length && current.allocatedBytes >= current.size ? current.size : 0
-                // In pieces, so that a long commit reports progress.
-                var offset = start
-                progress(ByteCount(UInt64(offset)), size)
-                while offset < length {
-                    let piece = min(HugetlbBackend.prefaultChunk, length - offset)
-                    try file.allocate(offset: offset, length: piece)
-                    offset += piece
-                    progress(ByteCount(UInt64(offset)), size)
-                }
-            }
-            try file.setPermissions(.ownerReadWrite)
-            progress(size, size)
-        } catch {
-            if creating {
-                try? Syscall.unlink(path)
-            } else if length > oldLength {
-                try? file.resize(to: oldLength)
-            }
-            throw commitError(device, at: path, size: size, error, operation: operation)
-        }
-    }
-
     /// The error for a failed commit, saying how much was asked and what is free.
     func commitError(
         _ device: DaxPoolCore.DeviceID,
         at path: FilePath,
         size: ByteCount,
+        region: RegionConfig,
         _ error: Errno,
         operation: String
     ) -> BackendError {

@@ -31,9 +31,13 @@ public actor PoolService {
     private var nextSubscriber = 0
     /// Progress of scrubs and prefaults, for `/v1/progress`.
     public nonisolated let progress = ProgressHub()
-    /// Destroyed devices' memory to zero, for the `ScrubService` (which runs the scrubs off this actor).
-    nonisolated let scrubJobs: AsyncStream<ScrubJob>
-    private let scrubContinuation: AsyncStream<ScrubJob>.Continuation
+    /// Destroyed devices' memory to zero and pools to fill, for the `ScrubService` (which does both off this actor).
+    nonisolated let scrubJobs: AsyncStream<BackgroundJob>
+    private let scrubContinuation: AsyncStream<BackgroundJob>.Continuation
+    /// Scrubs queued for the `ScrubService` and not yet started.
+    nonisolated let queuedScrubs = QueuedScrubs()
+    /// Regions with a pool fill queued and not yet started: a region is queued at most once.
+    private var queuedFills: Set<Int> = []
 
     /// Loads the persisted state, brings every backend in line with it, and creates the embedded default
     /// region when there is none.
@@ -53,7 +57,7 @@ public actor PoolService {
         self.labelAreas = labelAreas
         self.policy = policy
         self.watcher = watcher
-        (scrubJobs, scrubContinuation) = AsyncStream<ScrubJob>.makeStream()
+        (scrubJobs, scrubContinuation) = AsyncStream<BackgroundJob>.makeStream()
         if let snapshot = try store.load() {
             model = try PoolModel(snapshot: snapshot)
         } else {
@@ -76,8 +80,10 @@ public actor PoolService {
         // service has zeroed it (or found that reconcile gave it back to the kernel).
         for (region, scrub) in model.pendingScrubs {
             let backend = try backendFor(region.backend)
-            scrubContinuation.yield(ScrubJob(region: region, scrub: scrub, backend: backend))
+            queuedScrubs.added()
+            scrubContinuation.yield(.scrub(ScrubJob(region: region, scrub: scrub, backend: backend)))
         }
+        for id in model.regionIDs { queueFill(id) }
         revalidateLeases()
         if model != loaded { try store.commit(model.snapshot) }
         if model.regions.isEmpty, let defaultSize = settings.defaultRegionSize, defaultSize.rawValue > 0 {
@@ -157,7 +163,8 @@ public actor PoolService {
         } else {
             path = settings.defaultPath(for: request.backend, region: id)
         }
-        let wanted = RegionConfig(
+        let pool = try parsePool(request.pool ?? [], backend: request.backend)
+        var wanted = RegionConfig(
             id: id,
             backend: request.backend,
             size: size,
@@ -166,6 +173,10 @@ public actor PoolService {
             targetNode: request.node,
             path: path
         )
+        wanted.pool = pool
+        if request.backend != .devdax, let problem = wanted.poolProblem() {
+            throw PoolError.invalidRequest(problem)
+        }
         if request.backend != .devdax {
             var next = model
             try next.addRegion(wanted)
@@ -185,6 +196,7 @@ public actor PoolService {
             throw error
         }
         model = final
+        queueFill(id)
         logger.info("created region", metadata: ["region": "\(id)", "backend": "\(config.backend)"])
         return info(for: try model.region(id), includeDevices: true, visibleTo: caller)
     }
@@ -201,6 +213,54 @@ public actor PoolService {
         } catch {
             logger.warning("region \(id) is gone from the state but its backend did not clean up: \(error)")
         }
+    }
+
+    /// Sets the sizes of the ready files region `id`'s pool keeps (shm and hugetlb) and starts filling them in the
+    /// background. Ready files no size asks for stay until a device needs their memory.
+    public func setPool(_ id: Int, _ request: SetPoolRequest, by caller: Caller = .daemon) throws -> RegionInfo {
+        try policy.requireAdministrator(caller, to: "configure region pools")
+        let region = try model.region(id)
+        var config = region.config
+        config.pool = try parsePool(request.pool, backend: config.backend)
+        if let problem = config.poolProblem() { throw PoolError.invalidRequest(problem) }
+        var next = model
+        try next.replaceConfig(config)
+        try store.commit(next.snapshot)
+        model = next
+        queueFill(id)
+        logger.info("set the region's pool", metadata: ["region": "\(id)", "sizes": "\(config.pool.map(\.rawValue))"])
+        return info(for: try model.region(id), includeDevices: true, visibleTo: caller)
+    }
+
+    /// Queues a fill of region `id`'s pool when it names sizes and no fill is queued for it yet.
+    func queueFill(_ id: Int) {
+        guard let region = model.regions[id], !region.config.pool.isEmpty, !queuedFills.contains(id) else { return }
+        queuedFills.insert(id)
+        scrubContinuation.yield(.fill(region: id))
+    }
+
+    /// The region and backend a queued fill works on, read when it starts (so that it sees the latest pool), or
+    /// `nil` when the region is gone or keeps no pool any more.
+    func startFill(_ id: Int) -> (RegionConfig, any MemoryBackend)? {
+        queuedFills.remove(id)
+        guard let region = model.regions[id], !region.config.pool.isEmpty,
+            let backend = backends[region.config.backend]
+        else { return nil }
+        return (region.config, backend)
+    }
+
+    /// The pool sizes of a request: only shm and hugetlb keep a pool.
+    private func parsePool(_ values: [SizeValue], backend: BackendKind) throws(PoolError) -> [ByteCount] {
+        guard values.isEmpty || backend == .shm || backend == .hugetlb else {
+            throw .invalidRequest("a \(backend) region keeps no pool: pool is for shm and hugetlb regions")
+        }
+        guard values.count <= RegionConfig.maximumPoolFiles else {
+            throw .invalidRequest(
+                "a pool of \(values.count) files is more than the \(RegionConfig.maximumPoolFiles) a region may keep")
+        }
+        var sizes: [ByteCount] = []
+        for value in values { sizes.append(try parseSize(value, field: "pool")) }
+        return sizes
     }
 
     // MARK: - Devices
@@ -267,6 +327,7 @@ public actor PoolService {
             throw error
         }
         model = next
+        queueFill(region.config.id)
         logger.info(
             "created device",
             metadata: ["device": "\(record.id)", "size": "\(region.allocator.size(of: record.id.instance))"])
@@ -303,6 +364,7 @@ public actor PoolService {
             throw error
         }
         model = next
+        if layoutChanged { queueFill(region.config.id) }
         return info(for: record, in: region)
     }
 
@@ -355,7 +417,8 @@ public actor PoolService {
             // The file keeps its device name; the next start's reconcile scrubs it as a file no device owns.
             logger.warning("\(record.id) is gone from the state but its memory was not retired: \(error)")
         }
-        scrubContinuation.yield(ScrubJob(region: region.config, scrub: pending, backend: backend))
+        queuedScrubs.added()
+        scrubContinuation.yield(.scrub(ScrubJob(region: region.config, scrub: pending, backend: backend)))
         logger.info(
             "destroyed device; its memory is being scrubbed",
             metadata: ["device": "\(record.id)", "bytes": "\(pending.size)"])
@@ -370,6 +433,7 @@ public actor PoolService {
             try next.finishScrub(region: job.region.id, id: job.scrub.id)
             try store.commit(next.snapshot)
             model = next
+            queueFill(job.region.id)
         } catch {
             logger.error(
                 "a scrub finished but its memory could not be freed; it stays out of use until the next start",
@@ -797,8 +861,16 @@ public actor PoolService {
             largestAvailableExtent: region.allocator.largestFreeExtent(alignment: region.config.pageSize).rawValue,
             badblocks: region.badBlocks.map { BadBlock(offset: $0.start.rawValue, length: $0.length.rawValue) },
             pageMetadata: backends[region.config.backend]?.pageMetadata(for: region.config),
-            labelArea: labelAreas(region.config.id)
+            labelArea: labelAreas(region.config.id),
+            pool: poolInfo(region.config)
         )
+    }
+
+    /// The region's pool as `list -R` shows it: `nil` when it keeps and holds nothing.
+    private func poolInfo(_ config: RegionConfig) -> PoolInfo? {
+        let ready = backends[config.backend]?.readyFiles(in: config) ?? []
+        guard !config.pool.isEmpty || !ready.isEmpty else { return nil }
+        return PoolInfo(target: config.pool.map(\.rawValue), ready: ready.map(\.rawValue))
     }
 
     private func info(for record: DeviceRecord, in region: RegionState) -> DeviceInfo {

@@ -45,13 +45,29 @@ public final class ProgressHub: Sendable {
         name: DeviceName?,
         total: ByteCount
     ) -> UInt64 {
+        start(kind, region: region, device: device.description, uuid: uuid.description, name: name?.value, total: total)
+    }
+
+    /// Starts a fill of region `region`'s pool (`device` `regionR.pool`, no uuid) on `total` bytes.
+    public func startFill(region: Int, total: ByteCount) -> UInt64 {
+        start(.fill, region: region, device: "region\(region).pool", uuid: "", name: nil, total: total)
+    }
+
+    private func start(
+        _ kind: ProgressEvent.Kind,
+        region: Int,
+        device: String,
+        uuid: String,
+        name: String?,
+        total: ByteCount
+    ) -> UInt64 {
         state.withLock { state in
             let operation = state.nextOperation
             state.nextOperation += 1
             state.sequence += 1
             let event = ProgressEvent(
                 sequence: state.sequence, operation: operation, kind: kind, state: .running, region: region,
-                device: device.description, deviceUUID: uuid.description, deviceName: name?.value,
+                device: device, deviceUUID: uuid, deviceName: name,
                 done: 0, total: total.rawValue, rate: 0, time: Self.now()
             )
             state.operations[operation] = Operation(latest: event, started: .now, lastPublished: 0)

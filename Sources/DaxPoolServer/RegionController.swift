@@ -18,6 +18,13 @@ struct RegionController {
         router.get("/v1/regions/:region") { _, context in
             JSONWire.response(try await service.region(try Self.regionID(context), by: try context.requireCaller()))
         }
+        router.put("/v1/regions/:region/pool") { request, context in
+            let caller = try context.requireCaller()
+            try service.requireAdministrator(caller, to: "configure region pools")
+            let id = try Self.regionID(context)
+            let body = try await JSONWire.decode(SetPoolRequest.self, from: request)
+            return JSONWire.response(try await service.setPool(id, body, by: caller))
+        }
         router.delete("/v1/regions/:region") { _, context in
             try await service.destroyRegion(try Self.regionID(context), by: try context.requireCaller())
             return Response(status: .noContent)

@@ -2,6 +2,7 @@ import DaxPoolCore
 import Dispatch
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// One destroyed device's memory to zero.
 struct ScrubJob: Sendable {
@@ -10,15 +11,48 @@ struct ScrubJob: Sendable {
     var backend: any MemoryBackend
 }
 
+/// Work the `ScrubService` does off the pool actor, in order.
+enum BackgroundJob: Sendable {
+    case scrub(ScrubJob)
+    /// Make the ready files region `region`'s pool lacks.
+    case fill(region: Int)
+}
+
+/// Set once at shutdown; read by a fill between its steps.
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    func set() { value.store(true, ordering: .relaxed) }
+
+    var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+/// The scrubs queued and not yet started: a fill gives way to them between its steps, because a pending scrub
+/// keeps memory out of use and a fill only makes it faster to hand out.
+final class QueuedScrubs: Sendable {
+    private let value = Atomic<Int>(0)
+
+    func added() { value.add(1, ordering: .relaxed) }
+
+    func started() { value.subtract(1, ordering: .relaxed) }
+
+    var count: Int { value.load(ordering: .relaxed) }
+}
+
 /// Zeroes destroyed devices' memory in the background, one device at a time, on a thread of its own (the
 /// scrubber adds its helper threads), so that the pool actor keeps answering requests meanwhile. Each scrub
 /// publishes its progress and, when it is done, frees the memory in the pool (`PoolService.finishScrub`); the
 /// zeroed memory then refills the backend's pool of ready memory. Scrubs that are still pending at shutdown were
 /// persisted and are done after the next start.
+///
+/// It also fills regions' pools (`RegionConfig.pool`): after a region is created or its pool set, after a device
+/// is created or resized in it, after a scrub in it and at start, the region's missing ready files are made on
+/// the same thread, a step at a time, so that a request waits at most for one step of a fill.
 public struct ScrubService: Service {
     let service: PoolService
     let logger: Logger
     private let queue = DispatchQueue(label: "daxpool.scrub")
+    private let stopping = StopFlag()
 
     public init(service: PoolService, logger: Logger) {
         self.service = service
@@ -29,11 +63,19 @@ public struct ScrubService: Service {
     /// pending in the saved state.
     public func run() async throws {
         let service = service
+        let stopping = stopping
         await withGracefulShutdownHandler {
             for await job in service.scrubJobs {
-                await scrub(job)
+                switch job {
+                case .scrub(let scrub):
+                    service.queuedScrubs.started()
+                    await self.scrub(scrub)
+                case .fill(let region):
+                    await fill(region)
+                }
             }
         } onGracefulShutdown: {
+            stopping.set()
             service.stopScrubbing()
         }
     }
@@ -64,5 +106,38 @@ public struct ScrubService: Service {
         }
         await service.finishScrub(job)
         hub.finish(operation, failure: failure)
+    }
+
+    /// Fills region `id`'s pool on the scrub thread, publishing progress; stops at shutdown.
+    func fill(_ id: Int) async {
+        guard let (region, backend) = await service.startFill(id) else { return }
+        let hub = service.progress
+        let stopping = stopping
+        let scrubs = service.queuedScrubs
+        let failure: String? = await withCheckedContinuation { continuation in
+            queue.async {
+                var operation: UInt64?
+                do {
+                    try backend.fillPool(in: region, shouldContinue: { !stopping.isSet && scrubs.count == 0 }) {
+                        done, total in
+                        if operation == nil, total.rawValue > 0 {
+                            operation = hub.startFill(region: region.id, total: total)
+                        }
+                        if let operation { hub.update(operation, done: done) }
+                    }
+                    if let operation { hub.finish(operation) }
+                    continuation.resume(returning: nil)
+                } catch {
+                    if let operation { hub.finish(operation, failure: "\(error)") }
+                    continuation.resume(returning: "\(error)")
+                }
+            }
+        }
+        if let failure {
+            logger.warning("filling the region's pool failed", metadata: ["region": "\(id)", "error": "\(failure)"])
+        } else if scrubs.count > 0, !stopping.isSet {
+            // It gave way to a scrub: finish it after the scrubs.
+            await service.queueFill(id)
+        }
     }
 }

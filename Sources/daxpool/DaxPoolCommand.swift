@@ -22,6 +22,7 @@ struct DaxPoolCommand: AsyncParsableCommand {
             ListCommand.self,
             CreateRegionCommand.self,
             DestroyRegionCommand.self,
+            SetPoolCommand.self,
             CreateDeviceCommand.self,
             ReconfigureDeviceCommand.self,
             DestroyDeviceCommand.self,

@@ -107,7 +107,7 @@ struct ShmBackendTests {
         #expect(error.message.contains("dax0.7"))
     }
 
-    @Test("destroying a device removes its file under either name, and again is harmless")
+    @Test("destroying a device scrubs its file, under either name, into the pool; again is harmless")
     func destroyRemovesFile() throws {
         let root = try Scratch.makeDirectory()
         defer { Scratch.remove(root) }
@@ -118,13 +118,20 @@ struct ShmBackendTests {
         try backend.provisionDevice(disabled, size: .mebibytes(1), extents: [], in: region)
         try backend.setDeviceEnabled(disabled, enabled: false, in: region)
 
+        Scratch.write(Array(repeating: 0xA5, count: 4096), to: "\(root)/dax0.0")
         try backend.destroyDevice(enabled, in: region)
         try backend.destroyDevice(disabled, in: region)
         try backend.destroyDevice(disabled, in: region)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root) == [".pool"])
+        let pooled = try FileManager.default.contentsOfDirectory(atPath: "\(root)/.pool").sorted()
+        #expect(pooled.count == 2 && pooled.allSatisfy { $0.hasPrefix("clean.\(1 << 20).") })
+        for name in pooled {
+            #expect(Scratch.read(1 << 20, from: "\(root)/.pool/\(name)").allSatisfy { $0 == 0 }, "\(name) is zero")
+        }
+        #expect(backend.readyFiles(in: region) == [.mebibytes(1), .mebibytes(1)])
     }
 
-    @Test("reconcile recreates missing files, fixes sizes and names, removes orphans and leaves other files")
+    @Test("reconcile recreates missing files, fixes sizes and names, pools orphans and leaves other files")
     func reconcileRepairs() throws {
         let root = try Scratch.makeDirectory()
         defer { Scratch.remove(root) }
@@ -147,7 +154,8 @@ struct ShmBackendTests {
         )
 
         let names = try FileManager.default.contentsOfDirectory(atPath: root).sorted()
-        #expect(names == [".dax0.2.disabled", "dax0.0", "dax0.1", "notes.txt"])
+        #expect(names == [".dax0.2.disabled", ".pool", "dax0.0", "dax0.1", "notes.txt"])
+        #expect(backend.readyFiles(in: region) == [ByteCount(4096), ByteCount(4096)], "the orphans were scrubbed")
         let expected: [(String, Int)] = [("dax0.0", 4 << 20), ("dax0.1", 8 << 20), (".dax0.2.disabled", 4 << 20)]
         for (name, size) in expected {
             let status = try #require(Scratch.status("\(root)/\(name)"))

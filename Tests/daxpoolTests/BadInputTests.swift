@@ -36,6 +36,18 @@ struct BadInputTests {
         ),
         ("unknown backend", ["create-region", "--backend", "floppy", "-s", "64M"], "usage"),
         ("destroy busy region", ["destroy-region", "0"], "region_busy"),
+        (
+            "pool size not whole pages", ["create-region", "--backend", "shm", "-s", "64M", "--pool", "3K"],
+            "bad_request"
+        ),
+        ("pool over the region", ["create-region", "--backend", "shm", "-s", "64M", "--pool", "32Mx3"], "bad_request"),
+        ("pool count zero", ["create-region", "--backend", "shm", "-s", "64M", "--pool", "8Mx0"], "bad_request"),
+        ("pool empty item", ["create-region", "--backend", "shm", "-s", "64M", "--pool", "8M,,8M"], "bad_request"),
+        ("pool unparseable", ["create-region", "--backend", "shm", "-s", "64M", "--pool", "lots"], "bad_request"),
+        ("pool on sim", ["create-region", "--backend", "sim", "-s", "1G", "--pool", "8M"], "bad_request"),
+        ("set-pool unknown region", ["set-pool", "-r", "7", "8M"], "not_found"),
+        ("set-pool over the region", ["set-pool", "-r", "0", "1G"], "bad_request"),
+        ("set-pool too many files", ["set-pool", "-r", "0", "4Kx257"], "bad_request"),
     ]
 
     @Test("each bad command fails with one JSON error and changes nothing")

@@ -150,6 +150,19 @@ public struct PoolModel: Sendable, Equatable {
         regions[config.id] = RegionState(config: config)
     }
 
+    /// Replaces a region's config with `config` (same id), for settings that do not move memory, such as its pool.
+    /// Refuses a change of anything the region's layout depends on.
+    public mutating func replaceConfig(_ config: RegionConfig) throws(PoolError) {
+        var region = try region(config.id)
+        var unchanged = config
+        unchanged.pool = region.config.pool
+        guard unchanged == region.config else {
+            throw .invalidRequest("only a region's pool can change; its size, pages, node and path stay")
+        }
+        region.config = config
+        regions[config.id] = region
+    }
+
     public mutating func removeRegion(_ id: Int) throws(PoolError) {
         let region = try region(id)
         guard region.devices.isEmpty else { throw .regionNotEmpty(id, devices: region.sortedDevices.map(\.id)) }

@@ -7,6 +7,8 @@ public struct ProgressEvent: Hashable, Sendable, Codable {
         case scrub
         /// Allocating and faulting in a new (or grown) device's memory before it is handed out.
         case prefault
+        /// Making ready memory for a region's pool in the background (`device` is `regionR.pool`).
+        case fill
 
         public var description: String { rawValue }
     }

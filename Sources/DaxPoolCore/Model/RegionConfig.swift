@@ -16,6 +16,9 @@ public struct RegionConfig: Hashable, Sendable, Codable {
     /// The physical address of region offset 0, for backends whose mappings are physical (devdax); `nil` for the
     /// others, whose region offsets are their own. `list -M` shows `start`/`end` as `base + offset`.
     public var base: UInt64?
+    /// The sizes of the ready files the region's pool keeps filled (file backends): a new device of one of these
+    /// sizes gets memory that is already allocated and zero. Each size appears as often as files of it are kept.
+    public var pool: [ByteCount]
 
     public init(
         id: Int,
@@ -25,7 +28,8 @@ public struct RegionConfig: Hashable, Sendable, Codable {
         pageSize: Alignment,
         targetNode: Int? = nil,
         path: String,
-        base: UInt64? = nil
+        base: UInt64? = nil,
+        pool: [ByteCount] = []
     ) {
         self.id = id
         self.backend = backend
@@ -35,12 +39,63 @@ public struct RegionConfig: Hashable, Sendable, Codable {
         self.targetNode = targetNode
         self.path = path
         self.base = base
+        self.pool = pool
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, backend, size, align, path, base
+        case id, backend, size, align, path, base, pool
         case pageSize = "page_size"
         case targetNode = "target_node"
+    }
+
+    /// Decodes configs written by any daxpool version: `pool` may be missing.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(Int.self, forKey: .id)
+        backend = try container.decode(BackendKind.self, forKey: .backend)
+        size = try container.decode(ByteCount.self, forKey: .size)
+        align = try container.decode(Alignment.self, forKey: .align)
+        pageSize = try container.decode(Alignment.self, forKey: .pageSize)
+        targetNode = try container.decodeIfPresent(Int.self, forKey: .targetNode)
+        path = try container.decode(String.self, forKey: .path)
+        base = try container.decodeIfPresent(UInt64.self, forKey: .base)
+        pool = try container.decodeIfPresent([ByteCount].self, forKey: .pool) ?? []
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(backend, forKey: .backend)
+        try container.encode(size, forKey: .size)
+        try container.encode(align, forKey: .align)
+        try container.encode(pageSize, forKey: .pageSize)
+        try container.encodeIfPresent(targetNode, forKey: .targetNode)
+        try container.encode(path, forKey: .path)
+        try container.encodeIfPresent(base, forKey: .base)
+        if !pool.isEmpty { try container.encode(pool, forKey: .pool) }
+    }
+
+    /// The most files a region's pool may name.
+    public static let maximumPoolFiles = 256
+
+    /// Checks `pool` against the region: at most `maximumPoolFiles` sizes, each a non-zero whole number of pages,
+    /// all together no more than the region.
+    /// - Returns: why the pool is wrong, or `nil` when it is right.
+    public func poolProblem() -> String? {
+        guard pool.count <= Self.maximumPoolFiles else {
+            return "a pool of \(pool.count) files is more than the \(Self.maximumPoolFiles) a region may keep"
+        }
+        var total = ByteCount.zero
+        for size in pool {
+            guard size.rawValue > 0, size.isAligned(to: pageSize) else {
+                return "pool size \(size.rawValue) bytes is not a whole number of the region's \(pageSize) pages"
+            }
+            guard let sum = total.adding(size), sum <= self.size else {
+                return "the pool's files add up to more than the region's \(self.size.rawValue) bytes"
+            }
+            total = sum
+        }
+        return nil
     }
 }
 

@@ -66,6 +66,14 @@ public protocol MemoryBackend: Sendable {
     /// What the host spends on page metadata (`struct page`) for the region's memory.
     func pageMetadata(for region: RegionConfig) -> PageMetadata
 
+    /// Makes the ready memory `region.pool` names (file backends: zeroed, allocated files of those sizes), as far
+    /// as the region's free memory allows. Long: called off the request path. `shouldContinue` is asked between
+    /// steps and stops the fill when it answers `false`; `progress` hears (bytes made, bytes missing at the start).
+    func fillPool(in region: RegionConfig, shouldContinue: () -> Bool, progress: (ByteCount, ByteCount) -> Void) throws
+
+    /// The sizes of the region's ready memory files, smallest first; none for backends without a pool.
+    func readyFiles(in region: RegionConfig) -> [ByteCount]
+
     /// Brings the backend in line with persisted state after a start: recreates what is missing and
     /// removes what no device owns.
     func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws
@@ -110,6 +118,13 @@ extension MemoryBackend {
     public func pageMetadata(for region: RegionConfig) -> PageMetadata {
         PageMetadata(memory: region.size, pageSize: region.pageSize, vmemmapOptimized: false)
     }
+
+    /// Backends without a pool (`devdax`, `sim`) have nothing to fill.
+    public func fillPool(
+        in region: RegionConfig, shouldContinue: () -> Bool, progress: (ByteCount, ByteCount) -> Void
+    ) throws {}
+
+    public func readyFiles(in region: RegionConfig) -> [ByteCount] { [] }
 }
 
 /// A failure inside a backend: the operation, the path and the errno.

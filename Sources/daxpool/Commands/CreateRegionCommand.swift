@@ -30,6 +30,13 @@ struct CreateRegionCommand: ParsableCommand {
     @Option(name: .customLong("dax-region"), help: "devdax: the kernel dax region id to adopt.")
     var daxRegion: Int?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "shm and hugetlb: ready files to keep zeroed and allocated, such as 2Gx4,8G.",
+            discussion: "A device of one of these sizes is ready at once; the files are made in the background."))
+    var pool: String?
+
     func validate() throws {
         if size == nil && backend != .devdax { throw ValidationError("--size is required for a \(backend) region") }
         if daxRegion != nil && backend != .devdax { throw ValidationError("--dax-region is only for --backend devdax") }
@@ -43,9 +50,44 @@ struct CreateRegionCommand: ParsableCommand {
             path: path,
             pageSize: pageSize,
             node: node,
-            daxRegion: daxRegion
+            daxRegion: daxRegion,
+            pool: try pool.map { try parsePoolOption($0) }
         )
         try Output.print(try connection.client().createRegion(request))
+    }
+}
+
+/// The sizes a `--pool` option names.
+func parsePoolOption(_ text: String) throws -> [SizeValue] {
+    do {
+        return try PoolSpec.parse(text)
+    } catch {
+        throw ErrorBody(code: "bad_request", message: "--pool: \(error.description)", status: 0)
+    }
+}
+
+/// `daxpool set-pool`.
+struct SetPoolCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set-pool",
+        abstract: "Set the ready files a shm or hugetlb region keeps zeroed and allocated.",
+        discussion: """
+            The files are made in the background ('daxpool progress' shows it) as far as the region's free memory \
+            allows. An empty list keeps none; files already ready stay until a device needs their memory.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(name: [.customShort("r"), .long], help: "The region id.")
+    var region: Int
+
+    @Argument(help: "Sizes such as 2Gx4,8G, or \"\" for none.")
+    var sizes: String
+
+    func run() throws {
+        let request = SetPoolRequest(pool: try parsePoolOption(sizes))
+        try Output.print(try connection.client().setPool(region, request))
     }
 }
 

@@ -1,0 +1,124 @@
+// Linux only.
+import DaxPoolCore
+import Logging
+import Synchronization
+import SystemPackage
+
+/// One lock for every pool's room: a device commit and the pool filler each hold it while they check the
+/// region's free memory and allocate, so that neither takes memory the other counted on.
+private let roomLock = Mutex(())
+
+/// What a region directory's files hold, counted against the region's size.
+struct RegionFileUsage: Equatable {
+    /// Device files (enabled or disabled).
+    var devices: Int64 = 0
+    /// Clean pooled files.
+    var clean: Int64 = 0
+    /// Files waiting for a scrub (`dirty.*`) and files being filled (`filling.*`).
+    var other: Int64 = 0
+
+    var total: Int64 { devices + clean + other }
+}
+
+extension ScrubPool {
+    /// Runs `body` holding the pools' room lock. Keep it short: a device commit waits for it.
+    func withRoomLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+        try roomLock.withLock { _ throws(Failure) in try body() }
+    }
+
+    /// The memory the files of `regionDirectory` (the pool's parent) hold.
+    func usage(operation: String) throws(BackendError) -> RegionFileUsage {
+        var usage = RegionFileUsage()
+        let region = directory.removingLastComponent()
+        for name in try Self.names(in: region, operation: operation)
+        where ShmDeviceFiles.device(fromFileName: name) != nil {
+            usage.devices += try Self.allocatedBytes(of: region.appending(name), operation: operation)
+        }
+        for name in try Self.names(in: directory, operation: operation) {
+            let bytes = try Self.allocatedBytes(of: directory.appending(name), operation: operation)
+            if name.hasPrefix("clean.") {
+                usage.clean += bytes
+            } else if name.hasPrefix("dirty.") || name.hasPrefix("filling.") {
+                usage.other += bytes
+            }
+        }
+        return usage
+    }
+
+    /// The memory the region may still allocate: what its size leaves after every file in it, capped by what
+    /// the filesystem has free.
+    func free(regionSize: Int64, operation: String) throws(BackendError) -> Int64 {
+        let used = try usage(operation: operation).total
+        let space: FileSystemSpace
+        do throws(Errno) {
+            space = try FileSystemSpace(of: directory.removingLastComponent())
+        } catch {
+            throw BackendError(operation, directory, error, "cannot read the free space of \(directory): \(error)")
+        }
+        return max(0, min(regionSize - used, Int64(clamping: space.available.rawValue)))
+    }
+
+    /// Frees pooled memory until the region has `needed` bytes free: clean files first (the smallest one that is
+    /// enough on its own, else largest first), then files the filler is still filling. Call it holding the room
+    /// lock. Pooled memory counts as free for the region's allocator, so this always succeeds when the allocator
+    /// granted the memory; what the filesystem itself lacks is the caller's error to report.
+    func makeRoom(_ needed: Int64, regionSize: Int64, operation: String) throws(BackendError) {
+        var free = try free(regionSize: regionSize, operation: operation)
+        guard free < needed else { return }
+        let clean = try entries(operation: operation)
+        var victims: [Entry]
+        if let single = clean.first(where: { $0.allocatedBytes >= needed - free }) {
+            victims = [single]
+        } else {
+            victims = clean.reversed()
+        }
+        for entry in victims where free < needed {
+            try unlinkPooled(entry.path, operation: operation)
+            free += entry.allocatedBytes
+            logger.debug(
+                "evicted a pooled file", metadata: ["path": "\(entry.path)", "bytes": "\(entry.allocatedBytes)"])
+        }
+        guard free < needed else { return }
+        for name in try Self.names(in: directory, operation: operation)
+        where name.hasPrefix("filling.") && free < needed {
+            let path = directory.appending(name)
+            free += try Self.allocatedBytes(of: path, operation: operation)
+            try unlinkPooled(path, operation: operation)
+            logger.debug("stopped filling a pooled file", metadata: ["path": "\(path)"])
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// The names in `directory`; none when it does not exist.
+    static func names(in directory: FilePath, operation: String) throws(BackendError) -> [String] {
+        do throws(Errno) {
+            return try Syscall.directoryEntries(directory)
+        } catch .noSuchFileOrDirectory {
+            return []
+        } catch {
+            throw BackendError(operation, directory, error, "cannot list \(directory): \(error)")
+        }
+    }
+
+    /// The memory the regular file at `path` holds; 0 when it is gone or not a regular file.
+    static func allocatedBytes(of path: FilePath, operation: String) throws(BackendError) -> Int64 {
+        do throws(Errno) {
+            guard let status = try Syscall.linkStatusIfPresent(path), status.isRegularFile else { return 0 }
+            return status.allocatedBytes
+        } catch {
+            throw BackendError(operation, path, error, "cannot look at \(path): \(error)")
+        }
+    }
+
+    /// Unlinks a pool file; one that is gone already is fine.
+    func unlinkPooled(_ path: FilePath, operation: String) throws(BackendError) {
+        do throws(Errno) {
+            try Syscall.unlink(path)
+        } catch .noSuchFileOrDirectory {
+            return
+        } catch {
+            throw BackendError(operation, path, error, "cannot remove \(path): \(error)")
+        }
+    }
+}
