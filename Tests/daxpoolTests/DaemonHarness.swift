@@ -124,6 +124,48 @@ final class DaemonHarness {
         )
     }
 
+    /// Runs the CLI with its standard error on a pseudo-terminal (as when a person runs it), stdout on a pipe.
+    /// `stderr` is what the terminal received.
+    func cliOnTerminal(_ arguments: [String]) throws -> Result {
+        // posix_openpt(3) by hand: open the multiplexer, unlock the new terminal (TIOCSPTLCK), learn its number
+        // (TIOCGPTN).
+        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard master >= 0 else { throw HarnessError("cannot open /dev/ptmx: errno \(errno)") }
+        defer { close(master) }
+        var unlock: CInt = 0
+        var number: CInt = 0
+        guard ioctl(master, 0x4004_5431, &unlock) == 0, ioctl(master, 0x8004_5430, &number) == 0 else {
+            throw HarnessError("cannot set up the pseudo-terminal: errno \(errno)")
+        }
+        let name = "/dev/pts/\(number)"
+        let slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard slave >= 0 else { throw HarnessError("cannot open \(name): errno \(errno)") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["DAXPOOL_SOCKET"] = socket
+        process.environment = environment
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle(fileDescriptor: slave, closeOnDealloc: false)
+        do {
+            try process.run()
+        } catch {
+            close(slave)
+            throw error
+        }
+        // Only the child holds the terminal now: the master reads EIO once it exits.
+        close(slave)
+        let (outData, errData) = Self.drain(out.fileHandleForReading.fileDescriptor, master)
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus,
+            stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self)
+        )
+    }
+
     /// Reads two descriptors to end of file, retrying on EINTR (Foundation's FileHandle traps on it).
     static func drain(_ first: Int32, _ second: Int32) -> (Data, Data) {
         var outputs = [Data(), Data()]

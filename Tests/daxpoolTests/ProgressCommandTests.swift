@@ -82,4 +82,47 @@ struct ProgressCommandTests {
             #expect(daemon.cli(["destroy-device", "-f", "dax0.0"]).status == 0)
         }
     }
+
+    /// The frames of a bar drawn on a terminal: each starts with a carriage return and an erase-line sequence.
+    static func frames(_ terminal: String) -> [String] {
+        terminal.components(separatedBy: "\r\u{1B}[2K").dropFirst().map {
+            $0.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    @Test("on a terminal, create-device and destroy-device redraw one progress bar line in place and end it with done")
+    func terminalBar() throws {
+        let daemon = try DaemonHarness()
+        try daemon.start(defaultRegionSize: "128M")
+        defer { daemon.stop() }
+        let created = try daemon.cliOnTerminal(["create-device", "-s", "64M", "--name", "vm"])
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect((try created.json() as? [[String: Any]])?.first?["chardev"] as? String == "dax0.0", "stdout is JSON")
+        #expect(!created.stderr.contains("{"), "a terminal gets a bar, not JSON: \(created.stderr)")
+        let frames = Self.frames(created.stderr)
+        #expect(frames.count >= 2, "a first and a last frame: \(created.stderr.debugDescription)")
+        #expect(frames.allSatisfy { $0.hasPrefix("prefault dax0.0 (vm) [") }, "\(frames)")
+        let percents = frames.compactMap { frame in
+            frame.split(separator: "]").dropFirst().first?.split(separator: "%").first.flatMap {
+                Int($0.trimmingCharacters(in: .whitespaces))
+            }
+        }
+        #expect(percents.count == frames.count && percents.first == 0 && percents.last == 100, "\(frames)")
+        #expect(zip(percents, percents.dropFirst()).allSatisfy { $0 <= $1 }, "\(percents)")
+        let last = try #require(frames.last)
+        #expect(last.contains("[" + String(repeating: "#", count: 30) + "] 100%  64.0 MiB / 64.0 MiB"), "\(last)")
+        #expect(last.hasSuffix("done"), "\(last)")
+        // The terminal turns the final "\n" into "\r\n" (one Character in Swift).
+        #expect(created.stderr.unicodeScalars.last == "\n", "the finished bar ends its line")
+
+        let destroyed = try daemon.cliOnTerminal(["destroy-device", "-f", "vm"])
+        #expect(destroyed.status == 0, "\(destroyed.stderr)")
+        let scrub = Self.frames(destroyed.stderr)
+        #expect(!scrub.isEmpty && scrub.allSatisfy { $0.hasPrefix("scrub dax0.0 (vm) [") }, "\(scrub)")
+        #expect(scrub.last?.contains("100%  64.0 MiB / 64.0 MiB") == true && scrub.last?.hasSuffix("done") == true)
+
+        let forced = daemon.cli(["create-device", "-s", "8M", "--progress", "bar"])
+        #expect(forced.status == 0)
+        #expect(Self.frames(forced.stderr).last?.hasSuffix("done") == true, "--progress bar draws without a terminal")
+    }
 }
