@@ -113,7 +113,9 @@ extension FileBackedDevices {
         let pool =
             policy.pool ?? ScrubPool(regionDirectory: directory, scrubber: Scrubber(), threads: 1, logger: logger)
         try pool.withRoomLock { () throws(BackendError) in
-            try pool.makeRoom(needed, regionSize: policy.regionSize, operation: operation)
+            if try pool.holdsEvictableFiles(operation: operation) {
+                try pool.makeRoom(needed, regionSize: policy.regionSize, operation: operation)
+            }
             do throws(Errno) {
                 var binding: NUMABinding? = nil
                 if let node = policy.node { binding = try NUMABinding(node: node) }

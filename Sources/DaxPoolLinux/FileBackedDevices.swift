@@ -96,18 +96,21 @@ struct FileBackedDevices {
     ) throws(BackendError) {
         let operation = "reconcile"
         var owned: Set<String> = []
-        for (record, extents) in devices {
+        for (record, _) in devices {
             owned.insert(ShmDeviceFiles.enabledName(record.id))
             owned.insert(ShmDeviceFiles.disabledName(record.id))
-            let size = try totalSize(of: record.id, extents)
-            let (path, creating) = try nameFile(of: record)
-            try commit(record, path, size, creating)
         }
+        // Orphans first: their memory then counts as pooled, which a device's commit below may take.
         for name in try deviceFileNames(operation: operation) ?? [] where !owned.contains(name) {
             let path = directory.appending(name)
             guard try isPresent(path, operation: operation) else { continue }
             try retire(path)
             logger.notice("retired memory file that no device owns", metadata: ["path": "\(path)"])
+        }
+        for (record, extents) in devices {
+            let size = try totalSize(of: record.id, extents)
+            let (path, creating) = try nameFile(of: record)
+            try commit(record, path, size, creating)
         }
     }
 

@@ -191,6 +191,9 @@ public struct HugetlbBackend: PooledFileBackend {
     /// The region's node (node 0 when it names none).
     func memoryNode(of region: RegionConfig) -> Int? { region.targetNode ?? Self.defaultNode }
 
+    /// Every file: each holds whole huge pages, which the kernel is slow to zero.
+    static var minimumKeptSize: Int64 { 0 }
+
     /// The page metadata the host spends on the region's memory: whether HVO applies comes from the region's
     /// record (HVO acts when pages are allocated), else from the current setting.
     public func pageMetadata(for region: RegionConfig) -> PageMetadata {

@@ -26,6 +26,9 @@ protocol PooledFileBackend: MemoryBackend {
     /// The NUMA node the region's memory must come from, or `nil` for the default policy.
     func memoryNode(of region: RegionConfig) -> Int?
 
+    /// A destroyed device's file smaller than this goes back to the kernel instead of the pool.
+    static var minimumKeptSize: Int64 { get }
+
     /// The error for a commit that failed with `error`, saying how much was asked and what is free.
     func commitError(
         _ device: DaxPoolCore.DeviceID, at path: FilePath, size: ByteCount, region: RegionConfig, _ error: Errno,
@@ -36,7 +39,9 @@ protocol PooledFileBackend: MemoryBackend {
 extension PooledFileBackend {
     /// The pool of the region whose device files are in `directory`.
     func pool(_ directory: FilePath) -> ScrubPool {
-        ScrubPool(regionDirectory: directory, scrubber: scrubber, threads: scrubThreads, logger: logger)
+        ScrubPool(
+            regionDirectory: directory, scrubber: scrubber, threads: scrubThreads, logger: logger,
+            minimumKeptSize: Self.minimumKeptSize)
     }
 
     /// How the region's devices are committed: from and around its pool, on its node.

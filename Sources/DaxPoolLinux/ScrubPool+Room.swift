@@ -88,6 +88,14 @@ extension ScrubPool {
         }
     }
 
+    /// Whether the pool holds files a commit may take the memory of (clean or being filled): when it holds none,
+    /// there is no room to make, and no need to count the region's files.
+    func holdsEvictableFiles(operation: String) throws(BackendError) -> Bool {
+        try Self.names(in: directory, operation: operation).contains {
+            $0.hasPrefix("clean.") || $0.hasPrefix("filling.")
+        }
+    }
+
     // MARK: - Helpers
 
     /// The names in `directory`; none when it does not exist.

@@ -35,14 +35,22 @@ struct ScrubPool {
     let scrubber: Scrubber
     let threads: Int
     let logger: Logger
+    /// A destroyed device's file smaller than this is given back to the kernel, not scrubbed and kept: the kernel
+    /// zeroes a few pages as fast as daxpool, and a pool of many small files would only slow every lookup.
+    let minimumKeptSize: Int64
 
     static let directoryName = ".pool"
 
-    init(regionDirectory: FilePath, scrubber: Scrubber, threads: Int, logger: Logger) {
+    /// The most clean files a pool keeps from destroyed devices: beyond it a destroyed device's file is given back
+    /// to the kernel. (Files a region's `pool` names are made by `fill` whatever this says.)
+    static let maximumKeptFiles = 64
+
+    init(regionDirectory: FilePath, scrubber: Scrubber, threads: Int, logger: Logger, minimumKeptSize: Int64 = 0) {
         directory = regionDirectory.appending(Self.directoryName)
         self.scrubber = scrubber
         self.threads = threads
         self.logger = logger
+        self.minimumKeptSize = minimumKeptSize
     }
 
     /// A clean pooled file.
@@ -234,6 +242,16 @@ struct ScrubPool {
             return .absent
         } catch {
             return .removed("cannot open it: \(error)")
+        }
+        let size = (try? file.status().size) ?? 0
+        guard size >= minimumKeptSize else {
+            progress?(Int(size), Int(size))
+            return .removed("it is smaller than the \(minimumKeptSize) bytes worth keeping")
+        }
+        let kept = (try? Syscall.directoryEntries(directory).count { $0.hasPrefix("clean.") }) ?? 0
+        guard kept < Self.maximumKeptFiles else {
+            progress?(Int(size), Int(size))
+            return .removed("the pool keeps \(Self.maximumKeptFiles) files already")
         }
         do throws(Errno) {
             try Self.checkNoOtherHolder(file)

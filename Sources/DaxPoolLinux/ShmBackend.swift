@@ -136,6 +136,9 @@ extension ShmBackend {
     /// tmpfs does not place pages on a chosen node.
     func memoryNode(of region: RegionConfig) -> Int? { nil }
 
+    /// 2 MiB: the kernel zeroes a few 4K pages as fast as a scrub, so smaller files are not kept.
+    static var minimumKeptSize: Int64 { 2 << 20 }
+
     /// The region's directory, which must be an absolute path.
     func regionDirectory(_ region: RegionConfig, operation: String) throws(BackendError) -> FilePath {
         let path = FilePath(region.path)

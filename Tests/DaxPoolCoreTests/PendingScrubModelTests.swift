@@ -67,6 +67,15 @@ struct PendingScrubModelTests {
         }
         #expect(throws: PoolError.self) { _ = try model.destroyDevice(device.id, force: true, scrubToken: "") }
         #expect(model == before)
+        // A leased device needs force, however it is destroyed: the holders are named, and nothing changes.
+        let lease = Lease(pid: 4242, uid: 1000, startTime: 7)
+        try model.setState(device.id, .disabled)
+        try model.addLease(lease, to: device.id)
+        let leased = model
+        #expect(throws: PoolError.deviceLeased(device.id, holders: [lease], operation: "destroy")) {
+            _ = try model.destroyDevice(device.id, force: false, scrubToken: "01")
+        }
+        #expect(model == leased)
         let other = try model.createDevice(region: 0, size: .mebibytes(8), align: nil, name: nil, uuid: uuid(2))
         _ = try model.destroyDevice(device.id, force: true, scrubToken: "01")
         let afterFirst = model

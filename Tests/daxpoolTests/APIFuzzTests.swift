@@ -64,7 +64,7 @@ struct APIFuzzTests {
                 "/v1/devices/dax0.0/enable", "/v1/devices/dax0.0/disable", "/v1/regions", "/v1/regions/0",
                 "/v1/regions/-1", "/v1/regions/99999999999999999999", "/v1/errors", "/v1/errors/clear",
                 "/v1/events?since=abc", "/v1/events?since=0", "/../../etc/passwd", "/v1/", "/v2/devices",
-                "/v1/devices/\u{00e9}", "/v1/health",
+                "/v1/devices/\u{00e9}", "/v1/health", "/v1/regions/0/pool", "/v1/regions/1/pool",
             ])
             return (method, path, body())
         }
@@ -93,7 +93,8 @@ struct APIFuzzTests {
             if response.status >= 400 {
                 #expect(after == state, "rejected \(method) \(path) changed state")
             }
-            state = after
+            // A success may start background work (a scrub, a pool fill): let it end before the next comparison.
+            state = response.status < 400 ? try Self.settled(daemon) : after
             // Keep the region from filling up with accidental successes.
             if index % 250 == 249 {
                 for device
@@ -106,7 +107,7 @@ struct APIFuzzTests {
                         socket: daemon.socket, method: "DELETE",
                         path: "/v1/devices/\(device["chardev"] as? String ?? "")?force=true", body: nil)
                 }
-                state = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/regions", body: nil).body
+                state = try Self.settled(daemon)
             }
         }
         // Slow and truncated clients: connect, send part of a request, go away.
@@ -117,6 +118,21 @@ struct APIFuzzTests {
         let fdsAfter = Self.descriptorCount(pid)
         #expect(fdsAfter <= fdsBefore, "descriptors before \(fdsBefore), after \(fdsAfter)")
         print("fuzz statuses: \(statusCounts.sorted { $0.key < $1.key }), fds \(fdsBefore) → \(fdsAfter)")
+    }
+}
+
+extension APIFuzzTests {
+    /// `GET /v1/regions` once no scrub or fill runs and two reads 20 ms apart agree (at most about 10 s).
+    static func settled(_ daemon: DaemonHarness) throws -> String {
+        var last = ""
+        for _ in 0..<500 {
+            let progress = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/progress", body: nil).body
+            let regions = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/regions", body: nil).body
+            if !progress.contains("\"state\":\"running\""), regions == last { return regions }
+            last = regions
+            usleep(20_000)
+        }
+        return last
     }
 }
 

@@ -115,10 +115,18 @@ struct LabelTortureTests {
             #expect(next.start > previous.end, "\(previous.device) and \(next.device) overlap")
         }
         #expect((region.availableSize ?? 0) == regionSize - used, "capacity leaked")
-        let files = daemon.shmFiles().filter { $0.key.hasPrefix("region0/") && !$0.key.hasSuffix("/") }
+        let all = daemon.shmFiles().filter { $0.key.hasPrefix("region0/") && !$0.key.hasSuffix("/") }
+        let files = all.filter { !$0.key.hasPrefix("region0/.pool") }
         let expected = Dictionary(
             (region.devices ?? []).map { ("region0/\($0.chardev)", $0.size) }, uniquingKeysWith: { first, _ in first })
         #expect(files == expected, "the shm directory does not hold exactly the devices' files")
+        // Beside them only the pool: scrubbed files ready for reuse and files waiting for their scrub, which
+        // together with the devices never hold more than the region.
+        let pooled = all.filter { $0.key.hasPrefix("region0/.pool/") }
+        #expect(
+            pooled.keys.allSatisfy { $0.hasPrefix("region0/.pool/clean.") || $0.hasPrefix("region0/.pool/dirty.") },
+            "\(pooled.keys.sorted())")
+        #expect(used + pooled.values.reduce(0, +) <= regionSize, "the region's files hold more than the region")
         return listed
     }
 

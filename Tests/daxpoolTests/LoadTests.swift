@@ -101,6 +101,8 @@ struct LoadTests {
 
         // Invariants over the devices the even workers left: no two ranges overlap, device sizes plus the available
         // size make the region, and the region's labels hold exactly one settled label per device range.
+        // Destroyed devices' memory is free again once its background scrub (or give-back) has run.
+        _ = try APIFuzzTests.settled(daemon)
         let regions = try #require(try daemon.cli(["list", "-R", "-D", "-M"]).json() as? [[String: Any]])
         let region = try #require(regions.first)
         let devices = region["devices"] as? [[String: Any]] ?? []

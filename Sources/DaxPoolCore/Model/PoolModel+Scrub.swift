@@ -10,6 +10,9 @@ extension PoolModel {
         scrubToken token: String
     ) throws(PoolError) -> PendingScrub {
         let record = try device(id)
+        guard record.leases.isEmpty || force else {
+            throw .deviceLeased(id, holders: record.leases, operation: "destroy")
+        }
         guard record.state == .disabled || force else { throw .deviceEnabled(id, operation: "destroy") }
         guard var region = regions[id.region] else { throw .unknownRegion(id.region) }
         guard !token.isEmpty, !region.pendingScrubs.contains(where: { $0.token == token }) else {
