@@ -23,6 +23,9 @@ public struct RegionInfo: Hashable, Sendable, Codable {
     public var pageMetadata: PageMetadata?
     /// The region's pool of ready memory (shm and hugetlb), when it keeps or holds any.
     public var pool: PoolInfo?
+    /// Bytes of destroyed devices waiting for their background scrub: out of `available_size` until it is done.
+    /// Omitted when zero.
+    public var pendingScrubSize: UInt64?
 
     public init(
         id: Int,
@@ -38,7 +41,8 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         badblocks: [BadBlock],
         pageMetadata: PageMetadata? = nil,
         labelArea: LabelAreaInfo? = nil,
-        pool: PoolInfo? = nil
+        pool: PoolInfo? = nil,
+        pendingScrubSize: UInt64? = nil
     ) {
         self.id = id
         self.path = path
@@ -55,6 +59,7 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         self.pageMetadata = pageMetadata
         self.labelArea = labelArea
         self.pool = pool
+        self.pendingScrubSize = pendingScrubSize
     }
 
     enum CodingKeys: String, CodingKey {
@@ -66,6 +71,7 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         case badblockCount = "badblock_count"
         case pageMetadata = "page_metadata"
         case labelArea = "label_area"
+        case pendingScrubSize = "pending_scrub_size"
     }
 }
 

@@ -13,10 +13,16 @@ enum ErrorMapping {
             if error.errno == 28 || error.errno == 12 {  // ENOSPC, ENOMEM
                 return ErrorBody(code: "insufficient_memory", message: error.message, status: 409)
             }
-            if error.errno == 16 {  // EBUSY
+            switch error.errno {
+            case 16, 17, 39:  // EBUSY, EEXIST, ENOTEMPTY: something else is in the way
                 return ErrorBody(code: "busy", message: error.message, status: 409)
+            case 22:  // EINVAL: the backend refused what was asked (a path not on tmpfs, a wrong page size, ...)
+                return ErrorBody(code: "bad_request", message: error.message, status: 400)
+            case 1, 13:  // EPERM, EACCES: the daemon lacks the privilege (hugetlb and devdax need root)
+                return ErrorBody(code: "not_permitted", message: error.message, status: 403)
+            default:
+                return ErrorBody(code: "backend_error", message: error.message, status: 500)
             }
-            return ErrorBody(code: "backend_error", message: error.message, status: 500)
         case let error as AccessDenied:
             return ErrorBody(code: "forbidden", message: error.message, status: 403)
         case let error as RequestError:

@@ -862,7 +862,9 @@ public actor PoolService {
             badblocks: region.badBlocks.map { BadBlock(offset: $0.start.rawValue, length: $0.length.rawValue) },
             pageMetadata: backends[region.config.backend]?.pageMetadata(for: region.config),
             labelArea: labelAreas(region.config.id),
-            pool: poolInfo(region.config)
+            pool: poolInfo(region.config),
+            pendingScrubSize: region.pendingScrubs.isEmpty
+                ? nil : region.pendingScrubs.reduce(0) { $0 + $1.size.rawValue }
         )
     }
 

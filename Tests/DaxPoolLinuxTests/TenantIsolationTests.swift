@@ -17,15 +17,19 @@ struct TenantIsolationTests {
     static let layouts: [[UInt64]] = [[16], [8, 8], [24], [16], [4, 4, 8], [16]]
     static let rounds = layouts + layouts
 
-    @Test("shm: a new owner never reads a destroyed device's bytes")
-    func shm() throws {
+    @Test(
+        "shm: a new owner never reads a destroyed device's bytes, whether the pool or the kernel hands them out",
+        arguments: [true, false]
+    )
+    func shm(keepsScrubbedFiles: Bool) throws {
         let root = try Scratch.makeDirectory()
         defer { Scratch.remove(root) }
-        let backend = ShmBackend()
+        let backend = ShmBackend(scrubThreads: 2, keepsScrubbedFiles: keepsScrubbedFiles)
         let region = try backend.createRegion(Scratch.region(root, size: .mebibytes(64)))
         let reused = try TenantIsolationProbe.run(backend, region, rounds: Self.rounds)
         if TenantIsolationProbe.seesFrames {
-            // The kernel hands freed 4 KiB pages back out first (per-CPU free lists), but does not promise it.
+            // A pool hit hands the same pages out again; the kernel hands freed 4 KiB pages back out first (per-CPU
+            // free lists), but does not promise it.
             #expect(reused, "none of the secret's pages came back within \(Self.rounds.count) rounds")
         }
     }

@@ -122,13 +122,15 @@ struct APIFuzzTests {
 }
 
 extension APIFuzzTests {
-    /// `GET /v1/regions` once no scrub or fill runs and two reads 20 ms apart agree (at most about 10 s).
+    /// `GET /v1/regions` once no scrub is pending, no scrub or fill runs, and two reads 20 ms apart agree (at most
+    /// about 10 s).
     static func settled(_ daemon: DaemonHarness) throws -> String {
         var last = ""
         for _ in 0..<500 {
             let progress = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/progress", body: nil).body
             let regions = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/regions", body: nil).body
-            if !progress.contains("\"state\":\"running\""), regions == last { return regions }
+            let idle = !progress.contains("\"state\":\"running\"") && !regions.contains("pending_scrub_size")
+            if idle, regions == last { return regions }
             last = regions
             usleep(20_000)
         }
