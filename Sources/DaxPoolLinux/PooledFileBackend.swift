@@ -148,6 +148,11 @@ extension PooledFileBackend {
     /// Destroyed devices' files are scrubbed into the pool, unless the backend was told not to keep them.
     public func scrubsRetiredMemory(in region: RegionConfig) -> Bool { keepsScrubbedFiles }
 
+    /// Devices from `minimumKeptSize` up are scrubbed into the pool; smaller ones go back to the kernel at once.
+    public func scrubsRetiredMemory(of size: ByteCount, in region: RegionConfig) -> Bool {
+        keepsScrubbedFiles && size.rawValue >= UInt64(Self.minimumKeptSize)
+    }
+
     /// Renames the device's file (under either name) to `<region>/.pool/dirty.<token>`, without zeroing it; a file
     /// that is already gone is fine. `scrubRetired(token:)` zeroes it later.
     public func retireDevice(_ device: DaxPoolCore.DeviceID, token: String, in region: RegionConfig)

@@ -381,7 +381,7 @@ public actor PoolService {
         let region = try model.region(record.id.region)
         let backend = try backendFor(region.config.backend)
         var next = model
-        let scrubs = backend.scrubsRetiredMemory(in: region.config)
+        let scrubs = backend.scrubsRetiredMemory(of: region.allocator.size(of: record.id.instance), in: region.config)
         let pending: PendingScrub?
         if scrubs {
             pending = try next.destroyDevice(record.id, force: force, scrubToken: Self.scrubToken(using: &generator))

@@ -41,6 +41,11 @@ public protocol MemoryBackend: Sendable {
     /// is reused (`true`), or goes back to the kernel, which zeroes it before anyone gets it again (`false`).
     func scrubsRetiredMemory(in region: RegionConfig) -> Bool
 
+    /// Whether a destroyed device of `size` bytes goes through `retireDevice` and `scrubRetired` (`true`), or
+    /// through `destroyDevice`, its memory back to the kernel at once (`false`: small devices, whose pages the
+    /// kernel zeroes as fast as a scrub would). Defaults to `scrubsRetiredMemory(in:)`.
+    func scrubsRetiredMemory(of size: ByteCount, in region: RegionConfig) -> Bool
+
     /// Takes a destroyed device's memory out of sight under `token`, quickly and without zeroing it: its path is
     /// gone when this returns and the memory is never handed out before `scrubRetired(token:)` zeroed it.
     /// Called only when `scrubsRetiredMemory` is `true`.
@@ -95,6 +100,10 @@ extension MemoryBackend {
     public func revokeDevice(_ device: DeviceID, in region: RegionConfig) throws {}
 
     public func scrubsRetiredMemory(in region: RegionConfig) -> Bool { false }
+
+    public func scrubsRetiredMemory(of size: ByteCount, in region: RegionConfig) -> Bool {
+        scrubsRetiredMemory(in: region)
+    }
 
     public func retireDevice(_ device: DeviceID, token: String, in region: RegionConfig) throws {
         try destroyDevice(device, in: region)
