@@ -8,8 +8,9 @@ extension DevDaxBackend {
     /// Zeroes the device's bytes from `offset` to its end before the kernel takes them back (a destroy, or the tail
     /// a shrink gives up): the dax bus hands freed ranges to the next device as they are, so without this a new
     /// owner would read the last one's data. Works through a `MAP_SHARED` mapping of `/dev/daxR.N`, binding the
-    /// device for the time of the scrub when it is unbound (the kernel maps only bound devices). A page whose memory
-    /// has failed (a synchronous `SIGBUS`) is skipped, granule by granule, and the rest is zeroed.
+    /// device for the time of the scrub when it is unbound (the kernel maps only bound devices), with the scrub
+    /// engine's non-temporal stores on `scrubThreads` threads. A page whose memory has failed (a synchronous
+    /// `SIGBUS`) is skipped, granule by granule, and the rest is zeroed.
     ///
     /// - Returns: the device as the kernel now shows it (bound as it was before).
     @discardableResult
@@ -28,19 +29,11 @@ extension DevDaxBackend {
                 length: length, protection: PROT_READ | PROT_WRITE, flags: MAP_SHARED,
                 descriptor: node.descriptor.rawValue, offset: start)
             defer { try? Syscall.unmap(base, length: length) }
-            var done = 0
-            while done < length {
-                let rest = UnsafeMutableRawBufferPointer(start: base + done, count: length - done)
-                guard let report = MemoryErrorMonitor.guardedZero(rest) else { break }
-                let bad = Int(bitPattern: report.address) - Int(bitPattern: base)
-                let granule = 1 << max(12, min(report.granuleShift, 30))
+            let faults = scrubber.zero(UnsafeMutableRawBufferPointer(start: base, count: length), threads: scrubThreads)
+            if faults > 0 {
                 logger.warning(
                     "skipped failed memory while scrubbing",
-                    metadata: [
-                        "device": "\(device.name)", "offset": "\(UInt64(bad) + offset)", "granule": "\(granule)",
-                    ])
-                let next = (max(bad, done) / granule + 1) * granule
-                done = next > done ? next : length
+                    metadata: ["device": "\(device.name)", "from": "\(offset)", "poisoned_pages": "\(faults)"])
             }
         } catch {
             failure = BackendError(

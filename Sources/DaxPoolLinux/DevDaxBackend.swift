@@ -28,6 +28,10 @@ public struct DevDaxBackend: MemoryBackend {
     /// Whether memory is zeroed before the kernel takes it back (`scrub`); off only for tests on a fake bus, which
     /// has no device nodes to map.
     let scrubsReleasedMemory: Bool
+    /// Zeroes released memory with non-temporal stores.
+    let scrubber: Scrubber
+    /// Threads a scrub may use.
+    let scrubThreads: Int
 
     /// The minimum mapping granularity of a device instance: one memory subsection (`memremap_compat_align()` on
     /// x86-64). Every mapping's start and length must be a multiple of it, whatever the device alignment.
@@ -41,12 +45,16 @@ public struct DevDaxBackend: MemoryBackend {
     ///     handling signals the daemon (`nil`: none).
     ///   - scrubsReleasedMemory: zero a device's memory before a destroy or shrink gives it back (`false` only for
     ///     tests on a fake bus).
+    ///   - scrubber: zeroes released memory (non-temporal stores, skipping poisoned pages).
+    ///   - scrubThreads: threads a scrub may use (default: all online CPUs, at most 4).
     public init(
         sysfs: any SysfsAccess = Sysfs(),
         deviceDirectory: FilePath = "/dev",
         logger: Logger = Logger(label: "daxpool.devdax"),
         watcher: DeviceMemoryWatcher? = nil,
-        scrubsReleasedMemory: Bool = true
+        scrubsReleasedMemory: Bool = true,
+        scrubber: Scrubber = Scrubber(),
+        scrubThreads: Int = min(4, Scrubber.onlineProcessorCount)
     ) {
         self.bus = SysfsDaxBus(sysfs)
         self.namespaces = SysfsNdBus(sysfs)
@@ -54,6 +62,8 @@ public struct DevDaxBackend: MemoryBackend {
         self.logger = logger
         self.watcher = watcher
         self.scrubsReleasedMemory = scrubsReleasedMemory
+        self.scrubber = scrubber
+        self.scrubThreads = max(1, scrubThreads)
     }
 
     // MARK: - Regions

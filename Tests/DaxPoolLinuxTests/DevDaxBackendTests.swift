@@ -408,3 +408,35 @@ struct DevDaxNamespaceTests {
         #expect(error.errno == Errno.invalidArgument.rawValue && error.message.contains("4096"))
     }
 }
+
+/// The scrub of released devdax memory, with a file standing in for `/dev/daxR.N` (the fake bus has no memory).
+@Suite("devdax scrub of released memory")
+struct DevDaxScrubTests {
+    @Test("destroy zeroes the device's memory and a shrink zeroes only the tail it gives back, on several threads")
+    func scrubsReleasedMemory() throws {
+        let fake = SysfsDaxBusFake()
+        fake.addDynamicRegion(id: 0, start: DevDaxBackendTests.base, size: DevDaxBackendTests.gib)
+        let directory = try Scratch.makeDirectory()
+        defer { Scratch.remove(directory) }
+        let backend = DevDaxBackend(
+            sysfs: fake, deviceDirectory: FilePath(directory), scrubsReleasedMemory: true, scrubThreads: 2)
+        let config = try backend.createRegion(
+            RegionConfig(id: 0, backend: .devdax, size: .zero, align: .page1G, pageSize: .page4K, path: "/sys/bus/dax"))
+        let extents = [DevDaxBackendTests.extent(0, 8)]
+        let instance = try backend.claimDeviceInstance(in: config, proposed: 99)
+        let id = DaxPoolCore.DeviceID(region: 0, instance: instance)
+        try backend.provisionDevice(id, size: .mebibytes(8), extents: extents, align: .page2M, in: config)
+        let memory = "\(directory)/\(id)"
+        Scratch.makeFile(memory, byteCount: 8 << 20)
+        Scratch.write(Array(repeating: 0xA5, count: 8 << 20), to: memory)
+
+        try backend.provisionDevice(
+            id, size: .mebibytes(4), extents: [DevDaxBackendTests.extent(0, 4)], align: .page2M, in: config)
+        let afterShrink = Scratch.read(8 << 20, from: memory)
+        #expect(afterShrink[..<(4 << 20)].allSatisfy { $0 == 0xA5 }, "the device keeps its own data")
+        #expect(afterShrink[(4 << 20)...].allSatisfy { $0 == 0 }, "the tail given back is zero")
+
+        try backend.destroyDevice(id, in: config)
+        #expect(Scratch.read(8 << 20, from: memory).allSatisfy { $0 == 0 }, "a destroyed device's memory is zero")
+    }
+}

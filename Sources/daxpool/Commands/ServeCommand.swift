@@ -162,15 +162,15 @@ struct ServeCommand: AsyncParsableCommand {
             logger.warning("memory-error signals will not be handled: \(error)")
             monitor = nil
         }
+        let threads = scrubThreads ?? min(4, Scrubber.onlineProcessorCount)
         let service = try await PoolService(
             backends: [
                 ShmBackend(
-                    logger: logger, directoryMode: othersOwnDevices ? 0o711 : 0o700, watcher: memoryWatcher),
+                    logger: logger, directoryMode: othersOwnDevices ? 0o711 : 0o700, watcher: memoryWatcher,
+                    scrubThreads: threads),
                 SimBackend(),
-                DevDaxBackend(logger: logger, watcher: memoryWatcher),
-                HugetlbBackend(
-                    logger: logger, scrubThreads: scrubThreads ?? min(4, Scrubber.onlineProcessorCount),
-                    watcher: memoryWatcher),
+                DevDaxBackend(logger: logger, watcher: memoryWatcher, scrubThreads: threads),
+                HugetlbBackend(logger: logger, scrubThreads: threads, watcher: memoryWatcher),
             ],
             store: store,
             settings: PoolSettings(
