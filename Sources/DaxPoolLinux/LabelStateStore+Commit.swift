@@ -39,11 +39,7 @@ extension LabelStateStore {
                 guard var store = loaded.areas[id] else {
                     continue
                 }
-                let desired = wanted[id] ?? []
-                let stored = Dictionary(store.namespaces.map { ($0.uuid, $0) }, uniquingKeysWith: { first, _ in first })
-                let puts = desired.filter { stored[$0.uuid] != $0 }
-                let kept = Set(desired.map(\.uuid))
-                let removes = store.namespaces.map(\.uuid).filter { !kept.contains($0) }
+                let (puts, removes) = LabelStateStore.changes(from: store.namespaces, to: wanted[id] ?? [])
                 guard !puts.isEmpty || !removes.isEmpty else {
                     continue
                 }

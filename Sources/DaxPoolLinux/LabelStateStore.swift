@@ -131,6 +131,42 @@ public final class LabelStateStore: StateStore {
         }
     }
 
+    /// Throws `.areaFull` when committing `snapshot` would find a region's label area without room for its
+    /// labels, and nothing otherwise; writes nothing. (Regions the snapshot adds get new, empty areas.)
+    public func check(_ snapshot: PoolSnapshot) throws(LabelStateStoreError) {
+        try loaded.withLock { loaded throws(LabelStateStoreError) in
+            if loaded == nil { loaded = try readFromDisk() }
+            guard let current = loaded else { return }
+            for region in snapshot.regions {
+                let id = region.config.id
+                guard let store = current.areas[id] else { continue }
+                let (puts, removes) = LabelStateStore.changes(
+                    from: store.namespaces, to: try LabelStateStore.namespaces(of: region))
+                guard !puts.isEmpty || !removes.isEmpty else { continue }
+                do throws(LabelError) {
+                    try store.check(puts: puts, removes: removes)
+                } catch {
+                    if case .areaFull(let needed, let free) = error {
+                        throw .areaFull(
+                            region: id, path: store.storage.path, needed: needed, free: free,
+                            slotCount: Int(store.area.currentIndex.slotCount))
+                    }
+                    throw .label(path: store.storage.path, error)
+                }
+            }
+        }
+    }
+
+    /// The namespaces to put and the uuids to remove to turn `stored` into `desired`.
+    static func changes(from stored: [LabelledNamespace], to desired: [LabelledNamespace])
+        -> (puts: [LabelledNamespace], removes: [LabelUUID])
+    {
+        let byUUID = Dictionary(stored.map { ($0.uuid, $0) }, uniquingKeysWith: { first, _ in first })
+        let puts = desired.filter { byUUID[$0.uuid] != $0 }
+        let kept = Set(desired.map(\.uuid))
+        return (puts, stored.map(\.uuid).filter { !kept.contains($0) })
+    }
+
     /// Where a region's label area is and how full it is, for `daxpool list -R`.
     ///
     /// - Parameter region: A region id.

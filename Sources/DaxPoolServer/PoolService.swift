@@ -316,6 +316,8 @@ public actor PoolService {
         )
         let region = try next.region(record.id.region)
         let extents = region.allocator.ranges(of: record.id.instance)
+        // A state the store cannot hold (a full label area) is refused before the backend does anything.
+        try store.check(next.snapshot)
         try provision(
             record, size: region.allocator.size(of: record.id.instance), extents: extents, in: region.config,
             backend: backend)
@@ -348,6 +350,7 @@ public actor PoolService {
         let newSize = region.allocator.size(of: record.id.instance)
         let backend = try backendFor(region.config.backend)
         let layoutChanged = newSize != oldSize || record.align != old.align
+        try store.check(next.snapshot)
         if layoutChanged {
             try provision(
                 record, size: newSize, extents: region.allocator.ranges(of: record.id.instance), in: region.config,

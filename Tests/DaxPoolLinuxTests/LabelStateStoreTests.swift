@@ -190,12 +190,18 @@ struct LabelStateStoreTests {
             _ = try next.createDevice(
                 region: 0, size: .mebibytes(1), align: .page4K, name: nil, uuid: Script.uuid(UInt64(created)))
             let before = try Script.files(in: root)
+            // `check` predicts the commit's answer and writes nothing either way.
+            var predicted: LabelStateStoreError?
+            do throws(LabelStateStoreError) { try store.check(next.snapshot) } catch { predicted = error }
+            #expect(try Script.files(in: root) == before)
             do throws(LabelStateStoreError) {
                 try store.commit(next.snapshot)
                 model = next
                 created += 1
+                #expect(predicted == nil)
             } catch {
                 failure = error
+                #expect(predicted == error, "check foresaw the refusal")
                 #expect(try Script.files(in: root) == before)
             }
         }

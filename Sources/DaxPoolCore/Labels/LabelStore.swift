@@ -120,6 +120,13 @@ public struct LabelStore<Storage: LabelStorage> {
         area.namespaces.first { $0.uuid == uuid }
     }
 
+    /// Checks that `apply(puts:removes:)` would succeed as far as the area can tell (valid namespaces, enough free
+    /// slots for both passes), writing nothing.
+    /// - Throws: What `apply` would throw before its first write, such as `LabelError.areaFull`.
+    public func check(puts: [LabelledNamespace], removes: [LabelUUID]) throws(LabelError) {
+        _ = try makePlan(puts: puts, removes: removes)
+    }
+
     /// The number of free slots in the current index.
     public var freeSlotCount: Int {
         area.currentIndex.freeSlots.count

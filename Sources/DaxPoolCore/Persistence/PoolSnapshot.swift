@@ -71,6 +71,15 @@ public protocol StateStore: Sendable {
     func load() throws -> PoolSnapshot?
     /// Durably replaces the stored snapshot.
     func commit(_ snapshot: PoolSnapshot) throws
+
+    /// Throws what `commit(snapshot)` would throw because the snapshot does not fit (a full label area), without
+    /// writing anything: the daemon asks before it touches a backend, so that such a refusal has no side effects.
+    func check(_ snapshot: PoolSnapshot) throws
+}
+
+extension StateStore {
+    /// Stores that cannot run out of room have nothing to check.
+    public func check(_ snapshot: PoolSnapshot) throws {}
 }
 
 /// A `StateStore` error that the API answers with its own code and HTTP status instead of `internal_error`,
