@@ -117,15 +117,22 @@ public struct ScrubService: Service {
         let failure: String? = await withCheckedContinuation { continuation in
             queue.async {
                 var operation: UInt64?
+                var interrupted: String?
                 do {
-                    try backend.fillPool(in: region, shouldContinue: { !stopping.isSet && scrubs.count == 0 }) {
-                        done, total in
+                    try backend.fillPool(
+                        in: region,
+                        shouldContinue: {
+                            if stopping.isSet { interrupted = "stopped at shutdown; the next start goes on" }
+                            if scrubs.count > 0 { interrupted = "gave way to a scrub; it goes on after it" }
+                            return interrupted == nil
+                        }
+                    ) { done, total in
                         if operation == nil, total.rawValue > 0 {
                             operation = hub.startFill(region: region.id, total: total)
                         }
                         if let operation { hub.update(operation, done: done) }
                     }
-                    if let operation { hub.finish(operation) }
+                    if let operation { hub.finish(operation, failure: interrupted) }
                     continuation.resume(returning: nil)
                 } catch {
                     if let operation { hub.finish(operation, failure: "\(error)") }
