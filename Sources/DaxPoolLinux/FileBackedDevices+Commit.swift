@@ -110,10 +110,8 @@ extension FileBackedDevices {
         progress: (ByteCount, ByteCount) -> Void
     ) throws(BackendError) {
         let total = ByteCount(UInt64(length))
-        let pool =
-            policy.pool ?? ScrubPool(regionDirectory: directory, scrubber: Scrubber(), threads: 1, logger: logger)
-        try pool.withRoomLock { () throws(BackendError) in
-            if try pool.holdsEvictableFiles(operation: operation) {
+        try ScrubPool.withRoomLock { () throws(BackendError) in
+            if let pool = policy.pool, try pool.holdsEvictableFiles(operation: operation) {
                 try pool.makeRoom(needed, regionSize: policy.regionSize, operation: operation)
             }
             do throws(Errno) {

@@ -156,7 +156,7 @@ public struct HugetlbBackend: PooledFileBackend {
             }
             // Under the room lock: a pool fill between two pieces holds no file open, so the unmount can go on.
             let pool = pool(mountPoint)
-            try pool.withRoomLock { () throws(BackendError) in
+            try ScrubPool.withRoomLock { () throws(BackendError) in
                 try pool.removeAll(operation: operation)
                 do throws(Errno) {
                     try mount.unmount()

@@ -81,13 +81,13 @@ extension ScrubPool {
             var skipped = false
             while offset < size {
                 guard shouldContinue() else {
-                    try withRoomLock { () throws(BackendError) in try unlinkPooled(path, operation: operation) }
+                    try Self.withRoomLock { () throws(BackendError) in try unlinkPooled(path, operation: operation) }
                     outcome.stopped = true
                     progress(done, total)
                     return outcome
                 }
                 let piece = min(chunk, size - offset)
-                let allocated = try withRoomLock { () throws(BackendError) -> Bool in
+                let allocated = try Self.withRoomLock { () throws(BackendError) -> Bool in
                     try allocatePiece(
                         of: path, offset: offset, length: piece, targets: targets, regionSize: regionSize, node: node,
                         operation: operation)
@@ -105,7 +105,7 @@ extension ScrubPool {
                 continue
             }
             let clean = directory.appending("clean.\(size).\(Self.uniqueSuffix())")
-            let renamed = try withRoomLock { () throws(BackendError) -> Bool in
+            let renamed = try Self.withRoomLock { () throws(BackendError) -> Bool in
                 do throws(Errno) {
                     try Syscall.rename(path, to: clean)
                     return true

@@ -22,7 +22,7 @@ struct RegionFileUsage: Equatable {
 
 extension ScrubPool {
     /// Runs `body` holding the pools' room lock. Keep it short: a device commit waits for it.
-    func withRoomLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+    static func withRoomLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
         try roomLock.withLock { _ throws(Failure) in try body() }
     }
 

@@ -110,7 +110,7 @@ public struct ShmBackend: PooledFileBackend {
             )
         }
         let pool = pool(directory)
-        try pool.withRoomLock { () throws(BackendError) in try pool.removeAll(operation: operation) }
+        try ScrubPool.withRoomLock { () throws(BackendError) in try pool.removeAll(operation: operation) }
         do throws(Errno) {
             try Syscall.removeDirectory(directory)
         } catch .noSuchFileOrDirectory {
