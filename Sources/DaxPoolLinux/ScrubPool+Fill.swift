@@ -81,7 +81,7 @@ extension ScrubPool {
             var skipped = false
             while offset < size {
                 guard shouldContinue() else {
-                    try Self.withRoomLock { () throws(BackendError) in try unlinkPooled(path, operation: operation) }
+                    try Self.withRoomLock { () throws(BackendError) in try unlink(path, operation: operation) }
                     outcome.stopped = true
                     progress(done, total)
                     return outcome
@@ -112,7 +112,7 @@ extension ScrubPool {
                 } catch .noSuchFileOrDirectory {
                     return false
                 } catch {
-                    try unlinkPooled(path, operation: operation)
+                    try unlink(path, operation: operation)
                     throw BackendError(operation, path, error, "cannot rename \(path) to \(clean): \(error)")
                 }
             }
@@ -153,12 +153,12 @@ extension ScrubPool {
         var free = try free(regionSize: regionSize, operation: operation)
         if free < length {
             for entry in try surplus(targets, operation: operation) where free < length {
-                try unlinkPooled(entry.path, operation: operation)
+                try unlink(entry.path, operation: operation)
                 free += entry.allocatedBytes
             }
         }
         guard free >= length else {
-            try unlinkPooled(path, operation: operation)
+            try unlink(path, operation: operation)
             return false
         }
         do throws(Errno) {
@@ -171,10 +171,10 @@ extension ScrubPool {
             }
             return true
         } catch .noSpace, .noMemory {
-            try unlinkPooled(path, operation: operation)
+            try unlink(path, operation: operation)
             return false
         } catch {
-            try unlinkPooled(path, operation: operation)
+            try unlink(path, operation: operation)
             throw BackendError(operation, path, error, "cannot allocate memory for the pool file \(path): \(error)")
         }
     }

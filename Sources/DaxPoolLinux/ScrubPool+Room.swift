@@ -34,7 +34,7 @@ extension ScrubPool {
         where ShmDeviceFiles.device(fromFileName: name) != nil {
             usage.devices += try Self.allocatedBytes(of: region.appending(name), operation: operation)
         }
-        for name in try Self.names(in: directory, operation: operation) {
+        for name in try names(operation: operation) {
             let bytes = try Self.allocatedBytes(of: directory.appending(name), operation: operation)
             if name.hasPrefix("clean.") {
                 usage.clean += bytes
@@ -73,17 +73,17 @@ extension ScrubPool {
             victims = clean.reversed()
         }
         for entry in victims where free < needed {
-            try unlinkPooled(entry.path, operation: operation)
+            try unlink(entry.path, operation: operation)
             free += entry.allocatedBytes
             logger.debug(
                 "evicted a pooled file", metadata: ["path": "\(entry.path)", "bytes": "\(entry.allocatedBytes)"])
         }
         guard free < needed else { return }
-        for name in try Self.names(in: directory, operation: operation)
+        for name in try names(operation: operation)
         where name.hasPrefix("filling.") && free < needed {
             let path = directory.appending(name)
             free += try Self.allocatedBytes(of: path, operation: operation)
-            try unlinkPooled(path, operation: operation)
+            try unlink(path, operation: operation)
             logger.debug("stopped filling a pooled file", metadata: ["path": "\(path)"])
         }
     }
@@ -91,7 +91,7 @@ extension ScrubPool {
     /// Whether the pool holds files a commit may take the memory of (clean or being filled): when it holds none,
     /// there is no room to make, and no need to count the region's files.
     func holdsEvictableFiles(operation: String) throws(BackendError) -> Bool {
-        try Self.names(in: directory, operation: operation).contains {
+        try names(operation: operation).contains {
             $0.hasPrefix("clean.") || $0.hasPrefix("filling.")
         }
     }
@@ -116,17 +116,6 @@ extension ScrubPool {
             return status.allocatedBytes
         } catch {
             throw BackendError(operation, path, error, "cannot look at \(path): \(error)")
-        }
-    }
-
-    /// Unlinks a pool file; one that is gone already is fine.
-    func unlinkPooled(_ path: FilePath, operation: String) throws(BackendError) {
-        do throws(Errno) {
-            try Syscall.unlink(path)
-        } catch .noSuchFileOrDirectory {
-            return
-        } catch {
-            throw BackendError(operation, path, error, "cannot remove \(path): \(error)")
         }
     }
 }

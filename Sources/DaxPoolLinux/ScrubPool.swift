@@ -213,17 +213,12 @@ struct ScrubPool {
     }
 
     /// The names in the pool directory; none when it does not exist.
-    private func names(operation: String) throws(BackendError) -> [String] {
-        do throws(Errno) {
-            return try Syscall.directoryEntries(directory)
-        } catch .noSuchFileOrDirectory {
-            return []
-        } catch {
-            throw BackendError(operation, directory, error, "cannot list the pool directory \(directory): \(error)")
-        }
+    func names(operation: String) throws(BackendError) -> [String] {
+        try Self.names(in: directory, operation: operation)
     }
 
-    private func unlink(_ path: FilePath, operation: String) throws(BackendError) {
+    /// Unlinks a pool file; one that is gone already is fine.
+    func unlink(_ path: FilePath, operation: String) throws(BackendError) {
         do throws(Errno) {
             try Syscall.unlink(path)
         } catch .noSuchFileOrDirectory {
