@@ -43,6 +43,7 @@ enum ErrorMapping {
             case .unknownRegion, .unknownDevice: ("not_found", 404)
             case .noRegion: ("no_region", 409)
             case .regionExists: ("conflict", 409)
+            case .regionPathConflict: ("region_path_conflict", 409)
             case .regionNotEmpty, .scrubPending: ("region_busy", 409)
             case .duplicateName, .duplicateUUID: ("conflict", 409)
             case .alignmentTooSmall, .alignmentTooLarge: ("invalid_alignment", 400)

@@ -1,4 +1,6 @@
 import DaxPoolAPI
+import DaxPoolLinux
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -52,25 +54,27 @@ extension SocketPath {
     }
 }
 
-/// Creates directories the daemon needs.
+/// The directories the daemon keeps its socket, state and memory in: made by the daemon with safe modes, or already
+/// trusted (`TrustedDirectory`: owned by the daemon's uid or root, writable by no one else, no symbolic links).
 enum Directories {
-    struct CreateError: Error, CustomStringConvertible {
-        var path: String
-        var code: Int32
-        var description: String { "cannot create directory \(path): \(String(cString: strerror(code)))" }
-    }
-
-    static func create(parentOf path: String) throws {
-        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
-        try create(String(path[..<slash]))
-    }
-
-    /// `mkdir -p` with mode 0700 for what it creates.
-    static func create(_ path: String) throws {
-        var current = ""
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, 0o700) != 0 && errno != EEXIST { throw CreateError(path: current, code: errno) }
+    /// Creates what is missing of `path` (with `mode`) and checks the rest.
+    /// - Throws: an `ErrorBody` with code `untrusted_directory` naming the directory and what is wrong with it, or
+    ///   `bad_path` when a system call failed.
+    static func ensure(_ path: String, mode: mode_t, purpose: String) throws {
+        do {
+            _ = try TrustedDirectory.ensure(FilePath(path), mode: mode, purpose: purpose)
+        } catch {
+            if case .system = error.problem {
+                throw ErrorBody(code: "bad_path", message: error.message, status: 0)
+            }
+            throw ErrorBody(code: "untrusted_directory", message: error.message, status: 0)
         }
+    }
+
+    /// `ensure` of the directory holding `path`.
+    static func ensure(parentOf path: String, mode: mode_t, purpose: String) throws {
+        let parent = FilePath(path).removingLastComponent()
+        guard !parent.isEmpty else { return }
+        try ensure(parent.string, mode: mode, purpose: purpose)
     }
 }

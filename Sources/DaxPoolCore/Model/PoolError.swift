@@ -4,6 +4,8 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
     case unknownDevice(String)
     case noRegion
     case regionExists(Int)
+    /// A new region's `path` is the directory of region `region` (`regionPath`), lies inside it, or around it.
+    case regionPathConflict(path: String, overlap: RegionPathOverlap, region: Int, regionPath: String)
     case regionNotEmpty(Int, devices: [DeviceID])
     case scrubPending(Int, bytes: ByteCount)
     case duplicateName(String, holder: DeviceID)
@@ -28,6 +30,16 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
             "there is no region to allocate from: create one with 'daxpool create-region'"
         case .regionExists(let id):
             "region \(id) already exists"
+        case .regionPathConflict(let path, let overlap, let region, let regionPath):
+            switch overlap {
+            case .same:
+                "path \(path) is already the directory of region \(region): choose another path"
+            case .inside:
+                "path \(path) lies inside \(regionPath), the directory of region \(region): choose a path outside it"
+            case .around:
+                "path \(path) holds \(regionPath), the directory of region \(region): choose a path that neither "
+                    + "is nor contains another region's directory"
+            }
         case .regionNotEmpty(let id, let devices):
             "region \(id) still has devices (\(devices.map(\.description).joined(separator: ", "))): destroy them first"
         case .scrubPending(let id, let bytes):

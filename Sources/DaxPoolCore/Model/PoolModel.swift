@@ -147,7 +147,22 @@ public struct PoolModel: Sendable, Equatable {
         guard config.size.isAligned(to: config.pageSize) else {
             throw .allocation(.misaligned(what: "region size", value: config.size.rawValue, alignment: config.pageSize))
         }
+        try checkPath(of: config)
         regions[config.id] = RegionState(config: config)
+    }
+
+    /// Refuses a file-backed region (shm, hugetlb) whose path is, lies inside, or holds another file-backed
+    /// region's directory (`RegionPathOverlap`): one directory has one owner.
+    public func checkPath(of config: RegionConfig) throws(PoolError) {
+        guard RegionPathOverlap.appliesTo(config.backend) else { return }
+        for id in regionIDs where id != config.id {
+            guard let other = regions[id]?.config, RegionPathOverlap.appliesTo(other.backend),
+                let overlap = RegionPathOverlap(config.path, other.path)
+            else { continue }
+            throw .regionPathConflict(
+                path: RegionPathOverlap.normalized(config.path), overlap: overlap, region: id,
+                regionPath: RegionPathOverlap.normalized(other.path))
+        }
     }
 
     /// Replaces a region's config with `config` (same id), for settings that do not move memory, such as its pool.
