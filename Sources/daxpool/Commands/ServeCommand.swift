@@ -131,12 +131,13 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "daxpool") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
 
-        do {
-            try Directories.create(parentOf: socketPath)
-            try Directories.create(stateDirectory)
-        } catch {
-            throw ErrorBody(code: "bad_path", message: "\(error)", status: 0)
-        }
+        // Trusted or refused: each directory is made by the daemon (0700; SocketPath.setAccess later lets a socket
+        // group through the socket's directory, and the shm root is 0711 when other users own device files), or
+        // already belongs to the daemon's uid or root and is writable by no one else, with no symbolic link.
+        let shmRootPath = shmRoot ?? DefaultPaths.shmRoot
+        try Directories.ensure(parentOf: socketPath, mode: 0o700, purpose: "socket directory")
+        try Directories.ensure(stateDirectory, mode: 0o700, purpose: "state directory")
+        try Directories.ensure(shmRootPath, mode: othersOwnDevices ? 0o711 : 0o700, purpose: "shm root")
         let lock: InstanceLock
         do {
             lock = try InstanceLock(socketPath: socketPath)
@@ -167,6 +168,20 @@ struct ServeCommand: AsyncParsableCommand {
             backends: [
                 ShmBackend(
                     logger: logger, directoryMode: othersOwnDevices ? 0o711 : 0o700, watcher: memoryWatcher,
+        // One daemon per state directory (a second one on another socket is refused too), and the identity that
+        // region directories carry.
+        let stateClaim: StateDirectoryClaim
+        do throws(StateDirectoryClaimError) {
+            stateClaim = try StateDirectoryClaim(directory: stateDirectory)
+        } catch {
+            let code =
+                switch error {
+                case .held: "already_running"
+                case .untrusted: "untrusted_directory"
+                case .damagedIdentity, .failed: "bad_state"
+                }
+            throw ErrorBody(code: code, message: error.message, status: 0)
+        }
                     scrubThreads: threads),
                 SimBackend(),
                 DevDaxBackend(logger: logger, watcher: memoryWatcher, scrubThreads: threads),
@@ -187,6 +202,9 @@ struct ServeCommand: AsyncParsableCommand {
                 }
             },
             policy: access.policy,
+        let stateIdentity = stateClaim.identity
+        logger.debug(
+            "claimed the state directory", metadata: ["state": "\(stateDirectory)", "identity": "\(stateIdentity)"])
             watcher: processWatcher
         )
         let routing = MemoryErrorRouting(service: service, logger: logger) { address in
@@ -244,3 +262,4 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 }
+        stateClaim.release()
