@@ -20,7 +20,10 @@ public enum PoolSpec {
             if let cross = item.lastIndex(where: { $0 == "x" || $0 == "X" }), cross > item.startIndex,
                 let unit = item[item.index(before: cross)].lowercased().first, "kmgt".contains(unit)
             {
-                guard let parsed = Int(item[item.index(after: cross)...]), parsed >= 1 else {
+                let countText = item[item.index(after: cross)...]
+                guard !countText.isEmpty, countText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                    let parsed = Int(countText), parsed >= 1
+                else {
                     throw ParseError(description: "'\(item)': the count after x must be a whole number from 1")
                 }
                 sizeText = item[..<cross]

@@ -34,11 +34,15 @@ public struct CreateRegionRequest: Hashable, Sendable, Codable {
         self.pool = pool
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case backend, size, path, node, pool
         case pageSize = "page_size"
         case daxRegion = "dax_region"
     }
+}
+
+extension CreateRegionRequest: KeyedRequestBody {
+    public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// `PUT /v1/regions/{region}/pool`: the sizes of the ready files the region's pool keeps from now on (an empty
@@ -49,6 +53,14 @@ public struct SetPoolRequest: Hashable, Sendable, Codable {
     public init(pool: [SizeValue]) {
         self.pool = pool
     }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case pool
+    }
+}
+
+extension SetPoolRequest: KeyedRequestBody {
+    public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// `POST /v1/devices`.
@@ -81,6 +93,16 @@ public struct CreateDeviceRequest: Hashable, Sendable, Codable {
         self.mappings = mappings
         self.owner = owner
     }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case region, size, align, name, uuid, mappings, owner
+    }
+}
+
+extension CreateDeviceRequest: KeyedRequestBody {
+    public static var requestKeys: RequestKeys {
+        RequestKeys(CodingKeys.self, nested: [CodingKeys.mappings.stringValue: MappingRequest.requestKeys])
+    }
 }
 
 /// One range of an explicit layout: `start` and `end` inclusive, `page_offset` optional (used to order).
@@ -95,10 +117,14 @@ public struct MappingRequest: Hashable, Sendable, Codable {
         self.end = end
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case start, end
         case pageOffset = "page_offset"
     }
+}
+
+extension MappingRequest: KeyedRequestBody {
+    public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// `PATCH /v1/devices/{device}`.
@@ -112,6 +138,14 @@ public struct ReconfigureDeviceRequest: Hashable, Sendable, Codable {
         self.align = align
         self.force = force
     }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case size, align, force
+    }
+}
+
+extension ReconfigureDeviceRequest: KeyedRequestBody {
+    public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// `POST /v1/devices/{device}/leases`: take a lease for a process (default: the caller's pid).
@@ -121,6 +155,14 @@ public struct LeaseRequest: Hashable, Sendable, Codable {
     public init(pid: Int32? = nil) {
         self.pid = pid
     }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case pid
+    }
+}
+
+extension LeaseRequest: KeyedRequestBody {
+    public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// `GET /v1/health`.
@@ -162,10 +204,14 @@ public struct InjectErrorRequest: Hashable, Sendable, Codable {
         self.granule = granule
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case device, offset, region, length, granule
         case regionOffset = "region_offset"
     }
+}
+
+extension InjectErrorRequest: KeyedRequestBody {
+    public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// `POST /v1/errors/clear`: forget bad blocks in a range after it was scrubbed and verified.
@@ -180,10 +226,14 @@ public struct ClearErrorsRequest: Hashable, Sendable, Codable {
         self.length = length
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case region, length
         case regionOffset = "region_offset"
     }
+}
+
+extension ClearErrorsRequest: KeyedRequestBody {
+    public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// The answer to `POST /v1/errors/clear`.

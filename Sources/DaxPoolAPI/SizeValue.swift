@@ -1,6 +1,7 @@
 public import DaxPoolCore
 
-/// A size in a request body: a JSON integer (bytes) or a string such as `"2G"` or `"0x200000"`.
+/// A size in a request body: a JSON integer (bytes) or a string in the one size grammar, such as `"2G"` or
+/// `"0x200000"` (`ByteCount(parsing:)`: no spaces, sign or `B`/`iB`).
 public struct SizeValue: Hashable, Sendable, Codable, ExpressibleByIntegerLiteral {
     public var text: String
 

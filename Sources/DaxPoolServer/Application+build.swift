@@ -15,10 +15,11 @@ public func buildApplication(
     service: PoolService,
     socketPath: String,
     logger: Logger,
+    userExists: @escaping @Sendable (UInt32) -> Bool = UserLookup.exists,
     services: [any Service] = [],
     onServerRunning: @escaping @Sendable () async -> Void = {}
 ) -> some ApplicationProtocol {
-    let router = buildRouter(service: service)
+    let router = buildRouter(service: service, userExists: userExists)
     return Application(
         router: router,
         configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "daxpool"),
@@ -28,14 +29,18 @@ public func buildApplication(
     )
 }
 
-/// The API's routes, one controller per resource; `openapi/daxpool.yaml` documents exactly these.
-public func buildRouter(service: PoolService) -> Router<DaxPoolRequestContext> {
+/// The API's routes, one controller per resource; `openapi/daxpool.yaml` documents exactly these. `userExists`
+/// says whether a uid names a user on this host (an `owner` must); tests pass their own.
+public func buildRouter(
+    service: PoolService,
+    userExists: @escaping @Sendable (UInt32) -> Bool = UserLookup.exists
+) -> Router<DaxPoolRequestContext> {
     let router = Router(context: DaxPoolRequestContext.self)
     router.middlewares.add(JSONErrorMiddleware())
     router.middlewares.add(CallerMiddleware(policy: service.policy))
     HealthController().register(on: router)
     RegionController(service: service).register(on: router)
-    DeviceController(service: service).register(on: router)
+    DeviceController(service: service, userExists: userExists).register(on: router)
     ErrorController(service: service).register(on: router)
     ProgressController(service: service).register(on: router)
     return router
@@ -59,21 +64,24 @@ enum JSONWire {
         )
     }
 
-    static func error(_ error: any Error) -> Response {
+    /// The error body for `error`. A 413 says `Connection: close`, and `context` (when given) has the connection
+    /// closed once the answer is written: the rest of the oversized body is never read, so the connection cannot
+    /// carry another request, and a client waiting for the close is not left waiting for the idle timeout.
+    static func error(_ error: any Error, context: DaxPoolRequestContext? = nil) -> Response {
         let body = ErrorMapping.body(for: error)
         var response = response(body, status: HTTPResponse.Status(code: body.status))
         if body.status == 413 {
-            // The rest of the oversized body is never read: close the connection rather than parse it.
             response.headers[.connection] = "close"
+            context?.closeConnectionAfterResponse()
         }
         return response
     }
 
-    static func decode<Value: Decodable>(_ type: Value.Type, from request: Request) async throws -> Value {
+    /// The request's body, at most `maximumBodySize` bytes (413 `payload_too_large` beyond).
+    static func body(of request: Request) async throws -> [UInt8] {
         var request = request
-        let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: maximumBodySize)
+            return Array(try await request.collectBody(upTo: maximumBodySize).readableBytesView)
         } catch {
             throw RequestError(
                 code: "payload_too_large",
@@ -81,11 +89,23 @@ enum JSONWire {
                 status: 413
             )
         }
-        guard buffer.readableBytes > 0 else {
+    }
+
+    /// Reads the request's body as a `Value`: strict JSON (`JSONStrictness`: no duplicate or unknown key, no
+    /// nesting deeper than 32 levels), then decoded.
+    static func decode<Value: KeyedRequestBody>(_ type: Value.Type, from request: Request) async throws -> Value {
+        let bytes = try await body(of: request)
+        guard !bytes.isEmpty else {
             throw RequestError(code: "bad_request", message: "the request needs a JSON body", status: 400)
         }
+        return try decode(type, from: bytes)
+    }
+
+    /// Decodes `bytes` as a `Value` after `JSONStrictness` has checked them.
+    static func decode<Value: KeyedRequestBody>(_ type: Value.Type, from bytes: [UInt8]) throws -> Value {
+        try JSONStrictness.check(bytes, keys: Value.requestKeys)
         do {
-            return try JSONDecoder().decode(Value.self, from: Data(buffer.readableBytesView))
+            return try JSONDecoder().decode(Value.self, from: Data(bytes))
         } catch let error as DecodingError {
             throw error
         } catch {
@@ -114,7 +134,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 status: error.status
             )
         } catch {
-            return JSONWire.error(error)
+            return JSONWire.error(error, context: context as? DaxPoolRequestContext)
         }
     }
 }

@@ -15,6 +15,8 @@ public struct DaxPoolRequestContext: RequestContext {
     let peerCredentials: EventLoopFuture<cshim_peer_credentials>?
     /// The caller, set by `CallerMiddleware` before any route runs.
     public var caller: Caller?
+    /// The connection, so that a refusal can have it closed after its answer (`closeConnectionAfterResponse`).
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -22,6 +24,7 @@ public struct DaxPoolRequestContext: RequestContext {
         peerCredentials = provider?.unsafeGetSocketOption(
             level: SocketOptionLevel(cshim_SOL_SOCKET), name: SocketOptionName(cshim_SO_PEERCRED))
         caller = nil
+        channel = source.channel
     }
 
     /// The caller, or a refusal when the credentials could not be read.

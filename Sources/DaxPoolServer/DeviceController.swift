@@ -11,6 +11,8 @@ import Foundation
 /// `/v1/devices`.
 struct DeviceController {
     let service: PoolService
+    /// Whether a uid names a user on this host (`UserLookup.exists`; tests pass their own).
+    var userExists: @Sendable (UInt32) -> Bool = UserLookup.exists
 
     func register(on router: Router<DaxPoolRequestContext>) {
         router.get("/v1/devices") { _, context in
@@ -19,6 +21,7 @@ struct DeviceController {
         router.post("/v1/devices") { request, context in
             let caller = try context.requireCaller()
             let body = try await JSONWire.decode(CreateDeviceRequest.self, from: request)
+            try checkOwner(body.owner, by: caller)
             return JSONWire.response(try await service.createDevice(body, by: caller), status: .created)
         }
         router.get("/v1/devices/:device") { _, context in
@@ -74,19 +77,23 @@ struct DeviceController {
         }
     }
 
-    /// The lease body; an empty body means the caller's own pid.
+    /// Refuses an `owner` that names no user on this host (400 `unknown_owner`). Only a caller who may name that
+    /// owner learns whether it exists: for anyone else the pool service's own refusal (403) stands.
+    func checkOwner(_ owner: UInt32?, by caller: Caller) throws {
+        guard let owner, service.policy.mayCreateDevices(caller),
+            owner == caller.uid || service.policy.isAdministrator(caller), !userExists(owner)
+        else { return }
+        throw RequestError(
+            code: "unknown_owner",
+            message: "owner uid \(owner) is not a user on this host (getpwuid): a device's owner must exist",
+            status: 400)
+    }
+
+    /// The lease body (strict JSON, as every body); an empty body means the caller's own pid.
     static func leaseRequest(_ request: Request) async throws -> LeaseRequest {
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: JSONWire.maximumBodySize)
-        } catch {
-            throw RequestError(
-                code: "payload_too_large", message: "the request body is larger than \(JSONWire.maximumBodySize) bytes",
-                status: 413)
-        }
-        guard buffer.readableBytes > 0 else { return LeaseRequest() }
-        return try JSONDecoder().decode(LeaseRequest.self, from: Data(buffer.readableBytesView))
+        let bytes = try await JSONWire.body(of: request)
+        guard !bytes.isEmpty else { return LeaseRequest() }
+        return try JSONWire.decode(LeaseRequest.self, from: bytes)
     }
 
     static func deviceName(_ context: DaxPoolRequestContext) throws -> String {

@@ -29,7 +29,7 @@ struct ErrorController {
         router.get("/v1/events") { request, context in
             let caller = try context.requireCaller()
             let since = try Self.sequence(request)
-            let follow = request.uri.queryParameters.get("follow").map { $0 == "true" || $0 == "1" } ?? false
+            let follow = try Self.follow(request)
             if !follow {
                 let events = await service.events(after: since)
                 var buffer = ByteBuffer()
@@ -58,6 +58,17 @@ struct ErrorController {
                     try await writer.finish(nil)
                 }
             )
+        }
+    }
+
+    /// `?follow=true|1|false|0`; anything else is an error.
+    static func follow(_ request: Request) throws -> Bool {
+        switch request.uri.queryParameters.get("follow") {
+        case nil, "false", "0": return false
+        case "true", "1": return true
+        case let other?:
+            throw RequestError(
+                code: "bad_request", message: "follow must be true or false, not '\(other)'", status: 400)
         }
     }
 

@@ -421,6 +421,8 @@ public actor PoolService {
             logger.warning("\(record.id) is gone from the state but its memory was not retired: \(error)")
         }
         queuedScrubs.added()
+        // The scrub's progress is its owner's to see, as the device's was.
+        progress.rememberOwner(record.owner ?? policy.daemonUID, of: record.uuid)
         scrubContinuation.yield(.scrub(ScrubJob(region: region.config, scrub: pending, backend: backend)))
         logger.info(
             "destroyed device; its memory is being scrubbed",
@@ -462,7 +464,8 @@ public actor PoolService {
     ) throws {
         let hub = progress
         let operation = hub.start(
-            .prefault, region: region.id, device: record.id, uuid: record.uuid, name: record.name, total: size)
+            .prefault, region: region.id, device: record.id, uuid: record.uuid, name: record.name, total: size,
+            owner: record.owner ?? policy.daemonUID)
         do {
             try backend.provisionDevice(record.id, size: size, extents: extents, align: record.align, in: region) {
                 done, _ in

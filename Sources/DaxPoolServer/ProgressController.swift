@@ -14,6 +14,9 @@ import Foundation
 /// Without `follow`, the latest event of every running and recently finished operation. With `follow=true`, those
 /// and then every new event; with `operation=N` as well, the stream ends when that operation has finished or
 /// failed. `device=D` keeps only events of the device with id, name or uuid `D`.
+///
+/// A caller sees only the operations of devices it owns; administrators see every operation, and only they see
+/// the fills of regions' pools (which belong to no owner).
 struct ProgressController {
     let service: PoolService
 
@@ -31,18 +34,23 @@ struct ProgressController {
         }
     }
 
-    func register(on router: Router<some RequestContext>) {
-        router.get("/v1/progress") { request, _ in
+    func register(on router: Router<DaxPoolRequestContext>) {
+        router.get("/v1/progress") { request, context in
+            let caller = try context.requireCaller()
             let (filter, follow) = try Self.parse(request)
             let hub = service.progress
+            let audience: ProgressHub.Audience =
+                service.policy.isAdministrator(caller) ? .everything : .owner(caller.uid)
             if !follow {
                 var buffer = ByteBuffer()
-                for event in hub.latest where filter.admits(event) { buffer.writeBytes(Self.line(event)) }
+                for event in hub.latest(for: audience) where filter.admits(event) {
+                    buffer.writeBytes(Self.line(event))
+                }
                 return Response(
                     status: .ok, headers: [.contentType: "application/x-ndjson"], body: ResponseBody(byteBuffer: buffer)
                 )
             }
-            let (latest, stream) = hub.subscribe()
+            let (latest, stream) = hub.subscribe(audience)
             return Response(
                 status: .ok,
                 headers: [.contentType: "application/x-ndjson"],

@@ -13,14 +13,41 @@ import Foundation
 /// the hub is a lock, not an actor: reporting never waits. It keeps the latest event of each running operation and
 /// of the most recent finished ones, so that a client that connects late (or after its operation ended) still
 /// learns how it ended. Reports are thinned to about one per percent, and `done` never goes backwards.
+///
+/// Every operation has an owner: the uid that owns its device (`nil` for a region's pool fill, and for a scrub
+/// whose device's owner the hub was not told). A reader sees the operations of its `Audience`: administrators
+/// everything, anyone else only the operations of devices it owns.
 public final class ProgressHub: Sendable {
     /// How many finished operations are remembered.
     public static let retainedOperations = 64
+    /// How many owners of destroyed devices waiting for their scrub are remembered.
+    static let retainedOwners = 4096
+
+    /// Whose operations a reader sees.
+    public enum Audience: Sendable, Hashable {
+        /// Every operation (administrators).
+        case everything
+        /// The operations of devices `uid` owns; never a pool fill or an operation without an owner.
+        case owner(UInt32)
+
+        func sees(_ owner: UInt32?) -> Bool {
+            switch self {
+            case .everything: true
+            case .owner(let uid): owner == uid
+            }
+        }
+    }
 
     private struct Operation {
         var latest: ProgressEvent
+        var owner: UInt32?
         var started: ContinuousClock.Instant
         var lastPublished: UInt64
+    }
+
+    private struct Subscriber {
+        var continuation: AsyncStream<ProgressEvent>.Continuation
+        var audience: Audience
     }
 
     private struct State {
@@ -28,29 +55,57 @@ public final class ProgressHub: Sendable {
         var sequence: UInt64 = 0
         var operations: [UInt64: Operation] = [:]
         var finished: [UInt64] = []
-        var subscribers: [Int: AsyncStream<ProgressEvent>.Continuation] = [:]
+        var subscribers: [Int: Subscriber] = [:]
         var nextSubscriber = 0
+        /// Owners of destroyed devices, by uuid, until their scrub starts (`rememberOwner`), oldest first.
+        var destroyedOwners: [(uuid: String, owner: UInt32)] = []
+
+        func latest(for audience: Audience) -> [ProgressEvent] {
+            operations.values.filter { audience.sees($0.owner) }.map(\.latest).sorted { $0.operation < $1.operation }
+        }
+
+        func publish(_ event: ProgressEvent, owner: UInt32?) {
+            for subscriber in subscribers.values where subscriber.audience.sees(owner) {
+                subscriber.continuation.yield(event)
+            }
+        }
     }
 
     private let state = Mutex(State())
 
     public init() {}
 
-    /// Starts an operation on `total` bytes of `device`, publishes its first event, and returns its number.
+    /// Starts an operation on `total` bytes of `device`, publishes its first event, and returns its number. `owner`
+    /// is the uid that owns the device; for a scrub, `nil` takes the owner `rememberOwner` gave for `uuid` (and
+    /// forgets it). An operation without an owner is seen by administrators only.
     public func start(
         _ kind: ProgressEvent.Kind,
         region: Int,
         device: DeviceID,
         uuid: LabelUUID,
         name: DeviceName?,
-        total: ByteCount
+        total: ByteCount,
+        owner: UInt32? = nil
     ) -> UInt64 {
-        start(kind, region: region, device: device.description, uuid: uuid.description, name: name?.value, total: total)
+        start(
+            kind, region: region, device: device.description, uuid: uuid.description, name: name?.value,
+            total: total, owner: owner)
     }
 
-    /// Starts a fill of region `region`'s pool (`device` `regionR.pool`, no uuid) on `total` bytes.
+    /// Starts a fill of region `region`'s pool (`device` `regionR.pool`, no uuid) on `total` bytes. A fill belongs
+    /// to no owner: only administrators see it.
     public func startFill(region: Int, total: ByteCount) -> UInt64 {
-        start(.fill, region: region, device: "region\(region).pool", uuid: "", name: nil, total: total)
+        start(.fill, region: region, device: "region\(region).pool", uuid: "", name: nil, total: total, owner: nil)
+    }
+
+    /// Remembers that the destroyed device `uuid` belonged to `owner`, for the scrub of its memory that starts later
+    /// (its owner then sees the scrub). Only the latest `retainedOwners` are kept.
+    public func rememberOwner(_ owner: UInt32, of uuid: LabelUUID) {
+        state.withLock { state in
+            state.destroyedOwners.removeAll { $0.uuid == uuid.description }
+            state.destroyedOwners.append((uuid.description, owner))
+            if state.destroyedOwners.count > Self.retainedOwners { state.destroyedOwners.removeFirst() }
+        }
     }
 
     private func start(
@@ -59,9 +114,14 @@ public final class ProgressHub: Sendable {
         device: String,
         uuid: String,
         name: String?,
-        total: ByteCount
+        total: ByteCount,
+        owner: UInt32?
     ) -> UInt64 {
         state.withLock { state in
+            var owner = owner
+            if kind == .scrub, owner == nil, let index = state.destroyedOwners.firstIndex(where: { $0.uuid == uuid }) {
+                owner = state.destroyedOwners.remove(at: index).owner
+            }
             let operation = state.nextOperation
             state.nextOperation += 1
             state.sequence += 1
@@ -70,8 +130,8 @@ public final class ProgressHub: Sendable {
                 device: device, deviceUUID: uuid, deviceName: name,
                 done: 0, total: total.rawValue, rate: 0, time: Self.now()
             )
-            state.operations[operation] = Operation(latest: event, started: .now, lastPublished: 0)
-            for continuation in state.subscribers.values { continuation.yield(event) }
+            state.operations[operation] = Operation(latest: event, owner: owner, started: .now, lastPublished: 0)
+            state.publish(event, owner: owner)
             return operation
         }
     }
@@ -86,34 +146,39 @@ public final class ProgressHub: Sendable {
         publish(operation, done: nil, final: message == nil ? .finished : .failed, message: message)
     }
 
-    /// The latest event of every remembered operation (running and recently finished), oldest operation first,
-    /// and a stream of the events to come (atomically: none is lost between the two).
-    public func subscribe() -> (latest: [ProgressEvent], stream: AsyncStream<ProgressEvent>) {
+    /// The latest event of every remembered operation `audience` sees (running and recently finished), oldest
+    /// operation first, and a stream of the events to come that it sees (atomically: none is lost between the two).
+    public func subscribe(_ audience: Audience = .everything) -> (
+        latest: [ProgressEvent], stream: AsyncStream<ProgressEvent>
+    ) {
         let (stream, continuation) = AsyncStream<ProgressEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
         let latest = state.withLock { state in
             let id = state.nextSubscriber
             state.nextSubscriber += 1
-            state.subscribers[id] = continuation
+            state.subscribers[id] = Subscriber(continuation: continuation, audience: audience)
             continuation.onTermination = { [weak self] _ in
                 self?.state.withLock { _ = $0.subscribers.removeValue(forKey: id) }
             }
-            return state.operations.values.map(\.latest).sorted { $0.operation < $1.operation }
+            return state.latest(for: audience)
         }
         return (latest, stream)
     }
 
     /// The latest event of every remembered operation, oldest operation first.
-    public var latest: [ProgressEvent] {
-        state.withLock { $0.operations.values.map(\.latest).sorted { $0.operation < $1.operation } }
+    public var latest: [ProgressEvent] { latest(for: .everything) }
+
+    /// The latest event of every remembered operation `audience` sees, oldest operation first.
+    public func latest(for audience: Audience) -> [ProgressEvent] {
+        state.withLock { $0.latest(for: audience) }
     }
 
     /// Ends every stream (at shutdown).
     public func finishSubscribers() {
-        let continuations = state.withLock { state in
+        let subscribers = state.withLock { state in
             defer { state.subscribers.removeAll() }
             return Array(state.subscribers.values)
         }
-        for continuation in continuations { continuation.finish() }
+        for subscriber in subscribers { subscriber.continuation.finish() }
     }
 
     private func publish(_ operation: UInt64, done: ByteCount?, final: ProgressEvent.State?, message: String?) {
@@ -141,7 +206,7 @@ public final class ProgressHub: Sendable {
             }
             entry.lastPublished = reached
             state.operations[operation] = entry
-            for continuation in state.subscribers.values { continuation.yield(entry.latest) }
+            state.publish(entry.latest, owner: entry.owner)
         }
     }
 

@@ -9,59 +9,68 @@ public enum SizeParseError: Error, Equatable, Sendable, CustomStringConvertible 
         case .empty:
             "size is empty: give a number of bytes, optionally with a k/m/g/t suffix (e.g. 2G) or in 0x hex"
         case .invalid(let text):
-            "size '\(text)' is not valid: give a number of bytes, optionally with a k/m/g/t suffix (e.g. 512M, 2G) "
-                + "or in 0x hex"
+            "size \(SizeGrammar.quoted(text)) is not valid: give a number of bytes, optionally with a k/m/g/t "
+                + "suffix (e.g. 512M, 2G) or in 0x hex, with no spaces, sign or B/iB"
         case .overflow(let text):
-            "size '\(text)' does not fit in 64 bits"
+            "size \(SizeGrammar.quoted(text)) does not fit in 64 bits"
         }
+    }
+}
+
+/// The one grammar every size from outside follows (request bodies, CLI options, pool lists):
+/// `^(0x[0-9a-fA-F]+|[0-9]+)([kKmMgGtT])?$`. No spaces, no sign, no `B`/`iB`; k/m/g/t are binary multiples.
+enum SizeGrammar {
+    /// `text` for a message: at most 40 characters, everything outside printable ASCII escaped.
+    static func quoted(_ text: String) -> String {
+        var result = "'"
+        for (index, scalar) in text.unicodeScalars.enumerated() {
+            if index == 40 {
+                result += "..."
+                break
+            }
+            if scalar.value >= 0x20, scalar.value < 0x7f, scalar != "'", scalar != "\\" {
+                result.unicodeScalars.append(scalar)
+            } else {
+                result += "\\u{\(String(scalar.value, radix: 16))}"
+            }
+        }
+        return result + "'"
     }
 }
 
 extension ByteCount {
-    /// Parses `"4096"`, `"0x1000"`, `"512k"`, `"2M"`, `"1g"`, `"1T"` (binary multiples; an optional
-    /// trailing `"iB"` or `"B"` after the suffix is accepted).
+    /// Parses a size in the one strict grammar: decimal bytes (`"4096"`), `0x` hex (`"0x200000"`), either with an
+    /// optional `k`, `m`, `g` or `t` suffix in either case (`"512k"`, `"2M"`, `"1g"`, `"0x10M"`; binary multiples).
+    /// Anything else is refused: spaces, signs, `B`/`iB` suffixes, `0X`, and values past 64 bits.
     public init(parsing text: String) throws(SizeParseError) {
-        let trimmed = text.trimmingWhitespace()
-        guard !trimmed.isEmpty else { throw .empty }
-        if trimmed.hasPrefix("0x") || trimmed.hasPrefix("0X") {
-            let digits = trimmed.dropFirst(2)
-            guard !digits.isEmpty, digits.count <= 16, let value = UInt64(digits, radix: 16) else {
-                throw digits.count > 16 ? .overflow(text) : .invalid(text)
-            }
-            self.init(value)
-            return
-        }
-        var body = Substring(trimmed)
-        for unitSuffix in ["iB", "ib", "B", "b"] where body.hasSuffix(unitSuffix) {
-            let candidate = body.dropLast(unitSuffix.count)
-            if let last = candidate.last, "kKmMgGtT".contains(last) {
-                body = candidate
-            }
-            break
-        }
+        guard !text.isEmpty else { throw .empty }
+        var digits = Substring(text)
         var shift: UInt64 = 0
-        if let last = body.last, last.isLetter {
-            switch last {
-            case "k", "K": shift = 10
-            case "m", "M": shift = 20
-            case "g", "G": shift = 30
-            case "t", "T": shift = 40
-            default: throw .invalid(text)
-            }
-            body = body.dropLast()
+        switch digits.last {
+        case "k", "K": shift = 10
+        case "m", "M": shift = 20
+        case "g", "G": shift = 30
+        case "t", "T": shift = 40
+        default: break
         }
-        guard !body.isEmpty, body.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw .invalid(text) }
-        guard let number = UInt64(body) else { throw .overflow(text) }
-        guard shift == 0 || number <= (UInt64.max >> shift) else { throw .overflow(text) }
+        if shift > 0 { digits = digits.dropLast() }
+        let radix: Int
+        if digits.hasPrefix("0x") {
+            digits = digits.dropFirst(2)
+            radix = 16
+            guard !digits.isEmpty, digits.utf8.allSatisfy({ $0.isASCIIHexDigit }) else { throw .invalid(text) }
+        } else {
+            radix = 10
+            guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { throw .invalid(text) }
+        }
+        guard let number = UInt64(digits, radix: radix) else { throw .overflow(text) }
+        guard number <= (UInt64.max >> shift) else { throw .overflow(text) }
         self.init(number << shift)
     }
 }
 
-extension String {
-    func trimmingWhitespace() -> String {
-        var scalars = Substring(self)
-        while let first = scalars.first, first.isWhitespace { scalars = scalars.dropFirst() }
-        while let last = scalars.last, last.isWhitespace { scalars = scalars.dropLast() }
-        return String(scalars)
+extension UInt8 {
+    fileprivate var isASCIIHexDigit: Bool {
+        (self >= 0x30 && self <= 0x39) || (self >= 0x41 && self <= 0x46) || (self >= 0x61 && self <= 0x66)
     }
 }
