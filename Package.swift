@@ -49,6 +49,8 @@ let targets: [Target] = [
         ],
         swiftSettings: strictSettings
     ),
+    // What several test targets share: throwaway users for the threat model's tenants.
+    .target(name: "DaxPoolTestSupport", path: "Tests/DaxPoolTestSupport", swiftSettings: strictSettings),
     .testTarget(
         name: "DaxPoolCoreTests",
         dependencies: ["DaxPoolCore", .product(name: "PropertyBased", package: "swift-property-based")],
@@ -57,7 +59,7 @@ let targets: [Target] = [
     .testTarget(
         name: "DaxPoolLinuxTests",
         dependencies: [
-            "DaxPoolLinux", "DaxPoolCore", "CLinuxShims",
+            "DaxPoolLinux", "DaxPoolCore", "CLinuxShims", "DaxPoolTestSupport",
             // The routing of memory-error signals into the pool service is tested with real signals here.
             "DaxPoolServer", "DaxPoolAPI", "DaxPoolClient",
             .product(name: "SystemPackage", package: "swift-system"),
@@ -69,12 +71,12 @@ let targets: [Target] = [
     ),
     .testTarget(
         name: "DaxPoolServerTests",
-        dependencies: ["DaxPoolServer", "DaxPoolCore", "DaxPoolAPI", "DaxPoolClient"],
+        dependencies: ["DaxPoolServer", "DaxPoolCore", "DaxPoolAPI", "DaxPoolClient", "DaxPoolTestSupport"],
         swiftSettings: strictSettings
     ),
     .testTarget(
         name: "daxpoolTests",
-        dependencies: ["DaxPoolAPI", "DaxPoolClient", "DaxPoolCore"],
+        dependencies: ["DaxPoolAPI", "DaxPoolClient", "DaxPoolCore", "DaxPoolTestSupport"],
         swiftSettings: strictSettings
     ),
 ]

@@ -23,6 +23,9 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
     public var owner: UInt32
     /// The processes holding the device.
     public var leases: [LeaseInfo]
+    /// The bytes the device's memory holds beyond its size, when its owner grew its file (`ftruncate`,
+    /// `fallocate`); absent otherwise. Cut back when the device is destroyed.
+    public var excessSize: UInt64?
 
     public init(
         chardev: String,
@@ -37,7 +40,8 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
         backend: BackendKind,
         badblocks: [BadBlock] = [],
         owner: UInt32 = 0,
-        leases: [LeaseInfo] = []
+        leases: [LeaseInfo] = [],
+        excessSize: UInt64? = nil
     ) {
         self.chardev = chardev
         self.size = size
@@ -54,12 +58,14 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
         self.badblocks = badblocks
         self.owner = owner
         self.leases = leases
+        self.excessSize = excessSize
     }
 
     enum CodingKeys: String, CodingKey {
         case chardev, size, align, mode, mappings, path, uuid, name, state, backend, badblocks, owner, leases
         case targetNode = "target_node"
         case badblockCount = "badblock_count"
+        case excessSize = "excess_size"
     }
 }
 

@@ -13,6 +13,15 @@ public struct FileStatus: Hashable, Sendable {
     public var isRegularFile: Bool
     /// Whether `st_mode` says directory (`S_ISDIR`).
     public var isDirectory: Bool
+    /// `st_nlink`: how many names the file has.
+    public var linkCount: UInt64
+    /// `st_uid` and `st_gid`: who owns the file.
+    public var ownerUID: UInt32
+    public var ownerGID: UInt32
+    /// `st_dev`: the filesystem the file is on.
+    public var device: UInt64
+    /// `st_ino`: the file's number on that filesystem.
+    public var inode: UInt64
 
     init(_ info: stat) {
         size = Int64(info.st_size)
@@ -20,5 +29,10 @@ public struct FileStatus: Hashable, Sendable {
         permissions = UInt32(info.st_mode) & 0o7777
         isRegularFile = info.st_mode & S_IFMT == S_IFREG
         isDirectory = info.st_mode & S_IFMT == S_IFDIR
+        linkCount = UInt64(info.st_nlink)
+        ownerUID = info.st_uid
+        ownerGID = info.st_gid
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
     }
 }

@@ -122,6 +122,19 @@ extension PooledFileBackend {
         watcher?.watch(device, path: path, size: size)
     }
 
+    /// The larger of the device file's length and the memory it holds (`st_blocks`): more than the device's size
+    /// when its owner grew the file.
+    public func memoryHeld(by device: DaxPoolCore.DeviceID, in region: RegionConfig) -> ByteCount? {
+        guard let directory = try? deviceDirectory(region, operation: "list") else { return nil }
+        let files = FileBackedDevices(directory: directory, logger: logger).files(of: device)
+        for path in [files.enabled, files.disabled] {
+            if let status = try? Syscall.linkStatusIfPresent(path), status.isRegularFile {
+                return ByteCount(UInt64(max(status.size, status.allocatedBytes, 0)))
+            }
+        }
+        return nil
+    }
+
     /// Renames `.daxR.N.disabled` to `daxR.N` (enable) or back (disable). Doing it twice is harmless.
     public func setDeviceEnabled(_ device: DaxPoolCore.DeviceID, enabled: Bool, in region: RegionConfig)
         throws(BackendError)
@@ -169,16 +182,20 @@ extension PooledFileBackend {
     }
 
     /// Zeroes `<region>/.pool/dirty.<token>` with the scrubber's threads and keeps it as a ready file (or unlinks
-    /// it when another process still maps it, or it cannot be zeroed). A file that is gone already is fine.
+    /// it when another way into it survives, or it cannot be zeroed: see `ScrubPool.exclusivityProblem`); a file its
+    /// last owner grew past `size` is cut back to it first. A file that is gone already is fine.
     public func scrubRetired(
         token: String,
+        size: ByteCount,
         in region: RegionConfig,
         progress: (ByteCount, ByteCount) -> Void
     ) throws(BackendError) {
         let operation = "scrub"
         let pool = pool(try deviceDirectory(region, operation: operation))
         let outcome = try withoutActuallyEscaping(progress) { report throws(BackendError) in
-            try pool.scrubHidden(token: token, operation: operation) { done, total in
+            try pool.scrubHidden(
+                token: token, expectedSize: Int64(clamping: size.rawValue), operation: operation
+            ) { done, total in
                 report(ByteCount(UInt64(done)), ByteCount(UInt64(total)))
             }
         }

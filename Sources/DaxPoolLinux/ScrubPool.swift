@@ -92,11 +92,28 @@ struct ScrubPool {
         try entries(operation: operation).reduce(0) { $0 + $1.allocatedBytes }
     }
 
-    /// Renames a clean file of exactly `size` bytes to `target` (which must not exist).
+    /// Renames a clean file of exactly `size` bytes to `target` (which must not exist), after proving again that
+    /// nobody but the daemon can reach it (`exclusivityProblem`): the daemon owns it, mode 0600, one name, no
+    /// other open file description. A pooled file that fails the proof is unlinked, never handed out.
     /// - Returns: whether a file was taken.
     func take(size: ByteCount, to target: FilePath, operation: String) throws(BackendError) -> Bool {
         guard let length = Int64(exactly: size.rawValue), length > 0 else { return false }
         for entry in try entries(operation: operation) where entry.size == length && entry.allocatedBytes >= length {
+            let file: OwnedDescriptor
+            do throws(Errno) {
+                file = try OwnedDescriptor.open(entry.path, .readWrite, options: .noFollow)
+            } catch .noSuchFileOrDirectory {
+                continue
+            } catch {
+                throw BackendError(operation, entry.path, error, "cannot open the pooled file \(entry.path): \(error)")
+            }
+            if let problem = Self.handOutProblem(of: file, size: length) {
+                logger.warning(
+                    "unlinked a pooled file instead of handing it out",
+                    metadata: ["path": "\(entry.path)", "reason": "\(problem)"])
+                try unlink(entry.path, operation: operation)
+                continue
+            }
             do throws(Errno) {
                 try Syscall.rename(entry.path, to: target)
                 return true
@@ -109,12 +126,30 @@ struct ScrubPool {
         return false
     }
 
+    /// Why the pooled file open as `file` may not be handed out as a device of `size` bytes, or `nil`.
+    static func handOutProblem(of file: borrowing OwnedDescriptor, size: Int64) -> String? {
+        let status: FileStatus
+        do throws(Errno) {
+            status = try file.status()
+        } catch {
+            return "cannot look at it: \(error)"
+        }
+        guard status.ownerUID == geteuid(), status.permissions == 0o600 else {
+            return "it is owned by uid \(status.ownerUID) with mode \(String(status.permissions, radix: 8)), "
+                + "not the daemon's with 0600"
+        }
+        guard status.size == size, status.allocatedBytes >= size, status.allocatedBytes <= size + 4096 else {
+            return "it holds \(status.allocatedBytes) bytes in \(status.size), not \(size)"
+        }
+        return exclusivityProblem(of: file)
+    }
+
     /// Takes a destroyed device's file at `path` out of sight, checks that nobody else holds it, scrubs it and
     /// keeps it; unlinks it instead when it is still held or cannot be scrubbed. (`hide` then `scrubHidden`.)
     func retire(_ path: FilePath, operation: String) throws(BackendError) -> Outcome {
         let token = Self.uniqueSuffix()
         guard try hide(path, token: token, operation: operation) else { return .absent }
-        return try scrubHidden(token: token, operation: operation, progress: nil)
+        return try scrubHidden(token: token, expectedSize: nil, operation: operation, progress: nil)
     }
 
     /// Renames the file at `path` to `dirty.<token>` in the pool: its path is gone at once, and a `dirty.*` file
@@ -135,14 +170,16 @@ struct ScrubPool {
 
     /// Scrubs `dirty.<token>` and renames it `clean.<size>.<random>`; unlinks it instead when another process
     /// still holds it or it cannot be scrubbed. A file that is gone already (a restart removed it) is `.absent`.
-    /// `progress` hears (bytes zeroed, total) on the calling thread.
+    /// `progress` hears (bytes zeroed, total) on the calling thread. `expectedSize` is the device's size when known:
+    /// a file its last owner grew past it (`ftruncate`, `fallocate`) is cut back to it before the scrub.
     func scrubHidden(
         token: String,
+        expectedSize: Int64?,
         operation: String,
         progress: ((Int, Int) -> Void)?
     ) throws(BackendError) -> Outcome {
         let dirty = try dirtyPath(token: token, operation: operation)
-        let outcome = scrub(dirty, progress: progress)
+        let outcome = scrub(dirty, expectedSize: expectedSize, progress: progress)
         switch outcome {
         case .pooled(let size):
             let clean = directory.appending("clean.\(size).\(Self.uniqueSuffix())")
@@ -201,14 +238,30 @@ struct ScrubPool {
 
     // MARK: - Helpers
 
-    /// Creates the pool directory (mode 0700) if it is missing.
+    /// Creates the pool directory (mode 0700) if it is missing; one that exists must be a directory the daemon
+    /// owns that nobody else may enter (not a symbolic link), or nothing is moved into it.
     func prepare(operation: String) throws(BackendError) {
         do throws(Errno) {
             try Syscall.makeDirectory(directory, mode: 0o700)
-        } catch .fileExists {
+            try Syscall.changeMode(directory, 0o700)
             return
+        } catch .fileExists {
         } catch {
             throw BackendError(operation, directory, error, "cannot create the pool directory \(directory): \(error)")
+        }
+        let status: FileStatus
+        do throws(Errno) {
+            status = try Syscall.linkStatus(directory)
+        } catch {
+            throw BackendError(operation, directory, error, "cannot look at the pool directory \(directory): \(error)")
+        }
+        guard status.isDirectory, status.ownerUID == geteuid(), status.permissions & 0o077 == 0 else {
+            throw BackendError(
+                operation, directory, .permissionDenied,
+                "the pool directory \(directory) is not a directory only the daemon may enter (owner uid "
+                    + "\(status.ownerUID), mode \(String(status.permissions, radix: 8))): someone else made or changed "
+                    + "it; move it away and retry"
+            )
         }
     }
 
@@ -228,8 +281,9 @@ struct ScrubPool {
         }
     }
 
-    /// Checks the lease and zeroes the file at `path`; says whether it may be pooled.
-    private func scrub(_ path: FilePath, progress: ((Int, Int) -> Void)?) -> Outcome {
+    /// Proves that nobody else can reach the file at `path` (`exclusivityProblem`), cuts it back to `expectedSize`
+    /// when its last owner grew it, and zeroes it; says whether it may be pooled.
+    private func scrub(_ path: FilePath, expectedSize: Int64?, progress: ((Int, Int) -> Void)?) -> Outcome {
         let file: OwnedDescriptor
         do throws(Errno) {
             file = try OwnedDescriptor.open(path, .readWrite, options: .noFollow)
@@ -237,6 +291,12 @@ struct ScrubPool {
             return .absent
         } catch {
             return .removed("cannot open it: \(error)")
+        }
+        if let problem = Self.exclusivityProblem(of: file) {
+            return .removed(problem)
+        }
+        if let expectedSize, let problem = cutBack(file, at: path, to: expectedSize) {
+            return .removed(problem)
         }
         let size = (try? file.status().size) ?? 0
         guard size >= minimumKeptSize else {
@@ -248,13 +308,6 @@ struct ScrubPool {
             progress?(Int(size), Int(size))
             return .removed("the pool keeps \(Self.maximumKeptFiles) files already")
         }
-        do throws(Errno) {
-            try Self.checkNoOtherHolder(file)
-        } catch .resourceTemporarilyUnavailable {
-            return .removed("another process still has it open or mapped")
-        } catch {
-            return .removed("cannot take a write lease on it: \(error)")
-        }
         do throws(BackendError) {
             let size = try scrubber.scrub(file, at: path, threads: threads, progress: progress)
             return size.rawValue > 0 ? .pooled(size: Int64(size.rawValue)) : .removed("it is empty")
@@ -263,12 +316,27 @@ struct ScrubPool {
         }
     }
 
-    /// Succeeds only while `file` is the file's only open file description (mappings included): takes a write
-    /// lease and drops it again. The corresponding C function is `fcntl(2)` with `F_SETLEASE`.
-    static func checkNoOtherHolder(_ file: borrowing OwnedDescriptor) throws(Errno) {
-        let descriptor = file.descriptor.rawValue
-        try Syscall.nothingOrErrno { fcntl(descriptor, cshim_F_SETLEASE, CInt(F_WRLCK)) }.get()
-        try Syscall.nothingOrErrno { fcntl(descriptor, cshim_F_SETLEASE, CInt(F_UNLCK)) }.get()
+    /// Truncates a file its last owner grew past `size` (longer, or pages allocated beyond its end) back to
+    /// `size`, freeing what it took beyond; `nil` when the file now holds at most `size` bytes.
+    private func cutBack(_ file: borrowing OwnedDescriptor, at path: FilePath, to size: Int64) -> String? {
+        do throws(Errno) {
+            let before = try file.status()
+            guard before.size > size || before.allocatedBytes > max(before.size, size) else { return nil }
+            try file.resize(to: min(before.size, size))
+            let after = try file.status()
+            guard after.allocatedBytes <= size else {
+                return "it still holds \(after.allocatedBytes) bytes after it was cut back to \(size)"
+            }
+            logger.warning(
+                "a destroyed device's file had grown past its size; cut back",
+                metadata: [
+                    "path": "\(path)", "size": "\(before.size)", "allocated": "\(before.allocatedBytes)",
+                    "device_size": "\(size)",
+                ])
+            return nil
+        } catch {
+            return "cannot cut it back to \(size) bytes: \(error)"
+        }
     }
 
     /// 16 random hex digits, so that concurrent or repeated retirements never collide.

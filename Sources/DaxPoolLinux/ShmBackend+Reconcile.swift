@@ -14,6 +14,9 @@ extension ShmBackend {
         let operation = "reconcile"
         let directory = try regionDirectory(region, operation: operation)
         _ = try prepareDirectory(directory, operation: operation)
+        if mountsRegions {
+            try mountRegion(region, at: directory, operation: operation, adopting: true)
+        }
         try reconcileFiles(region, in: directory, devices: devices)
     }
 }

@@ -24,6 +24,9 @@ public struct ShmBackend: PooledFileBackend {
     /// through the directories to open their device files (which stay 0600; the directories cannot be listed).
     let directoryMode: mode_t
     let watcher: DeviceMemoryWatcher?
+    /// Whether each region is its own tmpfs mount (`TmpfsMount`), as `daxpool serve` makes them when it runs as
+    /// root; otherwise regions are directories on the tmpfs that holds them.
+    let mountsRegions: Bool
 
     /// - Parameters:
     ///   - logger: receives what `reconcile` repairs.
@@ -34,12 +37,14 @@ public struct ShmBackend: PooledFileBackend {
     ///   - scrubThreads: threads a scrub may use (default: all online CPUs, at most 4).
     ///   - keepsScrubbedFiles: keep destroyed devices' scrubbed files for reuse and fill the pool (`false`: unlink
     ///     them, and let the kernel zero pages when they are allocated again).
+    ///   - mountsRegions: mount a tmpfs of the region's size on each region's directory (needs root).
     public init(
         logger: Logger = Logger(label: "daxpool.shm"), directoryMode: UInt32 = 0o700,
         watcher: DeviceMemoryWatcher? = nil,
         scrubber: Scrubber = Scrubber(),
         scrubThreads: Int = min(4, Scrubber.onlineProcessorCount),
-        keepsScrubbedFiles: Bool = true
+        keepsScrubbedFiles: Bool = true,
+        mountsRegions: Bool = false
     ) {
         self.logger = logger
         self.directoryMode = mode_t(directoryMode)
@@ -47,6 +52,7 @@ public struct ShmBackend: PooledFileBackend {
         self.scrubber = scrubber
         self.scrubThreads = max(1, scrubThreads)
         self.keepsScrubbedFiles = keepsScrubbedFiles
+        self.mountsRegions = mountsRegions
     }
 
     /// The default directory of region `regionID` for the current user: `/dev/shm/daxpool-<uid>/region<id>`.
@@ -55,7 +61,8 @@ public struct ShmBackend: PooledFileBackend {
     }
 
     /// Creates the region directory (and its parents, mode 0700), checks it is on tmpfs and that the tmpfs has
-    /// `request.size` bytes free. Directories it created are removed again when a check fails.
+    /// `request.size` bytes free, and, with `mountsRegions`, mounts the region's own tmpfs on it (`TmpfsMount`).
+    /// Directories it created are removed again when a check fails.
     /// - Returns: `request` with `targetNode` cleared: tmpfs does not place pages on a chosen node.
     public func createRegion(_ request: RegionConfig) throws(BackendError) -> RegionConfig {
         let operation = "create-region"
@@ -84,6 +91,14 @@ public struct ShmBackend: PooledFileBackend {
                     + "(mount -o remount,size=...)"
             )
         }
+        if mountsRegions {
+            do throws(BackendError) {
+                try mountRegion(request, at: directory, operation: operation, adopting: false)
+            } catch {
+                Directory.removeCreated(created)
+                throw error
+            }
+        }
         var config = request
         config.targetNode = nil
         return config
@@ -111,6 +126,7 @@ public struct ShmBackend: PooledFileBackend {
         }
         let pool = pool(directory)
         try ScrubPool.withRoomLock { () throws(BackendError) in try pool.removeAll(operation: operation) }
+        try unmountRegion(config, at: directory, operation: operation)
         do throws(Errno) {
             try Syscall.removeDirectory(directory)
         } catch .noSuchFileOrDirectory {

@@ -63,6 +63,11 @@ extension Syscall {
         try nothingOrErrno { fchown(descriptor, uid, gid_t.max) }.get()
     }
 
+    /// Changes the owner and the group. The corresponding C function is `fchown(2)`.
+    static func changeOwner(_ descriptor: CInt, uid: uid_t, gid: gid_t) throws(Errno) {
+        try nothingOrErrno { fchown(descriptor, uid, gid) }.get()
+    }
+
     /// The corresponding C function is `fsync(2)`.
     static func synchronize(_ descriptor: CInt) throws(Errno) {
         try nothingOrErrno { fsync(descriptor) }.get()

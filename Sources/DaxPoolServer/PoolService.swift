@@ -883,9 +883,11 @@ public actor PoolService {
 
     private func info(for record: DeviceRecord, in region: RegionState) -> DeviceInfo {
         let extents = region.allocator.ranges(of: record.id.instance)
+        let size = region.allocator.size(of: record.id.instance).rawValue
+        let held = backends[region.config.backend]?.memoryHeld(by: record.id, in: region.config)?.rawValue ?? 0
         return DeviceInfo(
             chardev: record.id.description,
-            size: region.allocator.size(of: record.id.instance).rawValue,
+            size: size,
             targetNode: region.config.targetNode,
             align: record.align.rawValue,
             mappings: DeviceMapping.mappings(of: extents, base: region.config.base ?? 0),
@@ -898,7 +900,8 @@ public actor PoolService {
                 BadBlock(offset: $0.start.rawValue, length: $0.length.rawValue)
             },
             owner: record.owner ?? policy.daemonUID,
-            leases: record.leases.map { LeaseInfo(pid: $0.pid, uid: $0.uid) }
+            leases: record.leases.map { LeaseInfo(pid: $0.pid, uid: $0.uid) },
+            excessSize: held > size ? held - size : nil
         )
     }
 }

@@ -90,7 +90,8 @@ public struct ScrubService: Service {
         let failure: String? = await withCheckedContinuation { continuation in
             queue.async {
                 do {
-                    try job.backend.scrubRetired(token: job.scrub.token, in: job.region) { done, _ in
+                    try job.backend.scrubRetired(token: job.scrub.token, size: job.scrub.size, in: job.region) {
+                        done, _ in
                         hub.update(operation, done: done)
                     }
                     continuation.resume(returning: nil)

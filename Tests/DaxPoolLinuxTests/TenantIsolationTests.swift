@@ -80,7 +80,9 @@ extension TenantIsolationTests {
             try backend.destroyDevice(waiting, in: region)
 
             var reports: [(ByteCount, ByteCount)] = []
-            try backend.scrubRetired(token: "0123abcd", in: region) { done, total in reports.append((done, total)) }
+            try backend.scrubRetired(token: "0123abcd", size: .mebibytes(16), in: region) { done, total in
+                reports.append((done, total))
+            }
             #expect(reports.last.map { $0.0 == .mebibytes(16) && $0.1 == .mebibytes(16) } == true)
             #expect(zip(reports, reports.dropFirst()).allSatisfy { $0.0 <= $1.0 })
 
@@ -96,7 +98,7 @@ extension TenantIsolationTests {
             }
             // A token that is no hex number cannot name another file.
             #expect(throws: BackendError.self) {
-                try backend.scrubRetired(token: "../dax0.2", in: region) { _, _ in }
+                try backend.scrubRetired(token: "../dax0.2", size: .mebibytes(16), in: region) { _, _ in }
             }
         }
     }

@@ -138,7 +138,9 @@ final class ScrubbingBackendFake: MemoryBackend {
     }
 
     /// Reports progress in eighths of `total`; while held, waits after the first eighth until `release()`.
-    func scrubRetired(token: String, in region: RegionConfig, progress: (ByteCount, ByteCount) -> Void) throws {
+    func scrubRetired(token: String, size: ByteCount, in region: RegionConfig, progress: (ByteCount, ByteCount) -> Void)
+        throws
+    {
         let total = region.size
         for step in 1...8 {
             progress(ByteCount(total.rawValue / 8 * UInt64(step)), total)

@@ -43,6 +43,8 @@ long cshim_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long 
 /// open file description, including one kept alive by a mapping, refers to the file. `ScrubPool` uses it to learn
 /// that nobody still holds a destroyed device's memory before that memory goes to a new owner.
 extern const int cshim_F_SETLEASE;
+/// `F_GETLEASE`: the lease held on a descriptor, or the type a lease is being broken to.
+extern const int cshim_F_GETLEASE;
 
 /// `MPOL_DEFAULT` from `<linux/mempolicy.h>`.
 extern const int cshim_MPOL_DEFAULT;

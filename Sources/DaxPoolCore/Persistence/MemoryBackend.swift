@@ -54,8 +54,11 @@ public protocol MemoryBackend: Sendable {
     /// Zeroes the memory retired under `token` and makes it reusable (or gives it back to the kernel when it
     /// cannot be zeroed or someone still holds it). Memory that is already gone (a restart removed it) is fine.
     /// Long: called off the request path. `progress` hears (bytes zeroed, total bytes) on the calling thread, in
-    /// order, ending with (total, total).
-    func scrubRetired(token: String, in region: RegionConfig, progress: (ByteCount, ByteCount) -> Void) throws
+    /// order, ending with (total, total). `size` is the device's size: memory its last owner added beyond it (a
+    /// file grown with `ftruncate` or `fallocate`) is cut back.
+    func scrubRetired(
+        token: String, size: ByteCount, in region: RegionConfig, progress: (ByteCount, ByteCount) -> Void
+    ) throws
 
     /// Creates or resizes the device's memory as `provisionDevice(_:size:extents:align:in:)` does, telling
     /// `progress` (bytes allocated and faulted, total bytes) as it goes. The daemon calls this one.
@@ -82,9 +85,15 @@ public protocol MemoryBackend: Sendable {
     /// Brings the backend in line with persisted state after a start: recreates what is missing and
     /// removes what no device owns.
     func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws
+
+    /// The memory the device holds now, which its owner may have grown past its size (a file backend's file
+    /// grown with `ftruncate` or `fallocate`); `nil` when the backend cannot tell or the owner cannot grow it.
+    func memoryHeld(by device: DeviceID, in region: RegionConfig) -> ByteCount?
 }
 
 extension MemoryBackend {
+    public func memoryHeld(by device: DeviceID, in region: RegionConfig) -> ByteCount? { nil }
+
     public func claimDeviceInstance(in region: RegionConfig, proposed: Int) throws -> Int { proposed }
 
     public func provisionDevice(
@@ -109,8 +118,9 @@ extension MemoryBackend {
         try destroyDevice(device, in: region)
     }
 
-    public func scrubRetired(token: String, in region: RegionConfig, progress: (ByteCount, ByteCount) -> Void) throws {
-    }
+    public func scrubRetired(
+        token: String, size: ByteCount, in region: RegionConfig, progress: (ByteCount, ByteCount) -> Void
+    ) throws {}
 
     public func provisionDevice(
         _ device: DeviceID,

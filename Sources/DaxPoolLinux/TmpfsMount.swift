@@ -1,0 +1,71 @@
+// Linux only.
+import DaxPoolCore
+import Glibc
+import SystemPackage
+
+/// The tmpfs mount of one shm region when the daemon runs as root: daxpool owns it (source
+/// `daxpool-region<id>`), its `size` caps everything the region's files hold, device files grown by their owners
+/// included, at the region's size, its `nr_inodes` bounds how many files it can hold, and no directory anyone else
+/// may write shares its filesystem, so nobody can make a hard link to a device file from outside the region.
+struct TmpfsMount {
+    let mountPoint: FilePath
+    let regionID: Int
+    let size: ByteCount
+    /// The mode of the mount's root directory: 0700, or 0711 when other users own devices.
+    let mode: mode_t
+
+    /// The most files (and directories) a region's mount holds: devices, the pool and its files.
+    static let inodeLimit = 16384
+
+    /// The mount source daxpool gives its mounts, so that a later start recognises them.
+    var source: String { "daxpool-region\(regionID)" }
+
+    /// `size=<bytes>,nr_inodes=<n>,mode=<mode>,uid=<euid>,gid=<egid>`.
+    var options: String {
+        "size=\(size.rawValue),nr_inodes=\(Self.inodeLimit),mode=\(String(mode, radix: 8)),uid=\(geteuid()),"
+            + "gid=\(getegid())"
+    }
+
+    /// What is mounted at the mount point now.
+    func state() throws(Errno) -> State {
+        guard let info = try HugetlbMountInfo.mounted(at: mountPoint.string) else { return .none }
+        if info.fileSystemType == "tmpfs" && info.source == source { return .ours }
+        return .foreign("\(info.fileSystemType) from '\(info.source)'")
+    }
+
+    enum State: Equatable {
+        case none
+        case ours
+        case foreign(String)
+    }
+
+    /// Mounts tmpfs at the mount point with `options`, `nosuid,nodev,noexec`.
+    /// The corresponding C function is `mount(2)`.
+    func mount() throws(Errno) {
+        let flags = UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC)
+        let options = options
+        try Syscall.withCString(mountPoint) { target in
+            source.withCString { cSource in
+                options.withCString { cOptions in
+                    Syscall.nothingOrErrno { Glibc.mount(cSource, target, "tmpfs", flags, cOptions) }
+                }
+            }
+        }
+    }
+
+    /// Unmounts the mount point; while a process still holds a file of it (a kept descriptor or mapping of a
+    /// destroyed device), detaches it instead, and the kernel frees it when the last holder lets go.
+    /// - Returns: whether the mount had to be detached.
+    /// The corresponding C function is `umount2(2)`.
+    func unmount() throws(Errno) -> Bool {
+        do throws(Errno) {
+            try Syscall.withCString(mountPoint) { target in Syscall.nothingOrErrno { umount2(target, 0) } }
+            return false
+        } catch .resourceBusy {
+            try Syscall.withCString(mountPoint) { target in
+                Syscall.nothingOrErrno { umount2(target, CInt(MNT_DETACH)) }
+            }
+            return true
+        }
+    }
+}
