@@ -10,11 +10,14 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// Builds the daemon's HTTP application on a Unix socket; used by `daxpool serve` and by the tests.
+/// Builds the daemon's HTTP application on a Unix socket; used by `daxpool serve` and by the tests. Every
+/// connection passes a `ConnectionLimiter` first (per-uid and total limits under `limits`), and one that sends
+/// nothing for `limits.idleTimeout` is closed by Hummingbird's connection state handler.
 public func buildApplication(
     service: PoolService,
     socketPath: String,
     logger: Logger,
+    limits: ConnectionLimits = ConnectionLimits(),
     userExists: @escaping @Sendable (UInt32) -> Bool = UserLookup.exists,
     services: [any Service] = [],
     onServerRunning: @escaping @Sendable () async -> Void = {}
@@ -22,6 +25,7 @@ public func buildApplication(
     let router = buildRouter(service: service, userExists: userExists)
     return Application(
         router: router,
+        server: ConnectionLimiter.http1(limits: limits, policy: service.policy, logger: logger),
         configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "daxpool"),
         services: [ScrubService(service: service, logger: logger)] + services,
         onServerRunning: { _ in await onServerRunning() },

@@ -41,17 +41,23 @@ final class DaemonHarness {
         try? FileManager.default.removeItem(atPath: shmRoot)
     }
 
-    /// Starts `daxpool serve` and waits until it answers.
-    func start(defaultRegionSize: String = "256M", extra: [String] = []) throws {
+    /// Starts `daxpool serve` and waits until it answers. `launcher` runs it through another program, e.g.
+    /// `["/usr/bin/prlimit", "--nofile=256:256"]` for a low descriptor limit (the launcher must exec the daemon);
+    /// `log` is a file for the daemon's standard error (default: none).
+    func start(
+        defaultRegionSize: String = "256M", extra: [String] = [], launcher: [String] = [], log: String? = nil
+    ) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? Self.binary)
         process.arguments =
-            [
+            (launcher.isEmpty ? [] : Array(launcher.dropFirst()) + [Self.binary])
+            + [
                 "serve", "--socket", socket, "--state-dir", stateDirectory, "--shm-root", shmRoot,
                 "--default-region-size", defaultRegionSize, "--log-level", "warning",
             ] + extra
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        if let log { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+        process.standardError = FileHandle(forWritingAtPath: log ?? "/dev/null")
         try process.run()
         self.process = process
         for _ in 0..<400 {

@@ -76,6 +76,26 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("sysfs-root"), help: ArgumentHelp("Where sysfs is mounted.", visibility: .hidden))
     var sysfsRoot: String = "/sys"
 
+    @Option(
+        name: .customLong("max-connections-per-uid"),
+        help: ArgumentHelp(
+            "Connections one user may hold open at once; more are answered 503 and closed before a request is read. "
+                + "Administrators are exempt; descriptors are kept back for them and the daemon (see 'Security').",
+            valueName: "N"
+        )
+    )
+    var maxConnectionsPerUID: Int = ConnectionLimits.defaultMaximumPerUID
+
+    @Option(
+        name: .customLong("idle-timeout"),
+        help: ArgumentHelp(
+            "Seconds a connection may send nothing (before or within a request's header or body, or kept alive "
+                + "between requests) before it is closed. A response being streamed (--follow) is not cut.",
+            valueName: "SECONDS"
+        )
+    )
+    var idleTimeout: Int = ConnectionLimits.defaultIdleTimeoutSeconds
+
     func validate() throws {
         for (option, path) in [
             ("--socket", socket), ("--state-dir", stateDirectory), ("--shm-root", shmRoot), ("--config", config),
@@ -90,6 +110,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--badblocks-interval must be 1 to 86400 seconds")
         }
         if !sysfsRoot.hasPrefix("/") { throw ValidationError("--sysfs-root must be an absolute path") }
+        if maxConnectionsPerUID < 1 || maxConnectionsPerUID > 1_000_000 {
+            throw ValidationError("--max-connections-per-uid must be 1 to 1000000")
+        }
+        if idleTimeout < 1 || idleTimeout > 86400 { throw ValidationError("--idle-timeout must be 1 to 86400 seconds") }
         _ = try parsedNDRegions()
     }
 
@@ -228,7 +252,10 @@ struct ServeCommand: AsyncParsableCommand {
         // Bad blocks the kernel knows are quarantined before the first request is served.
         await poller.poll()
         let readyLogger = logger
-        let app = buildApplication(service: service, socketPath: socketPath, logger: logger, services: [poller]) {
+        let limits = ConnectionLimits(maximumPerUID: maxConnectionsPerUID, idleTimeout: .seconds(idleTimeout))
+        let app = buildApplication(
+            service: service, socketPath: socketPath, logger: logger, limits: limits, services: [poller]
+        ) {
             do {
                 try SocketPath.setAccess(socketPath, mode: access.socketMode, group: access.socketGroup)
             } catch {
