@@ -161,13 +161,28 @@ struct ServeCommand: AsyncParsableCommand {
         let shmRootPath = shmRoot ?? DefaultPaths.shmRoot
         try Directories.ensure(parentOf: socketPath, mode: 0o700, purpose: "socket directory")
         try Directories.ensure(stateDirectory, mode: 0o700, purpose: "state directory")
-        try Directories.ensure(shmRootPath, mode: othersOwnDevices ? 0o711 : 0o700, purpose: "shm root")
         let lock: InstanceLock
         do {
             lock = try InstanceLock(socketPath: socketPath)
         } catch {
             throw ErrorBody(code: "already_running", message: "\(error)", status: 0)
         }
+        // One daemon per state directory (a second one on another socket is refused too), and the identity that
+        // region directories carry.
+        let stateClaim: StateDirectoryClaim
+        do throws(StateDirectoryClaimError) {
+            stateClaim = try StateDirectoryClaim(directory: stateDirectory)
+        } catch {
+            let code =
+                switch error {
+                case .held: "already_running"
+                case .untrusted: "untrusted_directory"
+                case .damagedIdentity, .failed: "bad_state"
+                }
+            throw ErrorBody(code: code, message: error.message, status: 0)
+        }
+        // After the locks, so that a daemon refused as a second instance leaves no shm root behind.
+        try Directories.ensure(shmRootPath, mode: othersOwnDevices ? 0o711 : 0o700, purpose: "shm root")
         try SocketPath.clearStale(socketPath)
 
         let store = LabelStateStore(directory: stateDirectory, areaSize: Int(areaSize))
@@ -188,24 +203,13 @@ struct ServeCommand: AsyncParsableCommand {
             monitor = nil
         }
         let threads = scrubThreads ?? min(4, Scrubber.onlineProcessorCount)
+        let stateIdentity = stateClaim.identity
+        logger.debug(
+            "claimed the state directory", metadata: ["state": "\(stateDirectory)", "identity": "\(stateIdentity)"])
         let service = try await PoolService(
             backends: [
                 ShmBackend(
                     logger: logger, directoryMode: othersOwnDevices ? 0o711 : 0o700, watcher: memoryWatcher,
-        // One daemon per state directory (a second one on another socket is refused too), and the identity that
-        // region directories carry.
-        let stateClaim: StateDirectoryClaim
-        do throws(StateDirectoryClaimError) {
-            stateClaim = try StateDirectoryClaim(directory: stateDirectory)
-        } catch {
-            let code =
-                switch error {
-                case .held: "already_running"
-                case .untrusted: "untrusted_directory"
-                case .damagedIdentity, .failed: "bad_state"
-                }
-            throw ErrorBody(code: code, message: error.message, status: 0)
-        }
                     scrubThreads: threads),
                 SimBackend(),
                 DevDaxBackend(logger: logger, watcher: memoryWatcher, scrubThreads: threads),
@@ -226,9 +230,6 @@ struct ServeCommand: AsyncParsableCommand {
                 }
             },
             policy: access.policy,
-        let stateIdentity = stateClaim.identity
-        logger.debug(
-            "claimed the state directory", metadata: ["state": "\(stateDirectory)", "identity": "\(stateIdentity)"])
             watcher: processWatcher
         )
         let routing = MemoryErrorRouting(service: service, logger: logger) { address in
@@ -266,6 +267,7 @@ struct ServeCommand: AsyncParsableCommand {
                 "daxpool is serving", metadata: ["socket": "\(socketPath)", "state": "\(stateDirectory)"])
         }
         try await app.runService()
+        stateClaim.release()
         lock.release()
         logger.notice("daxpool stopped")
     }
@@ -289,4 +291,3 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 }
-        stateClaim.release()
