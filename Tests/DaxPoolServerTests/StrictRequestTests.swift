@@ -39,7 +39,7 @@ struct StrictRequestTests {
             let client = DaxPoolClient(socketPath: socket)
             var ready = false
             for _ in 0..<250 where !ready {
-                ready = (try? client.health()) != nil
+                ready = (try? await Self.blocking { try DaxPoolClient(socketPath: socket).health() }) != nil
                 if !ready { try await Task.sleep(for: .milliseconds(20)) }
             }
             try #require(ready, "the server did not come up")
@@ -48,9 +48,22 @@ struct StrictRequestTests {
     }
 
     /// Sends `body` and returns the status and the error object of the answer.
-    func send(_ client: DaxPoolClient, _ method: String, _ path: String, _ body: String) throws -> (Int, ErrorBody?) {
-        let (status, bytes) = try client.raw(method: method, path: path, body: Array(body.utf8))
+    func send(_ client: DaxPoolClient, _ method: String, _ path: String, _ body: String) async throws -> (
+        Int, ErrorBody?
+    ) {
+        let socket = client.socketPath
+        let (status, bytes) = try await Self.blocking {
+            try DaxPoolClient(socketPath: socket).raw(method: method, path: path, body: Array(body.utf8))
+        }
         return (status, try? JSONDecoder().decode(ErrorBody.self, from: Data(bytes)))
+    }
+
+    /// Runs blocking socket work on a thread of its own: the server's handlers run on the cooperative pool, which a
+    /// blocking call there would hold (a deadlock when other suites do the same on a two-core machine).
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
+        }
     }
 
     static let refusedBodies: [(String, String, String, String)] = [
@@ -96,7 +109,7 @@ struct StrictRequestTests {
             _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("8M")))
             let before = await service.snapshot
             for (method, path, body, expected) in Self.refusedBodies {
-                let (status, error) = try send(client, method, path, body)
+                let (status, error) = try await send(client, method, path, body)
                 #expect(status == 400, "\(method) \(path) \(body): \(status)")
                 #expect(error?.code == "bad_request", "\(body): \(String(describing: error))")
                 #expect(error?.message.contains(expected) == true, "\(body): \(error?.message ?? "no message")")
@@ -111,12 +124,12 @@ struct StrictRequestTests {
             let deep =
                 #"{"size":"8M","name":"# + String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
                 + "}"
-            let (status, error) = try send(client, "POST", "/v1/devices", deep)
+            let (status, error) = try await send(client, "POST", "/v1/devices", deep)
             #expect(status == 400)
             #expect(error?.message.contains("deeper than 32 levels") == true, "\(String(describing: error))")
             // 31 arrays inside the top-level object: the depth limit is not what refuses it (a name is no array).
             let allowed = #"{"name":"# + String(repeating: "[", count: 31) + String(repeating: "]", count: 31) + "}"
-            let (_, shallow) = try send(client, "POST", "/v1/devices", allowed)
+            let (_, shallow) = try await send(client, "POST", "/v1/devices", allowed)
             #expect(shallow?.message.contains("deeper") == false, "\(String(describing: shallow))")
         }
     }
@@ -127,12 +140,12 @@ struct StrictRequestTests {
             let before = await service.snapshot
             for size in ["2MB", "2MiB", " 2M", "2M ", "+2M", "2 M", "0X200000", "2m\u{200B}"] {
                 let body = try String(decoding: JSONEncoder().encode(["size": size]), as: UTF8.self)
-                let (status, error) = try send(client, "POST", "/v1/devices", body)
+                let (status, error) = try await send(client, "POST", "/v1/devices", body)
                 #expect(status == 400, "size \(size.debugDescription): \(status)")
                 #expect(error?.message.contains("is not valid") == true, "\(String(describing: error))")
             }
             #expect(await service.snapshot == before)
-            let (created, _) = try send(client, "POST", "/v1/devices", #"{"size":"0x200000"}"#)
+            let (created, _) = try await send(client, "POST", "/v1/devices", #"{"size":"0x200000"}"#)
             #expect(created == 201)
             #expect(throws: PoolSpec.ParseError.self) { try PoolSpec.parse("2Mx+4") }
             #expect(throws: PoolSpec.ParseError.self) { try PoolSpec.parse("2MBx4") }
@@ -149,7 +162,7 @@ struct StrictRequestTests {
                 "5b405e8d-700e-4499-9e09-1967d5637178", "a\u{2028}b",
             ] {
                 let body = try String(decoding: JSONEncoder().encode(["size": "8M", "name": name]), as: UTF8.self)
-                let (status, error) = try send(client, "POST", "/v1/devices", body)
+                let (status, error) = try await send(client, "POST", "/v1/devices", body)
                 #expect(status == 400, "name \(name.debugDescription): \(status)")
                 #expect(error?.message.contains("name") == true, "\(String(describing: error))")
             }
@@ -161,12 +174,12 @@ struct StrictRequestTests {
     func ownersMustExist() async throws {
         try await withServer { client, _, service in
             let before = await service.snapshot
-            let (status, error) = try send(client, "POST", "/v1/devices", #"{"size":"8M","owner":4242}"#)
+            let (status, error) = try await send(client, "POST", "/v1/devices", #"{"size":"8M","owner":4242}"#)
             #expect(status == 400)
             #expect(error?.code == "unknown_owner")
             #expect(error?.message.contains("4242") == true, "\(String(describing: error))")
             #expect(await service.snapshot == before)
-            let (created, _) = try send(client, "POST", "/v1/devices", #"{"size":"8M","owner":4343}"#)
+            let (created, _) = try await send(client, "POST", "/v1/devices", #"{"size":"8M","owner":4343}"#)
             #expect(created == 201)
             #expect(try await service.device("dax0.0").owner == 4343)
         }
@@ -189,7 +202,9 @@ struct StrictRequestTests {
                 "POST /v1/devices HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
                     .utf8)
             let started = ContinuousClock.now
-            let (answer, ending) = Self.exchange(fd, send: head + body, deadline: .seconds(8))
+            let (answer, ending) = try await Self.blocking {
+                Self.exchange(fd, send: head + body, deadline: .seconds(8))
+            }
             let text = String(decoding: answer, as: UTF8.self)
             #expect(text.hasPrefix("HTTP/1.1 413"), "\(text.prefix(200))")
             #expect(text.lowercased().contains("connection: close"))
@@ -259,6 +274,33 @@ struct StrictRequestTests {
 /// Progress belongs to the device's owner: the hub hands each reader only what its audience sees.
 @Suite("progress visibility in the hub")
 struct ProgressAudienceTests {
+    @Test("the prefault and the later scrub of a tenant's device are the tenant's; another tenant sees neither")
+    func serviceOperationsCarryOwners() async throws {
+        let service = try await PoolService(
+            backends: [ScrubbingBackendFake()],
+            store: InMemoryStateStoreFake(),
+            settings: PoolSettings(defaultRegionSize: nil, shmRoot: "/fake", hugetlbRoot: "/fake"),
+            logger: Logger(label: "test"),
+            policy: AccessPolicy(daemonUID: 999, creatorUsers: [4242, 4343])
+        )
+        let scrubbing = Task { try await ScrubService(service: service, logger: Logger(label: "test")).run() }
+        defer { scrubbing.cancel() }
+        _ = try await service.createRegion(
+            CreateRegionRequest(backend: .hugetlb, size: SizeValue("64M"), path: "/fake/region0"))
+        let alice = Caller(uid: 4242, gid: 4242, pid: 100)
+        let device = try await service.createDevice(CreateDeviceRequest(size: SizeValue("64M")), by: alice)
+        _ = try await service.destroyDevice(device.chardev, force: true, by: alice)
+        for _ in 0..<500 {
+            if service.progress.latest.contains(where: { $0.kind == .scrub && $0.state != .running }) { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let alices = service.progress.latest(for: .owner(4242))
+        #expect(alices.map(\.kind) == [.prefault, .scrub], "\(alices)")
+        #expect(alices.allSatisfy { $0.deviceUUID == device.uuid })
+        #expect(service.progress.latest(for: .owner(4343)).isEmpty)
+        #expect(service.progress.latest(for: .everything).count == 2)
+    }
+
     @Test("an owner sees only its own devices' operations, never a pool fill; administrators see everything")
     func audiences() async throws {
         let hub = ProgressHub()
