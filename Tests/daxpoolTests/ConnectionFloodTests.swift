@@ -89,7 +89,8 @@ struct ConnectionFloodTests {
             bystander.remove()
         }
         let daemon = try DaemonHarness()
-        defer { daemon.stop() }
+        // SIGKILL: a graceful stop would wait for connections a broken daemon never closes.
+        defer { daemon.stop(signal: SIGKILL) }
         let log = daemon.root + "/daemon.log"
         let idleTimeout = 8
         try daemon.start(
@@ -112,14 +113,14 @@ struct ConnectionFloodTests {
 
         // While the flood holds its connections, root and another user are served at once.
         let rootStarted = ContinuousClock.now
-        let root = daemon.cli(["list", "-R"], launcher: ["/usr/bin/timeout", "10", DaemonHarness.binary])
+        let root = daemon.cli(["list", "-R"], launcher: ["/usr/bin/timeout", "-k", "2", "10", DaemonHarness.binary])
         let rootTook = ContinuousClock.now - rootStarted
         #expect(root.status == 0, "root was not served during the flood: \(root.stderr)")
         #expect(rootTook < .seconds(3), "root waited \(rootTook)")
         let otherStarted = ContinuousClock.now
         let other = daemon.cli(
             ["list"],
-            launcher: ["/usr/bin/timeout", "10"] + launcher(for: bystander, socketGroup: flooder.gid)
+            launcher: ["/usr/bin/timeout", "-k", "2", "10"] + launcher(for: bystander, socketGroup: flooder.gid)
                 + [DaemonHarness.binary])
         let otherTook = ContinuousClock.now - otherStarted
         #expect(other.status == 0, "another user was not served during the flood: \(other.stderr)")
@@ -141,7 +142,9 @@ struct ConnectionFloodTests {
         let refusalLines = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
             .split(separator: "\n").filter { $0.contains("refused") }
         #expect((1...3).contains(refusalLines.count), "refusal log lines: \(refusalLines.count)")
-        #expect(daemon.cli(["list", "-R"]).status == 0)
+        #expect(
+            daemon.cli(["list", "-R"], launcher: ["/usr/bin/timeout", "-k", "2", "10", DaemonHarness.binary]).status
+                == 0)
     }
 
     @Test("descriptors are kept back for administrators when non-administrators hold all the others")
@@ -153,7 +156,8 @@ struct ConnectionFloodTests {
             bystander.remove()
         }
         let daemon = try DaemonHarness()
-        defer { daemon.stop() }
+        // SIGKILL: a graceful stop would wait for connections a broken daemon never closes.
+        defer { daemon.stop(signal: SIGKILL) }
         try daemon.start(
             extra: try socketConfig(daemon, group: flooder.gid) + [
                 "--max-connections-per-uid", "1000000", "--idle-timeout", "60",
@@ -169,16 +173,17 @@ struct ConnectionFloodTests {
         #expect(open > 0 && open <= Self.descriptorLimit - 64 - 16, "non-administrators hold \(open): \(held)")
 
         let started = ContinuousClock.now
-        let root = daemon.cli(["list", "-R"], launcher: ["/usr/bin/timeout", "10", DaemonHarness.binary])
+        let root = daemon.cli(["list", "-R"], launcher: ["/usr/bin/timeout", "-k", "2", "10", DaemonHarness.binary])
         let took = ContinuousClock.now - started
         #expect(root.status == 0, "root was not served while non-administrators held all they may: \(root.stderr)")
         #expect(took < .seconds(3), "root waited \(took)")
         // Another non-administrator finds no room left: it is refused at once rather than left waiting.
         let other = daemon.cli(
             ["list"],
-            launcher: ["/usr/bin/timeout", "10"] + launcher(for: bystander, socketGroup: flooder.gid)
+            launcher: ["/usr/bin/timeout", "-k", "2", "10"] + launcher(for: bystander, socketGroup: flooder.gid)
                 + [DaemonHarness.binary])
-        #expect(other.status != 0 && other.status != 124, "status \(other.status): \(other.stderr)")
+        #expect(
+            other.status != 0 && other.status != 124 && other.status != 137, "status \(other.status): \(other.stderr)")
         // It is told why, unless its request raced the close (then its write fails with EPIPE).
         #expect(
             ["too_many_connections", "Broken pipe", "reset by peer"].contains { other.stderr.contains($0) },
@@ -192,7 +197,8 @@ struct ConnectionFloodTests {
     @Test("a connection idle before, within or after a request is closed, and a follow stream is not")
     func idleConnectionsAreClosed() throws {
         let daemon = try DaemonHarness()
-        defer { daemon.stop() }
+        // SIGKILL: a graceful stop would wait for connections a broken daemon never closes.
+        defer { daemon.stop(signal: SIGKILL) }
         try daemon.start(extra: ["--idle-timeout", "2"])
         // Each case sends its bytes, then nothing; the script prints how long after that each one was closed
         // (null: still open after 9 s). Streams answer their head at once and then wait for events.
@@ -232,7 +238,7 @@ struct ConnectionFloodTests {
             print(json.dumps(dict(closed=closed, status={n: r[:12].decode("latin-1") for n, r in received.items()})))
             """#
         let result = ThrowawayUser.run(
-            "/usr/bin/timeout", ["30", "/usr/bin/python3", "-c", script, daemon.socket])
+            "/usr/bin/timeout", ["-k", "2", "30", "/usr/bin/python3", "-c", script, daemon.socket])
         #expect(result.status == 0, "\(result.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         let closed = object?["closed"] as? [String: Any] ?? [:]
@@ -272,7 +278,7 @@ private final class Flood {
     init(user: ThrowawayUser, socket: String, count: Int, idle: Int) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
         process.arguments =
-            ["90"] + user.launcher + [
+            ["-k", "2", "90"] + user.launcher + [
                 "/usr/bin/python3", "-c", ConnectionFloodTests.floodScript, socket, "\(count)", "\(idle)",
             ]
         process.standardInput = input

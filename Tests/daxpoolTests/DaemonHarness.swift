@@ -11,7 +11,11 @@ final class DaemonHarness {
     private(set) var process: Process?
 
     /// The `daxpool` executable built next to this test bundle.
+    /// `DAXPOOL_TEST_BINARY` overrides it, e.g. to check that a test fails on an older build.
     static var binary: String {
+        if let override = ProcessInfo.processInfo.environment["DAXPOOL_TEST_BINARY"], !override.isEmpty {
+            return override
+        }
         let executable =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
