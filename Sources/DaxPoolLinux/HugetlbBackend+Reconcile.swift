@@ -30,11 +30,10 @@ extension HugetlbBackend {
         }
         let record = try HugetlbRegionRecord.load(recordPath)
         if state == .none {
-            do throws(Errno) {
-                _ = try Directory.create(mountPoint, mode: 0o700)
+            do throws(TrustedDirectoryError) {
+                _ = try TrustedDirectory.ensure(mountPoint, mode: 0o700, purpose: "hugetlb region mount point")
             } catch {
-                throw BackendError(
-                    operation, mountPoint, error, "cannot create the mount point \(mountPoint): \(error)")
+                throw error.backendError(operation, mountPoint)
             }
             // A record from this boot means the pages are still reserved (the mount went away without a destroy).
             let reserved = record.map { $0.bootID == bootID } ?? false
@@ -63,6 +62,7 @@ extension HugetlbBackend {
                 metadata: ["path": "\(recordPath)"]
             )
         }
+        try ownership?.claim(mountPoint, for: region, operation: operation)
         try reconcileFiles(region, in: mountPoint, devices: devices)
     }
 }

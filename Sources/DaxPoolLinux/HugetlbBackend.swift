@@ -40,14 +40,19 @@ public struct HugetlbBackend: PooledFileBackend {
     ///     the kernel zero pages when they are allocated again).
     ///   - watcher: keeps the daemon's own mapping of every device, so that the kernel reports memory errors in
     ///     device memory to the daemon (`nil`: none).
+    /// The daemon's claims on its regions' mounts (`nil`: none are taken, as in tests of the backend alone).
+    let ownership: RegionOwnership?
+
     public init(
         logger: Logger = Logger(label: "daxpool.hugetlb"),
         pages: any HugetlbPageCounter = HugetlbSysfsPageCounter(),
         scrubber: Scrubber = Scrubber(),
         scrubThreads: Int = min(4, Scrubber.onlineProcessorCount),
         keepsScrubbedFiles: Bool = true,
-        watcher: DeviceMemoryWatcher? = nil
+        watcher: DeviceMemoryWatcher? = nil,
+        ownership: RegionOwnership? = nil
     ) {
+        self.ownership = ownership
         self.watcher = watcher
         self.logger = logger
         self.pages = pages
@@ -87,13 +92,14 @@ public struct HugetlbBackend: PooledFileBackend {
         }
         if state == .ours, let record = try HugetlbRegionRecord.load(recordPath), record.bootID == bootID {
             logger.notice("reusing the hugetlbfs mount daxpool made earlier", metadata: ["path": "\(mountPoint)"])
+            try ownership?.claim(mountPoint, for: request, operation: operation)
             return config
         }
         let created: [FilePath]
-        do throws(Errno) {
-            created = try Directory.create(mountPoint, mode: 0o700)
+        do throws(TrustedDirectoryError) {
+            created = try TrustedDirectory.ensure(mountPoint, mode: 0o700, purpose: "hugetlb region mount point")
         } catch {
-            throw BackendError(operation, mountPoint, error, "cannot create the mount point \(mountPoint): \(error)")
+            throw error.backendError(operation, mountPoint)
         }
         let wanted = Int(request.size.rawValue / request.pageSize.rawValue)
         let vmemmapOptimized = HugetlbVmemmapOptimization.isEnabled() ?? false
@@ -116,12 +122,14 @@ public struct HugetlbBackend: PooledFileBackend {
         }
         do throws(BackendError) {
             if state != .ours { try mountRegion(mount, operation: operation) }
+            try ownership?.claim(mountPoint, for: request, operation: operation)
             let record = HugetlbRegionRecord(
                 region: request.id, node: node, pageSize: request.pageSize, pagesAdded: added,
                 vmemmapOptimized: vmemmapOptimized, bootID: bootID, mountPoint: mountPoint.string
             )
             try record.save(recordPath)
         } catch {
+            ownership?.claims.release(directory: mountPoint)
             if state != .ours { try? mount.unmount() }
             _ = try? pages.release(added, node: node, pageSize: request.pageSize)
             Directory.removeCreated(created)
@@ -158,6 +166,7 @@ public struct HugetlbBackend: PooledFileBackend {
             let pool = pool(mountPoint)
             try ScrubPool.withRoomLock { () throws(BackendError) in
                 try pool.removeAll(operation: operation)
+                ownership?.releaseDestroyed(mountPoint)
                 do throws(Errno) {
                     try mount.unmount()
                 } catch .resourceBusy {

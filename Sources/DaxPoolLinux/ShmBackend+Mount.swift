@@ -13,9 +13,11 @@ extension ShmBackend {
     /// filesystem mounted there is refused. An unmounted directory that already holds files is mounted over only
     /// when it holds none: `adopting` (a start of a region made before regions had their own mounts) keeps such a
     /// directory as it is, with a warning, since its device files are running VMs' memory.
+    /// - Returns: whether this call mounted it (so that a caller undoing its work unmounts only what it mounted).
+    @discardableResult
     func mountRegion(
         _ region: RegionConfig, at directory: FilePath, operation: String, adopting: Bool
-    ) throws(BackendError) {
+    ) throws(BackendError) -> Bool {
         let mount = regionMount(region, at: directory)
         let state: TmpfsMount.State
         do throws(Errno) {
@@ -25,7 +27,7 @@ extension ShmBackend {
         }
         switch state {
         case .ours:
-            return
+            return false
         case .foreign(let what):
             throw BackendError(
                 operation, directory, .resourceBusy,
@@ -48,7 +50,7 @@ extension ShmBackend {
                     the shared tmpfs (destroy and recreate the region to give it its own mount)
                     """,
                     metadata: ["path": "\(directory)"])
-                return
+                return false
             }
             throw BackendError(
                 operation, directory, .directoryNotEmpty,
@@ -66,6 +68,7 @@ extension ShmBackend {
         }
         logger.info(
             "mounted the region's own tmpfs", metadata: ["path": "\(directory)", "options": "\(mount.options)"])
+        return true
     }
 
     /// Unmounts the region's own tmpfs from `directory`, if daxpool mounted one there. When a process still holds

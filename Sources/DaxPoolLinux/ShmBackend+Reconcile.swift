@@ -17,6 +17,7 @@ extension ShmBackend {
         if mountsRegions {
             try mountRegion(region, at: directory, operation: operation, adopting: true)
         }
+        try ownership?.claim(directory, for: region, operation: operation)
         try reconcileFiles(region, in: directory, devices: devices)
     }
 }

@@ -27,6 +27,8 @@ public struct ShmBackend: PooledFileBackend {
     /// Whether each region is its own tmpfs mount (`TmpfsMount`), as `daxpool serve` makes them when it runs as
     /// root; otherwise regions are directories on the tmpfs that holds them.
     let mountsRegions: Bool
+    /// The daemon's claims on its regions' directories (`nil`: none are taken, as in tests of the backend alone).
+    let ownership: RegionOwnership?
 
     /// - Parameters:
     ///   - logger: receives what `reconcile` repairs.
@@ -38,13 +40,15 @@ public struct ShmBackend: PooledFileBackend {
     ///   - keepsScrubbedFiles: keep destroyed devices' scrubbed files for reuse and fill the pool (`false`: unlink
     ///     them, and let the kernel zero pages when they are allocated again).
     ///   - mountsRegions: mount a tmpfs of the region's size on each region's directory (needs root).
+    ///   - ownership: claim each region's directory for this daemon and state directory (`RegionDirectoryClaim`).
     public init(
         logger: Logger = Logger(label: "daxpool.shm"), directoryMode: UInt32 = 0o700,
         watcher: DeviceMemoryWatcher? = nil,
         scrubber: Scrubber = Scrubber(),
         scrubThreads: Int = min(4, Scrubber.onlineProcessorCount),
         keepsScrubbedFiles: Bool = true,
-        mountsRegions: Bool = false
+        mountsRegions: Bool = false,
+        ownership: RegionOwnership? = nil
     ) {
         self.logger = logger
         self.directoryMode = mode_t(directoryMode)
@@ -53,6 +57,7 @@ public struct ShmBackend: PooledFileBackend {
         self.scrubThreads = max(1, scrubThreads)
         self.keepsScrubbedFiles = keepsScrubbedFiles
         self.mountsRegions = mountsRegions
+        self.ownership = ownership
     }
 
     /// The default directory of region `regionID` for the current user: `/dev/shm/daxpool-<uid>/region<id>`.
@@ -91,13 +96,17 @@ public struct ShmBackend: PooledFileBackend {
                     + "(mount -o remount,size=...)"
             )
         }
-        if mountsRegions {
-            do throws(BackendError) {
-                try mountRegion(request, at: directory, operation: operation, adopting: false)
-            } catch {
-                Directory.removeCreated(created)
-                throw error
+        var mounted = false
+        do throws(BackendError) {
+            if mountsRegions {
+                mounted = try mountRegion(request, at: directory, operation: operation, adopting: false)
             }
+            try ownership?.claim(directory, for: request, operation: operation)
+        } catch {
+            // Only what this call mounted: a refused claim on another daemon's mount leaves that mount alone.
+            if mounted { try? unmountRegion(request, at: directory, operation: operation) }
+            Directory.removeCreated(created)
+            throw error
         }
         var config = request
         config.targetNode = nil
@@ -126,6 +135,7 @@ public struct ShmBackend: PooledFileBackend {
         }
         let pool = pool(directory)
         try ScrubPool.withRoomLock { () throws(BackendError) in try pool.removeAll(operation: operation) }
+        ownership?.releaseDestroyed(directory)
         try unmountRegion(config, at: directory, operation: operation)
         do throws(Errno) {
             try Syscall.removeDirectory(directory)
@@ -171,17 +181,11 @@ extension ShmBackend {
     /// Creates `directory` (mode `directoryMode`, whatever the umask, with parents) and checks it is on tmpfs.
     /// - Returns: the directories created, for undo.
     func prepareDirectory(_ directory: FilePath, operation: String) throws(BackendError) -> [FilePath] {
-        var created: [FilePath] = []
-        do throws(Errno) {
-            created = try Directory.create(directory, mode: directoryMode)
-            for path in created { try Syscall.changeMode(path, directoryMode) }
+        let created: [FilePath]
+        do throws(TrustedDirectoryError) {
+            created = try TrustedDirectory.ensure(directory, mode: directoryMode, purpose: "shm region directory")
         } catch {
-            Directory.removeCreated(created)
-            throw BackendError(
-                operation, directory, error,
-                "cannot create the region directory \(directory): \(error). Choose a directory on tmpfs that "
-                    + "the daemon's user may create, such as one under /dev/shm"
-            )
+            throw error.backendError(operation, directory)
         }
         let type: FileSystemType
         do throws(Errno) {

@@ -163,7 +163,10 @@ struct HugetlbBackendTests {
             #expect(HugetlbTestSupport.count(.page2M) == base, "the pages of this boot are still reserved")
 
             // A restart with the mount in place: an orphan is pooled, a crash's dirty file is dropped.
-            try FileManager.default.createDirectory(atPath: "\(region.path)/.pool", withIntermediateDirectories: true)
+            // The pool directory as the daemon makes it (0700): one anybody else could enter is refused.
+            try FileManager.default.createDirectory(
+                atPath: "\(region.path)/.pool", withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             Scratch.makeFile("\(region.path)/.pool/dirty.0000000000000001", byteCount: 0)
             let orphan = "\(region.path)/dax0.7"
             let descriptor = open(orphan, O_RDWR | O_CREAT, 0o600)

@@ -42,7 +42,22 @@ final class DaemonHarness {
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(atPath: root)
+        Self.unmountAll(under: shmRoot)
         try? FileManager.default.removeItem(atPath: shmRoot)
+    }
+
+    /// Detaches every mount at or below `path` (a root daemon mounts a tmpfs on each shm region), deepest first.
+    static func unmountAll(under path: String) {
+        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return }
+        let points = text.split(separator: "\n").compactMap { line -> String? in
+            let fields = line.split(separator: " ")
+            guard fields.count > 4 else { return nil }
+            let point = String(fields[4])
+            return point == path || point.hasPrefix(path + "/") ? point : nil
+        }
+        for point in points.sorted(by: { $0.count > $1.count }) {
+            umount2(point, Int32(MNT_DETACH))
+        }
     }
 
     /// Starts `daxpool serve` and waits until it answers. `launcher` runs it through another program, e.g.

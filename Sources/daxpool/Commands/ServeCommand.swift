@@ -206,32 +206,45 @@ struct ServeCommand: AsyncParsableCommand {
         let stateIdentity = stateClaim.identity
         logger.debug(
             "claimed the state directory", metadata: ["state": "\(stateDirectory)", "identity": "\(stateIdentity)"])
-        let service = try await PoolService(
-            backends: [
-                ShmBackend(
-                    logger: logger, directoryMode: othersOwnDevices ? 0o711 : 0o700, watcher: memoryWatcher,
-                    scrubThreads: threads),
-                SimBackend(),
-                DevDaxBackend(logger: logger, watcher: memoryWatcher, scrubThreads: threads),
-                HugetlbBackend(logger: logger, scrubThreads: threads, watcher: memoryWatcher),
-            ],
-            store: store,
-            settings: PoolSettings(
-                defaultRegionSize: defaultSize,
-                shmRoot: shmRoot ?? DefaultPaths.shmRoot,
-                hugetlbRoot: "/run/daxpool/hugetlb"
-            ),
-            logger: logger,
-            labelAreas: { region in
-                store.labelArea(region: region).map {
-                    LabelAreaInfo(
-                        path: $0.path, offset: UInt64($0.offset), size: UInt64($0.size), version: $0.version,
-                        nslot: $0.slotCount, free: $0.freeSlots)
-                }
-            },
-            policy: access.policy,
-            watcher: processWatcher
-        )
+        // Each shm and hugetlb region's directory is claimed for this daemon and state directory while it serves.
+        let ownership = RegionOwnership(claims: RegionClaims(), stateIdentity: stateIdentity)
+        // The saved state is brought back here: a region directory another daemon holds, or one that belongs to
+        // another state directory, stops the start with an error that says which.
+        let service: PoolService
+        do {
+            service =
+                try await PoolService(
+                    backends: [
+                        ShmBackend(
+                            logger: logger, directoryMode: othersOwnDevices ? 0o711 : 0o700, watcher: memoryWatcher,
+                            scrubThreads: threads, mountsRegions: geteuid() == 0, ownership: ownership),
+                        SimBackend(),
+                        DevDaxBackend(logger: logger, watcher: memoryWatcher, scrubThreads: threads),
+                        HugetlbBackend(
+                            logger: logger, scrubThreads: threads, watcher: memoryWatcher, ownership: ownership),
+                    ],
+                    store: store,
+                    settings: PoolSettings(
+                        defaultRegionSize: defaultSize,
+                        shmRoot: shmRoot ?? DefaultPaths.shmRoot,
+                        hugetlbRoot: "/run/daxpool/hugetlb"
+                    ),
+                    logger: logger,
+                    labelAreas: { region in
+                        store.labelArea(region: region).map {
+                            LabelAreaInfo(
+                                path: $0.path, offset: UInt64($0.offset), size: UInt64($0.size), version: $0.version,
+                                nslot: $0.slotCount, free: $0.freeSlots)
+                        }
+                    },
+                    policy: access.policy,
+                    watcher: processWatcher
+                )
+        } catch let error as ErrorBody {
+            throw error
+        } catch {
+            throw ErrorBody(code: "start_failed", message: "cannot bring back the saved state: \(error)", status: 0)
+        }
         let routing = MemoryErrorRouting(service: service, logger: logger) { address in
             memoryWatcher.resolve(address: address)
         }
