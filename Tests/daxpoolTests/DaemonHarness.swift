@@ -220,11 +220,20 @@ final class DaemonHarness {
     /// Files in the shm root, recursively, with their sizes: what a failed command must not change.
     func shmFiles() -> [String: UInt64] {
         var files: [String: UInt64] = [:]
-        guard let enumerator = FileManager.default.enumerator(atPath: shmRoot) else { return files }
-        while let path = enumerator.nextObject() as? String {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: "\(shmRoot)/\(path)")
-            files[path] = (attributes?[.size] as? NSNumber)?.uint64Value ?? 0
+        // A walk by hand: FileManager's enumerator does not descend into another filesystem, and a root daemon
+        // mounts a tmpfs on each region. The regions' ownership markers (empty files) are left out.
+        func walk(_ relative: String) {
+            let absolute = relative.isEmpty ? shmRoot : "\(shmRoot)/\(relative)"
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: absolute)) ?? [] {
+                guard !name.hasPrefix(".daxpool-region.") else { continue }
+                let path = relative.isEmpty ? name : "\(relative)/\(name)"
+                var status = stat()
+                guard lstat("\(shmRoot)/\(path)", &status) == 0 else { continue }
+                files[path] = UInt64(status.st_size)
+                if status.st_mode & S_IFMT == S_IFDIR { walk(path) }
+            }
         }
+        walk("")
         return files
     }
 }
