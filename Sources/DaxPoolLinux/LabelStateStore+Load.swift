@@ -158,7 +158,7 @@ extension LabelStateStore {
             placed.append((namespace, next, nil))
         }
         return placed.sorted { $0.1 < $1.1 }.map { namespace, instance, entry in
-            let name = namespace.name.isEmpty ? nil : try? DeviceName(validating: namespace.name)
+            let name = namespace.name.isEmpty ? nil : try? DeviceName(loading: namespace.name)
             let record = DeviceRecord(
                 id: DeviceID(region: config.id, instance: instance),
                 uuid: namespace.uuid,

@@ -159,6 +159,38 @@ struct DirectoryTrustTests {
         #expect(sibling.status == 0, "\(sibling.stderr)")
     }
 
+    @Test(
+        "create-region refuses a region path through a symbolic link or in a directory another user may write",
+        .enabled(if: ThrowawayUser.isAvailable, "needs root and useradd: another user's directory")
+    )
+    func untrustedRegionPathsRefused() throws {
+        let tenant = try ThrowawayUser()
+        defer { tenant.remove() }
+        let daemon = try DaemonHarness()
+        try daemon.start(defaultRegionSize: "64M")
+        defer { daemon.stop() }
+        // A link inside the daemon's own shm root that points somewhere else.
+        let elsewhere = daemon.shmRoot + "-elsewhere"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: elsewhere) }
+        try #require(symlink(elsewhere, "\(daemon.shmRoot)/link") == 0)
+        // A directory the tenant made, open to everyone, as it could before the daemon ever ran.
+        let foreign = "/dev/shm/dxt-dir-\(tenant.name)"
+        #expect(tenant.run("/bin/mkdir", ["-m", "0777", foreign]).status == 0)
+        defer { try? FileManager.default.removeItem(atPath: foreign) }
+        for (path, problem) in [
+            ("\(daemon.shmRoot)/link/region5", "symbolic link"), ("\(foreign)/region6", "\(foreign)"),
+        ] {
+            let result = daemon.cli(["create-region", "--backend", "shm", "-s", "16M", "--path", path])
+            #expect(result.status != 0, "create-region --path \(path) was accepted: \(result.stdout)")
+            #expect(result.stderr.contains(problem), "\(path): \(result.stderr)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: foreign).isEmpty)
+        let regions = try #require(try daemon.cli(["list", "-R"]).json() as? [[String: Any]])
+        #expect(regions.count == 1)
+    }
+
     @Test("a second daemon (other state directory and socket) on one shm root is refused: region0 is another state's")
     func secondDaemonOnSameShmRootRefused() throws {
         let first = try DaemonHarness()
@@ -183,5 +215,33 @@ struct DirectoryTrustTests {
         // The first daemon still serves the same layout, with its files as they were.
         #expect(first.cli(["list", "-R", "-M"]).stdout == before)
         #expect(first.shmFiles() == files)
+    }
+}
+
+extension DirectoryTrustTests {
+    @Test(
+        "a daemon that is not root refuses a config that would let other users in: it serves its own user only",
+        .enabled(if: ThrowawayUser.isAvailable, "needs root and useradd: the daemon runs as a throwaway user")
+    )
+    func nonRootDaemonServesOneUser() throws {
+        let user = try ThrowawayUser()
+        defer { user.remove() }
+        let base = "/tmp/dxt-serve-\(user.name)"
+        #expect(user.run("/bin/mkdir", ["-m", "0700", base]).status == 0)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let config = "\(base)/config.json"
+        let written = user.run("/bin/sh", ["-c", "echo '{\"device_creators\": {\"users\": [65534]}}' > \(config)"])
+        #expect(written.status == 0, "\(written.stderr)")
+        let shmRoot = "/dev/shm/dxt-serve-\(user.name)"
+        defer { try? FileManager.default.removeItem(atPath: shmRoot) }
+        let serve = user.run(
+            "/usr/bin/timeout",
+            [
+                "-k", "5", "30", DaemonHarness.binary, "serve", "--socket", "\(base)/daxpool.sock", "--state-dir",
+                "\(base)/state", "--shm-root", shmRoot, "--default-region-size", "16M", "--config", config,
+            ])
+        #expect(serve.status != 0)
+        #expect(serve.stderr.contains("serves its own user only"), "\(serve.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: shmRoot), "nothing was made before the refusal")
     }
 }

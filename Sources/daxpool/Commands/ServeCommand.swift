@@ -151,6 +151,21 @@ struct ServeCommand: AsyncParsableCommand {
         let othersOwnDevices =
             !access.policy.creatorUsers.isEmpty || !access.policy.creatorGroups.isEmpty
             || !access.policy.adminUsers.isEmpty || !access.policy.adminGroups.isEmpty || access.socketGroup != nil
+        // A daemon that is not root cannot give device files to other users, and its directories are its user's:
+        // it serves that user alone.
+        let selfAndRoot: Set<UInt32> = [getuid(), 0]
+        if geteuid() != 0,
+            !access.policy.creatorUsers.isSubset(of: selfAndRoot) || !access.policy.adminUsers.isSubset(of: selfAndRoot)
+                || !access.policy.creatorGroups.isEmpty || !access.policy.adminGroups.isEmpty
+                || access.socketGroup != nil
+        {
+            throw ErrorBody(
+                code: "bad_config",
+                message: "a daemon that does not run as root serves its own user only: the --config file names "
+                    + "other users or groups (device_creators, admins or socket.group); run the daemon as root, or "
+                    + "leave them out",
+                status: 0)
+        }
         umask(0o077)
         var logger = Logger(label: "daxpool") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
