@@ -27,6 +27,8 @@ public actor PoolService {
     /// Watches lease holders; `nil`: this daemon cannot take leases.
     private let watcher: (any ProcessWatcher)?
     private var generator = SystemRandomNumberGenerator()
+    /// The excess each device's memory was last reported with (`reportExcess`), by device uuid.
+    private var reportedExcess: [LabelUUID: UInt64] = [:]
     private var subscribers: [Int: AsyncStream<MemoryErrorEvent>.Continuation] = [:]
     private var nextSubscriber = 0
     /// Progress of scrubs and prefaults, for `/v1/progress`.
@@ -98,7 +100,8 @@ public actor PoolService {
 
     /// Every region; a caller who is not an administrator sees only its own devices in them.
     public func regions(includeDevices: Bool = true, by caller: Caller = .daemon) -> [RegionInfo] {
-        model.regionIDs.compactMap { id in
+        reportExcess()
+        return model.regionIDs.compactMap { id in
             model.regions[id].map { info(for: $0, includeDevices: includeDevices, visibleTo: caller) }
         }
     }
@@ -109,7 +112,8 @@ public actor PoolService {
 
     /// Every device an administrator asks for; for anyone else, the devices it owns.
     public func devices(by caller: Caller = .daemon) -> [DeviceInfo] {
-        model.regionIDs.flatMap { id -> [DeviceInfo] in
+        reportExcess()
+        return model.regionIDs.flatMap { id -> [DeviceInfo] in
             guard let region = model.regions[id] else { return [] }
             return region.sortedDevices.filter { isVisible($0, to: caller) }.map { info(for: $0, in: region) }
         }
@@ -118,6 +122,34 @@ public actor PoolService {
     public func device(_ name: String, by caller: Caller = .daemon) throws -> DeviceInfo {
         let record = try authorizedDevice(name, caller, to: "read")
         return try info(for: record, in: model.region(record.id.region))
+    }
+
+    /// Tells the owners (an event with source `excess`, and a warning) of devices whose memory grew past their size
+    /// since it was last reported: a file backend's device file its owner grew with `ftruncate` or `fallocate`.
+    /// `list` shows the same as `excess_size`, and the destroy cuts the file back.
+    func reportExcess(of only: DeviceID? = nil) {
+        for id in model.regionIDs {
+            guard let region = model.regions[id], let backend = backends[region.config.backend] else { continue }
+            for record in region.sortedDevices where only == nil || only == record.id {
+                let size = region.allocator.size(of: record.id.instance).rawValue
+                let held = backend.memoryHeld(by: record.id, in: region.config)?.rawValue ?? 0
+                let excess = held > size ? held - size : 0
+                guard excess > reportedExcess[record.uuid] ?? 0 else {
+                    if excess == 0 { reportedExcess[record.uuid] = nil }
+                    continue
+                }
+                var next = model
+                guard let event = try? next.recordExcess(of: record.id, excess: ByteCount(excess), time: Self.now()),
+                    (try? store.commit(next.snapshot)) != nil
+                else { continue }
+                model = next
+                reportedExcess[record.uuid] = excess
+                logger.warning(
+                    "a device's memory grew past its size: its owner grew the file; it is cut back on destroy",
+                    metadata: ["device": "\(record.id)", "size": "\(size)", "excess": "\(excess)"])
+                for continuation in subscribers.values { continuation.yield(event) }
+            }
+        }
     }
 
     /// Refuses a caller who is not an administrator (for routes outside the service, such as events).
@@ -381,6 +413,7 @@ public actor PoolService {
     @discardableResult
     public func destroyDevice(_ name: String, force: Bool, by caller: Caller = .daemon) throws -> PendingScrub? {
         let record = try authorizedDevice(name, caller, to: "destroy")
+        reportExcess(of: record.id)
         let region = try model.region(record.id.region)
         let backend = try backendFor(region.config.backend)
         var next = model

@@ -99,6 +99,42 @@ struct TenantAttackTests {
         }
     }
 
+    @Test("a device file its owner grew is reported (list excess_size, an excess event) and cut back on destroy")
+    func grownDeviceFile() throws {
+        let tenant = try ThrowawayUser()
+        defer { tenant.remove() }
+        let daemon = try daemon(for: tenant)
+        defer { daemon.stop() }
+        let created = daemon.cli(as: tenant.uid, gid: Self.clients, ["create-device", "-s", "16M", "--name", "t"])
+        try #require(created.status == 0, "\(created.stderr)")
+        let path = try #require(((try created.json() as? [[String: Any]])?.first)?["path"] as? String)
+        let program = try TenantProgram(tenant, mode: "grow", path: path, keep: "")
+        let ready = try program.readLine()
+        program.stop()
+        try #require(ready.hasPrefix("ready"), "\(ready) \(program.errors())")
+
+        let listed = daemon.cli(as: tenant.uid, gid: Self.clients, ["list", "-d", "t"])
+        let device = try #require((try listed.json() as? [[String: Any]])?.first)
+        #expect(device["excess_size"] as? Int == 32 << 20, "\(listed.stdout)")
+        let events = daemon.cli(as: tenant.uid, gid: Self.clients, ["events"])
+        let lines = events.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let excess = lines.filter { $0["source"] as? String == "excess" }
+        #expect(excess.count == 1, "\(events.stdout) \(events.stderr)")
+        #expect(excess.first?["length"] as? Int == 32 << 20 && excess.first?["device_offset"] as? Int == 16 << 20)
+
+        for arguments in [["disable-device", "t"], ["destroy-device", "t"]] {
+            let result = daemon.cli(as: tenant.uid, gid: Self.clients, arguments)
+            #expect(result.status == 0, "\(arguments): \(result.stderr)")
+        }
+        // Cut back: the region's files hold no more than the 16 MiB the device had, and all of it is free again.
+        let region = try #require((try daemon.cli(["list", "-R"]).json() as? [[String: Any]])?.first)
+        #expect(region["available_size"] as? Int == 64 << 20, "\(region)")
+        let held = daemon.shmFiles().filter { $0.key.hasPrefix("region0/.pool/") }.values.reduce(0, +)
+        #expect(held <= 16 << 20, "\(daemon.shmFiles())")
+    }
+
     /// The type and options of the mount at `path`.
     static func mount(at path: String) -> (type: String, options: String)? {
         guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }

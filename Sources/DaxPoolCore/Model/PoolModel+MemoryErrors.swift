@@ -132,6 +132,28 @@ extension PoolModel {
         return all
     }
 
+    /// Records that the owner of `id` grew the device's memory `excess` bytes past its size (a file backend's file
+    /// grown with `ftruncate` or `fallocate`): an event with source `excess` whose `length` is the excess and whose
+    /// `device_offset` is the device's size, where the excess begins. Nothing is quarantined: the excess is cut back
+    /// when the device is destroyed.
+    public mutating func recordExcess(of id: DeviceID, excess: ByteCount, time: Int64) throws(PoolError)
+        -> MemoryErrorEvent
+    {
+        let region = try region(id.region)
+        guard let record = region.devices[id.instance] else { throw .unknownDevice(id.description) }
+        let extents = region.allocator.ranges(of: id.instance)
+        let size = extents.reduce(0) { $0 + $1.length.rawValue }
+        lastEventSequence += 1
+        let event = makeEvent(
+            sequence: lastEventSequence, time: time, source: "excess", region: id.region,
+            start: extents.last.map { $0.end.rawValue } ?? 0, length: excess.rawValue,
+            granule: region.config.pageSize.rawValue, record: record, deviceOffset: size
+        )
+        events.append(event)
+        if events.count > Self.retainedEvents { events.removeFirst(events.count - Self.retainedEvents) }
+        return event
+    }
+
     private func makeEvent(
         sequence: UInt64,
         time: Int64,
