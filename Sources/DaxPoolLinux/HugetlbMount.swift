@@ -40,15 +40,7 @@ struct HugetlbMount {
     /// - Throws: `ENOMEM` when the pool cannot hold `min_size` for the mount; the `Errno` of `mount` otherwise.
     /// The corresponding C function is `mount(2)`.
     func mount() throws(Errno) {
-        let flags = UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC)
-        let options = options
-        try Syscall.withCString(mountPoint) { target in
-            source.withCString { cSource in
-                options.withCString { cOptions in
-                    Syscall.nothingOrErrno { Glibc.mount(cSource, target, "hugetlbfs", flags, cOptions) }
-                }
-            }
-        }
+        try Syscall.mountRestricted(source: source, at: mountPoint, type: "hugetlbfs", options: options)
     }
 
     /// Unmounts the mount point.

@@ -30,6 +30,11 @@ extension Syscall {
             }
         }
         defer { closedir(stream) }
+        return try entries(of: stream)
+    }
+
+    /// The names an open directory stream holds, without `.` and `..`. The corresponding C function is `readdir(3)`.
+    static func entries(of stream: OpaquePointer) throws(Errno) -> [String] {
         var names: [String] = []
         while true {
             Glibc.errno = 0
@@ -42,6 +47,19 @@ extension Syscall {
                 String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
             }
             if name != "." && name != ".." { names.append(name) }
+        }
+    }
+
+    /// Mounts a filesystem of `type` from `source` at `target` with `options`, `nosuid,nodev,noexec`.
+    /// The corresponding C function is `mount(2)`.
+    static func mountRestricted(source: String, at target: FilePath, type: String, options: String) throws(Errno) {
+        let flags = UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC)
+        try withCString(target) { cTarget in
+            source.withCString { cSource in
+                options.withCString { cOptions in
+                    nothingOrErrno { Glibc.mount(cSource, cTarget, type, flags, cOptions) }
+                }
+            }
         }
     }
 }

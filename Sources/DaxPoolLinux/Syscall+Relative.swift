@@ -75,18 +75,6 @@ extension Syscall {
             throw error
         }
         defer { closedir(stream) }
-        var names: [String] = []
-        while true {
-            Glibc.errno = 0
-            guard let entry = readdir(stream) else {
-                let error = Glibc.errno
-                if error != 0 { throw Errno(rawValue: error) }
-                return names
-            }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
-                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
+        return try entries(of: stream)
     }
 }

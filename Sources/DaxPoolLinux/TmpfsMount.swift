@@ -42,15 +42,7 @@ struct TmpfsMount {
     /// Mounts tmpfs at the mount point with `options`, `nosuid,nodev,noexec`.
     /// The corresponding C function is `mount(2)`.
     func mount() throws(Errno) {
-        let flags = UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC)
-        let options = options
-        try Syscall.withCString(mountPoint) { target in
-            source.withCString { cSource in
-                options.withCString { cOptions in
-                    Syscall.nothingOrErrno { Glibc.mount(cSource, target, "tmpfs", flags, cOptions) }
-                }
-            }
-        }
+        try Syscall.mountRestricted(source: source, at: mountPoint, type: "tmpfs", options: options)
     }
 
     /// Unmounts the mount point; while a process still holds a file of it (a kept descriptor or mapping of a

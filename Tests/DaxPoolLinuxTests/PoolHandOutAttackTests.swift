@@ -34,18 +34,16 @@ struct PoolHandOutAttackTests {
         arguments: Attack.allCases, [false, true]
     )
     func keptWayIn(attack: Attack, ownMount: Bool) throws {
-        let tenant = try ThrowawayUser()
-        defer { tenant.remove() }
-        let root = try Scratch.makeDirectory()
-        defer { Self.removeRegion(root) }
-        let backend = ShmBackend(directoryMode: 0o711, scrubThreads: 2, mountsRegions: ownMount)
-        let region = try backend.createRegion(Scratch.region("\(root)/region0", size: .mebibytes(64)))
-        defer { try? backend.destroyRegion(region) }
+        try Self.withTenantDevice(mountsRegions: ownMount, regionSize: .mebibytes(64)) {
+            tenant, backend, region, victim, victimPath in
+            try Self.keptWayIn(attack, ownMount, tenant, backend, region, victim, victimPath)
+        }
+    }
 
-        let victim = DeviceID(region: 0, instance: 0)
-        try backend.provisionDevice(victim, size: Self.deviceSize, extents: [], in: region)
-        try backend.setDeviceOwner(victim, uid: tenant.uid, in: region)
-        let victimPath = try #require(backend.devicePath(victim, in: region))
+    static func keptWayIn(
+        _ attack: Attack, _ ownMount: Bool, _ tenant: ThrowawayUser, _ backend: ShmBackend, _ region: RegionConfig,
+        _ victim: DeviceID, _ victimPath: String
+    ) throws {
 
         let keep = "/dev/shm/dxt-keep-\(tenant.name)"
         defer { unlink(keep) }
@@ -83,17 +81,16 @@ struct PoolHandOutAttackTests {
 
     @Test("a device file its tenant grew is cut back to the device's size before its memory is pooled")
     func grownFile() throws {
-        let tenant = try ThrowawayUser()
-        defer { tenant.remove() }
-        let root = try Scratch.makeDirectory()
-        defer { Self.removeRegion(root) }
-        let backend = ShmBackend(directoryMode: 0o711, scrubThreads: 2, mountsRegions: false)
-        let region = try backend.createRegion(Scratch.region("\(root)/region0", size: .mebibytes(64)))
-        defer { try? backend.destroyRegion(region) }
-        let victim = DeviceID(region: 0, instance: 0)
-        try backend.provisionDevice(victim, size: Self.deviceSize, extents: [], in: region)
-        try backend.setDeviceOwner(victim, uid: tenant.uid, in: region)
-        let victimPath = try #require(backend.devicePath(victim, in: region))
+        try Self.withTenantDevice(mountsRegions: false, regionSize: .mebibytes(64)) {
+            tenant, backend, region, victim, victimPath in
+            try Self.grownFile(tenant, backend, region, victim, victimPath)
+        }
+    }
+
+    static func grownFile(
+        _ tenant: ThrowawayUser, _ backend: ShmBackend, _ region: RegionConfig, _ victim: DeviceID,
+        _ victimPath: String
+    ) throws {
 
         let program = try TenantProgram(tenant, mode: "grow", path: victimPath, keep: "")
         let ready = try program.readLine()
@@ -125,25 +122,37 @@ struct PoolHandOutAttackTests {
 
     @Test("as root a shm region is its own tmpfs mount, sized to the region: a tenant cannot grow past it")
     func regionMountCapsGrowth() throws {
+        try Self.withTenantDevice(mountsRegions: true, regionSize: .mebibytes(32)) {
+            tenant, backend, region, victim, victimPath in
+            #expect(
+                Self.mountOptions(region.path)?.contains("size=32768k") == true,
+                "\(Self.mountOptions(region.path) ?? "-")")
+            let program = try TenantProgram(tenant, mode: "grow", path: victimPath, keep: "")
+            let ready = try program.readLine()
+            program.stop()
+            #expect(ready == "refused \(ENOSPC)", "growing to 48 MiB in a 32 MiB region: \(ready)")
+            try backend.destroyDevice(victim, in: region)
+        }
+    }
+
+    /// Makes a throwaway tenant, a shm region in a scratch directory and a device of `deviceSize` the tenant owns,
+    /// runs `body` with them, and removes them all again.
+    static func withTenantDevice(
+        mountsRegions: Bool,
+        regionSize: ByteCount,
+        _ body: (ThrowawayUser, ShmBackend, RegionConfig, DeviceID, String) throws -> Void
+    ) throws {
         let tenant = try ThrowawayUser()
         defer { tenant.remove() }
         let root = try Scratch.makeDirectory()
         defer { Self.removeRegion(root) }
-        let backend = ShmBackend(directoryMode: 0o711, scrubThreads: 2, mountsRegions: true)
-        let region = try backend.createRegion(Scratch.region("\(root)/region0", size: .mebibytes(32)))
+        let backend = ShmBackend(directoryMode: 0o711, scrubThreads: 2, mountsRegions: mountsRegions)
+        let region = try backend.createRegion(Scratch.region("\(root)/region0", size: regionSize))
         defer { try? backend.destroyRegion(region) }
-        #expect(
-            Self.mountOptions(region.path)?.contains("size=32768k") == true, "\(Self.mountOptions(region.path) ?? "-")")
-
         let victim = DeviceID(region: 0, instance: 0)
-        try backend.provisionDevice(victim, size: Self.deviceSize, extents: [], in: region)
+        try backend.provisionDevice(victim, size: deviceSize, extents: [], in: region)
         try backend.setDeviceOwner(victim, uid: tenant.uid, in: region)
-        let program = try TenantProgram(
-            tenant, mode: "grow", path: try #require(backend.devicePath(victim, in: region)), keep: "")
-        let ready = try program.readLine()
-        program.stop()
-        #expect(ready == "refused \(ENOSPC)", "growing to 48 MiB in a 32 MiB region: \(ready)")
-        try backend.destroyDevice(victim, in: region)
+        try body(tenant, backend, region, victim, try #require(backend.devicePath(victim, in: region)))
     }
 
     /// The options `/proc/self/mountinfo` shows for a mount at `path`, or `nil` when nothing is mounted there.
