@@ -2,7 +2,8 @@
 # Shared guest-side helpers for the devdax lab tests (busybox sh). Sourced from /lab/bin/devdax-lib.sh.
 #
 # Every check prints "ok - ..." or "not ok - ..."; `finish` prints the summary line and returns the status.
-export DAXPOOL_SOCKET=/tmp/daxpool.sock
+# The socket in a directory the daemon makes itself: it refuses to keep its socket in a world-writable /tmp.
+export DAXPOOL_SOCKET=/run/daxpool/daxpool.sock
 fails=0
 checks=0
 ok()   { checks=$((checks + 1)); echo "ok - $*"; }
@@ -24,7 +25,7 @@ finish() {
 }
 
 # ---------------------------------------------------------------- the daemon
-# start_daemon STATE_DIR: daxpool serve with no embedded shm region, socket in /tmp
+# start_daemon STATE_DIR: daxpool serve with no embedded shm region, socket in /run/daxpool
 start_daemon() {
   daxpool serve --state-dir "$1" --default-region-size 0 --socket "$DAXPOOL_SOCKET" --log-level notice \
     >> /tmp/daxpool.log 2>&1 &
