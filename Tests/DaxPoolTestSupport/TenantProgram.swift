@@ -71,11 +71,13 @@ public final class TenantProgram: @unchecked Sendable {
         try process.run()
     }
 
-    /// The next line the program prints (empty when it ended without one).
-    public func readLine() throws -> String {
-        let handle = output.fileHandleForReading
+    /// The next line the program prints (empty when it ended without one, or printed none within `seconds`).
+    /// Every wait is bounded: a copy of the pipe another test's child inherited must not hang this one.
+    public func readLine(seconds: Int = 60) throws -> String {
+        let descriptor = output.fileHandleForReading.fileDescriptor
+        let deadline = Date().addingTimeInterval(TimeInterval(seconds))
         while !buffered.contains(UInt8(ascii: "\n")) {
-            let chunk = handle.availableData
+            let chunk = Self.read(descriptor, waitingUntil: deadline)
             if chunk.isEmpty { break }
             buffered += chunk
         }
@@ -91,16 +93,29 @@ public final class TenantProgram: @unchecked Sendable {
         return try readLine()
     }
 
-    /// What the program wrote to stderr so far (after it ended).
+    /// What the program wrote to stderr so far, without waiting.
     public func errors() -> String {
-        guard !process.isRunning else { return "" }
-        return String(decoding: errorOutput.fileHandleForReading.availableData, as: UTF8.self)
+        String(
+            decoding: Self.read(errorOutput.fileHandleForReading.fileDescriptor, waitingUntil: Date()), as: UTF8.self)
     }
 
+    /// Kills the program and waits a few seconds at most for it to be gone.
     public func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
         }
-        process.waitUntilExit()
+        for _ in 0..<500 where process.isRunning {
+            usleep(10_000)
+        }
+    }
+
+    /// Up to 64 KiB from `descriptor` once it is readable, or nothing at end of file or at `deadline`.
+    static func read(_ descriptor: Int32, waitingUntil deadline: Date) -> [UInt8] {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        let milliseconds = max(0, Int32(deadline.timeIntervalSinceNow * 1000))
+        guard poll(&entry, 1, milliseconds) == 1 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: 1 << 16)
+        let count = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+        return count > 0 ? Array(bytes.prefix(count)) : []
     }
 }
