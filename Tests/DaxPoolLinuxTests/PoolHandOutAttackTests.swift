@@ -13,7 +13,7 @@ import Testing
 /// The tenant is a throwaway user running a small Python program, so every attack is made with the real system
 /// calls and the real credentials of someone who is not the daemon.
 @Suite(
-    "pool hand-out attacks", .serialized, .timeLimit(.minutes(5)),
+    "pool hand-out attacks", .serialized, .timeLimit(.minutes(20)),
     .enabled(if: ThrowawayUser.isAvailable, "needs root and useradd: the test acts as throwaway users")
 )
 struct PoolHandOutAttackTests {

@@ -107,9 +107,12 @@ public final class ThrowawayUser: @unchecked Sendable {
         } catch {
             return Result(status: -1, stdout: "", stderr: "\(error)")
         }
-        process.waitUntilExit()
+        // A bounded wait instead of `waitUntilExit`, which can miss the end of a short-lived child while many
+        // tests start processes at once; `useradd` and `userdel` are checked through the user database anyway.
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline { usleep(5_000) }
         return Result(
-            status: process.terminationStatus,
+            status: process.isRunning ? -2 : process.terminationStatus,
             stdout: (try? String(contentsOf: output, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
         )

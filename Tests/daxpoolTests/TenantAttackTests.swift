@@ -8,7 +8,7 @@ import Testing
 /// link), disables and destroys the device the ordinary way, and then the next owner (root) creates a device of the
 /// same size. The next owner's device reads zero, and the tenant sees nothing of what the next owner writes.
 @Suite(
-    "hostile tenant against the daemon", .serialized, .timeLimit(.minutes(5)),
+    "hostile tenant against the daemon", .serialized, .timeLimit(.minutes(20)),
     .enabled(if: ThrowawayUser.isAvailable, "needs root and useradd: the test acts as a throwaway tenant")
 )
 struct TenantAttackTests {
