@@ -26,6 +26,14 @@ public struct RegionInfo: Hashable, Sendable, Codable {
     /// Bytes of destroyed devices waiting for their background scrub: out of `available_size` until it is done.
     /// Omitted when zero.
     public var pendingScrubSize: UInt64?
+    /// `degraded` when the region's persisted state is in doubt (its devices keep their memory; nothing is
+    /// created or destroyed in it until `daxpool recover`); omitted when the region is sound.
+    public var state: String?
+    /// Why the region is degraded, and what to run.
+    public var degradedReasons: [String]?
+    public var remedy: String?
+    /// Files found in the region that no device owned, moved untouched to `<path>/lost+found/`; omitted when none.
+    public var lostFound: [LostFileInfo]?
 
     public init(
         id: Int,
@@ -42,7 +50,9 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         pageMetadata: PageMetadata? = nil,
         labelArea: LabelAreaInfo? = nil,
         pool: PoolInfo? = nil,
-        pendingScrubSize: UInt64? = nil
+        pendingScrubSize: UInt64? = nil,
+        degradedReasons: [String]? = nil,
+        lostFound: [LostFileInfo]? = nil
     ) {
         self.id = id
         self.path = path
@@ -60,6 +70,10 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         self.labelArea = labelArea
         self.pool = pool
         self.pendingScrubSize = pendingScrubSize
+        self.state = degradedReasons == nil ? nil : "degraded"
+        self.degradedReasons = degradedReasons
+        self.remedy = degradedReasons == nil ? nil : RegionDoubt.remedy(region: id)
+        self.lostFound = lostFound
     }
 
     enum CodingKeys: String, CodingKey {
@@ -72,6 +86,21 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         case pageMetadata = "page_metadata"
         case labelArea = "label_area"
         case pendingScrubSize = "pending_scrub_size"
+        case state, remedy
+        case degradedReasons = "degraded_reasons"
+        case lostFound = "lost_found"
+    }
+}
+
+/// A file in a region's `lost+found`: memory no device owned when the daemon started, kept untouched.
+public struct LostFileInfo: Hashable, Sendable, Codable {
+    /// The file's name in `lost+found`.
+    public var name: String
+    public var size: UInt64
+
+    public init(name: String, size: UInt64) {
+        self.name = name
+        self.size = size
     }
 }
 

@@ -45,6 +45,7 @@ enum ErrorMapping {
             case .regionExists: ("conflict", 409)
             case .regionPathConflict: ("region_path_conflict", 409)
             case .regionNotEmpty, .scrubPending: ("region_busy", 409)
+            case .regionDegraded: ("region_degraded", 409)
             case .duplicateName, .duplicateUUID: ("conflict", 409)
             case .alignmentTooSmall, .alignmentTooLarge: ("invalid_alignment", 400)
             case .deviceEnabled: ("device_enabled", 409)

@@ -4,7 +4,8 @@ public struct MemoryErrorEvent: Hashable, Sendable, Codable {
     public var sequence: UInt64
     /// Milliseconds since the Unix epoch when daxpool learnt of the error.
     public var time: Int64
-    /// `api`, `sigbus-ao`, `sigbus-ar` or `badblocks`.
+    /// `api`, `sigbus-ao`, `sigbus-ar` or `badblocks` for memory errors; `excess` for a device file its owner grew;
+    /// `repair`, `degraded` and `lost+found` for what the daemon found in its persisted state at start.
     public var source: String
     public var region: Int
     /// The quarantined range, rounded out to the granule.
@@ -17,6 +18,8 @@ public struct MemoryErrorEvent: Hashable, Sendable, Codable {
     public var deviceOffset: UInt64?
     public var deviceUUID: String?
     public var deviceName: String?
+    /// What happened, in words, for events that are not memory errors (`repair`, `degraded`, `lost+found`).
+    public var detail: String?
 
     public init(
         sequence: UInt64,
@@ -29,7 +32,8 @@ public struct MemoryErrorEvent: Hashable, Sendable, Codable {
         device: String? = nil,
         deviceOffset: UInt64? = nil,
         deviceUUID: String? = nil,
-        deviceName: String? = nil
+        deviceName: String? = nil,
+        detail: String? = nil
     ) {
         self.sequence = sequence
         self.time = time
@@ -42,10 +46,11 @@ public struct MemoryErrorEvent: Hashable, Sendable, Codable {
         self.deviceOffset = deviceOffset
         self.deviceUUID = deviceUUID
         self.deviceName = deviceName
+        self.detail = detail
     }
 
     enum CodingKeys: String, CodingKey {
-        case sequence, time, source, region, length, granule, device
+        case sequence, time, source, region, length, granule, device, detail
         case regionOffset = "region_offset"
         case deviceOffset = "device_offset"
         case deviceUUID = "device_uuid"

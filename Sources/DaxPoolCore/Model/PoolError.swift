@@ -8,6 +8,8 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
     case regionPathConflict(path: String, overlap: RegionPathOverlap, region: Int, regionPath: String)
     case regionNotEmpty(Int, devices: [DeviceID])
     case scrubPending(Int, bytes: ByteCount)
+    /// The region's persisted state is in doubt (`reasons`), so it takes no change that moves memory.
+    case regionDegraded(Int, reasons: [String], action: String)
     case duplicateName(String, holder: DeviceID)
     case duplicateUUID(LabelUUID, holder: DeviceID)
     case alignmentTooSmall(Alignment, pageSize: Alignment)
@@ -45,6 +47,9 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
         case .scrubPending(let id, let bytes):
             "region \(id) is still zeroing \(bytes.rawValue) bytes of destroyed devices' memory: wait until it is done "
                 + "('daxpool progress --follow' shows it), then try again"
+        case .regionDegraded(let id, let reasons, let action):
+            "region \(id) is degraded (\(reasons.joined(separator: "; "))), so daxpool will not \(action) in it: "
+                + RegionDoubt.remedy(region: id)
         case .duplicateName(let name, let holder):
             "name '\(name)' is already used by \(holder): choose another name"
         case .duplicateUUID(let uuid, let holder):

@@ -154,6 +154,20 @@ extension PoolModel {
         return event
     }
 
+    /// Records what the daemon found in its persisted state at start (`source`: `repair`, `degraded` or
+    /// `lost+found`), so that administrators reading events learn of it.
+    /// - Returns: the event.
+    public mutating func recordStateEvent(region: Int, source: String, detail: String, time: Int64) -> MemoryErrorEvent
+    {
+        lastEventSequence += 1
+        let event = MemoryErrorEvent(
+            sequence: lastEventSequence, time: time, source: source, region: region, regionOffset: 0, length: 0,
+            granule: 0, detail: detail)
+        events.append(event)
+        if events.count > Self.retainedEvents { events.removeFirst(events.count - Self.retainedEvents) }
+        return event
+    }
+
     private func makeEvent(
         sequence: UInt64,
         time: Int64,

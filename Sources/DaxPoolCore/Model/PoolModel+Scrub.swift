@@ -15,6 +15,7 @@ extension PoolModel {
         }
         guard record.state == .disabled || force else { throw .deviceEnabled(id, operation: "destroy") }
         guard var region = regions[id.region] else { throw .unknownRegion(id.region) }
+        try region.requireSound(to: "destroy \(id)")
         guard !token.isEmpty, !region.pendingScrubs.contains(where: { $0.token == token }) else {
             throw .invalidRequest("scrub token '\(token)' is empty or already in use")
         }

@@ -10,6 +10,9 @@ public struct RegionState: Sendable, Equatable {
     /// Destroyed devices' memory waiting to be zeroed, oldest first. Its extents are quarantined in the
     /// allocator until `finishScrub` frees them.
     public var pendingScrubs: [PendingScrub]
+    /// Why the region's persisted state is in doubt, or `nil`. A degraded region keeps its devices as they are:
+    /// no device is created, resized or destroyed in it until `daxpool recover` rebuilt it.
+    public var degraded: RegionDoubt?
 
     public init(config: RegionConfig) {
         self.config = config
@@ -17,6 +20,12 @@ public struct RegionState: Sendable, Equatable {
         self.devices = [:]
         self.badBlocks = []
         self.pendingScrubs = []
+        self.degraded = nil
+    }
+
+    /// Throws `.regionDegraded` when the region is in doubt: `action` would change memory no one can account for.
+    public func requireSound(to action: String) throws(PoolError) {
+        if let degraded { throw .regionDegraded(config.id, reasons: degraded.reasons, action: action) }
     }
 
     /// Devices in instance order.
@@ -63,6 +72,7 @@ public struct PoolModel: Sendable, Equatable {
                 state.devices[device.record.id.instance] = device.record
             }
             state.pendingScrubs = region.pendingScrubs
+            state.degraded = region.degraded
             for pending in region.pendingScrubs {
                 for extent in pending.extents {
                     do { try state.allocator.quarantine(extent) } catch { throw .allocation(error) }
@@ -89,7 +99,8 @@ public struct PoolModel: Sendable, Equatable {
                         DeviceSnapshot(record: $0, extents: region.allocator.ranges(of: $0.id.instance))
                     },
                     badBlocks: region.badBlocks,
-                    pendingScrubs: region.pendingScrubs
+                    pendingScrubs: region.pendingScrubs,
+                    degraded: region.degraded
                 )
             },
             events: events,
@@ -180,6 +191,7 @@ public struct PoolModel: Sendable, Equatable {
 
     public mutating func removeRegion(_ id: Int) throws(PoolError) {
         let region = try region(id)
+        try region.requireSound(to: "destroy region \(id)")
         guard region.devices.isEmpty else { throw .regionNotEmpty(id, devices: region.sortedDevices.map(\.id)) }
         guard region.pendingScrubs.isEmpty else {
             throw .scrubPending(id, bytes: ByteCount(region.pendingScrubs.reduce(0) { $0 + $1.size.rawValue }))
@@ -204,6 +216,7 @@ public struct PoolModel: Sendable, Equatable {
         try checkUnique(name: name, uuid: uuid, except: nil)
         let id = try chooseRegion(regionID, size: size ?? ByteCount(layout?.reduce(0) { $0 + $1.length.rawValue } ?? 0))
         var region = try region(id)
+        try region.requireSound(to: "create a device")
         let alignment = align ?? defaultAlignment(region.config)
         try checkAlignment(alignment, region.config)
         let instance = requestedInstance ?? region.nextInstance
@@ -260,6 +273,7 @@ public struct PoolModel: Sendable, Equatable {
     ) throws(PoolError) -> DeviceRecord {
         var record = try device(id)
         var region = try region(id.region)
+        try region.requireSound(to: "reconfigure \(id)")
         guard record.state == .disabled || force else { throw .deviceEnabled(id, operation: "reconfigure") }
         if let size, size < region.allocator.size(of: id.instance), !record.leases.isEmpty, !force {
             throw .deviceLeased(id, holders: record.leases, operation: "shrink")
@@ -296,6 +310,7 @@ public struct PoolModel: Sendable, Equatable {
         }
         guard record.state == .disabled || force else { throw .deviceEnabled(id, operation: "destroy") }
         guard var region = regions[id.region] else { throw .unknownRegion(id.region) }
+        try region.requireSound(to: "destroy \(id)")
         region.allocator.release(device: id.instance)
         region.devices[id.instance] = nil
         Self.quarantineFreeParts(of: region.badBlocks, in: &region.allocator)
@@ -383,8 +398,9 @@ public struct PoolModel: Sendable, Equatable {
             _ = try region(regionID)
             return regionID
         }
-        let ids = regionIDs
-        guard let first = ids.first else { throw .noRegion }
+        // A region in doubt is never chosen for a new device.
+        let ids = regionIDs.filter { regions[$0]?.degraded == nil }
+        guard let first = ids.first ?? regionIDs.first else { throw .noRegion }
         return ids.first { id in (regions[id]?.allocator.availableSize ?? .zero) >= size } ?? first
     }
 }

@@ -24,17 +24,21 @@ public struct RegionSnapshot: Hashable, Sendable, Codable {
     public var badBlocks: [Extent]
     /// Destroyed devices' memory that was not yet zeroed when the snapshot was taken.
     public var pendingScrubs: [PendingScrub]
+    /// Why the region's state is in doubt (it is `degraded`), or `nil` when it is not.
+    public var degraded: RegionDoubt?
 
     public init(
         config: RegionConfig,
         devices: [DeviceSnapshot],
         badBlocks: [Extent],
-        pendingScrubs: [PendingScrub] = []
+        pendingScrubs: [PendingScrub] = [],
+        degraded: RegionDoubt? = nil
     ) {
         self.config = config
         self.devices = devices
         self.badBlocks = badBlocks
         self.pendingScrubs = pendingScrubs
+        self.degraded = degraded
     }
 
     /// Snapshots written before scrubbing moved off the request path have no `pending_scrubs`.
@@ -44,10 +48,11 @@ public struct RegionSnapshot: Hashable, Sendable, Codable {
         devices = try container.decode([DeviceSnapshot].self, forKey: .devices)
         badBlocks = try container.decode([Extent].self, forKey: .badBlocks)
         pendingScrubs = try container.decodeIfPresent([PendingScrub].self, forKey: .pendingScrubs) ?? []
+        degraded = try container.decodeIfPresent(RegionDoubt.self, forKey: .degraded)
     }
 
     enum CodingKeys: String, CodingKey {
-        case config, devices
+        case config, devices, degraded
         case badBlocks = "bad_blocks"
         case pendingScrubs = "pending_scrubs"
     }

@@ -1,0 +1,142 @@
+/// One change to the persisted pool state: what a commit appends to the state journal instead of the whole
+/// snapshot. A change names whole facts (a region's settings, one device with its ranges), so applying the
+/// changes of a commit to the state before it gives exactly the state after it.
+public enum StateChange: Hashable, Sendable, Codable {
+    /// A region's settings, bad blocks, pending scrubs and doubt (everything but its devices), added or replaced.
+    case putRegion(config: RegionConfig, badBlocks: [Extent], pendingScrubs: [PendingScrub], degraded: RegionDoubt?)
+    /// A region and its devices are gone.
+    case removeRegion(id: Int)
+    /// A device with its ranges, added or replaced (keyed by its `daxR.N` id).
+    case putDevice(device: DeviceSnapshot)
+    /// A device is gone.
+    case removeDevice(id: DeviceID)
+    /// Events recorded since the last change: appended, the oldest dropped past `PoolModel.retainedEvents`.
+    case appendEvents(events: [MemoryErrorEvent], lastEventSequence: UInt64)
+    /// The retained events replaced whole (when they did not simply grow).
+    case setEvents(events: [MemoryErrorEvent], lastEventSequence: UInt64)
+}
+
+/// Why a list of changes does not apply to a snapshot (a journal that does not belong to its checkpoint).
+public struct StateChangeError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}
+
+extension PoolSnapshot {
+    /// The changes that turn `self` into `target`: regions first (so devices have one), then devices, then regions
+    /// that are gone, then events. `self.applying(self.changes(to: target)) == target` for snapshots whose regions
+    /// and devices are sorted as `PoolModel.snapshot` sorts them.
+    public func changes(to target: PoolSnapshot) -> [StateChange] {
+        var result: [StateChange] = []
+        let old = Dictionary(regions.map { ($0.config.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let new = Dictionary(target.regions.map { ($0.config.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for region in target.regions {
+            let before = old[region.config.id]
+            if before.map({ !$0.hasSameSettings(as: region) }) ?? true {
+                result.append(
+                    .putRegion(
+                        config: region.config, badBlocks: region.badBlocks, pendingScrubs: region.pendingScrubs,
+                        degraded: region.degraded))
+            }
+            let oldDevices = Dictionary(
+                (before?.devices ?? []).map { ($0.record.id, $0) }, uniquingKeysWith: { first, _ in first })
+            let newIDs = Set(region.devices.map(\.record.id))
+            for device in before?.devices ?? [] where !newIDs.contains(device.record.id) {
+                result.append(.removeDevice(id: device.record.id))
+            }
+            for device in region.devices where oldDevices[device.record.id] != device {
+                result.append(.putDevice(device: device))
+            }
+        }
+        for region in regions where new[region.config.id] == nil {
+            result.append(.removeRegion(id: region.config.id))
+        }
+        if target.events != events || target.lastEventSequence != lastEventSequence {
+            let added = target.events.filter { $0.sequence > lastEventSequence }
+            if Self.retained(events + added) == target.events {
+                result.append(.appendEvents(events: added, lastEventSequence: target.lastEventSequence))
+            } else {
+                result.append(.setEvents(events: target.events, lastEventSequence: target.lastEventSequence))
+            }
+        }
+        return result
+    }
+
+    /// `self` with `changes` applied in order.
+    ///
+    /// - Throws: `StateChangeError` when a change names a region that does not exist (a device of an unknown
+    ///   region, a removal of something absent): the changes were not made against this state.
+    public func applying(_ changes: [StateChange]) throws(StateChangeError) -> PoolSnapshot {
+        var result = self
+        for change in changes {
+            try result.apply(change)
+        }
+        return result
+    }
+
+    /// Applies one change.
+    public mutating func apply(_ change: StateChange) throws(StateChangeError) {
+        switch change {
+        case .putRegion(let config, let badBlocks, let pendingScrubs, let degraded):
+            if let index = regions.firstIndex(where: { $0.config.id == config.id }) {
+                regions[index].config = config
+                regions[index].badBlocks = badBlocks
+                regions[index].pendingScrubs = pendingScrubs
+                regions[index].degraded = degraded
+            } else {
+                regions.append(
+                    RegionSnapshot(
+                        config: config, devices: [], badBlocks: badBlocks, pendingScrubs: pendingScrubs,
+                        degraded: degraded))
+                regions.sort { $0.config.id < $1.config.id }
+            }
+        case .removeRegion(let id):
+            guard let index = regions.firstIndex(where: { $0.config.id == id }) else {
+                throw StateChangeError("the journal removes region \(id), which does not exist")
+            }
+            regions.remove(at: index)
+        case .putDevice(let device):
+            let id = device.record.id
+            guard let index = regions.firstIndex(where: { $0.config.id == id.region }) else {
+                throw StateChangeError("the journal puts \(id) into region \(id.region), which does not exist")
+            }
+            var devices = regions[index].devices
+            if let slot = devices.firstIndex(where: { $0.record.id == id }) {
+                devices[slot] = device
+            } else {
+                devices.append(device)
+                devices.sort { $0.record.id.instance < $1.record.id.instance }
+            }
+            regions[index].devices = devices
+        case .removeDevice(let id):
+            guard let index = regions.firstIndex(where: { $0.config.id == id.region }),
+                let slot = regions[index].devices.firstIndex(where: { $0.record.id == id })
+            else {
+                throw StateChangeError("the journal removes \(id), which does not exist")
+            }
+            regions[index].devices.remove(at: slot)
+        case .appendEvents(let added, let last):
+            events = Self.retained(events + added)
+            lastEventSequence = last
+        case .setEvents(let all, let last):
+            events = all
+            lastEventSequence = last
+        }
+    }
+
+    /// The newest `PoolModel.retainedEvents` of `events`.
+    static func retained(_ events: [MemoryErrorEvent]) -> [MemoryErrorEvent] {
+        events.count > PoolModel.retainedEvents ? Array(events.suffix(PoolModel.retainedEvents)) : events
+    }
+}
+
+extension RegionSnapshot {
+    /// Whether everything but the devices is the same.
+    func hasSameSettings(as other: RegionSnapshot) -> Bool {
+        config == other.config && badBlocks == other.badBlocks && pendingScrubs == other.pendingScrubs
+            && degraded == other.degraded
+    }
+}
