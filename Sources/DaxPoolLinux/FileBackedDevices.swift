@@ -8,8 +8,9 @@ import SystemPackage
 ///
 /// - A device `daxR.N` is the file `daxR.N` while enabled and `.daxR.N.disabled` while disabled (`ShmDeviceFiles`).
 /// - Enabling and disabling rename the file; doing either twice is harmless.
-/// - `reconcile` puts every persisted device's file under the name its state asks for with exactly its size,
-///   and hands device files that no device owns to the backend to retire.
+/// - `reconcile` (`FileBackedDevices+Reconcile.swift`) puts every persisted device's file under the name its state
+///   asks for with its size, and keeps device files that no device owns (`lost+found`) unless a pending scrub
+///   accounts for them.
 ///
 /// How memory is committed and how a destroyed device's memory is retired (unlinked, or scrubbed and pooled)
 /// are the backend's: they come in as closures.
@@ -84,81 +85,5 @@ struct FileBackedDevices {
             throw BackendError(operation, directory, error, "cannot list the region directory \(directory): \(error)")
         }
         return names.filter { ShmDeviceFiles.device(fromFileName: $0) != nil }.sorted()
-    }
-
-    /// Makes the directory match the persisted devices: every device's file exists under the name its state
-    /// asks for, made exactly the size of its extents by `commit(record, path, size, creating)`; device files
-    /// that no device owns go to `retire`; other files are left alone.
-    func reconcile(
-        _ devices: [(record: DeviceRecord, extents: [Extent])],
-        commit: (DeviceRecord, FilePath, ByteCount, Bool) throws(BackendError) -> Void,
-        retire: (FilePath) throws(BackendError) -> Void
-    ) throws(BackendError) {
-        let operation = "reconcile"
-        var owned: Set<String> = []
-        for (record, _) in devices {
-            owned.insert(ShmDeviceFiles.enabledName(record.id))
-            owned.insert(ShmDeviceFiles.disabledName(record.id))
-        }
-        // Orphans first: their memory then counts as pooled, which a device's commit below may take.
-        for name in try deviceFileNames(operation: operation) ?? [] where !owned.contains(name) {
-            let path = directory.appending(name)
-            guard try isPresent(path, operation: operation) else { continue }
-            try retire(path)
-            logger.notice("retired memory file that no device owns", metadata: ["path": "\(path)"])
-        }
-        for (record, extents) in devices {
-            let size = try totalSize(of: record.id, extents)
-            let (path, creating) = try nameFile(of: record)
-            try commit(record, path, size, creating)
-        }
-    }
-
-    /// Puts one device's file under the name its state asks for.
-    /// - Returns: that path, and whether no file existed (so that `commit` creates it).
-    private func nameFile(of record: DeviceRecord) throws(BackendError) -> (FilePath, Bool) {
-        let operation = "reconcile"
-        let files = files(of: record.id)
-        let wanted = files.path(for: record.state)
-        let other = record.state == .enabled ? files.disabled : files.enabled
-        let wantedPresent = try isPresent(wanted, operation: operation)
-        let otherPresent = try isPresent(other, operation: operation)
-        let metadata: Logger.Metadata = ["device": "\(record.id)", "state": "\(record.state)", "path": "\(wanted)"]
-        switch (wantedPresent, otherPresent) {
-        case (false, true):
-            do throws(Errno) {
-                try Syscall.rename(other, to: wanted)
-            } catch {
-                throw BackendError(operation, other, error, "cannot rename \(other) to \(wanted): \(error)")
-            }
-            logger.notice("renamed memory file to match device state", metadata: metadata)
-        case (true, true):
-            do throws(Errno) {
-                try Syscall.unlink(other)
-            } catch {
-                throw BackendError(operation, other, error, "cannot remove the stale memory file \(other): \(error)")
-            }
-            logger.warning("removed a stale second memory file", metadata: metadata)
-        case (false, false):
-            logger.notice("recreating missing memory file", metadata: metadata)
-        case (true, false):
-            break
-        }
-        return (wanted, !(wantedPresent || otherPresent))
-    }
-
-    /// The sum of `extents`.
-    private func totalSize(of device: DaxPoolCore.DeviceID, _ extents: [Extent]) throws(BackendError) -> ByteCount {
-        var total = ByteCount.zero
-        for extent in extents {
-            guard let sum = total.adding(extent.length) else {
-                throw BackendError(
-                    "reconcile", directory, .overflow,
-                    "the extents of \(device) add up to more than 2^64 bytes: the saved state is corrupt"
-                )
-            }
-            total = sum
-        }
-        return total
     }
 }

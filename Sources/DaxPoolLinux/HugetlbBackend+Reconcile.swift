@@ -4,15 +4,27 @@ import Logging
 import SystemPackage
 
 extension HugetlbBackend {
-    /// Brings the region back after a start. After a reboot the reservation and the mount are gone: the pages are
-    /// reserved again (and recorded), hugetlbfs is mounted again, and every device's file is recreated. After a
-    /// daemon restart the mount is still there and is reused. Then, as `ShmBackend` does, every device's file is
-    /// put under the name its state asks for with exactly its size, all allocated on the region's node; device
-    /// files that no device owns are scrubbed into the pool; half-scrubbed pool files left by a crash are removed.
+    /// `reconcile(_:devices:pendingScrubs:mode:)` in `.normal` mode without pending scrubs.
     public func reconcile(
         _ region: RegionConfig,
         devices: [(record: DeviceRecord, extents: [Extent])]
     ) throws(BackendError) {
+        _ = try reconcile(region, devices: devices, pendingScrubs: [], mode: .normal)
+    }
+
+    /// Brings the region back after a start. After a reboot the reservation and the mount are gone: the pages are
+    /// reserved again (and recorded) and hugetlbfs is mounted again, in either mode. After a daemon restart the
+    /// mount is still there and is reused. Then, in `.normal` mode, as `ShmBackend` does, every device's file is
+    /// put under the name its state asks for and grown or created to its size, all allocated on the region's node;
+    /// a file larger than its record is left as it is (a doubt); device files that no device owns go to
+    /// `lost+found` unless a pending scrub accounts for them; half-scrubbed pool files left by a crash are removed
+    /// (`PooledFileBackend.reconcileFiles`). In `.keep` mode no file is changed.
+    public func reconcile(
+        _ region: RegionConfig,
+        devices: [(record: DeviceRecord, extents: [Extent])],
+        pendingScrubs: [PendingScrub],
+        mode: ReconcileMode
+    ) throws(BackendError) -> ReconcileReport {
         let operation = "reconcile"
         let mountPoint = try checkRegion(region, operation: operation)
         let node = region.targetNode ?? Self.defaultNode
@@ -63,6 +75,7 @@ extension HugetlbBackend {
             )
         }
         try ownership?.claim(mountPoint, for: region, operation: operation)
-        try reconcileFiles(region, in: mountPoint, devices: devices)
+        return try reconcileFiles(
+            region, in: mountPoint, devices: devices, pendingScrubs: pendingScrubs, mode: mode)
     }
 }

@@ -269,26 +269,43 @@ extension PooledFileBackend {
         return entries.filter { $0.allocatedBytes >= $0.size }.map { ByteCount(UInt64($0.size)) }
     }
 
-    /// After a start, once the region's directory is there: removes what a crash left half-scrubbed or
-    /// half-filled, then makes every device's file match its record (`FileBackedDevices.reconcile`); device
-    /// files that no device owns are retired.
+    /// After a start, once the region's directory is there (`FileBackedDevices.reconcile` says what happens to each
+    /// file). In `.normal` mode the pool's `dirty.*` and `filling.*` files are unlinked first: a `filling.*` file
+    /// never held a tenant's bytes, and a `dirty.*` file holds only memory of a device whose destroy was committed
+    /// before its file was renamed there (a pending scrub's own file is then gone too, which its scrub accepts). A
+    /// device file that no device owns is retired under a pending scrub of its device (as `retireDevice` does), or
+    /// kept in `lost+found`. In `.keep` mode nothing is changed.
     func reconcileFiles(
         _ region: RegionConfig,
         in directory: FilePath,
-        devices: [(record: DeviceRecord, extents: [Extent])]
-    ) throws(BackendError) {
+        devices: [(record: DeviceRecord, extents: [Extent])],
+        pendingScrubs: [PendingScrub],
+        mode: ReconcileMode
+    ) throws(BackendError) -> ReconcileReport {
         let operation = "reconcile"
-        try pool(directory).removeDirty(operation: operation)
-        try FileBackedDevices(directory: directory, logger: logger).reconcile(
+        let pool = pool(directory)
+        if mode == .normal { try pool.removeDirty(operation: operation) }
+        return try FileBackedDevices(directory: directory, logger: logger).reconcile(
             devices,
+            pendingScrubs: pendingScrubs,
+            mode: mode,
             commit: { (record: DeviceRecord, path: FilePath, size: ByteCount, creating: Bool) throws(BackendError) in
                 try commitFile(
                     record.id, at: path, size: size, creating: creating, region: region, operation: operation)
-                watcher?.watch(record.id, path: path, size: size)
             },
-            retire: { (path: FilePath) throws(BackendError) in
-                try retire(path, in: directory, operation: operation)
+            retire: { (path: FilePath, token: String) throws(BackendError) -> Bool in
+                try pool.hide(path, token: token, operation: operation)
+            },
+            watch: { (record: DeviceRecord, path: FilePath, size: ByteCount) in
+                watcher?.watch(record.id, path: path, size: size)
             }
         )
+    }
+
+    /// The regular files in the region's `lost+found` (`LostAndFound`), by name; none when the region's directory
+    /// cannot be reached.
+    public func lostFiles(in region: RegionConfig) -> [LostFile] {
+        guard let directory = try? deviceDirectory(region, operation: "list") else { return [] }
+        return (try? LostAndFound(regionDirectory: directory).files(operation: "list")) ?? []
     }
 }

@@ -3,14 +3,26 @@ import DaxPoolCore
 import SystemPackage
 
 extension ShmBackend {
-    /// Makes the region directory match the persisted devices after a start (tmpfs is empty after a reboot):
-    /// every device's file exists under the name its state asks for, with exactly the size of its extents, all
-    /// committed; device files that no device owns are scrubbed into the pool; what a crash left half-scrubbed or
-    /// half-filled in the pool is removed; other files are left alone.
+    /// `reconcile(_:devices:pendingScrubs:mode:)` in `.normal` mode without pending scrubs.
     public func reconcile(
         _ region: RegionConfig,
         devices: [(record: DeviceRecord, extents: [Extent])]
     ) throws(BackendError) {
+        _ = try reconcile(region, devices: devices, pendingScrubs: [], mode: .normal)
+    }
+
+    /// Brings the region back after a start (tmpfs is empty after a reboot): the directory is made if missing,
+    /// mounted (with `mountsRegions`) and claimed in either mode. Then, in `.normal` mode, every device's file is
+    /// put under the name its state asks for and grown or created to its size, all committed; a file larger than
+    /// its record is left as it is (a doubt); device files that no device owns go to `lost+found` unless a pending
+    /// scrub accounts for them; what a crash left half-scrubbed or half-filled in the pool is removed; other files
+    /// are left alone (`PooledFileBackend.reconcileFiles`). In `.keep` mode no file is changed.
+    public func reconcile(
+        _ region: RegionConfig,
+        devices: [(record: DeviceRecord, extents: [Extent])],
+        pendingScrubs: [PendingScrub],
+        mode: ReconcileMode
+    ) throws(BackendError) -> ReconcileReport {
         let operation = "reconcile"
         let directory = try regionDirectory(region, operation: operation)
         _ = try prepareDirectory(directory, operation: operation)
@@ -18,6 +30,6 @@ extension ShmBackend {
             try mountRegion(region, at: directory, operation: operation, adopting: true)
         }
         try ownership?.claim(directory, for: region, operation: operation)
-        try reconcileFiles(region, in: directory, devices: devices)
+        return try reconcileFiles(region, in: directory, devices: devices, pendingScrubs: pendingScrubs, mode: mode)
     }
 }

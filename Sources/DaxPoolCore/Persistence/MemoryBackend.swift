@@ -82,9 +82,30 @@ public protocol MemoryBackend: Sendable {
     /// The sizes of the region's ready memory files, smallest first; none for backends without a pool.
     func readyFiles(in region: RegionConfig) -> [ByteCount]
 
-    /// Brings the backend in line with persisted state after a start: recreates what is missing and
-    /// removes what no device owns.
+    /// Brings the backend in line with persisted state after a start: recreates what is missing. Superseded by
+    /// `reconcile(_:devices:pendingScrubs:mode:)`, which the daemon calls; backends that implement that one make
+    /// this one its `.normal` mode without pending scrubs.
     func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws
+
+    /// Brings the backend in line with persisted state after a start, destroying nothing that no record accounts
+    /// for.
+    /// - `.normal`: recreates what is missing and brings names and sizes in line; memory no device owns is retired
+    ///   under the token of a pending scrub that names its device, and otherwise kept (file backends move it,
+    ///   untouched, to the region's `lost+found`); what cannot be brought in line without destroying memory (a
+    ///   device file larger than its record, a dax device whose kernel layout differs) is left as it is and
+    ///   reported as a doubt.
+    /// - `.keep` (the region is in doubt): mounts and claims the region so that device paths work, and changes no
+    ///   device file or kernel device at all; what it finds is reported.
+    /// - Returns: what was moved to `lost+found`, the doubts and notes.
+    func reconcile(
+        _ region: RegionConfig,
+        devices: [(record: DeviceRecord, extents: [Extent])],
+        pendingScrubs: [PendingScrub],
+        mode: ReconcileMode
+    ) throws -> ReconcileReport
+
+    /// The files in the region's `lost+found`, by name; none for backends without files.
+    func lostFiles(in region: RegionConfig) -> [LostFile]
 
     /// The memory the device holds now, which its owner may have grown past its size (a file backend's file
     /// grown with `ftruncate` or `fallocate`); `nil` when the backend cannot tell or the owner cannot grow it.
@@ -144,6 +165,20 @@ extension MemoryBackend {
     ) throws {}
 
     public func readyFiles(in region: RegionConfig) -> [ByteCount] { [] }
+
+    /// Backends without their own: `.normal` is `reconcile(_:devices:)`, `.keep` does nothing; nothing to report.
+    public func reconcile(
+        _ region: RegionConfig,
+        devices: [(record: DeviceRecord, extents: [Extent])],
+        pendingScrubs: [PendingScrub],
+        mode: ReconcileMode
+    ) throws -> ReconcileReport {
+        if mode == .normal { try reconcile(region, devices: devices) }
+        return ReconcileReport()
+    }
+
+    /// Backends without files (`sim`, `devdax`) have no `lost+found`.
+    public func lostFiles(in region: RegionConfig) -> [LostFile] { [] }
 }
 
 /// A failure inside a backend: the operation, the path and the errno.
