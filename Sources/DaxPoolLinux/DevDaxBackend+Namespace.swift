@@ -129,11 +129,27 @@ extension DevDaxBackend {
         throw BackendError(
             operation, namespaces.attributes.access.absolute(SysfsNdBus.devicesDirectory.appending(name)),
             .operationNotSupportedByDevice,
-            "the kernel has no \(name)"
-                + (known.isEmpty ? " (no nd namespaces: load nd_pmem/nd_e820 or boot with memmap=nn!ss)" : "")
-                + (known.isEmpty ? "" : " (namespaces: \(known.joined(separator: ", ")))")
-                + ": ndctl list -N lists them"
+            Self.missingNamespaceMessage(name, known: known) + ": ndctl list -N lists them"
         )
+    }
+
+    /// `nil` when the kernel has the nd namespace `name`; otherwise says that it does not and which it has.
+    func missingNamespaceMessage(_ name: String, operation: String) throws(BackendError) -> String? {
+        do throws(SysfsError) {
+            guard try namespaces.namespace(named: name) == nil else { return nil }
+            return Self.missingNamespaceMessage(
+                name, known: try namespaces.regions().flatMap { $0.namespaces.map(\.name) })
+        } catch {
+            throw failure(error, operation: operation, device: nil, region: nil)
+        }
+    }
+
+    /// "the kernel has no `name`", with the namespaces it has (`known`) or how to get one.
+    static func missingNamespaceMessage(_ name: String, known: [String]) -> String {
+        "the kernel has no \(name)"
+            + (known.isEmpty
+                ? " (no nd namespaces: load nd_pmem/nd_e820 or boot with memmap=nn!ss)"
+                : " (namespaces: \(known.sorted().joined(separator: ", ")))")
     }
 
     /// The namespace's current devdax claim, if it is bound to `dax_pmem`.

@@ -81,14 +81,32 @@ public struct DevDaxBackend: MemoryBackend {
     ///     written; `align` 1G when the region starts on a 1 GiB boundary (device alignment is per device and the
     ///     kernel accepts 1G on any dynamic region whose mappings are 1 GiB multiples), else 2M;
     ///   - static regions: `pageSize` = `align` = the region's alignment, the only one its device can have.
-    /// - Throws: `ENODEV` when there is no such region, `EBUSY` when a dynamic region's devices already hold memory
-    ///   (daxpool must own the whole region), `EINVAL` for a size or alignment the region cannot have.
-    public func createRegion(_ request: RegionConfig) throws(BackendError) -> RegionConfig {
+    /// - Throws: `BackendRefusal` (`noSuchDaxRegion`, `noSuchNamespace`) naming the regions or namespaces the kernel
+    ///   has when it has no such region or namespace; `BackendError`: `EBUSY` when a dynamic region's devices
+    ///   already hold memory (daxpool must own the whole region), `EINVAL` for a size or alignment the region cannot
+    ///   have.
+    public func createRegion(_ request: RegionConfig) throws -> RegionConfig {
         let operation = "create-region"
         if let namespace = SysfsNdBus.namespaceName(inPath: request.path) {
+            if let missing = try missingNamespaceMessage(namespace, operation: operation) {
+                throw BackendRefusal(
+                    .noSuchNamespace,
+                    missing + ": give one of them in --path /sys/bus/nd/devices/namespaceN.M, or omit --path")
+            }
             try convertNamespace(namespace, regionID: request.id, align: request.pageSize, operation: operation)
         }
-        let region = try requireRegion(request.id, operation: operation)
+        guard let region = try findRegion(request.id, operation: operation) else {
+            let known = try knownRegionIDs(operation: operation)
+            throw BackendRefusal(
+                .noSuchDaxRegion,
+                "the kernel has no dax region \(request.id)"
+                    + (known.isEmpty
+                        ? ": it has no dax regions at all. Load dax_hmem and device_dax, or put a pmem namespace in "
+                            + "devdax mode (--path /sys/bus/nd/devices/namespaceN.M)"
+                        : " (dax regions: \(known.map(String.init).joined(separator: ", "))): choose one of them with "
+                            + "--dax-region; daxctl list -R lists them")
+            )
+        }
         let path = bus.attributes.access.absolute(region.path)
         guard request.size.rawValue == 0 || request.size.rawValue == region.size else {
             throw BackendError(
@@ -297,15 +315,8 @@ public struct DevDaxBackend: MemoryBackend {
 
     /// The kernel's dax region `id`, or `ENODEV` with the ids that exist.
     func requireRegion(_ id: Int, operation: String) throws(BackendError) -> SysfsDaxRegion {
-        let region: SysfsDaxRegion?
-        let known: [Int]
-        do throws(SysfsError) {
-            region = try bus.region(id: id)
-            known = region == nil ? try bus.regions().map(\.id) : []
-        } catch {
-            throw failure(error, operation: operation, device: nil, region: nil)
-        }
-        if let region { return region }
+        if let region = try findRegion(id, operation: operation) { return region }
+        let known = try knownRegionIDs(operation: operation)
         throw BackendError(
             operation, bus.attributes.access.absolute(SysfsDaxBus.devicesDirectory), .operationNotSupportedByDevice,
             "the kernel has no dax region \(id)"
@@ -314,6 +325,24 @@ public struct DevDaxBackend: MemoryBackend {
                     : " (regions: \(known.map(String.init).joined(separator: ", ")))")
                 + ": daxctl list -R lists them"
         )
+    }
+
+    /// The kernel's dax region `id`, or `nil` when it has none.
+    func findRegion(_ id: Int, operation: String) throws(BackendError) -> SysfsDaxRegion? {
+        do throws(SysfsError) {
+            return try bus.region(id: id)
+        } catch {
+            throw failure(error, operation: operation, device: nil, region: nil)
+        }
+    }
+
+    /// The ids of the kernel's dax regions, ascending.
+    func knownRegionIDs(operation: String) throws(BackendError) -> [Int] {
+        do throws(SysfsError) {
+            return try bus.regions().map(\.id).sorted()
+        } catch {
+            throw failure(error, operation: operation, device: nil, region: nil)
+        }
     }
 
     /// The kernel device for `device`, or `ENODEV`.

@@ -41,6 +41,41 @@ extension HugetlbBackend {
         return path.lexicallyNormalized()
     }
 
+    /// Why the host cannot give a region pages of `pageSize` on NUMA node `node`, or `nil`: a node that is not
+    /// online, or a page size the kernel does not offer on it (its `hugepages-<kB>kB` directory is missing). Asked
+    /// of the kernel's sysfs only: with another `HugetlbPageCounter` (a fake kernel) that counter answers for it.
+    func hostRefusal(node: Int, pageSize: Alignment) -> BackendRefusal? {
+        guard let sysfs = pages as? HugetlbSysfsPageCounter, let online = try? NUMANodes.online(root: sysfs.root)
+        else { return nil }
+        guard online.contains(node) else {
+            return BackendRefusal(
+                .invalidRequest,
+                "NUMA node \(node) does not exist on this host (online nodes: "
+                    + "\(online.isEmpty ? "none" : online.map(String.init).joined(separator: ", "))): "
+                    + "ask for one of those with --node, or omit --node for node \(Self.defaultNode)"
+            )
+        }
+        let sizes = sysfs.path(node: node, pageSize: pageSize).removingLastComponent()
+        guard (try? Syscall.linkStatusIfPresent(sizes)) == nil else { return nil }
+        let offered = ((try? Syscall.directoryEntries(sizes.removingLastComponent())) ?? []).compactMap { name in
+            Self.pageSize(directoryName: name)
+        }.sorted()
+        return BackendRefusal(
+            .invalidRequest,
+            "the kernel offers no \(pageSize) huge pages on NUMA node \(node) (it offers "
+                + "\(offered.isEmpty ? "none" : offered.map(\.description).joined(separator: ", "))): "
+                + "choose --page-size \(offered.first.map(\.description) ?? "2M"), or boot with hugepagesz=\(pageSize)"
+        )
+    }
+
+    /// The page size a `hugepages-<kB>kB` directory stands for, or `nil` for another name.
+    static func pageSize(directoryName name: String) -> Alignment? {
+        guard name.hasPrefix("hugepages-"), name.hasSuffix("kB"),
+            let kibibytes = UInt64(name.dropFirst("hugepages-".count).dropLast("kB".count))
+        else { return nil }
+        return Alignment(rawValue: kibibytes << 10)
+    }
+
     /// Root is needed to reserve huge pages and to mount hugetlbfs: every operation checks the effective user id
     /// (`geteuid(2)`) first, so a non-root daemon gets this error instead of a half-made region.
     public static func checkPrivilege(effectiveUserID: uid_t, operation: String, path: FilePath) throws(BackendError) {

@@ -73,10 +73,13 @@ public struct HugetlbBackend: PooledFileBackend {
     /// the directory and its parents, mode 0700) and records the reservation. Reuses a mount daxpool made there
     /// before. Whatever it did is undone when a later step fails.
     /// - Returns: `request` with `targetNode` set to the node the pages are on.
-    public func createRegion(_ request: RegionConfig) throws(BackendError) -> RegionConfig {
+    /// - Throws: `BackendRefusal` (`invalidRequest`), before anything is made, for a NUMA node the host does not have
+    ///   or a page size the kernel does not offer on it, naming what it has; `BackendError` otherwise.
+    public func createRegion(_ request: RegionConfig) throws -> RegionConfig {
         let operation = "create-region"
         let mountPoint = try checkRegion(request, operation: operation)
         let node = request.targetNode ?? Self.defaultNode
+        if let refusal = hostRefusal(node: node, pageSize: request.pageSize) { throw refusal }
         var config = request
         config.targetNode = node
         let mount = HugetlbMount(

@@ -120,7 +120,8 @@ extension LabelStateStore {
 
     /// Creates region `region`'s label area afresh with `namespaces` in it, replacing whatever file was at
     /// `file`: the area is formatted and filled under `<file>.tmp`, flushed, then renamed into place, so a
-    /// crash leaves either the old file or the complete new one.
+    /// crash leaves either the old file or the complete new one. A failure (a full disk) removes `<file>.tmp`
+    /// again; one a crash leaves is removed by the next load (`removeStaleTemporaries`).
     ///
     /// - Returns: The store of the new area.
     func createArea(
@@ -131,26 +132,65 @@ extension LabelStateStore {
     ) throws(LabelStateStoreError) -> LabelStore<FileLabelStorage> {
         let temporary = file + ".tmp"
         let temporaryPath = path(temporary)
+        try removeTemporary(temporary)
+        do throws(LabelStateStoreError) {
+            let storage = try openStorage(temporary, size: size, access: .createIfMissing)
+            var store: LabelStore<FileLabelStorage>
+            do throws(LabelError) {
+                store = try LabelStore(
+                    formatting: storage, version: LabelStateStore.labelVersion,
+                    interleaveSetCookie: LabelStateStore.interleaveSetCookie)
+            } catch {
+                throw .label(path: temporaryPath, error)
+            }
+            if !namespaces.isEmpty {
+                try update(&store, region: region, puts: namespaces, removes: [])
+            }
+            try renameFile(temporary, to: file)
+        } catch {
+            // A simulated crash (`.interrupted`) leaves the file as a crash would; the next load removes it.
+            if case .interrupted = error {} else { try? removeTemporary(temporary) }
+            throw error
+        }
+        return try openArea(region: region, file: file, size: size)
+    }
+
+    /// The temporary files a commit writes and renames into place: `region<R>.labels.tmp` (`createArea`) and
+    /// `regions.json.tmp` (`AtomicFile.replace` of the sidecar).
+    static func isTemporaryName(_ name: String) -> Bool {
+        guard name.hasSuffix(".tmp") else { return false }
+        let base = name.dropLast(".tmp".count)
+        if base == LabelStateStore.sidecarFileName { return true }
+        guard base.hasPrefix("region"), base.hasSuffix(".labels") else { return false }
+        let number = base.dropFirst("region".count).dropLast(".labels".count)
+        return !number.isEmpty && number.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+    }
+
+    /// Removes the temporary files a commit that crashed or failed left in the state directory (`isTemporaryName`):
+    /// none is ever read, and a later commit would only replace it. Other files stay.
+    func removeStaleTemporaries() throws(LabelStateStoreError) {
+        let names: [String]
         do throws(Errno) {
-            try Syscall.unlink(FilePath(temporaryPath))
+            names = try Syscall.directoryEntries(directoryPath)
+        } catch .noSuchFileOrDirectory {
+            return
+        } catch {
+            throw .io(FileError(operation: "readdir", path: directory, errno: error))
+        }
+        for name in names.sorted() where Self.isTemporaryName(name) {
+            try removeTemporary(name)
+        }
+    }
+
+    /// Unlinks the temporary file `name`; a missing one is fine.
+    private func removeTemporary(_ name: String) throws(LabelStateStoreError) {
+        let target = path(name)
+        do throws(Errno) {
+            try Syscall.unlink(FilePath(target))
         } catch .noSuchFileOrDirectory {
         } catch {
-            throw .io(FileError(operation: "unlink", path: temporaryPath, errno: error))
+            throw .io(FileError(operation: "unlink", path: target, errno: error))
         }
-        let storage = try openStorage(temporary, size: size, access: .createIfMissing)
-        var store: LabelStore<FileLabelStorage>
-        do throws(LabelError) {
-            store = try LabelStore(
-                formatting: storage, version: LabelStateStore.labelVersion,
-                interleaveSetCookie: LabelStateStore.interleaveSetCookie)
-        } catch {
-            throw .label(path: temporaryPath, error)
-        }
-        if !namespaces.isEmpty {
-            try update(&store, region: region, puts: namespaces, removes: [])
-        }
-        try renameFile(temporary, to: file)
-        return try openArea(region: region, file: file, size: size)
     }
 
     /// Opens region `region`'s label area; a missing file is created as an empty area of `size` bytes.

@@ -52,6 +52,7 @@ extension LabelStateStore {
     /// Reads the sidecar and opens every region's label area; without a sidecar, migrates `state.json` if
     /// there is one. Finishes a migration that stopped after its sidecar was written.
     func readFromDisk() throws(LabelStateStoreError) -> Loaded {
+        try removeStaleTemporaries()
         guard let bytes = try readFile(LabelStateStore.sidecarFileName) else {
             if let legacy = try readFile(LabelStateStore.legacyFileName) {
                 return try migrate(legacy)

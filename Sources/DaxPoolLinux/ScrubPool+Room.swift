@@ -60,12 +60,25 @@ extension ScrubPool {
 
     /// Frees pooled memory until the region has `needed` bytes free: clean files first (the smallest one that is
     /// enough on its own, else largest first), then files the filler is still filling. Call it holding the room
-    /// lock. Pooled memory counts as free for the region's allocator, so this always succeeds when the allocator
-    /// granted the memory; what the filesystem itself lacks is the caller's error to report.
+    /// lock. Pooled memory counts as free for the region's allocator, so this succeeds when the allocator granted
+    /// the memory and nothing else took it; when even every pooled file could not make the room (an owner grew
+    /// its device's file, the filesystem is full), it unlinks nothing: the commit that follows is refused, and the
+    /// pool keeps its ready files. What the filesystem lacks is the caller's error to report.
     func makeRoom(_ needed: Int64, regionSize: Int64, operation: String) throws(BackendError) {
         var free = try free(regionSize: regionSize, operation: operation)
         guard free < needed else { return }
         let clean = try entries(operation: operation)
+        let filling = try names(operation: operation).filter { $0.hasPrefix("filling.") }
+        var evictable = clean.reduce(0) { $0 + $1.allocatedBytes }
+        for name in filling {
+            evictable += try Self.allocatedBytes(of: directory.appending(name), operation: operation)
+        }
+        guard free + evictable >= needed else {
+            logger.debug(
+                "no room to make: the pool holds too little to free; it keeps its files",
+                metadata: ["needed": "\(needed)", "free": "\(free)", "pooled": "\(evictable)"])
+            return
+        }
         var victims: [Entry]
         if let single = clean.first(where: { $0.allocatedBytes >= needed - free }) {
             victims = [single]
@@ -79,8 +92,7 @@ extension ScrubPool {
                 "evicted a pooled file", metadata: ["path": "\(entry.path)", "bytes": "\(entry.allocatedBytes)"])
         }
         guard free < needed else { return }
-        for name in try names(operation: operation)
-        where name.hasPrefix("filling.") && free < needed {
+        for name in filling where free < needed {
             let path = directory.appending(name)
             free += try Self.allocatedBytes(of: path, operation: operation)
             try unlink(path, operation: operation)

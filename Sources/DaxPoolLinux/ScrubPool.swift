@@ -145,8 +145,21 @@ struct ScrubPool {
     }
 
     /// Takes a destroyed device's file at `path` out of sight, checks that nobody else holds it, scrubs it and
-    /// keeps it; unlinks it instead when it is still held or cannot be scrubbed. (`hide` then `scrubHidden`.)
+    /// keeps it; unlinks it instead when it is still held or cannot be scrubbed. (`hide` then `scrubHidden`.) A file
+    /// too small to keep (an empty one: a revoked device, a create undone) is unlinked where it is, and a missing
+    /// one is `.absent`, without passing through the pool, so the pool directory is not made for them.
     func retire(_ path: FilePath, operation: String) throws(BackendError) -> Outcome {
+        let status: FileStatus
+        do throws(Errno) {
+            guard let present = try Syscall.linkStatusIfPresent(path) else { return .absent }
+            status = present
+        } catch {
+            throw BackendError(operation, path, error, "cannot look at \(path): \(error)")
+        }
+        if status.isRegularFile, max(status.size, status.allocatedBytes) < max(minimumKeptSize, 1) {
+            try unlink(path, operation: operation)
+            return .removed("it is smaller than the \(minimumKeptSize) bytes worth keeping")
+        }
         let token = Self.uniqueSuffix()
         guard try hide(path, token: token, operation: operation) else { return .absent }
         return try scrubHidden(token: token, expectedSize: nil, operation: operation, progress: nil)

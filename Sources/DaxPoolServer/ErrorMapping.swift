@@ -23,6 +23,13 @@ enum ErrorMapping {
             default:
                 return ErrorBody(code: "backend_error", message: error.message, status: 500)
             }
+        case let error as BackendRefusal:
+            let status =
+                switch error.reason {
+                case .noSuchDaxRegion, .noSuchNamespace: 404
+                case .invalidRequest: 400
+                }
+            return ErrorBody(code: error.code, message: error.message, status: status)
         case let error as AccessDenied:
             return ErrorBody(code: "forbidden", message: error.message, status: 403)
         case let error as RequestError:

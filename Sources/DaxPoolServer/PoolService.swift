@@ -319,6 +319,11 @@ public actor PoolService {
             guard let parsed = LabelUUID(text) else {
                 throw PoolError.invalidRequest("uuid '\(text)' is not a UUID: use the 8-4-4-4-12 hex form")
             }
+            guard !parsed.isZero else {
+                throw PoolError.invalidRequest(
+                    "uuid \(parsed) is the all-zero uuid, which namespace labels reserve for \"no namespace\": "
+                        + "give another uuid, or omit uuid for a random one")
+            }
             uuid = parsed
         } else {
             uuid = LabelUUID.random(using: &generator)

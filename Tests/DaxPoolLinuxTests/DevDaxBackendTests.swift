@@ -75,8 +75,8 @@ struct DevDaxBackendTests {
 
     @Test("an unknown region or a wrong size is refused and says what exists")
     func adoptUnknown() throws {
-        let unknown = try #require(throws: BackendError.self, performing: { try self.adopt(id: 3) })
-        #expect(unknown.errno == Errno.operationNotSupportedByDevice.rawValue)
+        let unknown = try #require(throws: BackendRefusal.self, performing: { try self.adopt(id: 3) })
+        #expect(unknown.reason == .noSuchDaxRegion)
         #expect(unknown.message.contains("no dax region 3") && unknown.message.contains("regions: 0"))
         let wrongSize = try #require(
             throws: BackendError.self,

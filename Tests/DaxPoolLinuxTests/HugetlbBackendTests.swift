@@ -191,8 +191,8 @@ struct HugetlbBackendTests {
             #expect(error.errno == EINVAL && error.message.contains("whole number"))
             request = HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(4))
             request.targetNode = 4000
-            error = try #require(throws: BackendError.self) { try backend.createRegion(request) }
-            #expect(error.errno == ENOENT && error.message.contains("node 4000 does not exist"))
+            let refusal = try #require(throws: BackendRefusal.self) { try backend.createRegion(request) }
+            #expect(refusal.reason == .invalidRequest && refusal.message.contains("node 4000 does not exist"))
             #expect(!Scratch.exists("\(root)/region0"), "nothing is left behind")
         }
     }

@@ -1,0 +1,29 @@
+/// A backend's refusal of a request that names what the host does not have: a dax region or nd namespace the
+/// kernel lacks, a NUMA node that does not exist. It is the caller's mistake, not a failure of the backend: the API
+/// answers it with a 4xx and `code`, and `message` says what exists and what to ask for instead. A backend throws it
+/// before it changes anything.
+public struct BackendRefusal: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What the request named that the host does not have.
+    public enum Reason: String, Equatable, Sendable {
+        /// A devdax region for a dax region the kernel does not have (404).
+        case noSuchDaxRegion = "no_such_dax_region"
+        /// A devdax region from an nd namespace the kernel does not have (404).
+        case noSuchNamespace = "no_such_namespace"
+        /// A value the host cannot take, such as a NUMA node that does not exist (400).
+        case invalidRequest = "bad_request"
+    }
+
+    public var reason: Reason
+    /// What was asked, what the host has, and what to ask for instead.
+    public var message: String
+
+    public init(_ reason: Reason, _ message: String) {
+        self.reason = reason
+        self.message = message
+    }
+
+    /// The API's error code: `no_such_dax_region`, `no_such_namespace` or `bad_request`.
+    public var code: String { reason.rawValue }
+
+    public var description: String { message }
+}
