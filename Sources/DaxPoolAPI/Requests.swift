@@ -246,3 +246,53 @@ public struct ClearErrorsResponse: Hashable, Sendable, Codable {
         self.region = region
     }
 }
+
+/// The body of `POST /v1/recover`: which region to rebuild (default: every degraded region), and whether to do it
+/// (`apply`) or only show how (the default).
+public struct RecoverRequest: Hashable, Sendable, Codable {
+    public var region: Int?
+    public var apply: Bool?
+
+    public init(region: Int? = nil, apply: Bool? = nil) {
+        self.region = region
+        self.apply = apply
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case region, apply
+    }
+}
+
+extension RecoverRequest: KeyedRequestBody {
+    public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
+}
+
+/// The answer to `POST /v1/recover`: one plan per region.
+public struct RecoverResponse: Hashable, Sendable, Codable {
+    public var regions: [RegionRecovery]
+
+    public init(regions: [RegionRecovery]) {
+        self.regions = regions
+    }
+}
+
+/// How one region is (or was) rebuilt from what survives.
+public struct RegionRecovery: Hashable, Sendable, Codable {
+    public var region: Int
+    /// Why the region was in doubt (empty when it was not).
+    public var reasons: [String]
+    /// Each decision with its reason.
+    public var decisions: [RecoveryDecision]
+    /// Whether the rebuild was committed (`--apply`).
+    public var applied: Bool
+    /// The devices as rebuilt.
+    public var devices: [DeviceInfo]
+
+    public init(region: Int, reasons: [String], decisions: [RecoveryDecision], applied: Bool, devices: [DeviceInfo]) {
+        self.region = region
+        self.reasons = reasons
+        self.decisions = decisions
+        self.applied = applied
+        self.devices = devices
+    }
+}

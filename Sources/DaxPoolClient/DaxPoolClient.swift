@@ -70,6 +70,11 @@ public final class DaxPoolClient {
         try call("POST", "/v1/errors", body: request)
     }
 
+    /// Shows (or with `apply`, performs) the rebuild of degraded regions from what survives.
+    public func recover(_ request: RecoverRequest) throws(ErrorBody) -> RecoverResponse {
+        try call("POST", "/v1/recover", body: request)
+    }
+
     public func clearErrors(_ request: ClearErrorsRequest) throws(ErrorBody) -> ClearErrorsResponse {
         try call("POST", "/v1/errors/clear", body: request)
     }

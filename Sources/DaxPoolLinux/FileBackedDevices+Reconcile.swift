@@ -9,7 +9,7 @@ import SystemPackage
 ///   scrub that names its device (a crash between a destroy's commit and its retire: the scrub service zeroes it),
 ///   and otherwise moved, untouched, into `lost+found` (`LostAndFound`);
 /// - a device with files under both names keeps the one its state asks for; the other goes to `lost+found`;
-/// - a device file larger than its record is never truncated: it is left as it is and reported as a doubt;
+/// - a device file larger than its record is never truncated: it is left as it is and reported (its owner grew it);
 ///   a smaller or missing one is grown or created (nothing is lost);
 /// - in `.keep` mode nothing in the directory changes: what is found is only reported.
 extension FileBackedDevices {
@@ -130,9 +130,12 @@ extension FileBackedDevices {
         }
         let length = Int64(clamping: size.rawValue)
         if let found, found.status.size > length {
-            report.doubts.append(
+            // The record is checked against its second copy before reconcile runs (a region in doubt comes here in
+            // `.keep`), so a bigger file is its owner's growth: excess, reported by `list` and cut back on destroy,
+            // not a reason to doubt the region (which would let a tenant stop every change in it).
+            report.notes.append(
                 "\(found.path) holds \(found.status.size) bytes, more than the \(size.rawValue) of \(record.id)'s "
-                    + "record: left as it is, not truncated")
+                    + "record (its owner grew it): left as it is, not truncated")
             logger.warning("a device file is larger than its record; left as it is", metadata: metadata)
             watchIfAllocated(record, found.path, found.status, size: size, watch: watch)
             return

@@ -20,6 +20,10 @@ public enum LabelStateStoreError: Error, Hashable, Sendable, CustomStringConvert
     case unencodable(reason: String)
     /// A write interposer cut the write stream (tests only: a simulated crash).
     case interrupted(path: String)
+    /// The state journal could not be opened, read or appended to.
+    case ledger(path: String, reason: String)
+    /// The change would overwrite state the daemon cannot account for (nothing was changed).
+    case stateInDoubt(reason: String)
 
     /// What went wrong and what to do.
     public var description: String {
@@ -52,6 +56,11 @@ public enum LabelStateStoreError: Error, Hashable, Sendable, CustomStringConvert
             return "cannot encode the daxpool state: \(reason)"
         case .interrupted(let path):
             return "the write stream was cut before \(path) (simulated crash)"
+        case .ledger(let path, let reason):
+            return "the state journal \(path) failed: \(reason); check the disk and that the daemon may write the "
+                + "state directory"
+        case .stateInDoubt(let reason):
+            return reason
         }
     }
 }
@@ -60,7 +69,7 @@ extension LabelStateStoreError {
     /// Whether the failed operation is known to have written nothing (it was refused before any write).
     var wroteNothing: Bool {
         switch self {
-        case .areaFull, .unrepresentable, .unencodable:
+        case .areaFull, .unrepresentable, .unencodable, .stateInDoubt:
             return true
         case .label(_, let error):
             switch error {
@@ -69,7 +78,7 @@ extension LabelStateStoreError {
             default:
                 return true
             }
-        case .io, .area, .unreadable, .interrupted:
+        case .io, .area, .unreadable, .interrupted, .ledger:
             return false
         }
     }
@@ -80,12 +89,14 @@ extension LabelStateStoreError: StateStoreReportableError {
     /// freed); `state_store_failed` for the rest.
     public var code: String {
         if case .areaFull = self { return "label_area_full" }
+        if case .stateInDoubt = self { return "state_in_doubt" }
         return "state_store_failed"
     }
 
     /// 507 Insufficient Storage for a full label area, 500 for the rest.
     public var status: Int {
         if case .areaFull = self { return 507 }
+        if case .stateInDoubt = self { return 409 }
         return 500
     }
 }

@@ -65,22 +65,39 @@ public actor PoolService {
         } else {
             model = PoolModel()
         }
+        let findings = store.takeFindings()
         let loaded = model
         model.assignOwnerToUnownedDevices(policy.daemonUID)
+        for finding in findings { record(finding) }
         for id in model.regionIDs {
             guard let region = model.regions[id] else { continue }
             let backend = try backendFor(region.config.backend)
-            try backend.reconcile(
+            let report = try backend.reconcile(
                 region.config,
-                devices: region.sortedDevices.map { ($0, region.allocator.ranges(of: $0.id.instance)) }
+                devices: region.sortedDevices.map { ($0, region.allocator.ranges(of: $0.id.instance)) },
+                pendingScrubs: region.pendingScrubs,
+                mode: region.degraded == nil ? .normal : .keep
             )
+            for lost in report.lostAndFound {
+                record(
+                    StoreFinding(
+                        .kept, region: id,
+                        "\(lost.name) (\(lost.size.rawValue) bytes) was in the region but no device owned it: moved "
+                            + "untouched to the region's lost+found"),
+                    source: "lost+found")
+            }
+            if !report.doubts.isEmpty {
+                model.markDegraded(id, reasons: report.doubts)
+                record(StoreFinding(.degraded, region: id, report.doubts.joined(separator: "; ")))
+            }
+            guard model.regions[id]?.degraded == nil else { continue }
             for device in region.sortedDevices {
                 try backend.setDeviceOwner(device.id, uid: device.owner ?? policy.daemonUID, in: region.config)
             }
         }
         // Memory that was waiting to be zeroed when the daemon stopped stays out of free space until the scrub
-        // service has zeroed it (or found that reconcile gave it back to the kernel).
-        for (region, scrub) in model.pendingScrubs {
+        // service has zeroed it (or found that reconcile gave it back to the kernel). A region in doubt keeps it.
+        for (region, scrub) in model.pendingScrubs where model.regions[region.id]?.degraded == nil {
             let backend = try backendFor(region.backend)
             queuedScrubs.added()
             scrubContinuation.yield(.scrub(ScrubJob(region: region, scrub: scrub, backend: backend)))
@@ -88,12 +105,31 @@ public actor PoolService {
         for id in model.regionIDs { queueFill(id) }
         revalidateLeases()
         if model != loaded { try store.commit(model.snapshot) }
-        if model.regions.isEmpty, let defaultSize = settings.defaultRegionSize, defaultSize.rawValue > 0 {
+        let keepsState = findings.contains { $0.kind == .kept }
+        if model.regions.isEmpty, !keepsState, let defaultSize = settings.defaultRegionSize, defaultSize.rawValue > 0 {
             let region = try createRegion(
                 CreateRegionRequest(backend: .shm, size: SizeValue(bytes: defaultSize.rawValue)))
             logger.info(
                 "created the embedded default region", metadata: ["region": "\(region.id)", "path": "\(region.path)"])
         }
+    }
+
+    /// Logs what the store or a backend found in the persisted state at start, and raises an event for it (source
+    /// `repair`, `degraded`, `lost+found` or `kept`), so that an administrator reading events learns of it.
+    private func record(_ finding: StoreFinding, source: String? = nil) {
+        let metadata: Logger.Metadata = ["region": "\(finding.region.map(String.init) ?? "-")"]
+        switch finding.kind {
+        case .repaired: logger.notice("repaired the persisted state: \(finding.detail)", metadata: metadata)
+        case .degraded:
+            logger.error(
+                "the region's state is in doubt; it is degraded and nothing is created or destroyed in it: \(finding.detail)",
+                metadata: metadata)
+        case .kept: logger.warning("kept state the daemon cannot account for: \(finding.detail)", metadata: metadata)
+        }
+        let event = model.recordStateEvent(
+            region: finding.region ?? -1, source: source ?? finding.kind.rawValue, detail: finding.detail,
+            time: Self.now())
+        for continuation in subscribers.values { continuation.yield(event) }
     }
 
     // MARK: - Queries
@@ -236,6 +272,10 @@ public actor PoolService {
     public func destroyRegion(_ id: Int, by caller: Caller = .daemon) throws {
         try policy.requireAdministrator(caller, to: "destroy regions")
         let region = try model.region(id)
+        let lost = backends[region.config.backend]?.lostFiles(in: region.config) ?? []
+        guard lost.isEmpty else {
+            throw PoolError.regionHoldsLostFiles(id, names: lost.map(\.name))
+        }
         var next = model
         try next.removeRegion(id)
         try store.commit(next.snapshot)
@@ -245,6 +285,87 @@ public actor PoolService {
         } catch {
             logger.warning("region \(id) is gone from the state but its backend did not clean up: \(error)")
         }
+    }
+
+    /// Shows how degraded regions (or region `request.region`) would be rebuilt from what survives (`RecoveryPlan`:
+    /// the journal, the labels, the memory the backend holds) and, with `apply`, commits the rebuild after checking
+    /// it as a whole; the region is then sound again, its labels rewritten (the old ones kept as
+    /// `region<R>.labels.before-recover`), and memory no device owns goes to its lost+found.
+    public func recover(_ request: RecoverRequest, by caller: Caller = .daemon) throws -> RecoverResponse {
+        try policy.requireAdministrator(caller, to: "recover regions")
+        let ids: [Int]
+        if let id = request.region {
+            _ = try model.region(id)
+            ids = [id]
+        } else {
+            ids = model.regionIDs.filter { model.regions[$0]?.degraded != nil }
+        }
+        var plans: [(Int, [String], RecoveryPlan)] = []
+        var rebuilt = model.snapshot
+        for id in ids {
+            guard let index = rebuilt.regions.firstIndex(where: { $0.config.id == id }) else { continue }
+            let journal = rebuilt.regions[index]
+            let backend = try backendFor(journal.config.backend)
+            let plan = RecoveryPlan(
+                journal: journal, labels: store.secondCopy(region: id),
+                held: (backend as? any MemoryInventory)?.heldMemory(in: journal.config) ?? [])
+            plans.append((id, journal.degraded?.reasons ?? [], plan))
+            rebuilt.regions[index] = plan.region
+        }
+        let apply = request.apply ?? false
+        var next = model
+        if apply, !plans.isEmpty {
+            do {
+                next = try PoolModel(snapshot: rebuilt)
+            } catch {
+                throw PoolError.invalidRequest("the rebuild does not hold together (\(error)); nothing was changed")
+            }
+            try store.check(next.snapshot)
+            for (id, _, _) in plans { store.preserveSecondCopy(region: id) }
+            try store.commit(next.snapshot)
+            model = next
+            for (id, _, plan) in plans {
+                guard let region = model.regions[id], let backend = backends[region.config.backend] else { continue }
+                record(
+                    StoreFinding(
+                        .repaired, region: id,
+                        "recovered: " + plan.decisions.map { "\($0.subject) \($0.action)" }.joined(separator: ", ")))
+                do {
+                    let report = try backend.reconcile(
+                        region.config,
+                        devices: region.sortedDevices.map { ($0, region.allocator.ranges(of: $0.id.instance)) },
+                        pendingScrubs: region.pendingScrubs, mode: .normal)
+                    for lost in report.lostAndFound {
+                        record(
+                            StoreFinding(
+                                .kept, region: id,
+                                "\(lost.name) (\(lost.size.rawValue) bytes) moved untouched to the region's lost+found"),
+                            source: "lost+found")
+                    }
+                    for device in region.sortedDevices {
+                        try backend.setDeviceOwner(device.id, uid: device.owner ?? policy.daemonUID, in: region.config)
+                    }
+                } catch {
+                    logger.error("the recovered region's memory could not be brought in line: \(error)")
+                }
+                for scrub in region.pendingScrubs {
+                    queuedScrubs.added()
+                    scrubContinuation.yield(.scrub(ScrubJob(region: region.config, scrub: scrub, backend: backend)))
+                }
+            }
+            if model != next { try? store.commit(model.snapshot) }
+        }
+        return RecoverResponse(
+            regions: plans.map { id, reasons, plan in
+                let shown =
+                    apply
+                    ? model.regions[id]
+                    : try? PoolModel(snapshot: PoolSnapshot(regions: [plan.region]))
+                        .regions[id]
+                let devices = shown.map { region in region.sortedDevices.map { info(for: $0, in: region) } } ?? []
+                return RegionRecovery(
+                    region: id, reasons: reasons, decisions: plan.decisions, applied: apply, devices: devices)
+            })
     }
 
     /// Sets the sizes of the ready files region `id`'s pool keeps (shm and hugetlb) and starts filling them in the
@@ -266,7 +387,9 @@ public actor PoolService {
 
     /// Queues a fill of region `id`'s pool when it names sizes and no fill is queued for it yet.
     func queueFill(_ id: Int) {
-        guard let region = model.regions[id], !region.config.pool.isEmpty, !queuedFills.contains(id) else { return }
+        guard let region = model.regions[id], region.degraded == nil, !region.config.pool.isEmpty,
+            !queuedFills.contains(id)
+        else { return }
         queuedFills.insert(id)
         scrubContinuation.yield(.fill(region: id))
     }
@@ -908,8 +1031,16 @@ public actor PoolService {
             labelArea: labelAreas(region.config.id),
             pool: poolInfo(region.config),
             pendingScrubSize: region.pendingScrubs.isEmpty
-                ? nil : region.pendingScrubs.reduce(0) { $0 + $1.size.rawValue }
+                ? nil : region.pendingScrubs.reduce(0) { $0 + $1.size.rawValue },
+            degradedReasons: region.degraded?.reasons,
+            lostFound: lostFiles(region.config)
         )
+    }
+
+    /// The files in the region's lost+found, or `nil` when there are none.
+    private func lostFiles(_ config: RegionConfig) -> [LostFileInfo]? {
+        let files = backends[config.backend]?.lostFiles(in: config) ?? []
+        return files.isEmpty ? nil : files.map { LostFileInfo(name: $0.name, size: $0.size.rawValue) }
     }
 
     /// The region's pool as `list -R` shows it: `nil` when it keeps and holds nothing.

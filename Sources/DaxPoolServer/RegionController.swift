@@ -25,6 +25,12 @@ struct RegionController {
             let body = try await JSONWire.decode(SetPoolRequest.self, from: request)
             return JSONWire.response(try await service.setPool(id, body, by: caller))
         }
+        router.post("/v1/recover") { request, context in
+            let caller = try context.requireCaller()
+            try service.requireAdministrator(caller, to: "recover regions")
+            let body = try await JSONWire.decode(RecoverRequest.self, from: request)
+            return JSONWire.response(try await service.recover(body, by: caller))
+        }
         router.delete("/v1/regions/:region") { _, context in
             try await service.destroyRegion(try Self.regionID(context), by: try context.requireCaller())
             return Response(status: .noContent)

@@ -38,6 +38,7 @@ struct DaxPoolCommand: AsyncParsableCommand {
             CheckLabelsCommand.self,
             InitLabelsCommand.self,
             ProgressCommand.self,
+            RecoverCommand.self,
         ]
     )
 

@@ -96,7 +96,10 @@ struct LostAndFoundTests {
             pendingScrubs: [], mode: .normal)
 
         #expect(Self.snapshot("\(root)/dax0.0") == larger, "not truncated, not touched")
-        #expect(report.doubts.count == 1 && report.doubts.first?.contains("dax0.0") == true, "\(report.doubts)")
+        // A sound region's record was checked against its second copy: the bigger file is its owner's growth, reported
+        // (and cut back on destroy), not a doubt a tenant could use to stop every change in the region.
+        #expect(report.doubts.isEmpty, "\(report.doubts)")
+        #expect(report.notes.contains { $0.contains("dax0.0") && $0.contains("grew") }, "\(report.notes)")
         let grown = try #require(Scratch.status("\(root)/dax0.1"))
         #expect(grown.st_size == 2 << 20 && grown.st_blocks * 512 >= 2 << 20, "renamed to its state and grown")
         #expect(Scratch.read(1 << 20, from: "\(root)/dax0.1") == smallerBytes, "its bytes kept")
@@ -140,7 +143,7 @@ struct LostAndFoundTests {
             "\(changed.map { "\($0): \(before[$0].map(\.description) ?? "-") -> \(after[$0].map(\.description) ?? "-")" })"
         )
         #expect(report.lostAndFound.isEmpty)
-        #expect(report.doubts.contains { $0.contains("dax0.0") }, "the larger file is reported: \(report.doubts)")
+        #expect(report.notes.contains { $0.contains("dax0.0") }, "the larger file is reported: \(report.notes)")
         #expect(report.notes.contains { $0.contains("dax0.7") }, "the orphan is reported: \(report.notes)")
     }
 
@@ -235,7 +238,6 @@ struct LostAndFoundTests {
         guard cshim_fallocate(descriptor, 0, 0, off_t(size)) == 0 else {
             throw HugetlbTestError("fallocate \(path): \(errno)")
         }
-        close(descriptor)
         let page = (0..<4096).map { UInt8(truncatingIfNeeded: Int(seed) &* 31 &+ $0) }
         for offset in [0, size / 2, size - 4096] { Scratch.write(page, to: path, at: offset) }
         guard let snapshot = snapshot(path) else { throw HugetlbTestError("\(path) is gone") }

@@ -10,6 +10,8 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
     case scrubPending(Int, bytes: ByteCount)
     /// The region's persisted state is in doubt (`reasons`), so it takes no change that moves memory.
     case regionDegraded(Int, reasons: [String], action: String)
+    /// The region's lost+found holds memory no device owned: destroying the region would free it.
+    case regionHoldsLostFiles(Int, names: [String])
     case duplicateName(String, holder: DeviceID)
     case duplicateUUID(LabelUUID, holder: DeviceID)
     case alignmentTooSmall(Alignment, pageSize: Alignment)
@@ -50,6 +52,9 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
         case .regionDegraded(let id, let reasons, let action):
             "region \(id) is degraded (\(reasons.joined(separator: "; "))), so daxpool will not \(action) in it: "
                 + RegionDoubt.remedy(region: id)
+        case .regionHoldsLostFiles(let id, let names):
+            "region \(id)'s lost+found holds memory no device owned (\(names.joined(separator: ", "))): look at it, "
+                + "move or delete those files yourself, then destroy the region"
         case .duplicateName(let name, let holder):
             "name '\(name)' is already used by \(holder): choose another name"
         case .duplicateUUID(let uuid, let holder):

@@ -189,6 +189,13 @@ public struct PoolModel: Sendable, Equatable {
         regions[config.id] = region
     }
 
+    /// Puts region `id` in doubt for `reasons` (adding to the doubt it already has).
+    public mutating func markDegraded(_ id: Int, reasons: [String]) {
+        guard var region = regions[id], !reasons.isEmpty else { return }
+        region.degraded = (region.degraded ?? RegionDoubt(reasons: [])).adding(reasons)
+        regions[id] = region
+    }
+
     public mutating func removeRegion(_ id: Int) throws(PoolError) {
         let region = try region(id)
         try region.requireSound(to: "destroy region \(id)")

@@ -80,11 +80,52 @@ public protocol StateStore: Sendable {
     /// Throws what `commit(snapshot)` would throw because the snapshot does not fit (a full label area), without
     /// writing anything: the daemon asks before it touches a backend, so that such a refusal has no side effects.
     func check(_ snapshot: PoolSnapshot) throws
+
+    /// What the last `load` found in the persisted state and did about it (a copy repaired from the other, a
+    /// region put in doubt), once: a second call returns nothing until the next load.
+    func takeFindings() -> [StoreFinding]
+
+    /// The device layouts the region's second copy (its label area) holds, read as they are on disk; `nil` when the
+    /// store keeps no second copy or it is unreadable. Evidence for `daxpool recover`.
+    func secondCopy(region: Int) -> [LabelledNamespace]?
+
+    /// Keeps the region's second copy as it is now under another name before a recover replaces it.
+    func preserveSecondCopy(region: Int)
 }
 
 extension StateStore {
     /// Stores that cannot run out of room have nothing to check.
     public func check(_ snapshot: PoolSnapshot) throws {}
+
+    /// Stores without copies to compare find nothing.
+    public func takeFindings() -> [StoreFinding] { [] }
+
+    public func secondCopy(region: Int) -> [LabelledNamespace]? { nil }
+
+    public func preserveSecondCopy(region: Int) {}
+}
+
+/// A fact a store's `load` found about the persisted state.
+public struct StoreFinding: Hashable, Sendable {
+    public enum Kind: String, Hashable, Sendable {
+        /// A damaged or stale copy was rebuilt from the other copy: nothing was lost.
+        case repaired = "repair"
+        /// The region's state is in doubt: it comes up degraded.
+        case degraded
+        /// Something the store cannot attach to a known region (state it keeps untouched).
+        case kept
+    }
+
+    public var kind: Kind
+    /// The region it is about, or `nil` for the whole store.
+    public var region: Int?
+    public var detail: String
+
+    public init(_ kind: Kind, region: Int?, _ detail: String) {
+        self.kind = kind
+        self.region = region
+        self.detail = detail
+    }
 }
 
 /// A `StateStore` error that the API answers with its own code and HTTP status instead of `internal_error`,

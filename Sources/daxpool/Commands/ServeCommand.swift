@@ -200,7 +200,7 @@ struct ServeCommand: AsyncParsableCommand {
         try Directories.ensure(shmRootPath, mode: othersOwnDevices ? 0o711 : 0o700, purpose: "shm root")
         try SocketPath.clearStale(socketPath)
 
-        let store = LabelStateStore(directory: stateDirectory, areaSize: Int(areaSize))
+        let store = LedgerStateStore(directory: stateDirectory, areaSize: Int(areaSize))
         let processWatcher: PidfdProcessWatcher
         do {
             processWatcher = try PidfdProcessWatcher()

@@ -1,0 +1,303 @@
+import DaxPoolCore
+import Foundation
+import Glibc
+import Testing
+
+@testable import DaxPoolLinux
+
+/// The journal-backed store: two copies of every layout fact, repaired or put in doubt at start, never guessed.
+@Suite("ledger state store: two copies, repair, doubt")
+struct LedgerStateStoreTests {
+    static let areaSize = 8 << 10
+
+    /// The state after each step of the crash tests' script (devices, a discontiguous one, errors, destroys).
+    static func steps() throws -> [(name: String, state: PoolSnapshot)] {
+        try LabelStateStoreCrashTests.steps()
+    }
+
+    /// A directory holding the store after every step up to the one with the most devices.
+    static func populated(_ root: String) throws -> (directory: String, state: PoolSnapshot) {
+        let directory = "\(root)/state"
+        let store = LedgerStateStore(directory: directory, areaSize: areaSize)
+        #expect(try store.load() == nil)
+        let states = try steps().map(\.state)
+        let richest = states.indices.max { layouts(states[$0]).count < layouts(states[$1]).count } ?? 0
+        for state in states[...richest] { try store.commit(state) }
+        #expect(layouts(states[richest]).count >= 3)
+        return (directory, states[richest])
+    }
+
+    /// The devices of every region of `snapshot`: uuid → extents.
+    static func layouts(_ snapshot: PoolSnapshot) -> [LabelUUID: [Extent]] {
+        Dictionary(
+            snapshot.regions.flatMap(\.devices).map { ($0.record.uuid, $0.extents) },
+            uniquingKeysWith: { first, _ in first })
+    }
+
+    @Test("every commit survives a restart exactly, and the labels hold the same layouts as the journal")
+    func roundTrip() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let directory = "\(root)/state"
+        let store = LedgerStateStore(directory: directory, areaSize: Self.areaSize)
+        #expect(try store.load() == nil)
+        for (name, state) in try Self.steps() {
+            try store.commit(state)
+            let reopened = LedgerStateStore(directory: directory, areaSize: Self.areaSize)
+            #expect(try reopened.load() == state, "\(name)")
+            #expect(reopened.takeFindings().isEmpty, "\(name): a clean directory has nothing to repair")
+            for region in state.regions {
+                let labels = try #require(reopened.secondCopy(region: region.config.id))
+                #expect(labels == (try LabelStateStore.namespaces(of: region)).sorted { $0.uuid < $1.uuid }, "\(name)")
+            }
+        }
+        #expect(Scratch.exists("\(directory)/ledger"))
+        #expect(!Scratch.exists("\(directory)/regions.json"))
+    }
+
+    @Test("a state directory of the sidecar format is migrated on first start, losing nothing")
+    func migratesTheSidecarFormat() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let directory = "\(root)/state"
+        let old = LabelStateStore(directory: directory, areaSize: Self.areaSize)
+        let steps = try Self.steps()
+        for (_, state) in steps { try old.commit(state) }
+        let expected = try #require(steps.last?.state)
+        let store = LedgerStateStore(directory: directory, areaSize: Self.areaSize)
+        #expect(try store.load() == expected)
+        #expect(store.takeFindings().contains { $0.kind == .repaired && $0.detail.contains("migrated") })
+        #expect(Scratch.exists("\(directory)/regions.json.migrated"))
+        #expect(!Scratch.exists("\(directory)/regions.json"))
+        #expect(try LedgerStateStore(directory: directory, areaSize: Self.areaSize).load() == expected)
+    }
+
+    @Test("every bit of the label area, flipped one at a time (sampled), is repaired from the journal exactly")
+    func labelBitFlipsAreRepaired() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let (directory, state) = try Self.populated(root)
+        let area = "\(directory)/region0.labels"
+        let pristine = try #require(try AtomicFile.read(path: area))
+        let trial = "\(root)/trial"
+        var repaired = 0
+        var flips = 0
+        for bit in stride(from: 0, to: pristine.count * 8, by: 97) {
+            try LabelStateStoreCrashTests.copy(directory, to: trial)
+            var bytes = pristine
+            bytes[bit / 8] ^= UInt8(1 << (bit % 8))
+            Scratch.write(bytes, to: "\(trial)/region0.labels")
+            let store = LedgerStateStore(directory: trial, areaSize: Self.areaSize)
+            let loaded = try store.load()
+            flips += 1
+            #expect(loaded == state, "bit \(bit): the state changed")
+            let findings = store.takeFindings()
+            #expect(
+                !findings.contains { $0.kind == .degraded }, "bit \(bit): a single flipped bit put a region in doubt")
+            if findings.contains(where: { $0.kind == .repaired }) { repaired += 1 }
+            // After the start the labels agree with the journal again, with no label marked UPDATING.
+            let reread = try #require(try AtomicFile.read(path: "\(trial)/region0.labels"))
+            let decoded = try LabelArea.decode(reread)
+            #expect(
+                decoded.namespaces
+                    == (try LabelStateStore.namespaces(of: state.regions[0])).sorted { $0.uuid < $1.uuid })
+            #expect(decoded.rejectedSlots.isEmpty && decoded.incompleteUUIDs.isEmpty, "bit \(bit)")
+        }
+        print("label bit flips: \(flips) flipped, \(repaired) repaired (the rest hit bytes no check covers)")
+        #expect(repaired > 0)
+    }
+
+    @Test("every bit of the journal, flipped one at a time (sampled), is repaired from its other copy exactly")
+    func journalBitFlipsAreRepaired() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let (directory, state) = try Self.populated(root)
+        let ledger = "\(directory)/ledger"
+        let pristine = try #require(try AtomicFile.read(path: ledger))
+        let labels = try #require(try AtomicFile.read(path: "\(directory)/region0.labels"))
+        let trial = "\(root)/trial"
+        var flips = 0
+        for bit in stride(from: 0, to: pristine.count * 8, by: 251) {
+            try LabelStateStoreCrashTests.copy(directory, to: trial)
+            var bytes = pristine
+            bytes[bit / 8] ^= UInt8(1 << (bit % 8))
+            Scratch.write(bytes, to: "\(trial)/ledger")
+            let store = LedgerStateStore(directory: trial, areaSize: Self.areaSize)
+            let loaded = try store.load()
+            flips += 1
+            #expect(loaded == state, "bit \(bit) of \(pristine.count * 8)")
+            #expect(!store.takeFindings().contains { $0.kind == .degraded }, "bit \(bit)")
+            #expect(try AtomicFile.read(path: "\(trial)/region0.labels") == labels, "bit \(bit): labels were touched")
+            #expect(try LedgerStateStore(directory: trial, areaSize: Self.areaSize).load() == state)
+        }
+        #expect(flips > 100)
+    }
+
+    @Test(
+        "each 4 KiB block of the journal zeroed, and the journal cut anywhere: a start repairs, or degrades and keeps every device"
+    )
+    func journalBlocksAndTruncations() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let (directory, state) = try Self.populated(root)
+        let pristine = try #require(try AtomicFile.read(path: "\(directory)/ledger"))
+        let labels = try #require(try AtomicFile.read(path: "\(directory)/region0.labels"))
+        let trial = "\(root)/trial"
+        var damaged: [[UInt8]] = []
+        for block in stride(from: 0, to: pristine.count, by: 4096) {
+            var bytes = pristine
+            for index in block..<min(block + 4096, bytes.count) { bytes[index] = 0 }
+            damaged.append(bytes)
+        }
+        for length in stride(from: 0, to: pristine.count, by: 512) { damaged.append(Array(pristine[..<length])) }
+        var degradedStarts = 0
+        for (index, bytes) in damaged.enumerated() {
+            try LabelStateStoreCrashTests.copy(directory, to: trial)
+            #expect(FileManager.default.createFile(atPath: "\(trial)/ledger", contents: Data(bytes)))
+            let store = LedgerStateStore(directory: trial, areaSize: Self.areaSize)
+            let loaded: PoolSnapshot?
+            do {
+                loaded = try store.load()
+            } catch {
+                Issue.record("damage \(index): load threw \(error)")
+                continue
+            }
+            let findings = store.takeFindings()
+            let regionsInDoubt = (loaded?.regions ?? []).contains { $0.degraded != nil }
+            if (loaded?.regions ?? []).isEmpty {
+                // The journal lost everything: the labels are kept untouched and reported, never overwritten.
+                #expect(findings.contains { $0.kind == .kept && $0.region == 0 }, "damage \(index): \(findings)")
+                #expect(
+                    try AtomicFile.read(path: "\(trial)/region0.labels") == labels, "damage \(index): labels touched")
+                degradedStarts += 1
+                continue
+            }
+            if !regionsInDoubt {
+                // Sound: the journal is exactly the final state, or (a cut tail) an earlier state of the script
+                // that still holds every device of the final state with its layout; the labels agree with it.
+                let states = try Self.steps().map(\.state)
+                #expect(
+                    loaded.map { states.contains($0) } ?? false,
+                    "damage \(index): a state the script never had: \(String(describing: loaded)) findings \(findings)")
+                let held = Self.layouts(loaded ?? PoolSnapshot(regions: []))
+                #expect(
+                    Self.layouts(state).allSatisfy { held[$0.key] == $0.value }, "damage \(index): a device was lost")
+                continue
+            }
+            // Not repairable from the journal alone: every region is degraded, the labels are untouched, and the
+            // rebuild from the labels finds every device with its layout.
+            degradedStarts += 1
+            #expect(try AtomicFile.read(path: "\(trial)/region0.labels") == labels, "damage \(index): labels touched")
+            let regions = loaded?.regions ?? []
+            #expect(regions.allSatisfy { $0.degraded != nil }, "damage \(index)")
+            var rebuilt: [LabelUUID: [Extent]] = [:]
+            for region in regions {
+                let plan = RecoveryPlan(
+                    journal: region, labels: store.secondCopy(region: region.config.id), held: [])
+                rebuilt.merge(
+                    Self.layouts(PoolSnapshot(regions: [plan.region])), uniquingKeysWith: { first, _ in first })
+            }
+            if !regions.isEmpty {
+                #expect(
+                    Self.layouts(state).allSatisfy { rebuilt[$0.key] == $0.value },
+                    "damage \(index): the rebuild lost a device")
+            } else {
+                #expect(findings.contains { $0.kind == .kept }, "damage \(index): nothing reported")
+            }
+        }
+        print("journal damage: \(damaged.count) cases, \(degradedStarts) came up degraded")
+    }
+
+    @Test(
+        "a deleted label area is rewritten from the journal; a deleted journal keeps the labels and refuses to overwrite them"
+    )
+    func deletions() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let (directory, state) = try Self.populated(root)
+        let labels = try #require(try AtomicFile.read(path: "\(directory)/region0.labels"))
+        let trial = "\(root)/trial"
+
+        try LabelStateStoreCrashTests.copy(directory, to: trial)
+        Scratch.remove("\(trial)/region0.labels")
+        let store = LedgerStateStore(directory: trial, areaSize: Self.areaSize)
+        #expect(try store.load() == state)
+        #expect(store.takeFindings().contains { $0.kind == .repaired && $0.region == 0 })
+        #expect(
+            store.secondCopy(region: 0)
+                == (try LabelStateStore.namespaces(of: state.regions[0])).sorted { $0.uuid < $1.uuid })
+
+        try LabelStateStoreCrashTests.copy(directory, to: trial)
+        Scratch.remove("\(trial)/ledger")
+        let orphaned = LedgerStateStore(directory: trial, areaSize: Self.areaSize)
+        #expect(try orphaned.load() == nil)
+        #expect(orphaned.takeFindings().contains { $0.kind == .kept && $0.region == 0 })
+        // A fresh region 0 would overwrite the labels that still describe the memory: refused, nothing written.
+        let fresh = PoolSnapshot(regions: [RegionSnapshot(config: state.regions[0].config, devices: [], badBlocks: [])])
+        #expect(throws: LabelStateStoreError.self) { try orphaned.commit(fresh) }
+        #expect(try AtomicFile.read(path: "\(trial)/region0.labels") == labels)
+        #expect(!Scratch.exists("\(trial)/ledger"))
+    }
+
+    @Test("a crash at every write of every commit recovers the state before or after, sound, with labels in line")
+    func cutEverywhere() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let template = "\(root)/template"
+        let trial = "\(root)/trial"
+        try FileManager.default.createDirectory(atPath: template, withIntermediateDirectories: true)
+        var before: PoolSnapshot?
+        var outcomes = (before: 0, after: 0)
+        for (name, after) in try Self.steps() {
+            let recorder = CuttingInterposerFake()
+            try LabelStateStoreCrashTests.copy(template, to: trial)
+            let measuring = LedgerStateStore(directory: trial, areaSize: Self.areaSize, interposer: recorder)
+            #expect(try measuring.load() == before)
+            recorder.arm(budget: nil)
+            try measuring.commit(after)
+            var budgets: [Int] = []
+            var start = 0
+            for write in recorder.writes {
+                budgets += LabelStateStoreCrashTests.cuts(within: write.count).map { start + $0 }
+                start += write.count
+            }
+            for budget in budgets {
+                try LabelStateStoreCrashTests.copy(template, to: trial)
+                let interposer = CuttingInterposerFake()
+                let store = LedgerStateStore(directory: trial, areaSize: Self.areaSize, interposer: interposer)
+                _ = try store.load()
+                interposer.arm(budget: budget)
+                _ = try? store.commit(after)
+                let reopened = LedgerStateStore(directory: trial, areaSize: Self.areaSize)
+                let recovered: PoolSnapshot?
+                do {
+                    recovered = try reopened.load()
+                } catch {
+                    Issue.record("\(name): cut at \(budget) of \(start): load failed: \(error)")
+                    continue
+                }
+                #expect(!reopened.takeFindings().contains { $0.kind == .degraded }, "\(name): cut at \(budget)")
+                if recovered == before {
+                    outcomes.before += 1
+                } else if recovered == after {
+                    outcomes.after += 1
+                } else {
+                    Issue.record("\(name): cut at \(budget) of \(start) recovered neither state")
+                    continue
+                }
+                for region in recovered?.regions ?? [] {
+                    #expect(
+                        reopened.secondCopy(region: region.config.id)
+                            == (try LabelStateStore.namespaces(of: region)).sorted { $0.uuid < $1.uuid },
+                        "\(name): cut at \(budget): labels not brought in line")
+                }
+            }
+            let store = LedgerStateStore(directory: template, areaSize: Self.areaSize)
+            _ = try store.load()
+            try store.commit(after)
+            before = after
+        }
+        print("ledger store crash test: \(outcomes.before) recovered the state before, \(outcomes.after) after")
+        #expect(outcomes.before > 0 && outcomes.after > 0)
+    }
+}
