@@ -63,9 +63,67 @@ enum StateSection {
             }
         }
 
+        log("state: ledger append latency")
+        rows.append(await ledgerAppend(directory: directory.path, iterations: iterations))
+
         log("state: restart with 10,000 devices")
         rows += await restart(directory: directory.path, devices: 10_000, repetitions: quick ? 3 : 7)
         return rows
+    }
+
+    /// One `Ledger.append` of a change record (about 200 bytes of JSON: two copies, one fdatasync) at the end of a
+    /// growing ledger, alternating with the commit rows' baseline (pwrite of 4 KiB over one block, then fsync).
+    static func ledgerAppend(directory: String, iterations: Int) async -> Row {
+        let name = "state commit: Ledger append (one change record, two copies, one fdatasync)"
+        let result = await onThread { () -> Result<(Samples, Samples), BenchError> in
+            let baselinePath = directory + "/baseline-ledger"
+            let fd = open(baselinePath, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+            guard fd >= 0 else { return .failure(.errno("open \(baselinePath)")) }
+            defer {
+                close(fd)
+                unlink(baselinePath)
+            }
+            var block = [UInt8](repeating: 0x78, count: 4096)
+            _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, 0) }
+            fsync(fd)
+            let ledger: Ledger
+            do { ledger = try Ledger.open(path: directory + "/ledger", create: true).0 } catch {
+                return .failure(BenchError("open the ledger: \(error)"))
+            }
+            let change = Array(
+                (#"{"change":"device_created","device":{"region":0,"instance":16,"uuid":"5f2b6c1e-8d4a-4e3b-9a7c-"#
+                    + #"2b1d0e9f8a76","size":2097152,"align":2097152,"state":"enabled","extents":[{"start":"#
+                    + #"33554432,"length":2097152}]}}"#).utf8)
+            var appends = Samples()
+            var baseline = Samples()
+            let clock = ContinuousClock()
+            for iteration in 0..<iterations {
+                let start = clock.now
+                do { _ = try ledger.append(change) } catch { return .failure(BenchError("append: \(error)")) }
+                appends.append(clock.now - start)
+                block[0] = UInt8(truncatingIfNeeded: iteration)
+                let baselineStart = clock.now
+                _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, 0) }
+                fsync(fd)
+                baseline.append(clock.now - baselineStart)
+            }
+            return .success((appends, baseline))
+        }
+        switch result {
+        case .success(let (appends, baseline)):
+            return Row(
+                section: "state", name: name, daxpool: formatPercentiles(appends),
+                baseline: "4 KiB pwrite + fsync: " + formatPercentiles(baseline),
+                ratio: formatRatio(appends.median / baseline.median) + " (p50)", target: "≤ 2× the baseline",
+                verdict: Verdict.atMost(appends.median / baseline.median, 2),
+                metrics: [
+                    "p50_ns": appends.median, "p99_ns": appends.p99, "baseline_p50_ns": baseline.median,
+                    "baseline_p99_ns": baseline.p99,
+                ],
+                note: "")
+        case .failure(let error):
+            return Row(section: "state", name: name, daxpool: "not measured", verdict: "not measured", note: "\(error)")
+        }
     }
 
     /// The pool used by the state rows: one sim region of `devices` 2 MiB devices, one range each.
