@@ -92,6 +92,18 @@ extension FileBackedDevices {
                     metadata: ["path": "\(path)", "error": "\(error.message)"])
             }
         }
+        // An empty file holds no memory and no one's bytes (a create that a crash cut before it allocated, or a
+        // revoked device): there is nothing to keep.
+        if status.size == 0, status.allocatedBytes == 0 {
+            do throws(Errno) {
+                try Syscall.unlink(path)
+                report.notes.append("\(path) belongs to no device and is empty: removed")
+                return
+            } catch {
+                logger.warning(
+                    "cannot remove an empty memory file", metadata: ["path": "\(path)", "error": "\(error)"])
+            }
+        }
         moveToLostAndFound(name, why: "belongs to no device", report: &report)
     }
 

@@ -61,17 +61,18 @@ extension LedgerStateStore {
                     "journal \(ledgerPath): \(damage.description); the journal was rewritten from the good copy"))
         }
         var snapshot = PoolSnapshot(regions: [])
-        var previous: PoolSnapshot?
+        var history = LabelHistory()
         for record in contents.records {
             do {
                 switch record.kind {
                 case .checkpoint:
                     snapshot = try JSONDecoder().decode(PoolSnapshot.self, from: Data(record.payload))
-                    previous = nil
+                    history = LabelHistory(snapshot)
                 case .change:
-                    previous = snapshot
                     let changes = try JSONDecoder().decode([StateChange].self, from: Data(record.payload))
+                    history.note(changes, before: snapshot)
                     snapshot = try snapshot.applying(changes)
+                    history.record(changes)
                 }
             } catch {
                 lost.append("journal \(ledgerPath): record \(record.sequence) cannot be replayed (\(error))")
@@ -93,7 +94,7 @@ extension LedgerStateStore {
         return (
             Current(
                 ledger: ledger, snapshot: snapshot, areas: [:], staleLabels: [], keptAreas: try labelAreaFiles(),
-                committed: !contents.records.isEmpty || !lost.isEmpty, previous: lost.isEmpty ? previous : nil,
+                committed: !contents.records.isEmpty || !lost.isEmpty, history: lost.isEmpty ? history : nil,
                 journalLost: !lost.isEmpty),
             rewrite
         )
@@ -156,10 +157,7 @@ extension LedgerStateStore {
             // Labels are written after the journal, so they may be one commit behind it; labels that are ahead of
             // it, or differ in a way no crash explains, mean the journal lost something.
             if let held = inspection.namespaces, inspection.ahead {
-                let before = state.previous?.regions.first { $0.config.id == id }
-                var behind: [LabelledNamespace] = []
-                if let before { behind = try LabelStateStore.namespaces(of: before) }
-                if Set(held) != Set(behind) {
+                if !(state.history?.passed(through: held, region: id) ?? false) {
                     problems.append(
                         "the labels hold a layout newer than the journal's (the journal lost records, or was "
                             + "truncated)")
@@ -284,5 +282,94 @@ extension LedgerStateStore {
         let size = namespace.extents.reduce(0) { $0 + $1.rawSize }
         let name = namespace.name.isEmpty ? "" : "'\(namespace.name)', "
         return "\(namespace.uuid) (\(name)\(size) bytes)"
+    }
+}
+
+/// The label states (the set of namespaces each region's labels would hold) the journal passed through since its
+/// checkpoint, as order-free sums of namespace hashes, kept incrementally while the journal is replayed: labels
+/// written after the journal can only be in one of these states.
+struct LabelHistory: Sendable {
+    /// Each device's namespace hash.
+    private var devices: [DaxPoolCore.DeviceID: Int] = [:]
+    /// Each region's current sum.
+    private var sums: [Int: Int] = [:]
+    /// Each region's sums so far.
+    private var seen: [Int: Set<Int>] = [:]
+
+    init() {}
+
+    /// The history of a checkpoint: its own state only.
+    init(_ snapshot: PoolSnapshot) {
+        for region in snapshot.regions {
+            var sum = 0
+            for device in region.devices {
+                let hash = Self.hash(device)
+                devices[device.record.id] = hash
+                sum &+= hash
+            }
+            sums[region.config.id] = sum
+            seen[region.config.id] = [sum]
+        }
+    }
+
+    /// Takes the devices one record removes or replaces out of their regions' sums (`before`: the state before it).
+    mutating func note(_ changes: [StateChange], before: PoolSnapshot) {
+        for change in changes {
+            switch change {
+            case .putDevice(let device):
+                if let old = devices.removeValue(forKey: device.record.id) {
+                    sums[device.record.id.region, default: 0] &-= old
+                }
+            case .removeDevice(let id):
+                if let old = devices.removeValue(forKey: id) { sums[id.region, default: 0] &-= old }
+            case .removeRegion(let id):
+                for key in devices.keys where key.region == id { devices[key] = nil }
+                sums[id] = nil
+            case .putRegion(let config, _, _, _):
+                if sums[config.id] == nil {
+                    sums[config.id] = 0
+                    seen[config.id, default: []].insert(0)
+                }
+            case .appendEvents, .setEvents:
+                break
+            }
+        }
+    }
+
+    /// Adds the devices one record puts, and remembers each touched region's new sum.
+    mutating func record(_ changes: [StateChange]) {
+        var touched = Set<Int>()
+        for change in changes {
+            switch change {
+            case .putDevice(let device):
+                let hash = Self.hash(device)
+                devices[device.record.id] = hash
+                sums[device.record.id.region, default: 0] &+= hash
+                touched.insert(device.record.id.region)
+            case .removeDevice(let id):
+                touched.insert(id.region)
+            case .putRegion(let config, _, _, _):
+                touched.insert(config.id)
+            case .removeRegion, .appendEvents, .setEvents:
+                break
+            }
+        }
+        for id in touched { if let sum = sums[id] { seen[id, default: []].insert(sum) } }
+    }
+
+    /// Whether region `region`'s labels holding `namespaces` is a state the journal passed through.
+    func passed(through namespaces: [LabelledNamespace], region: Int) -> Bool {
+        let sum = namespaces.reduce(0) { $0 &+ $1.hashValue }
+        return seen[region]?.contains(sum) ?? false
+    }
+
+    /// The hash of the namespace a device's labels hold.
+    static func hash(_ device: DeviceSnapshot) -> Int {
+        LabelledNamespace(
+            uuid: device.record.uuid, name: device.record.name?.value ?? "", alignment: device.record.align.rawValue,
+            extents: device.extents.map {
+                LabelledNamespace.Extent(dpa: $0.start.rawValue, rawSize: $0.length.rawValue)
+            }
+        ).hashValue
     }
 }

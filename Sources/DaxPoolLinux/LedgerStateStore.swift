@@ -1,5 +1,6 @@
 // Linux only.
 import DaxPoolCore
+import Dispatch
 import Synchronization
 import SystemPackage
 
@@ -15,21 +16,24 @@ import Foundation
 /// In the state directory:
 ///
 /// * `ledger` — `Ledger`: a checkpoint of the whole state followed by change records (`StateChange`s as JSON),
-///   each record written twice with its own checksums. A commit appends one record (one write, one fdatasync;
-///   concurrent commits share them).
-/// * `region<R>.labels` — region R's label area, updated after the journal record is durable, with the kernel's
-///   two-pass protocol: each device range is one label (uuid, name, region offset as `dpa`, length, alignment).
-///   `daxpool read-labels` and `ndctl read-labels`-style tools read it. The journal is the truth until the labels
-///   are written, so a crash between the two leaves labels that are behind; the next start brings them forward.
+///   each record written twice with its own checksums. A commit appends one record; commits queued while another
+///   is being written share its write and its fdatasync (group commit: `enqueue` then `waitDurable`).
+/// * `region<R>.labels` — region R's label area, brought in line with the journal after its records are durable,
+///   off the commit path, with the kernel's two-pass protocol: each device range is one label (uuid, name, region
+///   offset as `dpa`, length, alignment). `daxpool read-labels` and `ndctl read-labels`-style tools read it. The
+///   journal is the truth until the labels are written, so after a crash the labels may be behind; the next start
+///   brings them forward.
 ///
 /// At start (`load`), the two copies are compared region by region:
 ///
 /// * a damaged copy of a journal record is replaced by the other copy (the journal is rewritten as a checkpoint);
 /// * a label area that is damaged (an index block or a label fails its checksum), left mid-update (`UPDATING`
-///   labels), missing, or that disagrees with a complete journal is rewritten from the journal;
-/// * when the journal itself lost a record (both copies unreadable) or cannot be replayed, every region is in
-///   doubt: it comes up degraded (`RegionDoubt`), its labels are left as they are, and `daxpool recover` rebuilds
-///   it from what survives. A region's doubt is journalled, so it outlives restarts until recover clears it.
+///   labels), missing, or behind the journal (it holds a state the journal passed through since its checkpoint) is
+///   rewritten from the journal;
+/// * labels that hold a layout the journal never had (the journal lost records, or was cut short), or a journal
+///   that lost a record in both copies, put the region in doubt: it comes up degraded (`RegionDoubt`), its labels
+///   are left as they are, and `daxpool recover` rebuilds it from what survives. A region's doubt is journalled, so
+///   it outlives restarts until recover clears it.
 ///
 /// Each finding is reported (`takeFindings`) so the daemon logs it and raises an event.
 ///
@@ -38,7 +42,7 @@ import Foundation
 public final class LedgerStateStore: StateStore {
     /// The journal's file name.
     public static let ledgerFileName = "ledger"
-    /// Journal records after which a commit compacts the journal into a checkpoint.
+    /// Journal records after which the label writer compacts the journal into a checkpoint.
     static let compactAfterChanges = 4096
 
     /// The state directory.
@@ -48,28 +52,74 @@ public final class LedgerStateStore: StateStore {
     /// The label-area machinery (file layout, two-pass updates, migration from a sidecar).
     let labels: LabelStateStore
     let interposer: (any FileLabelStorage.WriteInterposer)?
-    let current = Mutex<Current?>(nil)
     let findings = Mutex<[StoreFinding]>([])
+    /// The queue of changes: short critical sections only (the service actor takes it on every change).
+    let queue = Mutex<Queue?>(nil)
+    /// The journal; held by the group leader while it writes and syncs.
+    let journal = Mutex<Journal>(Journal())
+    /// The label areas; held by the label writer while it writes.
+    let areas = Mutex<LabelAreas>(LabelAreas())
+    /// Whether a label write is queued on `labelWriter`.
+    let labelWriteQueued = Mutex(false)
+    let labelWriter = DispatchQueue(label: "daxpool.label-writer")
 
-    /// What is on disk as of the last load or commit.
-    struct Current: Sendable {
-        var ledger: Ledger?
+    /// What the store knows between a load and the next: the queued state and what is durable.
+    struct Queue: Sendable {
+        /// The state after the last queued change: the base of the next change.
         var snapshot: PoolSnapshot
-        /// The label area of every region that is not in doubt, by region id.
-        var areas: [Int: LabelStore<FileLabelStorage>]
-        /// Regions whose labels could not be written after their journal record: rewritten whole at the next
-        /// commit (and at start).
-        var staleLabels: Set<Int>
+        /// Queued records not yet written, oldest first.
+        var pending: [Pending] = []
+        var nextTicket: UInt64 = 1
+        /// The newest ticket whose record is durable.
+        var durableTicket: UInt64 = 0
+        /// The state after the last durable change.
+        var durable: PoolSnapshot
+        /// Why the journal stopped taking records (a failed write or sync): every later commit fails with it.
+        var failure: LabelStateStoreError?
         /// Label area files of regions the journal does not know, kept untouched (state from before a lost
         /// journal): a new region never overwrites one.
         var keptAreas: [Int: String]
+        /// Each region's label area, as `list -R` shows it (slot counts for the room check).
+        var areaInfos: [Int: LabelStateStore.AreaInfo] = [:]
+    }
+
+    /// One queued record.
+    struct Pending: Sendable {
+        var ticket: UInt64
+        var payload: [UInt8]
+        var snapshot: PoolSnapshot
+    }
+
+    /// The journal file and whether it holds a record yet.
+    struct Journal: Sendable {
+        var ledger: Ledger?
         /// Whether the journal holds any record (a journal created by a commit that was cut before its first
         /// checkpoint holds none: nothing was ever committed).
+        var committed = false
+    }
+
+    /// The label areas the writer keeps in line with the durable state.
+    struct LabelAreas: Sendable {
+        /// The label area of every region that is not in doubt, by region id.
+        var stores: [Int: LabelStore<FileLabelStorage>] = [:]
+        /// Regions whose last label update failed: rewritten whole next time.
+        var stale: Set<Int> = []
+        /// The ticket of the state the labels hold.
+        var written: UInt64 = 0
+    }
+
+    /// What `load` read and repaired.
+    struct Current: Sendable {
+        var ledger: Ledger?
+        var snapshot: PoolSnapshot
+        var areas: [Int: LabelStore<FileLabelStorage>]
+        var staleLabels: Set<Int>
+        var keptAreas: [Int: String]
         var committed = true
-        /// At start: the state before the journal's last change record, whose label writes a crash may have cut.
-        /// Labels that match it are behind, not damaged.
-        var previous: PoolSnapshot? = nil
-        /// At start: whether the journal lost a record (then label areas it does not know are kept).
+        /// Each region's label states the journal passed through since its checkpoint (`LabelHistory`), so labels
+        /// that are behind are told from labels the journal never had.
+        var history: LabelHistory? = nil
+        /// Whether the journal lost a record (then label areas it does not know are kept).
         var journalLost = false
     }
 
@@ -96,72 +146,128 @@ public final class LedgerStateStore: StateStore {
         }
     }
 
+    // MARK: - Load
+
     /// Reads the state, repairing a damaged copy from the other and marking regions in doubt (see the type).
     ///
     /// - Returns: The state, or `nil` when nothing was ever committed.
     public func load() throws(LabelStateStoreError) -> PoolSnapshot? {
-        try current.withLock { current throws(LabelStateStoreError) -> PoolSnapshot? in
-            current = nil
-            var found: [StoreFinding] = []
-            let loaded = try readAndRepair(&found)
-            current = loaded
-            findings.withLock { $0 = found }
-            guard let loaded, loaded.ledger != nil, loaded.committed else { return nil }
-            return loaded.snapshot
+        flushLabels()
+        var found: [StoreFinding] = []
+        let loaded = try readAndRepair(&found)
+        findings.withLock { $0 = found }
+        install(loaded)
+        guard let loaded, loaded.ledger != nil, loaded.committed else { return nil }
+        return loaded.snapshot
+    }
+
+    /// Makes `loaded` (or an empty directory's state) the store's state.
+    func install(_ loaded: Current?) {
+        let snapshot = loaded?.snapshot ?? PoolSnapshot(regions: [])
+        var infos: [Int: LabelStateStore.AreaInfo] = [:]
+        for (id, store) in loaded?.areas ?? [:] { infos[id] = LabelStateStore.AreaInfo(store) }
+        journal.withLock { $0 = Journal(ledger: loaded?.ledger, committed: loaded?.committed ?? false) }
+        areas.withLock {
+            $0 = LabelAreas(stores: loaded?.areas ?? [:], stale: loaded?.staleLabels ?? [], written: 0)
+        }
+        queue.withLock {
+            $0 = Queue(
+                snapshot: snapshot, durable: snapshot, keptAreas: loaded?.keptAreas ?? [:], areaInfos: infos)
         }
     }
 
-    /// Appends the changes from the last state to `snapshot` to the journal (durable when this returns), then
-    /// brings the label areas of the regions that changed in line.
+    // MARK: - Commit
+
+    /// Appends the changes from the last state to `snapshot` to the journal (durable when this returns), and brings
+    /// the label areas in line before returning.
     ///
     /// - Throws: `.areaFull` (nothing written) when a region's label area has no room; `.stateInDoubt` when the
     ///   change would overwrite a label area the journal does not know; a journal error (nothing committed).
     public func commit(_ snapshot: PoolSnapshot) throws(LabelStateStoreError) {
-        try current.withLock { current throws(LabelStateStoreError) in
-            var state: Current
-            if let existing = current {
-                state = existing
-            } else {
-                var found: [StoreFinding] = []
-                state =
-                    try readAndRepair(&found)
-                    ?? Current(
-                        ledger: nil, snapshot: PoolSnapshot(regions: []), areas: [:], staleLabels: [], keptAreas: [:])
-                findings.withLock { $0 += found }
-            }
+        let ticket = try enqueue(snapshot)
+        try waitDurable(ticket)
+        writeLabels()
+    }
+
+    /// Queues the changes from the last queued state to `snapshot`, in call order, after checking that the labels
+    /// can hold it; nothing is written yet.
+    ///
+    /// - Returns: The ticket `waitDurable` takes.
+    /// - Throws: What `commit` throws before it writes.
+    public func enqueue(_ snapshot: PoolSnapshot) throws(LabelStateStoreError) -> UInt64 {
+        if queue.withLock({ $0 == nil }) { _ = try load() }
+        return try queue.withLock { queue throws(LabelStateStoreError) -> UInt64 in
+            guard var state = queue else { return 0 }
+            if let failure = state.failure { throw failure }
             let changes = state.snapshot.changes(to: snapshot)
-            guard !changes.isEmpty || state.ledger == nil || !state.committed else { return }
+            let firstEver = state.nextTicket == 1 && state.durableTicket == 0
+            guard !changes.isEmpty || firstEver else { return state.nextTicket - 1 }
             try refuseOverwritingKeptAreas(snapshot, state)
             try checkRoom(snapshot, state)
-            if state.ledger == nil {
-                try labels.ensureDirectory()
-                state.ledger = try createLedger(checkpoint: snapshot)
-            } else if let ledger = state.ledger, !state.committed {
-                try compact(ledger, snapshot)
-            } else if let ledger = state.ledger {
-                try append(changes, to: ledger)
-            }
+            let payload = try Self.encode(changes)
+            state.pending.append(Pending(ticket: state.nextTicket, payload: payload, snapshot: snapshot))
+            state.nextTicket += 1
             state.snapshot = snapshot
-            state.committed = true
-            current = state
-            // The journal is the truth from here on: label writes that fail leave the labels behind, which the next
-            // commit or start repairs; they never undo the commit.
-            writeLabels(of: snapshot, &state)
-            current = state
-            // A checkpoint while labels are behind would hide that they are (the start compares them with the state
-            // before the last change record only).
-            if let ledger = state.ledger, state.staleLabels.isEmpty,
-                ledger.changesSinceCheckpoint >= Self.compactAfterChanges
-            {
-                try? compact(ledger, snapshot)
-            }
+            queue = state
+            return state.nextTicket - 1
         }
     }
 
-    /// Throws `.areaFull` when committing `snapshot` would find a region's label area without room; writes nothing.
+    /// Waits until the record of `ticket` (and every record before it) is durable, writing them if no other caller
+    /// is: the records queued meanwhile go in the same write and the same fdatasync. Then starts the label writer.
+    ///
+    /// - Throws: The journal's failure; the journal then takes no more records (the state on disk is the state
+    ///   before the first record that failed).
+    public func waitDurable(_ ticket: UInt64) throws(LabelStateStoreError) {
+        try journal.withLock { journal throws(LabelStateStoreError) in
+            let (batch, durable) = try queue.withLock { queue throws(LabelStateStoreError) -> ([Pending], UInt64) in
+                guard var state = queue else { return ([], ticket) }
+                if state.durableTicket >= ticket { return ([], state.durableTicket) }
+                if let failure = state.failure { throw failure }
+                let batch = state.pending
+                state.pending = []
+                queue = state
+                return (batch, state.durableTicket)
+            }
+            guard let last = batch.last, durable < ticket else { return }
+            do throws(LabelStateStoreError) {
+                try write(batch, &journal)
+            } catch {
+                queue.withLock { $0?.failure = error }
+                throw error
+            }
+            queue.withLock {
+                $0?.durableTicket = last.ticket
+                $0?.durable = last.snapshot
+            }
+        }
+        scheduleLabelWrite()
+    }
+
+    /// Appends `batch` to the journal in one write and one fdatasync; a journal without a record gets a checkpoint of
+    /// the last state instead.
+    func write(_ batch: [Pending], _ journal: inout Journal) throws(LabelStateStoreError) {
+        guard let last = batch.last else { return }
+        if journal.ledger == nil {
+            try labels.ensureDirectory()
+            journal.ledger = try createLedger(checkpoint: last.snapshot)
+        } else if let ledger = journal.ledger, !journal.committed {
+            try compact(ledger, last.snapshot)
+        } else if let ledger = journal.ledger {
+            do throws(LedgerError) {
+                _ = try ledger.append(contentsOf: batch.map(\.payload))
+            } catch {
+                throw .ledger(path: ledgerPath, reason: "\(error)")
+            }
+        }
+        journal.committed = true
+    }
+
+    /// Throws `.areaFull` when `snapshot` cannot be committed because a sound region's label area has no room;
+    /// writes nothing.
     public func check(_ snapshot: PoolSnapshot) throws(LabelStateStoreError) {
-        try current.withLock { current throws(LabelStateStoreError) in
-            guard let state = current else { return }
+        try queue.withLock { queue throws(LabelStateStoreError) in
+            guard let state = queue else { return }
             try refuseOverwritingKeptAreas(snapshot, state)
             try checkRoom(snapshot, state)
         }
@@ -169,26 +275,111 @@ public final class LedgerStateStore: StateStore {
 
     /// Where a region's label area is and how full it is, for `daxpool list -R`.
     public func labelArea(region: Int) -> LabelStateStore.AreaInfo? {
-        current.withLock { current in
-            current?.areas[region].map(LabelStateStore.AreaInfo.init)
-        }
+        queue.withLock { $0?.areaInfos[region] }
     }
 
     /// The namespaces region `region`'s label area holds on disk, or `nil` when it is missing or unreadable.
     public func secondCopy(region: Int) -> [LabelledNamespace]? {
-        let path = labels.path(LabelStateStore.areaFileName(region: region))
-        guard let bytes = try? AtomicFile.read(path: path), let area = try? LabelArea.decode(bytes) else { return nil }
-        return area.namespaces
+        areas.withLock { _ in
+            let path = labels.path(LabelStateStore.areaFileName(region: region))
+            guard let bytes = try? AtomicFile.read(path: path), let area = try? LabelArea.decode(bytes) else {
+                return nil
+            }
+            return area.namespaces
+        }
     }
 
     /// Copies region `region`'s label area to `region<R>.labels.before-recover` (replacing an older copy).
     public func preserveSecondCopy(region: Int) {
-        let name = LabelStateStore.areaFileName(region: region)
-        guard let bytes = try? AtomicFile.read(path: labels.path(name)) else { return }
-        try? AtomicFile.replace(path: labels.path(name + ".before-recover"), bytes: bytes)
+        areas.withLock { _ in
+            let name = LabelStateStore.areaFileName(region: region)
+            guard let bytes = try? AtomicFile.read(path: labels.path(name)) else { return }
+            try? AtomicFile.replace(path: labels.path(name + ".before-recover"), bytes: bytes)
+        }
     }
 
-    // MARK: - Commit steps
+    // MARK: - Labels
+
+    /// Queues a label write on the label writer, unless one is queued already.
+    func scheduleLabelWrite() {
+        let start = labelWriteQueued.withLock { queued in
+            defer { queued = true }
+            return !queued
+        }
+        guard start else { return }
+        labelWriter.async { [self] in
+            labelWriteQueued.withLock { $0 = false }
+            writeLabels()
+        }
+    }
+
+    /// Waits for a queued label write and brings the labels in line with the durable state (tests, shutdown).
+    public func flushLabels() {
+        labelWriter.sync {}
+        writeLabels()
+    }
+
+    /// Brings every sound region's label area in line with the durable state and removes the areas of regions that
+    /// are gone. A region whose update fails is rewritten whole next time (and at start). When the labels are in
+    /// line and the journal has many records since its checkpoint, compacts it.
+    func writeLabels() {
+        areas.withLock { areas in
+            guard let (snapshot, ticket) = queue.withLock({ $0.map { ($0.durable, $0.durableTicket) } }),
+                ticket > areas.written
+            else { return }
+            let wanted = Set(snapshot.regions.map(\.config.id))
+            for region in snapshot.regions where region.degraded == nil {
+                write(region, &areas)
+            }
+            for id in areas.stores.keys where !wanted.contains(id) {
+                areas.stores[id] = nil
+                try? labels.removeFile(LabelStateStore.areaFileName(region: id))
+            }
+            areas.written = ticket
+            let infos = areas.stores.mapValues(LabelStateStore.AreaInfo.init)
+            queue.withLock { $0?.areaInfos = infos }
+            guard areas.stale.isEmpty else { return }
+            journal.withLock { journal in
+                guard let ledger = journal.ledger, ledger.changesSinceCheckpoint >= Self.compactAfterChanges,
+                    queue.withLock({ $0?.durableTicket == ticket && $0?.pending.isEmpty == true })
+                else { return }
+                try? compact(ledger, snapshot)
+            }
+        }
+    }
+
+    /// Brings one region's label area in line with `region`: one atomic update, or (for a new, stale or full area)
+    /// a new area written whole and renamed into place.
+    func write(_ region: RegionSnapshot, _ areas: inout LabelAreas) {
+        let id = region.config.id
+        do throws(LabelStateStoreError) {
+            let namespaces = try LabelStateStore.namespaces(of: region)
+            if var store = areas.stores[id], !areas.stale.contains(id) {
+                let (puts, removes) = LabelStateStore.changes(from: store.namespaces, to: namespaces)
+                guard !puts.isEmpty || !removes.isEmpty else { return }
+                do throws(LabelStateStoreError) {
+                    try labels.update(&store, region: id, puts: puts, removes: removes)
+                    areas.stores[id] = store
+                    return
+                } catch .areaFull {
+                    // An update needs room for its new labels beside the old ones; a new area does not.
+                }
+            }
+            let size = areas.stores[id].map { $0.storage.size }
+            areas.stores[id] = nil
+            areas.stores[id] = try labels.createArea(
+                region: id, file: LabelStateStore.areaFileName(region: id),
+                size: size
+                    ?? Self.newAreaSize(holding: namespaces.reduce(0) { $0 + $1.extents.count }, atLeast: areaSize),
+                namespaces: namespaces)
+            areas.stale.remove(id)
+        } catch {
+            areas.stale.insert(id)
+            areas.stores[id] = nil
+        }
+    }
+
+    // MARK: - Helpers
 
     /// The journal record of `changes`: their JSON.
     static func encode(_ changes: [StateChange]) throws(LabelStateStoreError) -> [UInt8] {
@@ -207,15 +398,6 @@ public final class LedgerStateStore: StateStore {
             return [UInt8](try encoder.encode(snapshot))
         } catch {
             throw .unencodable(reason: "\(error)")
-        }
-    }
-
-    func append(_ changes: [StateChange], to ledger: Ledger) throws(LabelStateStoreError) {
-        let payload = try Self.encode(changes)
-        do throws(LedgerError) {
-            _ = try ledger.append(payload)
-        } catch {
-            throw .ledger(path: ledgerPath, reason: "\(error)")
         }
     }
 
@@ -242,8 +424,8 @@ public final class LedgerStateStore: StateStore {
     }
 
     /// Refuses a region that would take over a label area the journal does not know.
-    func refuseOverwritingKeptAreas(_ snapshot: PoolSnapshot, _ state: Current) throws(LabelStateStoreError) {
-        for region in snapshot.regions where state.areas[region.config.id] == nil {
+    func refuseOverwritingKeptAreas(_ snapshot: PoolSnapshot, _ state: Queue) throws(LabelStateStoreError) {
+        for region in snapshot.regions where state.areaInfos[region.config.id] == nil {
             if let file = state.keptAreas[region.config.id] {
                 throw .stateInDoubt(
                     reason:
@@ -254,56 +436,42 @@ public final class LedgerStateStore: StateStore {
         }
     }
 
-    /// Throws `.areaFull` when a sound region's label area has no room for `snapshot`'s labels.
-    func checkRoom(_ snapshot: PoolSnapshot, _ state: Current) throws(LabelStateStoreError) {
+    /// Throws `.areaFull` when a sound region's labels would not fit its label area. The writer updates an area with
+    /// the kernel's two-pass protocol, whose second pass needs as many free slots as the first wrote, and falls back
+    /// to a new area written whole when an update lacks room: so a region keeps at most half its area's slots in
+    /// labels, and every state the journal accepts can be written.
+    func checkRoom(_ snapshot: PoolSnapshot, _ state: Queue) throws(LabelStateStoreError) {
+        let before = Dictionary(
+            state.snapshot.regions.map { ($0.config.id, Self.labelCount($0)) }, uniquingKeysWith: { first, _ in first })
         for region in snapshot.regions where region.degraded == nil {
             let id = region.config.id
-            guard let store = state.areas[id], !state.staleLabels.contains(id) else { continue }
-            let (puts, removes) = LabelStateStore.changes(
-                from: store.namespaces, to: try LabelStateStore.namespaces(of: region))
-            guard !puts.isEmpty || !removes.isEmpty else { continue }
-            do throws(LabelError) {
-                try store.check(puts: puts, removes: removes)
-            } catch {
-                if case .areaFull(let needed, let free) = error {
-                    throw .areaFull(
-                        region: id, path: store.storage.path, needed: needed, free: free,
-                        slotCount: Int(store.area.currentIndex.slotCount))
-                }
-                throw .label(path: store.storage.path, error)
-            }
+            guard let info = state.areaInfos[id] else { continue }
+            let needed = Self.labelCount(region)
+            let capacity = info.slotCount / 2
+            let had = before[id] ?? 0
+            guard needed > capacity, needed > had else { continue }
+            throw .areaFull(
+                region: id, path: info.path, needed: (needed - had) * 2, free: max(capacity - had, 0) * 2,
+                slotCount: info.slotCount)
         }
     }
 
-    /// Brings every sound region's label area in line with `snapshot` and removes the areas of regions that are
-    /// gone. A region whose update fails is marked stale and rewritten whole next time.
-    func writeLabels(of snapshot: PoolSnapshot, _ state: inout Current) {
-        let wanted = Set(snapshot.regions.map(\.config.id))
-        for region in snapshot.regions where region.degraded == nil {
-            let id = region.config.id
-            do throws(LabelStateStoreError) {
-                let namespaces = try LabelStateStore.namespaces(of: region)
-                if var store = state.areas[id], !state.staleLabels.contains(id) {
-                    let (puts, removes) = LabelStateStore.changes(from: store.namespaces, to: namespaces)
-                    guard !puts.isEmpty || !removes.isEmpty else { continue }
-                    try labels.update(&store, region: id, puts: puts, removes: removes)
-                    state.areas[id] = store
-                } else {
-                    state.areas[id] = try labels.createArea(
-                        region: id, file: LabelStateStore.areaFileName(region: id),
-                        size: LabelStateStore.areaSize(
-                            holding: namespaces.reduce(0) { $0 + $1.extents.count }, atLeast: areaSize),
-                        namespaces: namespaces)
-                    state.staleLabels.remove(id)
-                }
-            } catch {
-                state.staleLabels.insert(id)
-                state.areas[id] = nil
+    /// The size of a new label area: `minimum`, doubled until half its slots hold `labels` labels.
+    static func newAreaSize(holding labels: Int, atLeast minimum: Int) -> Int {
+        var size = minimum
+        while size < 1 << 30 {
+            if let geometry = try? LabelAreaGeometry(configSize: size, version: LabelStateStore.labelVersion),
+                geometry.slotCount / 2 >= labels
+            {
+                return size
             }
+            size *= 2
         }
-        for id in state.areas.keys where !wanted.contains(id) {
-            state.areas[id] = nil
-            try? labels.removeFile(LabelStateStore.areaFileName(region: id))
-        }
+        return size
+    }
+
+    /// The labels a region's devices take: one per range.
+    static func labelCount(_ region: RegionSnapshot) -> Int {
+        region.devices.reduce(0) { $0 + $1.extents.count }
     }
 }

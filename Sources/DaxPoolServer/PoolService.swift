@@ -485,6 +485,9 @@ public actor PoolService {
             try backend.setDeviceOwner(record.id, uid: owner, in: region.config)
             try store.commit(next.snapshot)
         } catch {
+            // Revoked first, the new file is empty: the destroy unlinks it instead of pooling it, so a refused
+            // create leaves the region directory as it was.
+            try? backend.revokeDevice(record.id, in: region.config)
             try? backend.destroyDevice(record.id, in: region.config)
             throw error
         }

@@ -8,6 +8,7 @@ import Testing
 /// The journal-backed store: two copies of every layout fact, repaired or put in doubt at start, never guessed.
 @Suite("ledger state store: two copies, repair, doubt")
 struct LedgerStateStoreTests {
+    typealias Script = LabelStateScript
     static let areaSize = 8 << 10
 
     /// The state after each step of the crash tests' script (devices, a discontiguous one, errors, destroys).
@@ -53,6 +54,39 @@ struct LedgerStateStoreTests {
         }
         #expect(Scratch.exists("\(directory)/ledger"))
         #expect(!Scratch.exists("\(directory)/regions.json"))
+    }
+
+    @Test("a commit whose labels would not fit the region's label area is refused with areaFull, writing nothing")
+    func fullLabelArea() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let directory = "\(root)/state"
+        let store = LedgerStateStore(directory: directory, areaSize: 4096)
+        var model = PoolModel()
+        try model.addRegion(Script.config(0))
+        try store.commit(model.snapshot)
+        let slots = try #require(store.labelArea(region: 0)?.slotCount)
+        var refused: LabelStateStoreError?
+        for index in 0...slots {
+            var next = model
+            _ = try next.createDevice(
+                region: 0, size: .mebibytes(1), align: .page4K, name: nil, uuid: Script.uuid(UInt64(index + 10)))
+            do {
+                try store.commit(next.snapshot)
+                model = next
+            } catch {
+                refused = error
+                break
+            }
+        }
+        guard case .areaFull = try #require(refused) else {
+            Issue.record("expected areaFull, got \(String(describing: refused))")
+            return
+        }
+        #expect(model.snapshot.regions[0].devices.count == slots / 2)
+        store.flushLabels()
+        #expect(store.secondCopy(region: 0)?.count == slots / 2, "every accepted state fits the labels")
+        #expect(try LedgerStateStore(directory: directory, areaSize: 4096).load() == model.snapshot)
     }
 
     @Test("a state directory of the sidecar format is migrated on first start, losing nothing")

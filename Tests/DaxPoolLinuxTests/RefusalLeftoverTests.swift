@@ -65,7 +65,7 @@ struct RefusalLeftoverTests {
         let backend = ShmBackend(scrubThreads: 1)
         let service = try await PoolService(
             backends: [backend],
-            store: LabelStateStore(directory: state, areaSize: 16 << 10),
+            store: LedgerStateStore(directory: state, areaSize: 16 << 10),
             settings: PoolSettings(defaultRegionSize: nil, shmRoot: root, hugetlbRoot: root),
             logger: Logger(label: "test")
         )
@@ -79,14 +79,7 @@ struct RefusalLeftoverTests {
             _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("8M"), name: "refused"))
         }
         #expect(await service.devices().isEmpty)
-        withKnownIssue(
-            """
-            PoolService.createDevice undoes the create with destroyDevice, which scrubs the new file into the pool \
-            as a ready file; revoking the device first (its file then empty) makes destroyDevice unlink it
-            """
-        ) {
-            #expect(Self.listing(region) == before, "the device file is neither left nor kept in the pool")
-        }
+        #expect(Self.listing(region) == before, "the device file is neither left nor kept in the pool")
     }
 
     @Test("destroying a revoked device unlinks its empty file without making the pool directory")
