@@ -1,5 +1,6 @@
 import DaxPoolAPI
 import DaxPoolCore
+import Dispatch
 import Logging
 
 #if canImport(FoundationEssentials)
@@ -107,10 +108,43 @@ public actor PoolService {
         if model != loaded { try store.commit(model.snapshot) }
         let keepsState = findings.contains { $0.kind == .kept }
         if model.regions.isEmpty, !keepsState, let defaultSize = settings.defaultRegionSize, defaultSize.rawValue > 0 {
-            let region = try createRegion(
+            let region = try await createRegion(
                 CreateRegionRequest(backend: .shm, size: SizeValue(bytes: defaultSize.rawValue)))
             logger.info(
                 "created the embedded default region", metadata: ["region": "\(region.id)", "path": "\(region.path)"])
+        }
+    }
+
+    /// Makes `next` the model at once (so the requests that follow build on it) and waits, off this actor, until its
+    /// journal record is durable; commits queued meanwhile share the write and the sync. If the journal fails, the
+    /// change is undone in the model when nothing was built on it since, and the store takes no more changes.
+    private func persist(_ next: PoolModel) async throws {
+        let before = model
+        let ticket = try store.enqueue(next.snapshot)
+        model = next
+        let store = self.store
+        do {
+            try await Self.offActor { try store.waitDurable(ticket) }
+        } catch {
+            if model == next { model = before }
+            logger.critical(
+                "the state journal failed: the daemon takes no more changes until it is restarted",
+                metadata: ["error": "\(error)"])
+            throw error
+        }
+    }
+
+    /// Runs `work` (blocking I/O) on a thread outside the cooperative pool and returns when it has.
+    static func offActor(_ work: @escaping @Sendable () throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue.global().async {
+                do {
+                    try work()
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
         }
     }
 
@@ -176,9 +210,12 @@ public actor PoolService {
                 }
                 var next = model
                 guard let event = try? next.recordExcess(of: record.id, excess: ByteCount(excess), time: Self.now()),
-                    (try? store.commit(next.snapshot)) != nil
+                    let ticket = try? store.enqueue(next.snapshot)
                 else { continue }
                 model = next
+                // Durable with the next commit's write, or this one's.
+                let store = self.store
+                Task { try? await Self.offActor { try store.waitDurable(ticket) } }
                 reportedExcess[record.uuid] = excess
                 logger.warning(
                     "a device's memory grew past its size: its owner grew the file; it is cut back on destroy",
@@ -198,7 +235,7 @@ public actor PoolService {
 
     // MARK: - Regions
 
-    public func createRegion(_ request: CreateRegionRequest, by caller: Caller = .daemon) throws -> RegionInfo {
+    public func createRegion(_ request: CreateRegionRequest, by caller: Caller = .daemon) async throws -> RegionInfo {
         try policy.requireAdministrator(caller, to: "create regions")
         let backend = try backendFor(request.backend)
         guard let sizeValue = request.size ?? (request.backend == .devdax ? SizeValue(bytes: 0) : nil) else {
@@ -258,18 +295,17 @@ public actor PoolService {
             throw error
         }
         do {
-            try store.commit(final.snapshot)
+            try await persist(final)
         } catch {
             try? backend.destroyRegion(config)
             throw error
         }
-        model = final
         queueFill(id)
         logger.info("created region", metadata: ["region": "\(id)", "backend": "\(config.backend)"])
         return info(for: try model.region(id), includeDevices: true, visibleTo: caller)
     }
 
-    public func destroyRegion(_ id: Int, by caller: Caller = .daemon) throws {
+    public func destroyRegion(_ id: Int, by caller: Caller = .daemon) async throws {
         try policy.requireAdministrator(caller, to: "destroy regions")
         let region = try model.region(id)
         let lost = backends[region.config.backend]?.lostFiles(in: region.config) ?? []
@@ -278,8 +314,7 @@ public actor PoolService {
         }
         var next = model
         try next.removeRegion(id)
-        try store.commit(next.snapshot)
-        model = next
+        try await persist(next)
         do {
             try backendFor(region.config.backend).destroyRegion(region.config)
         } catch {
@@ -291,7 +326,7 @@ public actor PoolService {
     /// the journal, the labels, the memory the backend holds) and, with `apply`, commits the rebuild after checking
     /// it as a whole; the region is then sound again, its labels rewritten (the old ones kept as
     /// `region<R>.labels.before-recover`), and memory no device owns goes to its lost+found.
-    public func recover(_ request: RecoverRequest, by caller: Caller = .daemon) throws -> RecoverResponse {
+    public func recover(_ request: RecoverRequest, by caller: Caller = .daemon) async throws -> RecoverResponse {
         try policy.requireAdministrator(caller, to: "recover regions")
         let ids: [Int]
         if let id = request.region {
@@ -322,8 +357,7 @@ public actor PoolService {
             }
             try store.check(next.snapshot)
             for (id, _, _) in plans { store.preserveSecondCopy(region: id) }
-            try store.commit(next.snapshot)
-            model = next
+            try await persist(next)
             for (id, _, plan) in plans {
                 guard let region = model.regions[id], let backend = backends[region.config.backend] else { continue }
                 record(
@@ -353,7 +387,7 @@ public actor PoolService {
                     scrubContinuation.yield(.scrub(ScrubJob(region: region.config, scrub: scrub, backend: backend)))
                 }
             }
-            if model != next { try? store.commit(model.snapshot) }
+            if model != next { try? await persist(model) }
         }
         return RecoverResponse(
             regions: plans.map { id, reasons, plan in
@@ -370,7 +404,7 @@ public actor PoolService {
 
     /// Sets the sizes of the ready files region `id`'s pool keeps (shm and hugetlb) and starts filling them in the
     /// background. Ready files no size asks for stay until a device needs their memory.
-    public func setPool(_ id: Int, _ request: SetPoolRequest, by caller: Caller = .daemon) throws -> RegionInfo {
+    public func setPool(_ id: Int, _ request: SetPoolRequest, by caller: Caller = .daemon) async throws -> RegionInfo {
         try policy.requireAdministrator(caller, to: "configure region pools")
         let region = try model.region(id)
         var config = region.config
@@ -378,8 +412,7 @@ public actor PoolService {
         if let problem = config.poolProblem() { throw PoolError.invalidRequest(problem) }
         var next = model
         try next.replaceConfig(config)
-        try store.commit(next.snapshot)
-        model = next
+        try await persist(next)
         queueFill(id)
         logger.info("set the region's pool", metadata: ["region": "\(id)", "sizes": "\(config.pool.map(\.rawValue))"])
         return info(for: try model.region(id), includeDevices: true, visibleTo: caller)
@@ -420,7 +453,7 @@ public actor PoolService {
 
     // MARK: - Devices
 
-    public func createDevice(_ request: CreateDeviceRequest, by caller: Caller = .daemon) throws -> DeviceInfo {
+    public func createDevice(_ request: CreateDeviceRequest, by caller: Caller = .daemon) async throws -> DeviceInfo {
         guard policy.mayCreateDevices(caller) else {
             throw AccessDenied(
                 "\(caller) may not create devices: ask an administrator to add you to device_creators in the "
@@ -483,7 +516,7 @@ public actor PoolService {
             backend: backend)
         do {
             try backend.setDeviceOwner(record.id, uid: owner, in: region.config)
-            try store.commit(next.snapshot)
+            try await persist(next)
         } catch {
             // Revoked first, the new file is empty: the destroy unlinks it instead of pooling it, so a refused
             // create leaves the region directory as it was.
@@ -491,7 +524,6 @@ public actor PoolService {
             try? backend.destroyDevice(record.id, in: region.config)
             throw error
         }
-        model = next
         queueFill(region.config.id)
         logger.info(
             "created device",
@@ -500,7 +532,7 @@ public actor PoolService {
     }
 
     public func reconfigureDevice(_ name: String, _ request: ReconfigureDeviceRequest, by caller: Caller = .daemon)
-        throws -> DeviceInfo
+        async throws -> DeviceInfo
     {
         let size = try request.size.map { try parseSize($0, field: "size") }
         let align = try request.align.map { try parseAlignment($0) }
@@ -520,7 +552,7 @@ public actor PoolService {
                 backend: backend)
         }
         do {
-            try store.commit(next.snapshot)
+            try await persist(next)
         } catch {
             if layoutChanged {
                 try? backend.provisionDevice(
@@ -529,7 +561,6 @@ public actor PoolService {
             }
             throw error
         }
-        model = next
         if layoutChanged { queueFill(region.config.id) }
         return info(for: record, in: region)
     }
@@ -542,7 +573,7 @@ public actor PoolService {
     /// that still holds the last owner's bytes, even across a crash.
     /// - Returns: the pending scrub, or `nil` when the memory went back to the kernel.
     @discardableResult
-    public func destroyDevice(_ name: String, force: Bool, by caller: Caller = .daemon) throws -> PendingScrub? {
+    public func destroyDevice(_ name: String, force: Bool, by caller: Caller = .daemon) async throws -> PendingScrub? {
         let record = try authorizedDevice(name, caller, to: "destroy")
         reportExcess(of: record.id)
         let region = try model.region(record.id.region)
@@ -556,8 +587,7 @@ public actor PoolService {
             try next.destroyDevice(record.id, force: force)
             pending = nil
         }
-        try store.commit(next.snapshot)
-        model = next
+        try await persist(next)
         if !record.leases.isEmpty {
             logger.warning(
                 "revoking leases of a destroyed device",
@@ -596,12 +626,11 @@ public actor PoolService {
 
     /// Frees the memory of a scrub the `ScrubService` finished (or gave up on: the backend then gave the memory
     /// back to the kernel, which zeroes it before reuse), and persists that.
-    func finishScrub(_ job: ScrubJob) {
+    func finishScrub(_ job: ScrubJob) async {
         var next = model
         do {
             try next.finishScrub(region: job.region.id, id: job.scrub.id)
-            try store.commit(next.snapshot)
-            model = next
+            try await persist(next)
             queueFill(job.region.id)
         } catch {
             logger.error(
@@ -649,7 +678,7 @@ public actor PoolService {
     }
 
     public func setDeviceState(_ name: String, _ state: DeviceState, force: Bool = false, by caller: Caller = .daemon)
-        throws -> DeviceInfo
+        async throws -> DeviceInfo
     {
         let record = try authorizedDevice(name, caller, to: state == .enabled ? "enable" : "disable")
         let region = try model.region(record.id.region)
@@ -663,20 +692,19 @@ public actor PoolService {
                 // devdax makes /dev/daxR.N anew, owned by root, each time it binds the device.
                 try backend.setDeviceOwner(record.id, uid: record.owner ?? policy.daemonUID, in: region.config)
             }
-            try store.commit(next.snapshot)
+            try await persist(next)
         } catch {
             try? backend.setDeviceEnabled(record.id, enabled: state != .enabled, in: region.config)
             throw error
         }
-        model = next
-        return try info(for: model.device(record.id), in: model.region(record.id.region))
+        return try info(for: next.device(record.id), in: next.region(record.id.region))
     }
 
     // MARK: - Leases
 
     /// Takes a lease on a device for `pid` (default: the caller's own process). The daemon watches the holder
     /// and ends the lease when it exits. Only administrators lease for another user's process.
-    public func attach(_ name: String, pid requested: Int32?, by caller: Caller = .daemon) throws -> DeviceInfo {
+    public func attach(_ name: String, pid requested: Int32?, by caller: Caller = .daemon) async throws -> DeviceInfo {
         let record = try authorizedDevice(name, caller, to: "lease")
         guard let watcher else {
             throw PoolError.invalidRequest("this daemon cannot watch processes, so it cannot take leases")
@@ -701,8 +729,7 @@ public actor PoolService {
             }
             var next = model
             try next.addLease(Lease(pid: pid, uid: identity.uid, startTime: identity.startTime), to: record.id)
-            try store.commit(next.snapshot)
-            model = next
+            try await persist(next)
         } catch {
             if !alreadyWatched { watcher.stopWatching(pid: pid) }
             throw error
@@ -712,24 +739,22 @@ public actor PoolService {
     }
 
     /// Ends `pid`'s lease on a device.
-    public func detach(_ name: String, pid: Int32, by caller: Caller = .daemon) throws {
+    public func detach(_ name: String, pid: Int32, by caller: Caller = .daemon) async throws {
         let record = try authorizedDevice(name, caller, to: "release a lease of")
         var next = model
         try next.removeLease(pid: pid, from: record.id)
-        try store.commit(next.snapshot)
-        model = next
+        try await persist(next)
         stopWatchingIfUnleased(pid)
         logger.info("released lease", metadata: ["device": "\(record.id)", "pid": "\(pid)"])
     }
 
     /// A lease holder exited: its leases end.
-    func holderExited(_ pid: Int32) {
+    func holderExited(_ pid: Int32) async {
         var next = model
         let released = next.removeLeases(pid: pid)
         guard !released.isEmpty else { return }
         do {
-            try store.commit(next.snapshot)
-            model = next
+            try await persist(next)
             logger.info(
                 "lease holder exited", metadata: ["pid": "\(pid)", "devices": "\(released.map(\.description))"])
         } catch {
@@ -773,7 +798,7 @@ public actor PoolService {
         offset: ByteCount,
         granuleShift: Int,
         source: String
-    ) throws -> [MemoryErrorEvent] {
+    ) async throws -> [MemoryErrorEvent] {
         let granule: Alignment =
             switch granuleShift {
             case 30...: .page1G
@@ -783,7 +808,7 @@ public actor PoolService {
         let start = offset.rawValue & ~(granule.rawValue - 1)
         let size = model.extents(of: device).reduce(0) { $0 + $1.length.rawValue }
         let length = min(granule.rawValue, size > start ? size - start : 0)
-        return try recordMemoryError(
+        return try await recordMemoryError(
             InjectErrorRequest(
                 device: device.description,
                 offset: SizeValue(bytes: start),
@@ -797,7 +822,7 @@ public actor PoolService {
     /// Records a memory error (from the API, a SIGBUS or kernel badblocks): attributes it, quarantines it,
     /// persists it, and tells every connected event client.
     public func recordMemoryError(_ request: InjectErrorRequest, source: String = "api", by caller: Caller = .daemon)
-        throws -> [MemoryErrorEvent]
+        async throws -> [MemoryErrorEvent]
     {
         try policy.requireAdministrator(caller, to: "report memory errors")
         let length = try parseSize(request.length, field: "length")
@@ -833,8 +858,7 @@ public actor PoolService {
         let produced = try next.recordMemoryError(
             region: regionID, offset: offset, length: length, granule: granule, source: source, time: Self.now()
         )
-        try store.commit(next.snapshot)
-        model = next
+        try await persist(next)
         for event in produced {
             logger.warning(
                 "memory error quarantined",
@@ -852,14 +876,14 @@ public actor PoolService {
     /// Records the kernel's bad ranges of the nd region behind region `regionID` (byte extents from the nd region's
     /// start; the region's offset 0 lies `base` bytes in): the parts inside the region that it does not know as
     /// bad yet become memory errors with source `badblocks`.
-    public func recordKernelBadBlocks(region regionID: Int, base: UInt64, _ ranges: [Extent]) throws
+    public func recordKernelBadBlocks(region regionID: Int, base: UInt64, _ ranges: [Extent]) async throws
         -> [MemoryErrorEvent]
     {
         let region = try model.region(regionID)
         let inside = KernelBadBlocks.regionRanges(ranges, base: base, size: region.config.size)
         var produced: [MemoryErrorEvent] = []
         for range in KernelBadBlocks.uncovered(inside, by: region.badBlocks) {
-            produced += try recordMemoryError(
+            produced += try await recordMemoryError(
                 InjectErrorRequest(
                     region: regionID,
                     regionOffset: SizeValue(bytes: range.start.rawValue),
@@ -872,7 +896,9 @@ public actor PoolService {
     }
 
     /// Forgets bad blocks in a range of a region.
-    public func clearErrors(_ request: ClearErrorsRequest, by caller: Caller = .daemon) throws -> ClearErrorsResponse {
+    public func clearErrors(_ request: ClearErrorsRequest, by caller: Caller = .daemon) async throws
+        -> ClearErrorsResponse
+    {
         try policy.requireAdministrator(caller, to: "clear memory errors")
         let start = try parseSize(request.regionOffset, field: "region_offset")
         let length = try parseSize(request.length, field: "length")
@@ -884,8 +910,7 @@ public actor PoolService {
             region: request.region,
             extent: Extent(start: RegionOffset(start.rawValue), length: length)
         )
-        try store.commit(next.snapshot)
-        model = next
+        try await persist(next)
         return ClearErrorsResponse(cleared: cleared, region: try region(request.region, by: caller))
     }
 

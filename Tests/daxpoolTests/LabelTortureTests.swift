@@ -124,7 +124,12 @@ struct LabelTortureTests {
         let files = all.filter { !$0.key.hasPrefix("region0/.pool") && !$0.key.hasPrefix("region0/lost+found") }
         let expected = Dictionary(
             (region.devices ?? []).map { ("region0/\($0.chardev)", $0.size) }, uniquingKeysWith: { first, _ in first })
-        #expect(files == expected, "the shm directory does not hold exactly the devices' files")
+        // A grow that kill -9 cut after the file grew and before the state was committed leaves the file bigger than
+        // its device: kept as it is (never truncated at start), shown as excess_size, cut back on destroy.
+        #expect(Set(files.keys) == Set(expected.keys), "the shm directory does not hold exactly the devices' files")
+        for (name, size) in expected {
+            #expect((files[name] ?? 0) >= size, "\(name) holds less than its device")
+        }
         // Beside them only the pool: scrubbed files ready for reuse and files waiting for their scrub, which
         // together with the devices never hold more than the region.
         let pooled = all.filter { $0.key.hasPrefix("region0/.pool/") }
@@ -132,7 +137,7 @@ struct LabelTortureTests {
             pooled.keys.allSatisfy { $0.hasPrefix("region0/.pool/clean.") || $0.hasPrefix("region0/.pool/dirty.") },
             "\(pooled.keys.sorted())")
         #expect(
-            used + pooled.values.reduce(0, +) + lost.values.reduce(0, +) <= regionSize,
+            files.values.reduce(0, +) + pooled.values.reduce(0, +) + lost.values.reduce(0, +) <= regionSize,
             "the region's files hold more than the region")
         return listed
     }

@@ -91,6 +91,13 @@ public protocol StateStore: Sendable {
 
     /// Keeps the region's second copy as it is now under another name before a recover replaces it.
     func preserveSecondCopy(region: Int)
+
+    /// Queues the change from the last queued state to `snapshot` after checking it as `check` does, in call order,
+    /// and returns a ticket for `waitDurable`. Stores that write at once commit here and return 0.
+    func enqueue(_ snapshot: PoolSnapshot) throws -> UInt64
+
+    /// Blocks until the change of `ticket`, and every change queued before it, is durable.
+    func waitDurable(_ ticket: UInt64) throws
 }
 
 extension StateStore {
@@ -103,6 +110,13 @@ extension StateStore {
     public func secondCopy(region: Int) -> [LabelledNamespace]? { nil }
 
     public func preserveSecondCopy(region: Int) {}
+
+    public func enqueue(_ snapshot: PoolSnapshot) throws -> UInt64 {
+        try commit(snapshot)
+        return 0
+    }
+
+    public func waitDurable(_ ticket: UInt64) throws {}
 }
 
 /// A fact a store's `load` found about the persisted state.
