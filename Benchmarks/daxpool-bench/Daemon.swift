@@ -35,9 +35,9 @@ final class InProcessDaemon: @unchecked Sendable {
         )
         let daemon = InProcessDaemon(socketPath: socketPath, service: service)
         let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
-        let app = buildApplication(service: service, socketPath: socketPath, logger: quietLogger) {
-            readyContinuation.yield()
-        }
+        let app = buildApplication(
+            service: service, socketPath: socketPath, logger: quietLogger,
+            onServerRunning: { readyContinuation.yield() })
         daemon.task = Task { try await app.run() }
         for await _ in ready { break }
         return daemon

@@ -26,6 +26,10 @@ enum StateSection {
                 JSONFileStateStore(directory: directory.path + "/json")
             ),
             ("LabelStateStore (label area + sidecar)", LabelStateStore(directory: directory.path + "/labels")),
+            (
+                "LedgerStateStore as the daemon commits (one journal record; labels written after, off the commit path)",
+                JournalCommitPath(LedgerStateStore(directory: directory.path + "/ledger"))
+            ),
         ]
         for (index, (label, store)) in stores.enumerated() {
             let path = directory.path + "/baseline\(index)"
@@ -189,11 +193,42 @@ enum StateSection {
                 LabelStateStore(directory: directory + "/restart-labels", areaSize: 8 << 20),
                 directory + "/restart-json/state.json"
             ),
+            (
+                "LedgerStateStore (one journal record per device created, replayed from the last checkpoint)",
+                LedgerStateStore(directory: directory + "/restart-ledger", areaSize: 8 << 20),
+                directory + "/restart-json/state.json"
+            ),
         ]
         for (index, (label, store, jsonPath)) in stores.enumerated() {
             do {
                 try await onThread { () -> Result<Void, BenchError> in
-                    do { try store.commit(state) } catch { return .failure(BenchError("\(error)")) }
+                    do {
+                        if let ledger = store as? LedgerStateStore {
+                            // The journal as a daemon leaves it: a checkpoint, then one record per device created
+                            // since (below the compaction threshold, so a start replays them all).
+                            let replayed = min(devices, LedgerStateStore.compactAfterChanges - 96)
+                            var model = PoolModel()
+                            try model.addRegion(
+                                RegionConfig(
+                                    id: 0, backend: .sim, size: ByteCount(UInt64(devices + 16) << 21), align: .page1G,
+                                    pageSize: .page4K, path: "sim:region0"))
+                            var generator = SplitMix(state: 7)
+                            var ticket: UInt64 = 0
+                            for count in 0..<devices {
+                                _ = try model.createDevice(
+                                    region: 0, size: .mebibytes(2), align: .page2M, name: nil,
+                                    uuid: LabelUUID.random(using: &generator))
+                                if count >= devices - replayed || count == devices - replayed - 1 {
+                                    ticket = try ledger.enqueue(model.snapshot)
+                                }
+                                if count % 256 == 0 { try ledger.waitDurable(ticket) }
+                            }
+                            try ledger.waitDurable(ticket)
+                            ledger.flushLabels()
+                        } else {
+                            try store.commit(state)
+                        }
+                    } catch { return .failure(BenchError("\(error)")) }
                     return .success(())
                 }.get()
             } catch {
@@ -258,4 +293,18 @@ enum StateSection {
     }
 
     static func log(_ text: String) { FileHandle.standardError.write(Data(("  " + text + "\n").utf8)) }
+}
+
+/// A `LedgerStateStore` committed the way `PoolService` commits: the journal record queued and waited for, the labels
+/// left to the store's label writer.
+struct JournalCommitPath: StateStore {
+    let store: LedgerStateStore
+
+    init(_ store: LedgerStateStore) { self.store = store }
+
+    func load() throws -> PoolSnapshot? { try store.load() }
+
+    func commit(_ snapshot: PoolSnapshot) throws {
+        try store.waitDurable(try store.enqueue(snapshot))
+    }
 }
