@@ -57,6 +57,7 @@ enum ErrorMapping {
             case .duplicateName, .duplicateUUID: ("conflict", 409)
             case .alignmentTooSmall, .alignmentTooLarge: ("invalid_alignment", 400)
             case .deviceEnabled: ("device_enabled", 409)
+            case .deviceBusy: ("device_busy", 409)
             case .deviceLeased: ("device_leased", 409)
             case .leaseExists: ("lease_exists", 409)
             case .noLease: ("not_found", 404)

@@ -185,7 +185,7 @@ public actor PoolService {
         reportExcess()
         return model.regionIDs.flatMap { id -> [DeviceInfo] in
             guard let region = model.regions[id] else { return [] }
-            return region.sortedDevices.filter { isVisible($0, to: caller) }.map { info(for: $0, in: region) }
+            return region.settledDevices.filter { isVisible($0, to: caller) }.map { info(for: $0, in: region) }
         }
     }
 
@@ -200,7 +200,7 @@ public actor PoolService {
     func reportExcess(of only: DeviceID? = nil) {
         for id in model.regionIDs {
             guard let region = model.regions[id], let backend = backends[region.config.backend] else { continue }
-            for record in region.sortedDevices where only == nil || only == record.id {
+            for record in region.settledDevices where only == nil || only == record.id {
                 let size = region.allocator.size(of: record.id.instance).rawValue
                 let held = backend.memoryHeld(by: record.id, in: region.config)?.rawValue ?? 0
                 let excess = held > size ? held - size : 0
@@ -511,12 +511,36 @@ public actor PoolService {
         let extents = region.allocator.ranges(of: record.id.instance)
         // A state the store cannot hold (a full label area) is refused before the backend does anything.
         try store.check(next.snapshot)
-        try provision(
-            record, size: region.allocator.size(of: record.id.instance), extents: extents, in: region.config,
-            backend: backend)
+        let deviceSize = region.allocator.size(of: record.id.instance)
+        let config = region.config
+        let make: @Sendable () throws -> Void = { [self] in
+            try provision(record, size: deviceSize, extents: extents, in: config, backend: backend)
+            try backend.setDeviceOwner(record.id, uid: owner, in: config)
+        }
         do {
-            try backend.setDeviceOwner(record.id, uid: owner, in: region.config)
-            try await persist(next)
+            if config.backend == .shm || config.backend == .hugetlb {
+                // The memory is allocated off this actor, so a slow fallocate never stalls another request: the
+                // device's ranges, number and name are taken meanwhile, and it is neither persisted nor listed.
+                next.markProvisional(record.id)
+                model = next
+                do {
+                    try await Self.offActor(make)
+                } catch {
+                    model.abandon(record.id)
+                    throw error
+                }
+                next = model
+                next.settle(record.id)
+            } else {
+                // devdax takes the kernel's seed device, which the next create would take too: one at a time.
+                try make()
+            }
+            do {
+                try await persist(next)
+            } catch {
+                model.abandon(record.id)
+                throw error
+            }
         } catch {
             // Revoked first, the new file is empty: the destroy unlinks it instead of pooling it, so a refused
             // create leaves the region directory as it was.
@@ -648,7 +672,7 @@ public actor PoolService {
     public var pendingScrubs: [PendingScrub] { model.pendingScrubs.map(\.scrub) }
 
     /// Provisions a device's memory, publishing the prefault's progress.
-    private func provision(
+    private nonisolated func provision(
         _ record: DeviceRecord,
         size: ByteCount,
         extents: [Extent],
@@ -977,6 +1001,7 @@ public actor PoolService {
     /// The device named `name`, when `caller` owns it or is an administrator.
     private func authorizedDevice(_ name: String, _ caller: Caller, to action: String) throws -> DeviceRecord {
         let record = try model.resolveDevice(name)
+        if model.isProvisional(record.id) { throw PoolError.deviceBusy(record.id) }
         try policy.requireOwner(
             caller, owner: record.owner ?? policy.daemonUID, device: record.id.description, to: action)
         return record
@@ -1049,7 +1074,7 @@ public actor PoolService {
             availableSize: available > 0 ? available : nil,
             align: region.config.align.rawValue,
             devices: includeDevices
-                ? region.sortedDevices.filter { isVisible($0, to: caller) }.map { info(for: $0, in: region) } : nil,
+                ? region.settledDevices.filter { isVisible($0, to: caller) }.map { info(for: $0, in: region) } : nil,
             backend: region.config.backend,
             pageSize: region.config.pageSize.rawValue,
             targetNode: region.config.targetNode,

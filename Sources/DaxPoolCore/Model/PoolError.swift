@@ -17,6 +17,8 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
     case alignmentTooSmall(Alignment, pageSize: Alignment)
     case alignmentTooLarge(Alignment, regionAlign: Alignment)
     case deviceEnabled(DeviceID, operation: String)
+    /// The device is still being created.
+    case deviceBusy(DeviceID)
     case deviceLeased(DeviceID, holders: [Lease], operation: String)
     case leaseExists(DeviceID, pid: Int32)
     case noLease(DeviceID, pid: Int32)
@@ -63,6 +65,8 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
             "alignment \(align) is smaller than the region's page size \(pageSize): use -a \(pageSize) or larger"
         case .alignmentTooLarge(let align, let regionAlign):
             "alignment \(align) is larger than the region supports (\(regionAlign))"
+        case .deviceBusy(let id):
+            "\(id) is still being created: wait for its create to answer, then try again"
         case .deviceEnabled(let id, let operation):
             "\(id) is enabled: run 'daxpool disable-device \(id)' before you \(operation) it, or pass -f"
         case .deviceLeased(let id, let holders, let operation):

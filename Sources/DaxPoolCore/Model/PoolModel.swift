@@ -13,6 +13,12 @@ public struct RegionState: Sendable, Equatable {
     /// Why the region's persisted state is in doubt, or `nil`. A degraded region keeps its devices as they are:
     /// no device is created, resized or destroyed in it until `daxpool recover` rebuilt it.
     public var degraded: RegionDoubt?
+    /// Devices being created: their ranges and names are taken, but they are not persisted, listed or usable until
+    /// `settle` (their memory is being allocated off the service's actor), or gone again after `abandon`.
+    public var provisional: Set<Int> = []
+
+    /// Devices in instance order, without the ones still being created.
+    public var settledDevices: [DeviceRecord] { sortedDevices.filter { !provisional.contains($0.id.instance) } }
 
     public init(config: RegionConfig) {
         self.config = config
@@ -95,7 +101,7 @@ public struct PoolModel: Sendable, Equatable {
                 guard let region = regions[id] else { return nil }
                 return RegionSnapshot(
                     config: region.config,
-                    devices: region.sortedDevices.map {
+                    devices: region.settledDevices.map {
                         DeviceSnapshot(record: $0, extents: region.allocator.ranges(of: $0.id.instance))
                     },
                     badBlocks: region.badBlocks,
@@ -187,6 +193,30 @@ public struct PoolModel: Sendable, Equatable {
         }
         region.config = config
         regions[config.id] = region
+    }
+
+    /// Marks a new device as being created (see `RegionState.provisional`).
+    public mutating func markProvisional(_ id: DeviceID) {
+        regions[id.region]?.provisional.insert(id.instance)
+    }
+
+    /// A device being created is complete: it is persisted and listed from now on.
+    public mutating func settle(_ id: DeviceID) {
+        regions[id.region]?.provisional.remove(id.instance)
+    }
+
+    /// A device being created failed: its ranges and its name are free again.
+    public mutating func abandon(_ id: DeviceID) {
+        guard var region = regions[id.region], region.provisional.remove(id.instance) != nil else { return }
+        region.allocator.release(device: id.instance)
+        region.devices[id.instance] = nil
+        Self.quarantineFreeParts(of: region.badBlocks, in: &region.allocator)
+        regions[id.region] = region
+    }
+
+    /// Whether a device is still being created.
+    public func isProvisional(_ id: DeviceID) -> Bool {
+        regions[id.region]?.provisional.contains(id.instance) ?? false
     }
 
     /// Puts region `id` in doubt for `reasons` (adding to the doubt it already has).

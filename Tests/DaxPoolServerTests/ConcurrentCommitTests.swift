@@ -1,0 +1,75 @@
+import DaxPoolAPI
+import DaxPoolCore
+import DaxPoolServer
+import Logging
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A shm backend fake whose provision blocks until the test lets it go, as a slow `fallocate` of many GiB would.
+final class BlockingBackendFake: MemoryBackend {
+    let kind: BackendKind = .shm
+    private let gate = Mutex<(blocked: Bool, entered: Int)>((true, 0))
+
+    func createRegion(_ request: RegionConfig) throws -> RegionConfig { request }
+    func destroyRegion(_ config: RegionConfig) throws {}
+    func devicePath(_ device: DeviceID, in region: RegionConfig) -> String? { "/fake/\(device)" }
+    func setDeviceEnabled(_ device: DeviceID, enabled: Bool, in region: RegionConfig) throws {}
+    func destroyDevice(_ device: DeviceID, in region: RegionConfig) throws {}
+    func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws {}
+
+    func provisionDevice(_ device: DeviceID, size: ByteCount, extents: [Extent], in region: RegionConfig) throws {
+        guard size > .mebibytes(512) else { return }
+        gate.withLock { $0.entered += 1 }
+        while gate.withLock({ $0.blocked }) { usleep(1000) }
+    }
+
+    /// Whether a big provision is waiting at the gate.
+    var isBlocking: Bool { gate.withLock { $0.entered > 0 && $0.blocked } }
+
+    func release() { gate.withLock { $0.blocked = false } }
+}
+
+@Suite("requests while another's memory is being allocated", .timeLimit(.minutes(1)))
+struct ConcurrentCommitTests {
+    @Test("a create whose fallocate is slow stalls neither a list nor another create; its device is hidden until done")
+    func slowAllocationStallsNothing() async throws {
+        let backend = BlockingBackendFake()
+        let service = try await PoolService(
+            backends: [backend], store: InMemoryStateStoreFake(),
+            settings: PoolSettings(defaultRegionSize: .gibibytes(2), shmRoot: "/fake", hugetlbRoot: "/fake"),
+            logger: Logger(label: "test"))
+        let slow = Task {
+            try await service.createDevice(CreateDeviceRequest(size: SizeValue("1G"), name: "slow"))
+        }
+        var waited = 0
+        while !backend.isBlocking, waited < 10_000 {
+            try await Task.sleep(for: .milliseconds(1))
+            waited += 1
+        }
+        #expect(backend.isBlocking, "the slow create never reached its fallocate")
+
+        // The actor answers while the slow fallocate is in progress.
+        #expect(await service.devices().isEmpty, "a device still being made is listed")
+        let quick = try await service.createDevice(CreateDeviceRequest(size: SizeValue("64M"), name: "quick"))
+        #expect(quick.name == "quick")
+        #expect(await service.devices().map(\.name) == ["quick"])
+        // Its name and ranges are taken meanwhile, and it cannot be destroyed half made.
+        await #expect(throws: PoolError.self) {
+            _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("64M"), name: "slow"))
+        }
+        await #expect(throws: PoolError.deviceBusy(DeviceID(region: 0, instance: 0))) {
+            try await service.destroyDevice("slow", force: true)
+        }
+        #expect(await service.snapshot.regions[0].devices.map(\.record.name?.value) == ["quick"])
+
+        backend.release()
+        let made = try await slow.value
+        #expect(made.name == "slow")
+        #expect(Set(await service.devices().compactMap(\.name)) == ["slow", "quick"])
+        #expect(await service.snapshot.regions[0].devices.count == 2)
+    }
+}
