@@ -59,10 +59,14 @@ enum APISection {
         for (index, config) in configs.enumerated() {
             log("api: \(config.label)")
             let stateDirectory = directory.path + "/state\(index)"
-            let store: any StateStore =
-                !config.durable
-                ? InMemoryStateStoreFake()
-                : index == 2 ? LabelStateStore(directory: stateDirectory) : LedgerStateStore(directory: stateDirectory)
+            let store: any StateStore
+            if !config.durable {
+                store = InMemoryStateStoreFake()
+            } else if index == 2 {
+                store = LabelStateStore(directory: stateDirectory)
+            } else {
+                store = LedgerStateStore(directory: stateDirectory)
+            }
             let socket = directory.path + "/daxpool\(index).sock"
             do {
                 let daemon = try await InProcessDaemon.start(

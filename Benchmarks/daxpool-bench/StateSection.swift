@@ -28,7 +28,7 @@ enum StateSection {
             ("LabelStateStore (label area + sidecar)", LabelStateStore(directory: directory.path + "/labels")),
             (
                 "LedgerStateStore as the daemon commits (one journal record; labels written after, off the commit path)",
-                JournalCommitPath(LedgerStateStore(directory: directory.path + "/ledger"))
+                JournalCommitPath(LedgerStateStore(directory: directory.path + "/ledger-store"))
             ),
         ]
         for (index, (label, store)) in stores.enumerated() {

@@ -62,22 +62,35 @@ extension LedgerStateStore {
         }
         var snapshot = PoolSnapshot(regions: [])
         var history = LabelHistory()
+        var changes: [[StateChange]] = []
+        var failed: (sequence: UInt64, reason: String)?
         for record in contents.records {
             do {
                 switch record.kind {
                 case .checkpoint:
                     snapshot = try JSONDecoder().decode(PoolSnapshot.self, from: Data(record.payload))
                     history = LabelHistory(snapshot)
+                    changes = []
                 case .change:
-                    let changes = try JSONDecoder().decode([StateChange].self, from: Data(record.payload))
-                    history.note(changes, before: snapshot)
-                    snapshot = try snapshot.applying(changes)
-                    history.record(changes)
+                    let decoded = try JSONDecoder().decode([StateChange].self, from: Data(record.payload))
+                    history.note(decoded)
+                    history.record(decoded)
+                    changes.append(decoded)
                 }
             } catch {
-                lost.append("journal \(ledgerPath): record \(record.sequence) cannot be replayed (\(error))")
+                failed = (record.sequence, "\(error)")
                 break
             }
+        }
+        do throws(StateChangeError) {
+            snapshot = try snapshot.replaying(changes)
+        } catch {
+            let applied = error.record ?? 0
+            snapshot = (try? snapshot.replaying(Array(changes[..<applied]))) ?? snapshot
+            if failed == nil { failed = (0, error.description) }
+        }
+        if let failed {
+            lost.append("journal \(ledgerPath): a record cannot be replayed (\(failed.reason))")
         }
         if !lost.isEmpty {
             for index in snapshot.regions.indices {
@@ -312,8 +325,8 @@ struct LabelHistory: Sendable {
         }
     }
 
-    /// Takes the devices one record removes or replaces out of their regions' sums (`before`: the state before it).
-    mutating func note(_ changes: [StateChange], before: PoolSnapshot) {
+    /// Takes the devices one record removes or replaces out of their regions' sums.
+    mutating func note(_ changes: [StateChange]) {
         for change in changes {
             switch change {
             case .putDevice(let device):

@@ -43,7 +43,7 @@ public final class LedgerStateStore: StateStore {
     /// The journal's file name.
     public static let ledgerFileName = "ledger"
     /// Journal records after which the label writer compacts the journal into a checkpoint.
-    public static let compactAfterChanges = 4096
+    public static let compactAfterChanges = 1024
 
     /// The state directory.
     public let directory: String

@@ -16,6 +16,8 @@ struct StateChangeTests {
         var generator = SplitMix(state: 0x5eed_cafe)
         var model = PoolModel()
         var created = 0
+        let start = model.snapshot
+        var records: [[StateChange]] = []
         for step in 0..<2000 {
             let before = model.snapshot
             var next = model
@@ -74,6 +76,8 @@ struct StateChangeTests {
             let decoded = try JSONDecoder().decode([StateChange].self, from: JSONEncoder().encode(changes))
             #expect(try before.applying(decoded) == after, "step \(step), through JSON")
             #expect(before.changes(to: before).isEmpty)
+            records.append(changes)
+            #expect(try start.replaying(records) == after, "step \(step), replayed from the start")
         }
         #expect(created > 100)
     }

@@ -19,9 +19,12 @@ public enum StateChange: Hashable, Sendable, Codable {
 /// Why a list of changes does not apply to a snapshot (a journal that does not belong to its checkpoint).
 public struct StateChangeError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String
+    /// The index of the record that does not apply, in a replay of many.
+    public var record: Int?
 
-    public init(_ description: String) {
+    public init(_ description: String, record: Int? = nil) {
         self.description = description
+        self.record = record
     }
 }
 
@@ -138,5 +141,71 @@ extension RegionSnapshot {
     func hasSameSettings(as other: RegionSnapshot) -> Bool {
         config == other.config && badBlocks == other.badBlocks && pendingScrubs == other.pendingScrubs
             && degraded == other.degraded
+    }
+}
+
+extension PoolSnapshot {
+    /// `self` with every record of `records` (each a list of changes) applied in order, as `applying` would, in time
+    /// linear in the number of changes (a journal replay at start).
+    ///
+    /// - Throws: `StateChangeError` for the first record that does not apply, with `record` set to its index; the
+    ///   records before it apply (`replaying(records[..<index])`).
+    public func replaying(_ records: [[StateChange]]) throws(StateChangeError) -> PoolSnapshot {
+        struct Region {
+            var snapshot: RegionSnapshot
+            var devices: [Int: DeviceSnapshot]
+        }
+        var table: [Int: Region] = [:]
+        for region in regions {
+            table[region.config.id] = Region(
+                snapshot: region,
+                devices: Dictionary(
+                    region.devices.map { ($0.record.id.instance, $0) }, uniquingKeysWith: { first, _ in first }))
+        }
+        var events = self.events
+        var lastEventSequence = self.lastEventSequence
+        for (index, changes) in records.enumerated() {
+            for change in changes {
+                switch change {
+                case .putRegion(let config, let badBlocks, let pendingScrubs, let degraded):
+                    var region =
+                        table[config.id]
+                        ?? Region(snapshot: RegionSnapshot(config: config, devices: [], badBlocks: []), devices: [:])
+                    region.snapshot.config = config
+                    region.snapshot.badBlocks = badBlocks
+                    region.snapshot.pendingScrubs = pendingScrubs
+                    region.snapshot.degraded = degraded
+                    table[config.id] = region
+                case .removeRegion(let id):
+                    guard table.removeValue(forKey: id) != nil else {
+                        throw StateChangeError("the journal removes region \(id), which does not exist", record: index)
+                    }
+                case .putDevice(let device):
+                    let id = device.record.id
+                    guard table[id.region] != nil else {
+                        throw StateChangeError(
+                            "the journal puts \(id) into region \(id.region), which does not exist", record: index)
+                    }
+                    table[id.region]?.devices[id.instance] = device
+                case .removeDevice(let id):
+                    guard table[id.region]?.devices.removeValue(forKey: id.instance) != nil else {
+                        throw StateChangeError("the journal removes \(id), which does not exist", record: index)
+                    }
+                case .appendEvents(let added, let last):
+                    events = Self.retained(events + added)
+                    lastEventSequence = last
+                case .setEvents(let all, let last):
+                    events = all
+                    lastEventSequence = last
+                }
+            }
+        }
+        var result = PoolSnapshot(regions: [], events: events, lastEventSequence: lastEventSequence)
+        for id in table.keys.sorted() {
+            guard var region = table[id] else { continue }
+            region.snapshot.devices = region.devices.keys.sorted().compactMap { region.devices[$0] }
+            result.regions.append(region.snapshot)
+        }
+        return result
     }
 }
