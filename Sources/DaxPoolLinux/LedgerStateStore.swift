@@ -59,8 +59,11 @@ public final class LedgerStateStore: StateStore {
     let journal = Mutex<Journal>(Journal())
     /// The label areas; held by the label writer while it writes.
     let areas = Mutex<LabelAreas>(LabelAreas())
-    /// Whether a label write is queued on `labelWriter`.
-    let labelWriteQueued = Mutex(false)
+    /// Whether a label write is queued on `labelWriter`, and when the last one started.
+    let labelWriteQueued = Mutex<(queued: Bool, last: ContinuousClock.Instant?)>((false, nil))
+    /// Label writes closer together than this are merged: under a burst of commits the labels are written once per
+    /// interval instead of once per commit, so their syncs do not compete with the journal's.
+    static let labelWriteInterval = Duration.milliseconds(5)
     let labelWriter = DispatchQueue(label: "daxpool.label-writer")
 
     /// What the store knows between a load and the next: the queued state and what is durable.
@@ -302,14 +305,27 @@ public final class LedgerStateStore: StateStore {
 
     /// Queues a label write on the label writer, unless one is queued already.
     func scheduleLabelWrite() {
-        let start = labelWriteQueued.withLock { queued in
-            defer { queued = true }
-            return !queued
+        let now = ContinuousClock.now
+        let (start, delay) = labelWriteQueued.withLock { state -> (Bool, Duration) in
+            guard !state.queued else { return (false, .zero) }
+            state.queued = true
+            guard let last = state.last, now - last < Self.labelWriteInterval else { return (true, .zero) }
+            return (true, Self.labelWriteInterval - (now - last))
         }
         guard start else { return }
-        labelWriter.async { [self] in
-            labelWriteQueued.withLock { $0 = false }
+        let work: @Sendable () -> Void = { [self] in
+            labelWriteQueued.withLock {
+                $0.queued = false
+                $0.last = ContinuousClock.now
+            }
             writeLabels()
+        }
+        if delay == .zero {
+            labelWriter.async(execute: work)
+        } else {
+            let (seconds, attoseconds) = delay.components
+            let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+            labelWriter.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds), execute: work)
         }
     }
 
