@@ -249,7 +249,9 @@ public actor PoolService {
             guard daxRegion >= 0, daxRegion < 1 << 20 else {
                 throw PoolError.invalidRequest("dax_region \(daxRegion) is not a region id")
             }
-            guard model.regions[daxRegion] == nil else { throw PoolError.regionExists(daxRegion) }
+            guard model.regions[daxRegion] == nil, !model.retiringRegions.contains(daxRegion) else {
+                throw PoolError.regionExists(daxRegion)
+            }
         }
         let id = request.daxRegion ?? model.nextRegionID
         let pageSize: Alignment
@@ -314,7 +316,9 @@ public actor PoolService {
         }
         var next = model
         try next.removeRegion(id)
+        next.retire(region: id, instance: nil)
         try await persist(next)
+        defer { model.retire(region: id, instance: nil, done: true) }
         do {
             try backendFor(region.config.backend).destroyRegion(region.config)
         } catch {
@@ -611,7 +615,11 @@ public actor PoolService {
             try next.destroyDevice(record.id, force: force)
             pending = nil
         }
+        // Until the backend has taken the memory away below, the number is not given to a new device (whose file
+        // would have the same name).
+        next.retire(region: record.id.region, instance: record.id.instance)
         try await persist(next)
+        defer { model.retire(region: record.id.region, instance: record.id.instance, done: true) }
         if !record.leases.isEmpty {
             logger.warning(
                 "revoking leases of a destroyed device",

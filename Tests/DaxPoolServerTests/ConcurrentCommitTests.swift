@@ -75,3 +75,65 @@ struct ConcurrentCommitTests {
         #expect(await service.snapshot.regions[0].devices.count == 2)
     }
 }
+
+/// A state store in memory whose commits wait at a gate the test opens, as a slow disk's fsync would.
+final class GatedStateStoreFake: StateStore {
+    private let state = Mutex<(snapshot: PoolSnapshot?, open: Bool, waiting: Int)>((nil, true, 0))
+
+    func load() throws -> PoolSnapshot? { state.withLock { $0.snapshot } }
+    func commit(_ snapshot: PoolSnapshot) throws { state.withLock { $0.snapshot = snapshot } }
+
+    func enqueue(_ snapshot: PoolSnapshot) throws -> UInt64 {
+        state.withLock { $0.snapshot = snapshot }
+        return 1
+    }
+
+    func waitDurable(_ ticket: UInt64) throws {
+        state.withLock { $0.waiting += 1 }
+        while !state.withLock({ $0.open }) { usleep(1000) }
+        state.withLock { $0.waiting -= 1 }
+    }
+
+    func close() { state.withLock { $0.open = false } }
+    func open() { state.withLock { $0.open = true } }
+    var waiting: Int { state.withLock { $0.waiting } }
+}
+
+@Suite("a destroy whose commit is in flight", .timeLimit(.minutes(20)))
+struct DestroyInFlightTests {
+    @Test("a new device never takes the number of a destroyed one whose memory is still being taken away")
+    func numberNotReusedUntilRetired() async throws {
+        let backend = RecordingBackendFake()
+        let store = GatedStateStoreFake()
+        let service = try await PoolService(
+            backends: [backend], store: store,
+            settings: PoolSettings(defaultRegionSize: .mebibytes(256), shmRoot: "/fake", hugetlbRoot: "/fake"),
+            logger: Logger(label: "test"))
+        let first = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), name: "first"))
+        #expect(first.chardev == "dax0.0")
+        store.close()
+        let destroy = Task { try await service.destroyDevice("first", force: true) }
+        var waited = 0
+        while store.waiting == 0, waited < 10_000 {
+            try await Task.sleep(for: .milliseconds(1))
+            waited += 1
+        }
+        // The destroy is committed in the model and waits for its record; its backend work has not run yet. A create
+        // now chooses its number, and waits for its own record too.
+        let create = Task {
+            try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), name: "second"))
+        }
+        waited = 0
+        while store.waiting < 2, waited < 10_000 {
+            try await Task.sleep(for: .milliseconds(1))
+            waited += 1
+        }
+        #expect(store.waiting == 2)
+        store.open()
+        _ = try await destroy.value
+        let second = try await create.value
+        #expect(second.chardev != "dax0.0", "the new device took the number whose file the destroy was taking away")
+        let third = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), name: "third"))
+        #expect(third.chardev == "dax0.0", "the number is free again once the destroy is done")
+    }
+}

@@ -16,6 +16,9 @@ public struct RegionState: Sendable, Equatable {
     /// Devices being created: their ranges and names are taken, but they are not persisted, listed or usable until
     /// `settle` (their memory is being allocated off the service's actor), or gone again after `abandon`.
     public var provisional: Set<Int> = []
+    /// Numbers of destroyed devices whose memory the backend is still taking away (after the destroy's commit): not
+    /// handed to a new device until that is done, so the new device's file is never the one being taken.
+    public var retiring: Set<Int> = []
 
     /// Devices in instance order, without the ones still being created.
     public var settledDevices: [DeviceRecord] { sortedDevices.filter { !provisional.contains($0.id.instance) } }
@@ -40,7 +43,7 @@ public struct RegionState: Sendable, Equatable {
     /// The lowest free instance number, as the kernel's IDA hands them out.
     public var nextInstance: Int {
         var instance = 0
-        while devices[instance] != nil { instance += 1 }
+        while devices[instance] != nil || retiring.contains(instance) { instance += 1 }
         return instance
     }
 }
@@ -126,8 +129,25 @@ public struct PoolModel: Sendable, Equatable {
     /// The lowest unused region id.
     public var nextRegionID: Int {
         var id = 0
-        while regions[id] != nil { id += 1 }
+        while regions[id] != nil || retiringRegions.contains(id) { id += 1 }
         return id
+    }
+
+    /// Ids of destroyed regions whose backend is still cleaning up (after the destroy's commit): not given to a new
+    /// region until that is done.
+    public internal(set) var retiringRegions: Set<Int> = []
+
+    /// Keeps a destroyed device's number (or, with `instance` nil, a destroyed region's id) from new devices (regions)
+    /// while the backend takes its memory away; `done` gives it back.
+    public mutating func retire(region: Int, instance: Int?, done: Bool = false) {
+        if let instance {
+            guard regions[region] != nil else { return }
+            if done { regions[region]?.retiring.remove(instance) } else { regions[region]?.retiring.insert(instance) }
+        } else if done {
+            retiringRegions.remove(region)
+        } else {
+            retiringRegions.insert(region)
+        }
     }
 
     public func region(_ id: Int) throws(PoolError) -> RegionState {
@@ -159,7 +179,7 @@ public struct PoolModel: Sendable, Equatable {
     // MARK: - Regions
 
     public mutating func addRegion(_ config: RegionConfig) throws(PoolError) {
-        guard regions[config.id] == nil else { throw .regionExists(config.id) }
+        guard regions[config.id] == nil, !retiringRegions.contains(config.id) else { throw .regionExists(config.id) }
         guard config.size.rawValue > 0 else { throw .invalidRequest("region size must be greater than zero") }
         guard config.size.isAligned(to: config.pageSize) else {
             throw .allocation(.misaligned(what: "region size", value: config.size.rawValue, alignment: config.pageSize))
@@ -257,7 +277,7 @@ public struct PoolModel: Sendable, Equatable {
         let alignment = align ?? defaultAlignment(region.config)
         try checkAlignment(alignment, region.config)
         let instance = requestedInstance ?? region.nextInstance
-        guard region.devices[instance] == nil else {
+        guard region.devices[instance] == nil, !region.retiring.contains(instance) else {
             throw .invalidRequest("device instance \(instance) of region \(id) already exists")
         }
         let record = DeviceRecord(
