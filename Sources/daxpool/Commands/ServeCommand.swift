@@ -46,7 +46,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("label-area-size"),
-        help: "Size of the label storage area of each new region (4K to 16M, a multiple of 256; 128K holds 510 labels)."
+        help: """
+            Size of the label storage area of each new region (4K to 16M, a multiple of 256; 128K has 510 label slots, \
+            of which a region uses at most half).
+            """
     )
     var labelAreaSize: String = "128K"
 
