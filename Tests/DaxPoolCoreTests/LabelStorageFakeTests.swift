@@ -124,14 +124,14 @@ struct LabelTestRandom: RandomNumberGenerator, Sendable {
     }
 }
 
-/// The kernel-written label area under `shared/reference/fixtures`, found relative to this file.
+/// The kernel-written label area under `Tests/Fixtures/nvdimm-labels`, found relative to this file.
 enum LabelFixture {
-    static let relativePath = "shared/reference/fixtures/nvdimm-labels/label-area-128K-v1.1-3ns.bin"
+    static let relativePath = "Fixtures/nvdimm-labels/label-area-128K-v1.1-3ns.bin"
 
-    /// `Tests/DaxPoolCoreTests/` → the folder that holds the repository and `shared/`.
+    /// `Tests/DaxPoolCoreTests/` → `Tests/`.
     static let url: URL = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
         .deletingLastPathComponent()
-        .appendingPathComponent("../../../" + relativePath)
+        .appendingPathComponent("../" + relativePath)
         .standardizedFileURL
 
     static let bytes: [UInt8]? = FileManager.default.contents(atPath: url.path).map { [UInt8]($0) }
@@ -139,7 +139,7 @@ enum LabelFixture {
     static var isPresent: Bool { bytes != nil }
 
     /// Why fixture tests are skipped when the file is absent.
-    static let absent: Comment = "label fixture not found at \(url.path); it lives in shared/ beside the repository"
+    static let absent: Comment = "label fixture not found at \(url.path); it lives in Tests/Fixtures/nvdimm-labels"
 
     static func load() throws -> [UInt8] {
         try #require(bytes, "fixture missing at \(url.path)")

@@ -1,12 +1,11 @@
 import Foundation
 import Testing
 
-/// The kernel- and ndctl-written fixtures under `shared/reference/fixtures/nvdimm-labels`, found relative to
-/// this file (the `shared/` folder sits beside the repository).
+/// The kernel- and ndctl-written fixtures under `Tests/Fixtures/nvdimm-labels`, found relative to this file.
 enum NVDIMMLabelFixtures {
     static let directory: String = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
         .deletingLastPathComponent()
-        .appendingPathComponent("../../../shared/reference/fixtures/nvdimm-labels")
+        .appendingPathComponent("../Fixtures/nvdimm-labels")
         .standardizedFileURL.path
 
     /// The 128 KiB area QEMU's NVDIMM held after `init-labels`, three `create-namespace`s and later changes.
@@ -14,7 +13,7 @@ enum NVDIMMLabelFixtures {
 
     static var isPresent: Bool { FileManager.default.fileExists(atPath: area) }
 
-    static let absent: Comment = "label fixtures not found in \(directory); they live in shared/ beside the repository"
+    static let absent: Comment = "label fixtures not found in \(directory); they live in Tests/Fixtures/nvdimm-labels"
 
     /// A captured `ndctl read-labels -j` output (console noise before the JSON removed).
     static func json(_ name: String) throws -> Any {
