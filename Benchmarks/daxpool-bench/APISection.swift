@@ -139,24 +139,11 @@ enum APISection {
         return rows
     }
 
-    /// Times `iterations` 4 KiB pwrites + fsyncs over one block of a file at `path`.
+    /// Times `iterations` 4 KiB pwrites + fsyncs over one block of a file at `path` (`FsyncProbe`).
     static func fsyncBaseline(path: String, iterations: Int) -> Samples {
         var samples = Samples()
-        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { return samples }
-        defer {
-            close(fd)
-            unlink(path)
-        }
-        var block = [UInt8](repeating: 0x78, count: 4096)
-        let clock = ContinuousClock()
-        for iteration in 0..<iterations {
-            block[0] = UInt8(truncatingIfNeeded: iteration)
-            let start = clock.now
-            _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, 0) }
-            fsync(fd)
-            samples.append(clock.now - start)
-        }
+        guard let probe = try? FsyncProbe(path: path) else { return samples }
+        for iteration in 0..<iterations { samples.append(probe.measure(iteration)) }
         return samples
     }
 

@@ -121,3 +121,35 @@ struct HugePagePool {
         return total == count
     }
 }
+
+/// The commit rows' baseline: a 4 KiB `pwrite` over the same block of one file, then `fsync`, in the file system
+/// under test. The file is removed when the probe goes away.
+final class FsyncProbe {
+    private let fd: Int32
+    private let path: String
+    private var block = [UInt8](repeating: 0x78, count: 4096)
+
+    /// Creates the file at `path` with its block written and flushed once.
+    init(path: String) throws(BenchError) {
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw .errno("open \(path)") }
+        self.path = path
+        _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, 0) }
+        fsync(fd)
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+
+    /// One write + fsync (the block's first byte varies with `iteration`) and its duration.
+    func measure(_ iteration: Int) -> Duration {
+        block[0] = UInt8(truncatingIfNeeded: iteration)
+        let clock = ContinuousClock()
+        let start = clock.now
+        _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, 0) }
+        fsync(fd)
+        return clock.now - start
+    }
+}

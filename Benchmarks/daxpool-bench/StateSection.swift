@@ -80,16 +80,10 @@ enum StateSection {
     static func ledgerAppend(directory: String, iterations: Int) async -> Row {
         let name = "state commit: Ledger append (one change record, two copies, one fdatasync)"
         let result = await onThread { () -> Result<(Samples, Samples), BenchError> in
-            let baselinePath = directory + "/baseline-ledger"
-            let fd = open(baselinePath, O_RDWR | O_CREAT | O_TRUNC, 0o600)
-            guard fd >= 0 else { return .failure(.errno("open \(baselinePath)")) }
-            defer {
-                close(fd)
-                unlink(baselinePath)
+            let probe: FsyncProbe
+            do throws(BenchError) { probe = try FsyncProbe(path: directory + "/baseline-ledger") } catch {
+                return .failure(error)
             }
-            var block = [UInt8](repeating: 0x78, count: 4096)
-            _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, 0) }
-            fsync(fd)
             let ledger: Ledger
             do { ledger = try Ledger.open(path: directory + "/ledger", create: true).0 } catch {
                 return .failure(BenchError("open the ledger: \(error)"))
@@ -105,11 +99,7 @@ enum StateSection {
                 let start = clock.now
                 do { _ = try ledger.append(change) } catch { return .failure(BenchError("append: \(error)")) }
                 appends.append(clock.now - start)
-                block[0] = UInt8(truncatingIfNeeded: iteration)
-                let baselineStart = clock.now
-                _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, 0) }
-                fsync(fd)
-                baseline.append(clock.now - baselineStart)
+                baseline.append(probe.measure(iteration))
             }
             return .success((appends, baseline))
         }
@@ -151,15 +141,8 @@ enum StateSection {
     > {
         let base = snapshot(devices: devices)
         let grown = snapshot(devices: devices + 1)
-        let fd = open(baselinePath, O_RDWR | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { return .failure(.errno("open \(baselinePath)")) }
-        defer {
-            close(fd)
-            unlink(baselinePath)
-        }
-        var block = [UInt8](repeating: 0x78, count: 4096)
-        _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, 0) }
-        fsync(fd)
+        let probe: FsyncProbe
+        do throws(BenchError) { probe = try FsyncProbe(path: baselinePath) } catch { return .failure(error) }
         do { try store.commit(base) } catch { return .failure(BenchError("first commit: \(error)")) }
         var commits = Samples()
         var baseline = Samples()
@@ -170,11 +153,7 @@ enum StateSection {
                 return .failure(BenchError("commit: \(error)"))
             }
             commits.append(clock.now - start)
-            block[0] = UInt8(truncatingIfNeeded: iteration)
-            let baselineStart = clock.now
-            _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, 0) }
-            fsync(fd)
-            baseline.append(clock.now - baselineStart)
+            baseline.append(probe.measure(iteration))
         }
         return .success((commits, baseline))
     }

@@ -101,27 +101,9 @@ struct LostAndFound {
     /// Creates `lost+found` (mode 0700) if it is missing; one that exists must be a directory (not a symbolic
     /// link) the daemon owns that nobody else may enter, or nothing is moved into it.
     private func prepare(operation: String) throws(BackendError) {
-        do throws(Errno) {
-            try Syscall.makeDirectory(directory, mode: 0o700)
-            try Syscall.changeMode(directory, 0o700)
-            return
-        } catch .fileExists {
-        } catch {
-            throw BackendError(operation, directory, error, "cannot create \(directory): \(error)")
-        }
-        let status: FileStatus
-        do throws(Errno) {
-            status = try Syscall.linkStatus(directory)
-        } catch {
-            throw BackendError(operation, directory, error, "cannot look at \(directory): \(error)")
-        }
-        guard status.isDirectory, status.ownerUID == geteuid(), status.permissions & 0o077 == 0 else {
-            throw BackendError(
-                operation, directory, .permissionDenied,
-                "\(directory) is not a directory only the daemon may enter (owner uid \(status.ownerUID), mode "
-                    + "\(String(status.permissions, radix: 8))): someone else made or changed it, so no memory file "
-                    + "is moved there; move it away and restart the daemon"
-            )
-        }
+        try Directory.preparePrivate(
+            directory, name: "\(directory)",
+            remedy: "no memory file is moved there; move it away and restart the daemon", operation: operation)
     }
+
 }

@@ -254,28 +254,8 @@ struct ScrubPool {
     /// Creates the pool directory (mode 0700) if it is missing; one that exists must be a directory the daemon
     /// owns that nobody else may enter (not a symbolic link), or nothing is moved into it.
     func prepare(operation: String) throws(BackendError) {
-        do throws(Errno) {
-            try Syscall.makeDirectory(directory, mode: 0o700)
-            try Syscall.changeMode(directory, 0o700)
-            return
-        } catch .fileExists {
-        } catch {
-            throw BackendError(operation, directory, error, "cannot create the pool directory \(directory): \(error)")
-        }
-        let status: FileStatus
-        do throws(Errno) {
-            status = try Syscall.linkStatus(directory)
-        } catch {
-            throw BackendError(operation, directory, error, "cannot look at the pool directory \(directory): \(error)")
-        }
-        guard status.isDirectory, status.ownerUID == geteuid(), status.permissions & 0o077 == 0 else {
-            throw BackendError(
-                operation, directory, .permissionDenied,
-                "the pool directory \(directory) is not a directory only the daemon may enter (owner uid "
-                    + "\(status.ownerUID), mode \(String(status.permissions, radix: 8))): someone else made or changed "
-                    + "it; move it away and retry"
-            )
-        }
+        try Directory.preparePrivate(
+            directory, name: "the pool directory \(directory)", remedy: "move it away and retry", operation: operation)
     }
 
     /// The names in the pool directory; none when it does not exist.
