@@ -22,7 +22,7 @@ struct CallerMistakeTests {
         let backend = RecordingBackendFake()
         try await Self.withServer(backends: [backend, RefusingBackendFake()]) { client, service in
             let uuid = "00000000-0000-0000-0000-000000000000"
-            let (status, error) = try await Self.send(
+            let (status, error) = try await RouterCalls.send(
                 client, "POST", "/v1/devices", #"{"size":"8M","uuid":"\#(uuid)"}"#)
             #expect(status == 400, "\(uuid): \(String(describing: error))")
             #expect(error?.code == "bad_request")
@@ -30,7 +30,7 @@ struct CallerMistakeTests {
             #expect(error?.message.contains("omit uuid") == true)
             #expect(await service.devices().isEmpty)
             #expect(!backend.calls.contains { $0.hasPrefix("provision") }, "the backend was not asked")
-            let (created, _) = try await Self.send(
+            let (created, _) = try await RouterCalls.send(
                 client, "POST", "/v1/devices", #"{"size":"8M","uuid":"00000000-0000-0000-0000-000000000001"}"#)
             #expect(created == 201, "a uuid that is not all zero is fine")
         }
@@ -46,7 +46,7 @@ struct CallerMistakeTests {
         for (refusal, expected) in cases {
             let refusing = RefusingBackendFake(refusal)
             try await Self.withServer(backends: [RecordingBackendFake(), refusing]) { client, service in
-                let (status, error) = try await Self.send(
+                let (status, error) = try await RouterCalls.send(
                     client, "POST", "/v1/regions", #"{"backend":"devdax","dax_region":5}"#)
                 #expect(status == expected, "\(refusal): \(String(describing: error))")
                 #expect(error?.code == refusal.code)
@@ -78,7 +78,7 @@ struct CallerMistakeTests {
             let client = DaxPoolClient(socketPath: socket)
             var ready = false
             for _ in 0..<250 where !ready {
-                ready = (try? await Self.blocking { try DaxPoolClient(socketPath: socket).health() }) != nil
+                ready = (try? await RouterCalls.blocking { try DaxPoolClient(socketPath: socket).health() }) != nil
                 if !ready { try await Task.sleep(for: .milliseconds(20)) }
             }
             try #require(ready, "the server did not come up")
@@ -86,23 +86,6 @@ struct CallerMistakeTests {
         }
     }
 
-    /// Sends `body` and returns the status and the error object of the answer.
-    static func send(_ client: DaxPoolClient, _ method: String, _ path: String, _ body: String) async throws -> (
-        Int, ErrorBody?
-    ) {
-        let socket = client.socketPath
-        let (status, bytes) = try await Self.blocking {
-            try DaxPoolClient(socketPath: socket).raw(method: method, path: path, body: Array(body.utf8))
-        }
-        return (status, try? JSONDecoder().decode(ErrorBody.self, from: Data(bytes)))
-    }
-
-    /// Runs blocking socket work on a thread of its own, off the cooperative pool the server's handlers run on.
-    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try work() }) }.start()
-        }
-    }
 }
 
 /// A devdax backend fake that refuses every region it is asked for with `refusal`, as a backend does for a dax

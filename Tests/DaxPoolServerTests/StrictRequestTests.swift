@@ -39,30 +39,11 @@ struct StrictRequestTests {
             let client = DaxPoolClient(socketPath: socket)
             var ready = false
             for _ in 0..<250 where !ready {
-                ready = (try? await Self.blocking { try DaxPoolClient(socketPath: socket).health() }) != nil
+                ready = (try? await RouterCalls.blocking { try DaxPoolClient(socketPath: socket).health() }) != nil
                 if !ready { try await Task.sleep(for: .milliseconds(20)) }
             }
             try #require(ready, "the server did not come up")
             try await body(client, socket, service)
-        }
-    }
-
-    /// Sends `body` and returns the status and the error object of the answer.
-    func send(_ client: DaxPoolClient, _ method: String, _ path: String, _ body: String) async throws -> (
-        Int, ErrorBody?
-    ) {
-        let socket = client.socketPath
-        let (status, bytes) = try await Self.blocking {
-            try DaxPoolClient(socketPath: socket).raw(method: method, path: path, body: Array(body.utf8))
-        }
-        return (status, try? JSONDecoder().decode(ErrorBody.self, from: Data(bytes)))
-    }
-
-    /// Runs blocking socket work on a thread of its own: the server's handlers run on the cooperative pool, which a
-    /// blocking call there would hold (a deadlock when other suites do the same on a two-core machine).
-    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try work() }) }.start()
         }
     }
 
@@ -109,7 +90,7 @@ struct StrictRequestTests {
             _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("8M")))
             let before = await service.snapshot
             for (method, path, body, expected) in Self.refusedBodies {
-                let (status, error) = try await send(client, method, path, body)
+                let (status, error) = try await RouterCalls.send(client, method, path, body)
                 #expect(status == 400, "\(method) \(path) \(body): \(status)")
                 #expect(error?.code == "bad_request", "\(body): \(String(describing: error))")
                 #expect(error?.message.contains(expected) == true, "\(body): \(error?.message ?? "no message")")
@@ -124,12 +105,12 @@ struct StrictRequestTests {
             let deep =
                 #"{"size":"8M","name":"# + String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
                 + "}"
-            let (status, error) = try await send(client, "POST", "/v1/devices", deep)
+            let (status, error) = try await RouterCalls.send(client, "POST", "/v1/devices", deep)
             #expect(status == 400)
             #expect(error?.message.contains("deeper than 32 levels") == true, "\(String(describing: error))")
             // 31 arrays inside the top-level object: the depth limit is not what refuses it (a name is no array).
             let allowed = #"{"name":"# + String(repeating: "[", count: 31) + String(repeating: "]", count: 31) + "}"
-            let (_, shallow) = try await send(client, "POST", "/v1/devices", allowed)
+            let (_, shallow) = try await RouterCalls.send(client, "POST", "/v1/devices", allowed)
             #expect(shallow?.message.contains("deeper") == false, "\(String(describing: shallow))")
         }
     }
@@ -140,12 +121,12 @@ struct StrictRequestTests {
             let before = await service.snapshot
             for size in ["2MB", "2MiB", " 2M", "2M ", "+2M", "2 M", "0X200000", "2m\u{200B}"] {
                 let body = try String(decoding: JSONEncoder().encode(["size": size]), as: UTF8.self)
-                let (status, error) = try await send(client, "POST", "/v1/devices", body)
+                let (status, error) = try await RouterCalls.send(client, "POST", "/v1/devices", body)
                 #expect(status == 400, "size \(size.debugDescription): \(status)")
                 #expect(error?.message.contains("is not valid") == true, "\(String(describing: error))")
             }
             #expect(await service.snapshot == before)
-            let (created, _) = try await send(client, "POST", "/v1/devices", #"{"size":"0x200000"}"#)
+            let (created, _) = try await RouterCalls.send(client, "POST", "/v1/devices", #"{"size":"0x200000"}"#)
             #expect(created == 201)
             #expect(throws: PoolSpec.ParseError.self) { try PoolSpec.parse("2Mx+4") }
             #expect(throws: PoolSpec.ParseError.self) { try PoolSpec.parse("2MBx4") }
@@ -162,7 +143,7 @@ struct StrictRequestTests {
                 "5b405e8d-700e-4499-9e09-1967d5637178", "a\u{2028}b",
             ] {
                 let body = try String(decoding: JSONEncoder().encode(["size": "8M", "name": name]), as: UTF8.self)
-                let (status, error) = try await send(client, "POST", "/v1/devices", body)
+                let (status, error) = try await RouterCalls.send(client, "POST", "/v1/devices", body)
                 #expect(status == 400, "name \(name.debugDescription): \(status)")
                 #expect(error?.message.contains("name") == true, "\(String(describing: error))")
             }
@@ -174,12 +155,13 @@ struct StrictRequestTests {
     func ownersMustExist() async throws {
         try await withServer { client, _, service in
             let before = await service.snapshot
-            let (status, error) = try await send(client, "POST", "/v1/devices", #"{"size":"8M","owner":4242}"#)
+            let (status, error) = try await RouterCalls.send(
+                client, "POST", "/v1/devices", #"{"size":"8M","owner":4242}"#)
             #expect(status == 400)
             #expect(error?.code == "unknown_owner")
             #expect(error?.message.contains("4242") == true, "\(String(describing: error))")
             #expect(await service.snapshot == before)
-            let (created, _) = try await send(client, "POST", "/v1/devices", #"{"size":"8M","owner":4343}"#)
+            let (created, _) = try await RouterCalls.send(client, "POST", "/v1/devices", #"{"size":"8M","owner":4343}"#)
             #expect(created == 201)
             #expect(try await service.device("dax0.0").owner == 4343)
         }
@@ -202,7 +184,7 @@ struct StrictRequestTests {
                 "POST /v1/devices HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
                     .utf8)
             let started = ContinuousClock.now
-            let (answer, ending) = try await Self.blocking {
+            let (answer, ending) = try await RouterCalls.blocking {
                 Self.exchange(fd, send: head + body, deadline: .seconds(8))
             }
             let text = String(decoding: answer, as: UTF8.self)

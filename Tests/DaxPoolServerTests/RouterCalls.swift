@@ -1,0 +1,25 @@
+import DaxPoolAPI
+import DaxPoolClient
+import Foundation
+
+/// Calls to a daemon served on a Unix socket in the test process, for the suites that drive the real router.
+enum RouterCalls {
+    /// Sends `body` and returns the status and the error object of the answer.
+    static func send(_ client: DaxPoolClient, _ method: String, _ path: String, _ body: String) async throws -> (
+        Int, ErrorBody?
+    ) {
+        let socket = client.socketPath
+        let (status, bytes) = try await blocking {
+            try DaxPoolClient(socketPath: socket).raw(method: method, path: path, body: Array(body.utf8))
+        }
+        return (status, try? JSONDecoder().decode(ErrorBody.self, from: Data(bytes)))
+    }
+
+    /// Runs blocking socket work on a thread of its own: the server's handlers run on the cooperative pool, which a
+    /// blocking call there would hold (a deadlock when other suites do the same on a two-core machine).
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
+        }
+    }
+}
