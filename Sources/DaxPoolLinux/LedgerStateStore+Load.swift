@@ -73,7 +73,6 @@ extension LedgerStateStore {
                     changes = []
                 case .change:
                     let decoded = try JSONDecoder().decode([StateChange].self, from: Data(record.payload))
-                    history.note(decoded)
                     history.record(decoded)
                     changes.append(decoded)
                 }
@@ -325,45 +324,29 @@ struct LabelHistory: Sendable {
         }
     }
 
-    /// Takes the devices one record removes or replaces out of their regions' sums.
-    mutating func note(_ changes: [StateChange]) {
-        for change in changes {
-            switch change {
-            case .putDevice(let device):
-                if let old = devices.removeValue(forKey: device.record.id) {
-                    sums[device.record.id.region, default: 0] &-= old
-                }
-            case .removeDevice(let id):
-                if let old = devices.removeValue(forKey: id) { sums[id.region, default: 0] &-= old }
-            case .removeRegion(let id):
-                for key in devices.keys where key.region == id { devices[key] = nil }
-                sums[id] = nil
-            case .putRegion(let config, _, _, _):
-                if sums[config.id] == nil {
-                    sums[config.id] = 0
-                    seen[config.id, default: []].insert(0)
-                }
-            case .appendEvents, .setEvents:
-                break
-            }
-        }
-    }
-
-    /// Adds the devices one record puts, and remembers each touched region's new sum.
+    /// Applies one record's changes to the regions' sums, in order, and remembers each touched region's new sum.
     mutating func record(_ changes: [StateChange]) {
         var touched = Set<Int>()
         for change in changes {
             switch change {
             case .putDevice(let device):
+                let id = device.record.id
+                if let old = devices.removeValue(forKey: id) { sums[id.region, default: 0] &-= old }
                 let hash = Self.hash(device)
-                devices[device.record.id] = hash
-                sums[device.record.id.region, default: 0] &+= hash
-                touched.insert(device.record.id.region)
-            case .removeDevice(let id):
+                devices[id] = hash
+                sums[id.region, default: 0] &+= hash
                 touched.insert(id.region)
+            case .removeDevice(let id):
+                if let old = devices.removeValue(forKey: id) { sums[id.region, default: 0] &-= old }
+                touched.insert(id.region)
+            case .removeRegion(let id):
+                for key in devices.keys where key.region == id { devices[key] = nil }
+                sums[id] = nil
+                touched.remove(id)
             case .putRegion(let config, _, _, _):
+                if sums[config.id] == nil { sums[config.id] = 0 }
                 touched.insert(config.id)
-            case .removeRegion, .appendEvents, .setEvents:
+            case .appendEvents, .setEvents:
                 break
             }
         }
