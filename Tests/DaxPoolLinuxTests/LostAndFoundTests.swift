@@ -50,6 +50,36 @@ struct LostAndFoundTests {
         #expect(backend.lostFiles(in: region).map(\.name) == [".dax0.6.disabled", "dax0.5", "dax0.5~1"])
     }
 
+    @Test(
+        "a lost+found someone else prepared (a symbolic link elsewhere, an open directory) takes nothing: the orphan stays in place, reported"
+    )
+    func foreignLostAndFoundTakesNothing() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let region = try backend.createRegion(Scratch.region(root))
+        let elsewhere = try Scratch.makeDirectory()
+        defer { Scratch.remove(elsewhere) }
+        for prepare in ["symlink", "open directory"] {
+            Scratch.remove("\(root)/lost+found")
+            if prepare == "symlink" {
+                #expect(symlink(elsewhere, "\(root)/lost+found") == 0)
+            } else {
+                #expect(mkdir("\(root)/lost+found", 0o777) == 0 && chmod("\(root)/lost+found", 0o777) == 0)
+            }
+            Scratch.remove("\(root)/dax0.5")
+            let orphan = try Self.makeTenantFile("\(root)/dax0.5", size: 1 << 20, seed: 9)
+
+            let report = try backend.reconcile(region, devices: [], pendingScrubs: [], mode: .normal)
+
+            #expect(Self.snapshot("\(root)/dax0.5") == orphan, "\(prepare): the orphan left its place or changed")
+            #expect(report.lostAndFound.isEmpty, "\(prepare)")
+            #expect(report.doubts.contains { $0.contains("dax0.5") }, "\(prepare): \(report.doubts)")
+            #expect(
+                (try? FileManager.default.contentsOfDirectory(atPath: elsewhere))?.isEmpty == true,
+                "\(prepare): something was moved through the link")
+        }
+    }
+
     @Test("an orphan whose device has a pending scrub is retired under the scrub's token, and the scrub zeroes it")
     func orphanWithPendingScrubIsRetired() throws {
         let root = try Scratch.makeDirectory()
