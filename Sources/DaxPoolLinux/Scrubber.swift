@@ -57,6 +57,9 @@ public struct Scrubber: Sendable, CustomStringConvertible {
         }
         let job = ScrubJob(kind: kind, base: base, count: buffer.count)
         let wanted = min(max(threads, 1), max(1, buffer.count / Self.minimumBytesPerThread))
+        // The caller takes the first piece before any helper starts, so that progress always hears of a piece done
+        // before the end, however the threads are scheduled.
+        job.run(report: progress, pieces: 1)
         var helpers: [pthread_t] = []
         helpers.reserveCapacity(wanted - 1)
         for _ in 1..<max(wanted, 1) {
@@ -116,9 +119,10 @@ final class ScrubJob: Sendable {
         self.count = count
     }
 
-    /// Takes pieces until none are left, zeroing each; `report`, if any, hears of each piece this thread zeroes.
-    func run(report: ((Int, Int) -> Void)?) {
-        while true {
+    /// Takes pieces until none are left (or `pieces` are done), zeroing each; `report`, if any, hears of each piece
+    /// this thread zeroes.
+    func run(report: ((Int, Int) -> Void)?, pieces: Int = .max) {
+        for _ in 0..<pieces {
             let index = nextChunk.wrappingAdd(1, ordering: .relaxed).oldValue
             let (start, overflow) = index.multipliedReportingOverflow(by: Scrubber.chunkSize)
             guard !overflow, start < count, let pointer = UnsafeMutableRawPointer(bitPattern: address + start) else {
