@@ -167,9 +167,7 @@ extension DevDaxBackend {
                     metadata: ["device": "\(record.id)", "ranges": "\(ranges.map(\.description))"]
                 )
             }
-            try setBound(
-                try refreshed(kernel, operation: operation), record.state == .enabled, region: region,
-                operation: operation)
+            try settleBinding(try refreshed(kernel, operation: operation), record, region: region, operation: operation)
             try verify(record.id, holds: ranges, align: record.align, region: config.id, operation: operation)
         }
         return report

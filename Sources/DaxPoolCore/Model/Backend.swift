@@ -16,4 +16,7 @@ public enum BackendKind: String, Hashable, Sendable, Codable, CaseIterable, Cust
 public enum DeviceState: String, Hashable, Sendable, Codable {
     case enabled
     case disabled
+    /// Given to the host as System RAM (`kmem`, memory blocks online movable) until `daxpool reclaim` takes it
+    /// back; no VMM can open it (`daxctl list` shows it as `mode: system-ram`).
+    case lent
 }

@@ -331,6 +331,7 @@ public struct PoolModel: Sendable, Equatable {
         var record = try device(id)
         var region = try region(id.region)
         try region.requireSound(to: "reconfigure \(id)")
+        try requireNotLent(record, to: "reconfigure")
         guard record.state == .disabled || force else { throw .deviceEnabled(id, operation: "reconfigure") }
         if let size, size < region.allocator.size(of: id.instance), !record.leases.isEmpty, !force {
             throw .deviceLeased(id, holders: record.leases, operation: "shrink")
@@ -362,6 +363,7 @@ public struct PoolModel: Sendable, Equatable {
     /// Removes a device and frees its ranges. An enabled device needs `force`.
     public mutating func destroyDevice(_ id: DeviceID, force: Bool) throws(PoolError) {
         let record = try device(id)
+        try requireNotLent(record, to: "destroy")
         guard record.leases.isEmpty || force else {
             throw .deviceLeased(id, holders: record.leases, operation: "destroy")
         }
@@ -377,6 +379,7 @@ public struct PoolModel: Sendable, Equatable {
     /// Enables or disables a device. Disabling a leased device needs `force`.
     public mutating func setState(_ id: DeviceID, _ state: DeviceState, force: Bool = false) throws(PoolError) {
         let record = try device(id)
+        try requireNotLent(record, to: state == .enabled ? "enable" : "disable")
         if state == .disabled, record.state == .enabled, !record.leases.isEmpty, !force {
             throw .deviceLeased(id, holders: record.leases, operation: "disable")
         }

@@ -9,6 +9,11 @@ public struct ProgressEvent: Hashable, Sendable, Codable {
         case prefault
         /// Making ready memory for a region's pool in the background (`device` is `regionR.pool`).
         case fill
+        /// Giving a device's memory to the host as System RAM: memory blocks onlined (`done`/`total` in bytes).
+        case lend
+        /// Taking lent memory back: memory blocks offlined (the kernel migrates the host's pages out), then the
+        /// device scrubbed.
+        case reclaim
 
         public var description: String { rawValue }
     }
