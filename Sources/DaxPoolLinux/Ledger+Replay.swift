@@ -18,6 +18,11 @@ extension Ledger {
         var end: Int
         /// The length of the file as read.
         var fileSize: Int
+        /// Whether every byte after `end` is zero: space written ahead for appends, not a torn tail.
+        var zeroTail: Bool
+        /// The second copy of the last record, to write again before the next append: the append that wrote the
+        /// record was cut while writing that copy (what is there is the start of the copy, then zeros).
+        var rewrite: (offset: Int, bytes: [UInt8])?
         /// Change records in the file after its checkpoint.
         var changes: Int
         /// Whether the file is not a ledger at all: no readable header, no readable record, and its first bytes
@@ -137,6 +142,27 @@ extension Ledger {
             }
             end = max(end, blockSize)
             self.end = end
+            let zeroTail = end >= fileSize || bytes[end...].allSatisfy { $0 == 0 }
+            self.zeroTail = zeroTail
+            // An append cut in its last record's second copy, inside space written ahead: the record is whole in its
+            // first copy (kept, as the write may have been acknowledged), and the second copy is the start of
+            // what was being written, then zeros. That is a torn write, mended before the next append, not damage.
+            var tornCopy: UInt64?
+            rewrite = nil
+            if later.isEmpty, !checkpointLost, zeroTail, let last = chain.last, last.header.copy == 1,
+                !(goodOffsets[last.sequence] ?? []).contains(last.otherOffset)
+            {
+                let payload = Array(
+                    bytes[last.offset + Format.recordHeaderSize..<last.offset + Format.recordHeaderSize
+                        + last.header.payloadLength])
+                let intended = Array(Format.encodeRecord(last.header, payload: payload)[last.header.extent...])
+                let found = bytes[last.otherOffset..<min(fileSize, last.otherOffset + intended.count)]
+                let written = zip(found, intended).prefix { $0.0 == $0.1 }.count
+                if found.dropFirst(written).allSatisfy({ $0 == 0 }) {
+                    tornCopy = last.sequence
+                    rewrite = (last.otherOffset, intended)
+                }
+            }
             changes = Int(nextSequence - 1 - base)
 
             var repaired: [Damage] = []
@@ -160,7 +186,8 @@ extension Ledger {
                             + "it is rewritten before the next append"))
             }
             headerNeedsRewrite = fileHeader == nil || fileHeader?.base != base
-            for copy in chain where !(goodOffsets[copy.sequence] ?? []).contains(copy.otherOffset) {
+            for copy in chain
+            where copy.sequence != tornCopy && !(goodOffsets[copy.sequence] ?? []).contains(copy.otherOffset) {
                 let other = 3 - copy.header.copy
                 repaired.append(
                     Damage(
@@ -178,7 +205,7 @@ extension Ledger {
                 },
                 repaired: repaired,
                 lost: lost,
-                tornTail: dropped || fileSize > end
+                tornTail: dropped || !zeroTail || tornCopy != nil
             )
         }
 

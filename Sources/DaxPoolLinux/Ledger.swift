@@ -83,6 +83,11 @@ public final class Ledger: Sendable {
     /// The largest payload a record carries: 1 GiB.
     public static let payloadLimit = 1 << 30
 
+    /// Zeros an append writes ahead of its records when the file has no room left: later appends overwrite them,
+    /// so their `fdatasync` does not have to commit a new file length (about half the cost of an append on ext4).
+    /// Replay reads zeros after the last record as free space, not as a torn tail.
+    public static let preallocation = 64 << 10
+
     /// The ledger file.
     public let path: String
     /// Sees every write before it reaches a file (tests: simulated crashes).
@@ -117,8 +122,13 @@ public final class Ledger: Sendable {
         var base: UInt64
         /// Where the next record goes.
         var end: Int
+        /// The file's length: `end` plus zeros written ahead (`preallocation`), so that an append overwrites
+        /// blocks the file already has and its `fdatasync` flushes data only, not a new length.
+        var allocated: Int
         /// The file's length when it differs from `end` (a torn tail to cut, a short header to extend).
         var pendingResize: Int?
+        /// The second copy of the last record, torn by a crash: written again before the next append.
+        var pendingRewrite: (offset: Int, bytes: [UInt8])?
         var headerNeedsRewrite: Bool
     }
 
@@ -131,12 +141,14 @@ public final class Ledger: Sendable {
         let next = replay.nextSequence
         queue = Mutex(
             Queue(
-                pendingFirst: next, next: next, durableThrough: next - 1, size: replay.fileSize,
+                pendingFirst: next, next: next, durableThrough: next - 1, size: replay.end,
                 changes: replay.changes))
         writer = Mutex(
             Writer(
                 file: file, identity: replay.identity ?? .random(), base: replay.base, end: replay.end,
-                pendingResize: replay.fileSize == replay.end ? nil : replay.fileSize,
+                allocated: replay.fileSize,
+                pendingResize: replay.fileSize == replay.end || replay.zeroTail ? nil : replay.fileSize,
+                pendingRewrite: replay.rewrite,
                 headerNeedsRewrite: replay.headerNeedsRewrite || replay.identity == nil))
     }
 
@@ -269,7 +281,9 @@ public final class Ledger: Sendable {
                 writer.file = try Files.replace(path: path, with: bytes, interposer: interposer)
                 writer.base = sequence
                 writer.end = bytes.count
+                writer.allocated = bytes.count
                 writer.pendingResize = nil
+                writer.pendingRewrite = nil
                 writer.headerNeedsRewrite = false
                 queue.withLock { queue in
                     queue.durableThrough = sequence
@@ -281,7 +295,8 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// Bytes in the file.
+    /// Bytes the header and the records take: where the next record goes (the file may be longer by zeros
+    /// written ahead, `preallocation`).
     public var size: Int { queue.withLock { $0.size } }
 
     /// Change records since the last checkpoint (the store decides when to compact).
@@ -308,7 +323,7 @@ public final class Ledger: Sendable {
     /// Writes `batch` (sequences from `first`) as one group at the end of the file and synchronizes once, after
     /// mending a torn tail or damaged header first.
     private func write(first: UInt64, _ batch: [[UInt8]], to writer: inout Writer) throws(LedgerError) {
-        if writer.pendingResize != nil || writer.headerNeedsRewrite {
+        if writer.pendingResize != nil || writer.pendingRewrite != nil || writer.headerNeedsRewrite {
             try mend(&writer)
         }
         let last = first + UInt64(batch.count) - 1
@@ -322,8 +337,15 @@ public final class Ledger: Sendable {
             Format.writeRecord(header, payload: payload, into: &bytes, at: offset)
             offset += 2 * header.extent
         }
+        let used = bytes.count
+        if writer.end + used > writer.allocated {
+            // Write zeros ahead in the same call: the next appends overwrite them.
+            let allocated = (writer.end + used + Self.preallocation - 1) / Self.preallocation * Self.preallocation
+            bytes += [UInt8](repeating: 0, count: allocated - writer.end - used)
+            writer.allocated = allocated
+        }
         try Files.write(bytes, at: writer.end, of: writer.file, path: path, interposer: interposer)
-        writer.end += bytes.count
+        writer.end += used
         try Files.synchronizeData(writer.file, path: path)
         let end = writer.end
         queue.withLock { queue in
@@ -339,6 +361,10 @@ public final class Ledger: Sendable {
     private func mend(_ writer: inout Writer) throws(LedgerError) {
         if writer.pendingResize != nil {
             try Files.resize(writer.file, to: writer.end, path: path, interposer: interposer)
+            writer.allocated = writer.end
+        }
+        if let rewrite = writer.pendingRewrite {
+            try Files.write(rewrite.bytes, at: rewrite.offset, of: writer.file, path: path, interposer: interposer)
         }
         if writer.headerNeedsRewrite {
             let header = Format.encode(Format.FileHeader(identity: writer.identity, base: writer.base))
@@ -346,6 +372,7 @@ public final class Ledger: Sendable {
         }
         try Files.synchronizeData(writer.file, path: path)
         writer.pendingResize = nil
+        writer.pendingRewrite = nil
         writer.headerNeedsRewrite = false
         queue.withLock { $0.synchronizations += 1 }
     }

@@ -104,6 +104,36 @@ struct LedgerTests {
         }
     }
 
+    @Test("appends overwrite zeros written ahead, so the file's length changes only once per preallocation")
+    func appendsOverwriteSpaceWrittenAhead() throws {
+        let root = try Scratch.makeDirectory(under: NSTemporaryDirectory())
+        defer { Scratch.remove(root) }
+        let path = "\(root)/ledger"
+        let (ledger, _) = try Ledger.open(path: path, create: true)
+        _ = try ledger.append(LedgerPayload.json(0))
+        let length = Int(Scratch.status(path)?.st_size ?? 0)
+        #expect(length == Ledger.preallocation)
+        var lengths: Set<Int> = []
+        while ledger.size + 2 * 4096 <= length {
+            _ = try ledger.append(LedgerPayload.json(1))
+            lengths.insert(Int(Scratch.status(path)?.st_size ?? 0))
+        }
+        #expect(lengths == [length])
+        _ = try ledger.append(LedgerPayload.json(2))
+        #expect(Int(Scratch.status(path)?.st_size ?? 0) == 2 * Ledger.preallocation)
+        // The zeros after the last record are free space: no torn tail, and the next append goes right after it.
+        let (reopened, records) = try Self.reopenClean(path)
+        #expect(reopened.size == ledger.size && records.count == Int(ledger.nextSequence) - 1)
+        // A torn record inside that space (bytes after the last record, then zeros) is a torn tail, cut before
+        // the next append: the new record follows the last whole one and reads back.
+        Scratch.write([1, 2, 3], to: path, at: ledger.size + 100)
+        let (torn, contents) = try Ledger.open(path: path, create: false)
+        #expect(contents.tornTail && contents.lost.isEmpty && contents.records == records)
+        let sequence = try torn.append([9])
+        let (_, after) = try Self.reopenClean(path)
+        #expect(after == records + [Ledger.Record(sequence: sequence, kind: .change, payload: [9])])
+    }
+
     @Test("appended records read back after reopening, with their sequences")
     func roundTrip() throws {
         let root = try Scratch.makeDirectory()
@@ -116,7 +146,9 @@ struct LedgerTests {
         }
         #expect(ledger.changesSinceCheckpoint == 20)
         #expect(ledger.synchronizations == 20)
-        #expect(ledger.size == Int(Scratch.status(path)?.st_size ?? 0))
+        let length = Int(Scratch.status(path)?.st_size ?? 0)
+        #expect(length >= ledger.size && length % Ledger.preallocation == 0)
+        #expect(Scratch.read(length - ledger.size, from: path, at: ledger.size).allSatisfy { $0 == 0 })
         let (reopened, records) = try Self.reopenClean(path)
         #expect(records == Self.changes(payloads))
         #expect(reopened.nextSequence == 21 && reopened.changesSinceCheckpoint == 20 && reopened.size == ledger.size)
@@ -215,6 +247,35 @@ struct LedgerTests {
         print("ledger group commit: \(total) appends from \(threads) threads, \(synchronizations) fdatasyncs")
     }
 
+    @Test("an append cut in its record's second copy keeps the record, reports a torn tail, not damage, and mends the copy")
+    func appendCutInSecondCopy() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let path = "\(root)/ledger"
+        _ = try Ledger.open(path: path, create: true).0.append([1])
+        let pristine = Scratch.read(Ledger.preallocation, from: path)
+        // Record 2's copies are at 12288 and 16384: its append is cut after the first copy and `cut` bytes of the
+        // second (80: its header but not its payload).
+        for cut in [0, 40, 80] {
+            Scratch.write(pristine, to: path)
+            let interposer = CuttingInterposerFake()
+            let (ledger, _) = try Ledger.open(path: path, create: false, interposer: interposer)
+            interposer.arm(budget: 4096 + cut)
+            #expect(throws: LedgerError.self) { try ledger.append([2]) }
+            let (reopened, contents) = try Ledger.open(path: path, create: false)
+            #expect(contents.records == Self.changes([[1], [2]]), "cut \(cut)")
+            #expect(contents.tornTail && contents.repaired.isEmpty && contents.lost.isEmpty, "cut \(cut)")
+            _ = try reopened.append([3])
+            #expect(try Self.reopenClean(path).1 == Self.changes([[1], [2], [3]]), "cut \(cut)")
+        }
+        // A second copy damaged some other way (not the start of the copy followed by zeros) is damage, repaired.
+        Scratch.write(pristine, to: path)
+        _ = try Ledger.open(path: path, create: false).0.append([2])
+        Scratch.write([0xFF], to: path, at: 16384 + 80)
+        let (_, damaged) = try Ledger.open(path: path, create: false)
+        #expect(damaged.records == Self.changes([[1], [2]]) && !damaged.tornTail && damaged.repaired.count == 1)
+    }
+
     @Test("after a write fails part way the ledger refuses writes until it is opened again")
     func unusableAfterFailure() throws {
         let root = try Scratch.makeDirectory()
@@ -223,7 +284,7 @@ struct LedgerTests {
         _ = try Ledger.open(path: path, create: true).0.append([1])
         let interposer = CuttingInterposerFake()
         let (ledger, _) = try Ledger.open(path: path, create: false, interposer: interposer)
-        interposer.arm(budget: 100)
+        interposer.arm(budget: 40)  // inside the first copy's header
         #expect(throws: LedgerError.interrupted(path: path)) { try ledger.append([2]) }
         let refusal = #expect(throws: LedgerError.self) { try ledger.append([3]) }
         if case .unusable(let named, _) = refusal {
