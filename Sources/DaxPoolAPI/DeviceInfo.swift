@@ -10,6 +10,11 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
     public var mode: String
     /// Present with `-M`.
     public var mappings: [DeviceMapping]?
+    /// system-ram mode only (a lent device), as `daxctl list` prints them: whether its memory blocks are in
+    /// ZONE_MOVABLE, and how many of them are online out of how many it spans.
+    public var movable: Bool?
+    public var onlineMemblocks: Int?
+    public var totalMemblocks: Int?
     // daxpool fields
     public var path: String?
     public var uuid: String
@@ -63,6 +68,9 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case chardev, size, align, mode, mappings, path, uuid, name, state, backend, badblocks, owner, leases
+        case movable
+        case onlineMemblocks = "online_memblocks"
+        case totalMemblocks = "total_memblocks"
         case targetNode = "target_node"
         case badblockCount = "badblock_count"
         case excessSize = "excess_size"

@@ -75,6 +75,16 @@ public final class DaxPoolClient {
         try call("POST", "/v1/recover", body: request)
     }
 
+    /// Prepares a kexec: every devdax region's layout is persisted in the state directory and in its memory.
+    public func prepareLiveUpdate(_ request: LiveUpdatePrepareRequest) throws(ErrorBody) -> LiveUpdateReport {
+        try call("POST", "/v1/live-update/prepare", body: request)
+    }
+
+    /// What the last live-update prepare or restore did.
+    public func liveUpdateStatus() throws(ErrorBody) -> LiveUpdateReport {
+        try call("GET", "/v1/live-update")
+    }
+
     public func clearErrors(_ request: ClearErrorsRequest) throws(ErrorBody) -> ClearErrorsResponse {
         try call("POST", "/v1/errors/clear", body: request)
     }

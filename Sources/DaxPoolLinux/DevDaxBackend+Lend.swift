@@ -237,8 +237,10 @@ extension DevDaxBackend: MemoryLending {
             if try blocks.state(block) != "online" { try blocks.onlineMovable(block) }
             if let zones = blocks.zones(block), !zones.contains("Movable") {
                 throw SysfsError(
-                    operation: "online", path: blocks.attributes.access.absolute(
-                        SysfsMemoryBlocks.blockDirectory(block)).string,
+                    operation: "online",
+                    path: blocks.attributes.access.absolute(
+                        SysfsMemoryBlocks.blockDirectory(block)
+                    ).string,
                     errno: .resourceBusy, detail: "zone \(zones)")
             }
         } catch {

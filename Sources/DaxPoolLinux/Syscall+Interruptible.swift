@@ -30,7 +30,9 @@ extension Syscall {
         let file = try OwnedDescriptor.open(path, .writeOnly)
         let bytes = Array(value.utf8)
         let written = try bytes.withUnsafeBytes { buffer in
-            valueOrErrno(retryOnInterrupt: false) { Glibc.write(file.descriptor.rawValue, buffer.baseAddress, buffer.count) }
+            valueOrErrno(retryOnInterrupt: false) {
+                Glibc.write(file.descriptor.rawValue, buffer.baseAddress, buffer.count)
+            }
         }.get()
         if written != bytes.count { throw Errno.ioError }
         try file.close()

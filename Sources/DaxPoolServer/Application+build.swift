@@ -47,6 +47,8 @@ public func buildRouter(
     DeviceController(service: service, userExists: userExists).register(on: router)
     ErrorController(service: service).register(on: router)
     ProgressController(service: service).register(on: router)
+    LiveUpdateController(service: service).register(on: router)
+    LendController(service: service).register(on: router)
     return router
 }
 

@@ -17,17 +17,21 @@ import Foundation
 /// HTTP routes always pass the caller the socket's peer credentials name. The default, `Caller.daemon`, is the
 /// daemon acting on its own behalf (start-up, memory errors the kernel reports, tests and benchmarks).
 public actor PoolService {
-    private var model: PoolModel
-    private let backends: [BackendKind: any MemoryBackend]
-    private let store: any StateStore
+    var model: PoolModel
+    let backends: [BackendKind: any MemoryBackend]
+    let store: any StateStore
     private let settings: PoolSettings
-    private let logger: Logger
+    let logger: Logger
+    /// Where live-update records are kept; `nil`: this daemon cannot prepare a live update.
+    let liveUpdate: LiveUpdateState?
     private let labelAreas: @Sendable (Int) -> LabelAreaInfo?
     /// Who may do what.
     public nonisolated let policy: AccessPolicy
     /// Watches lease holders; `nil`: this daemon cannot take leases.
     private let watcher: (any ProcessWatcher)?
-    private var generator = SystemRandomNumberGenerator()
+    var generator = SystemRandomNumberGenerator()
+    /// Lending memory to the host: the `--lend-idle` policy and the devices being lent or reclaimed.
+    var lending = LendingState()
     /// The excess each device's memory was last reported with (`reportExcess`), by device uuid.
     private var reportedExcess: [LabelUUID: UInt64] = [:]
     private var subscribers: [Int: AsyncStream<MemoryErrorEvent>.Continuation] = [:]
@@ -51,8 +55,10 @@ public actor PoolService {
         logger: Logger,
         labelAreas: @escaping @Sendable (Int) -> LabelAreaInfo? = { _ in nil },
         policy: AccessPolicy = AccessPolicy(),
-        watcher: (any ProcessWatcher)? = nil
+        watcher: (any ProcessWatcher)? = nil,
+        liveUpdate: LiveUpdateState? = nil
     ) async throws {
+        self.liveUpdate = liveUpdate
         self.backends = Dictionary(backends.map { ($0.kind, $0) }, uniquingKeysWith: { first, _ in first })
         self.store = store
         self.settings = settings
@@ -61,13 +67,19 @@ public actor PoolService {
         self.policy = policy
         self.watcher = watcher
         (scrubJobs, scrubContinuation) = AsyncStream<BackgroundJob>.makeStream()
-        if let snapshot = try store.load() {
+        // After a kexec: the layouts in the regions' memory, read (never written) before anything is reconciled.
+        let restore = try LiveUpdateRestore.begin(liveUpdate, backends: self.backends, logger: logger)
+        let stored = try store.load()
+        if let snapshot = stored {
+            model = try PoolModel(snapshot: snapshot)
+        } else if let snapshot = restore?.statelessSnapshot {
             model = try PoolModel(snapshot: snapshot)
         } else {
             model = PoolModel()
         }
+        try restore?.check(model.snapshot, hadState: stored != nil)
         let findings = store.takeFindings()
-        let loaded = model
+        let loaded = stored == nil && restore?.statelessSnapshot != nil ? PoolModel() : model
         model.assignOwnerToUnownedDevices(policy.daemonUID)
         for finding in findings { record(finding) }
         for id in model.regionIDs {
@@ -103,6 +115,10 @@ public actor PoolService {
             queuedScrubs.added()
             scrubContinuation.yield(.scrub(ScrubJob(region: region, scrub: scrub, backend: backend)))
         }
+        if var restore {
+            restore.fromMemory = stored == nil
+            finishLiveUpdate(restore)
+        }
         for id in model.regionIDs { queueFill(id) }
         revalidateLeases()
         if model != loaded { try store.commit(model.snapshot) }
@@ -118,7 +134,7 @@ public actor PoolService {
     /// Makes `next` the model at once (so the requests that follow build on it) and waits, off this actor, until its
     /// journal record is durable; commits queued meanwhile share the write and the sync. If the journal fails, the
     /// change is undone in the model when nothing was built on it since, and the store takes no more changes.
-    private func persist(_ next: PoolModel) async throws {
+    func persist(_ next: PoolModel) async throws {
         let before = model
         let ticket = try store.enqueue(next.snapshot)
         model = next
@@ -492,6 +508,10 @@ public actor PoolService {
         // total, then turn them into region offsets with that region's base.
         let requestedLayout = try request.mappings.map { try Self.layout(from: $0) }
         if let size, size.rawValue == 0 { throw PoolError.allocation(.zeroSize) }
+        // Lent memory a new device needs is taken back from the host first (`--lend-idle`).
+        if let size, requestedLayout == nil {
+            try await reclaimForCreate(region: request.region, size: size, by: caller)
+        }
         let targetID = try model.targetRegion(
             request.region,
             size: size ?? ByteCount(requestedLayout?.reduce(0) { $0 + $1.length.rawValue } ?? 0)
@@ -1007,7 +1027,7 @@ public actor PoolService {
     // MARK: - Helpers
 
     /// The device named `name`, when `caller` owns it or is an administrator.
-    private func authorizedDevice(_ name: String, _ caller: Caller, to action: String) throws -> DeviceRecord {
+    func authorizedDevice(_ name: String, _ caller: Caller, to action: String) throws -> DeviceRecord {
         let record = try model.resolveDevice(name)
         if model.isProvisional(record.id) { throw PoolError.deviceBusy(record.id) }
         try policy.requireOwner(
@@ -1019,7 +1039,7 @@ public actor PoolService {
         record.owner == caller.uid || policy.isAdministrator(caller)
     }
 
-    private func backendFor(_ kind: BackendKind) throws(PoolError) -> any MemoryBackend {
+    func backendFor(_ kind: BackendKind) throws(PoolError) -> any MemoryBackend {
         guard let backend = backends[kind] else {
             throw .invalidRequest(
                 "backend '\(kind)' is not available in this daemon; available: "
@@ -1029,7 +1049,7 @@ public actor PoolService {
         return backend
     }
 
-    private func parseSize(_ value: SizeValue, field: String) throws(PoolError) -> ByteCount {
+    func parseSize(_ value: SizeValue, field: String) throws(PoolError) -> ByteCount {
         do { return try value.parsed() } catch { throw .invalidRequest("\(field): \(error.description)") }
     }
 
@@ -1111,7 +1131,7 @@ public actor PoolService {
         return PoolInfo(target: config.pool.map(\.rawValue), ready: ready.map(\.rawValue))
     }
 
-    private func info(for record: DeviceRecord, in region: RegionState) -> DeviceInfo {
+    func info(for record: DeviceRecord, in region: RegionState) -> DeviceInfo {
         let extents = region.allocator.ranges(of: record.id.instance)
         let size = region.allocator.size(of: record.id.instance).rawValue
         let held = backends[region.config.backend]?.memoryHeld(by: record.id, in: region.config)?.rawValue ?? 0
@@ -1133,5 +1153,6 @@ public actor PoolService {
             leases: record.leases.map { LeaseInfo(pid: $0.pid, uid: $0.uid) },
             excessSize: held > size ? held - size : nil
         )
+        .lent(record.state == .lent ? lendStatus(of: record, in: region) : nil)
     }
 }

@@ -39,6 +39,9 @@ struct DaxPoolCommand: AsyncParsableCommand {
             InitLabelsCommand.self,
             ProgressCommand.self,
             RecoverCommand.self,
+            LiveUpdateCommand.self,
+            LendCommand.self,
+            ReclaimCommand.self,
         ]
     )
 

@@ -99,6 +99,25 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var idleTimeout: Int = ConnectionLimits.defaultIdleTimeoutSeconds
 
+    @Flag(
+        name: .customLong("lend-idle"),
+        help: ArgumentHelp(
+            "Lend devdax memory no device uses to the host as System RAM, keeping --keep-free unlent; a "
+                + "create-device that needs it takes it back first (see 'Lending memory to the host')."))
+    var lendIdle = false
+
+    @Option(
+        name: .customLong("keep-free"),
+        help: ArgumentHelp(
+            "With --lend-idle: free memory each devdax region keeps unlent (default 0).", valueName: "SIZE"))
+    var keepFree: String?
+
+    @Option(
+        name: .customLong("lend-chunk"),
+        help: ArgumentHelp(
+            "With --lend-idle: the size of each lent device, whole memory blocks (default 256M).", valueName: "SIZE"))
+    var lendChunk: String?
+
     func validate() throws {
         for (option, path) in [
             ("--socket", socket), ("--state-dir", stateDirectory), ("--shm-root", shmRoot), ("--config", config),
@@ -118,6 +137,11 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if idleTimeout < 1 || idleTimeout > 86400 { throw ValidationError("--idle-timeout must be 1 to 86400 seconds") }
         _ = try parsedNDRegions()
+        if !lendIdle, keepFree != nil || lendChunk != nil {
+            throw ValidationError("--keep-free and --lend-chunk go with --lend-idle")
+        }
+        _ = try keepFree.map { try parseSizeOption($0, option: "--keep-free") }
+        _ = try lendChunk.map { try parseSizeOption($0, option: "--lend-chunk") }
     }
 
     /// `--nd-region R:N[:OFFSET]` values.
@@ -256,7 +280,8 @@ struct ServeCommand: AsyncParsableCommand {
                         }
                     },
                     policy: access.policy,
-                    watcher: processWatcher
+                    watcher: processWatcher,
+                    liveUpdate: LiveUpdateState(stateDirectory: stateDirectory)
                 )
         } catch let error as ErrorBody {
             throw error
@@ -283,10 +308,16 @@ struct ServeCommand: AsyncParsableCommand {
         )
         // Bad blocks the kernel knows are quarantined before the first request is served.
         await poller.poll()
+        if lendIdle {
+            await service.setLendPolicy(
+                keepFree: try keepFree.map { try parseSizeOption($0, option: "--keep-free") } ?? .zero,
+                chunk: try lendChunk.map { try parseSizeOption($0, option: "--lend-chunk") })
+        }
         let readyLogger = logger
         let limits = ConnectionLimits(maximumPerUID: maxConnectionsPerUID, idleTimeout: .seconds(idleTimeout))
         let app = buildApplication(
-            service: service, socketPath: socketPath, logger: logger, limits: limits, services: [poller]
+            service: service, socketPath: socketPath, logger: logger, limits: limits,
+            services: [poller, LendIdleService(service: service, interval: .seconds(5))]
         ) {
             do {
                 try SocketPath.setAccess(socketPath, mode: access.socketMode, group: access.socketGroup)

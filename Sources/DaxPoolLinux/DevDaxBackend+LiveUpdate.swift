@@ -1,0 +1,155 @@
+// Linux only.
+import DaxPoolCore
+import Glibc
+import Logging
+import SystemPackage
+
+extension DevDaxBackend: LiveUpdateMemory {
+    /// The ids of the kernel's dynamic dax regions.
+    public func liveUpdateRegionIDs() throws -> [Int] {
+        do throws(SysfsError) {
+            return try bus.regions().filter(\.isDynamic).map(\.id).sorted()
+        } catch {
+            throw failure(error, operation: "live-update", device: nil, region: nil)
+        }
+    }
+
+    /// The last 2 MiB subsection of the kernel region (its size rounded down to 2 MiB), as a region offset.
+    public func liveUpdateAreaOffset(region id: Int) throws -> RegionOffset? {
+        let region = try requireRegion(id, operation: "live-update")
+        return try areaRange(region).map { RegionOffset($0.start - (try physicalStart(of: region, operation: "live-update"))) }
+    }
+
+    /// The physical range of the region's area, or `nil` for a static or too small region.
+    func areaRange(_ region: SysfsDaxRegion) throws(BackendError) -> DevDaxRange? {
+        guard region.isDynamic else { return nil }
+        let base = try physicalStart(of: region, operation: "live-update")
+        let usable = region.size / UInt64(LiveUpdateArea.size) * UInt64(LiveUpdateArea.size)
+        guard usable >= 2 * UInt64(LiveUpdateArea.size) else { return nil }
+        let start = base + usable - UInt64(LiveUpdateArea.size)
+        return DevDaxRange(start: start, last: start + UInt64(LiveUpdateArea.size) - 1)
+    }
+
+    /// Claims an idle kernel device (the seed, or a new one), gives it exactly the area's range and binds it: the
+    /// kernel then gives that range to no other device. A holder left by an earlier prepare is used again.
+    public func writeLiveUpdateArea(_ bytes: [UInt8], region id: Int) throws -> String {
+        let operation = "live-update prepare"
+        var region = try requireRegion(id, operation: operation)
+        guard let area = try areaRange(region) else {
+            throw BackendError(
+                operation, bus.attributes.access.absolute(region.path), .operationNotSupportedByDevice,
+                "dax region \(id) is static or smaller than two subsections: it cannot hold a copy of its layout")
+        }
+        var holder = region.devices.first { $0.mappings.map(DevDaxRange.init) == [area] }
+        if holder == nil {
+            if let user = region.devices.first(where: { $0.mappings.contains { DevDaxRange($0).overlaps(area) } }) {
+                throw BackendError(
+                    operation, bus.attributes.access.absolute(user.path), .resourceBusy,
+                    "\(user.name) holds part of \(area), the last 2 MiB of dax region \(id) where the copy of the "
+                        + "layout goes: shrink or move that device, or prepare with --force (no copy in memory)")
+            }
+            let instance = try claimDeviceInstance(
+                in: RegionConfig(
+                    id: id, backend: .devdax, size: ByteCount(region.size), align: .page2M, pageSize: .page2M, path: ""),
+                proposed: 0)
+            region = try requireRegion(id, operation: operation)
+            let device = try requireDevice(DaxPoolCore.DeviceID(region: id, instance: instance), in: region, operation: operation)
+            do throws(SysfsError) {
+                try bus.addMapping(device, start: area.start, last: area.last)
+            } catch {
+                throw failure(error, operation: operation, device: device, region: region)
+            }
+            holder = try refreshed(device, operation: operation)
+        }
+        guard let device = holder else { throw BackendError(operation, "/dev", .ioError, "no holder device") }
+        try setBound(device, true, region: region, operation: operation)
+        try transfer(device.name, write: bytes, operation: operation)
+        logger.notice(
+            "wrote the layout's copy into the region's memory",
+            metadata: ["region": "\(id)", "range": "\(area)", "holder": "\(device.name)"])
+        return device.name
+    }
+
+    /// Reads the area through the device that maps it: a bound device whose mappings cover it (read at its offset,
+    /// left as it is unless it is a holder), a holder (bound for the read), or an idle device given exactly the
+    /// range for the read. Holders and the reading device are emptied and deleted afterwards; the memory is only
+    /// read.
+    public func readLiveUpdateArea(region id: Int) throws -> [UInt8]? {
+        let operation = "live-update restore"
+        var region = try requireRegion(id, operation: operation)
+        guard let area = try areaRange(region) else { return nil }
+        if let covering = region.devices.first(where: { device in
+            device.isEnabled && device.mappings.contains { DevDaxRange($0).start <= area.start && area.last <= DevDaxRange($0).last }
+        }), let mapping = covering.mappings.first(where: { DevDaxRange($0).start <= area.start && area.last <= DevDaxRange($0).last }) {
+            let offset = mapping.pageOffset * 4096 + (area.start - mapping.start)
+            let bytes = try transfer(covering.name, at: offset, operation: operation)
+            if covering.mappings.map(DevDaxRange.init) == [area] { try release(covering, region: region, operation: operation) }
+            return bytes
+        }
+        var reader = region.devices.first { $0.mappings.map(DevDaxRange.init) == [area] }
+        if reader == nil {
+            if region.devices.contains(where: { $0.mappings.contains { DevDaxRange($0).overlaps(area) } }) { return nil }
+            let instance = try claimDeviceInstance(
+                in: RegionConfig(
+                    id: id, backend: .devdax, size: ByteCount(region.size), align: .page2M, pageSize: .page2M, path: ""),
+                proposed: 0)
+            region = try requireRegion(id, operation: operation)
+            let device = try requireDevice(DaxPoolCore.DeviceID(region: id, instance: instance), in: region, operation: operation)
+            do throws(SysfsError) {
+                try bus.addMapping(device, start: area.start, last: area.last)
+            } catch {
+                throw failure(error, operation: operation, device: device, region: region)
+            }
+            reader = try refreshed(device, operation: operation)
+        }
+        guard let device = reader else { return nil }
+        try setBound(device, true, region: region, operation: operation)
+        let bytes: [UInt8]
+        do {
+            bytes = try transfer(device.name, at: 0, operation: operation)
+        } catch {
+            try? release(try refreshed(device, operation: operation), region: region, operation: operation)
+            throw error
+        }
+        try release(try refreshed(device, operation: operation), region: region, operation: operation)
+        return bytes
+    }
+
+    /// Unbinds `device`, sets its size to 0 and deletes it (`daxR.0` is only emptied). Its memory is not touched.
+    func release(_ device: SysfsDaxDevice, region: SysfsDaxRegion, operation: String) throws(BackendError) {
+        try empty(device, region: region, operation: operation)
+        if device.id.instance != 0 { try delete(device.name, region: region, operation: operation) }
+    }
+
+    /// Copies `bytes` into the first bytes of `/dev/<name>` through a shared mapping.
+    func transfer(_ name: String, write bytes: [UInt8], operation: String) throws(BackendError) {
+        let path = deviceDirectory.appending(name)
+        do throws(Errno) {
+            let node = try OwnedDescriptor.open(path, .readWrite, options: [.noFollow])
+            let mapping = try MemoryMapping(sharing: node, offset: 0, length: LiveUpdateArea.size)
+            mapping.withUnsafeMutableBytes { buffer in
+                bytes.withUnsafeBytes { source in
+                    buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(buffer.count)))
+                }
+            }
+            try mapping.unmap()
+        } catch {
+            throw BackendError(operation, path, error, "cannot write the layout's copy through \(path): \(error)")
+        }
+    }
+
+    /// Reads `LiveUpdateArea.size` bytes of `/dev/<name>` from `offset` through a read-only shared mapping.
+    func transfer(_ name: String, at offset: UInt64, operation: String) throws(BackendError) -> [UInt8] {
+        let path = deviceDirectory.appending(name)
+        do throws(Errno) {
+            let node = try OwnedDescriptor.open(path, .readOnly, options: [.noFollow])
+            let mapping = try MemoryMapping(
+                sharing: node, offset: Int64(offset), length: LiveUpdateArea.size, protection: [.read])
+            let bytes = mapping.withUnsafeMutableBytes { Array(UnsafeRawBufferPointer($0)) }
+            try mapping.unmap()
+            return bytes
+        } catch {
+            throw BackendError(operation, path, error, "cannot read the layout's copy through \(path): \(error)")
+        }
+    }
+}
