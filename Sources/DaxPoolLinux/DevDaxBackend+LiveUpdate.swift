@@ -17,7 +17,9 @@ extension DevDaxBackend: LiveUpdateMemory {
     /// The last 2 MiB subsection of the kernel region (its size rounded down to 2 MiB), as a region offset.
     public func liveUpdateAreaOffset(region id: Int) throws -> RegionOffset? {
         let region = try requireRegion(id, operation: "live-update")
-        return try areaRange(region).map { RegionOffset($0.start - (try physicalStart(of: region, operation: "live-update"))) }
+        return try areaRange(region).map {
+            RegionOffset($0.start - (try physicalStart(of: region, operation: "live-update")))
+        }
     }
 
     /// The physical range of the region's area, or `nil` for a static or too small region.
@@ -53,7 +55,8 @@ extension DevDaxBackend: LiveUpdateMemory {
                     id: id, backend: .devdax, size: ByteCount(region.size), align: .page2M, pageSize: .page2M, path: ""),
                 proposed: 0)
             region = try requireRegion(id, operation: operation)
-            let device = try requireDevice(DaxPoolCore.DeviceID(region: id, instance: instance), in: region, operation: operation)
+            let device = try requireDevice(
+                DaxPoolCore.DeviceID(region: id, instance: instance), in: region, operation: operation)
             do throws(SysfsError) {
                 try bus.addMapping(device, start: area.start, last: area.last)
             } catch {
@@ -79,22 +82,32 @@ extension DevDaxBackend: LiveUpdateMemory {
         var region = try requireRegion(id, operation: operation)
         guard let area = try areaRange(region) else { return nil }
         if let covering = region.devices.first(where: { device in
-            device.isEnabled && device.mappings.contains { DevDaxRange($0).start <= area.start && area.last <= DevDaxRange($0).last }
-        }), let mapping = covering.mappings.first(where: { DevDaxRange($0).start <= area.start && area.last <= DevDaxRange($0).last }) {
+            device.isEnabled
+                && device.mappings.contains { DevDaxRange($0).start <= area.start && area.last <= DevDaxRange($0).last }
+        }),
+            let mapping = covering.mappings.first(where: {
+                DevDaxRange($0).start <= area.start && area.last <= DevDaxRange($0).last
+            })
+        {
             let offset = mapping.pageOffset * 4096 + (area.start - mapping.start)
             let bytes = try transfer(covering.name, at: offset, operation: operation)
-            if covering.mappings.map(DevDaxRange.init) == [area] { try release(covering, region: region, operation: operation) }
+            if covering.mappings.map(DevDaxRange.init) == [area] {
+                try release(covering, region: region, operation: operation)
+            }
             return bytes
         }
         var reader = region.devices.first { $0.mappings.map(DevDaxRange.init) == [area] }
         if reader == nil {
-            if region.devices.contains(where: { $0.mappings.contains { DevDaxRange($0).overlaps(area) } }) { return nil }
+            if region.devices.contains(where: { $0.mappings.contains { DevDaxRange($0).overlaps(area) } }) {
+                return nil
+            }
             let instance = try claimDeviceInstance(
                 in: RegionConfig(
                     id: id, backend: .devdax, size: ByteCount(region.size), align: .page2M, pageSize: .page2M, path: ""),
                 proposed: 0)
             region = try requireRegion(id, operation: operation)
-            let device = try requireDevice(DaxPoolCore.DeviceID(region: id, instance: instance), in: region, operation: operation)
+            let device = try requireDevice(
+                DaxPoolCore.DeviceID(region: id, instance: instance), in: region, operation: operation)
             do throws(SysfsError) {
                 try bus.addMapping(device, start: area.start, last: area.last)
             } catch {

@@ -12,7 +12,8 @@ struct LiveUpdateController {
             try service.requireAdministrator(caller, to: "prepare a live update")
             let body = try await JSONWire.body(of: request)
             let prepare =
-                body.isEmpty ? LiveUpdatePrepareRequest() : try JSONWire.decode(LiveUpdatePrepareRequest.self, from: body)
+                body.isEmpty
+                ? LiveUpdatePrepareRequest() : try JSONWire.decode(LiveUpdatePrepareRequest.self, from: body)
             return JSONWire.response(try await service.prepareLiveUpdate(prepare, by: caller))
         }
         router.get("/v1/live-update") { _, context in

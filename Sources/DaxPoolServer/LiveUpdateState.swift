@@ -218,7 +218,8 @@ struct LiveUpdateRestore {
             var names: [String] = []
             for device in expected.devices {
                 if degraded.contains(id) || now?.devices.contains(where: { $0.record.id == device.record.id }) != true {
-                    missing.append("\(device.record.id): region \(id) is \(degraded.contains(id) ? "degraded" : "gone")")
+                    missing.append(
+                        "\(device.record.id): region \(id) is \(degraded.contains(id) ? "degraded" : "gone")")
                 } else {
                     restored += 1
                     names.append(device.record.id.description)

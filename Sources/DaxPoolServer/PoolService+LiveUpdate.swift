@@ -47,7 +47,8 @@ extension PoolService {
         }
         let carve = KernelCarve(commandLine: liveUpdate.commandLine())
         let memory = backends[.devdax] as? any LiveUpdateMemory
-        let sequence = (try? liveUpdate.readPrepared()?.sequence).flatMap { $0 }.map { $0 + 1 }
+        let sequence =
+            (try? liveUpdate.readPrepared()?.sequence).flatMap { $0 }.map { $0 + 1 }
             ?? UInt64(Date().timeIntervalSince1970)
         var records: [LiveUpdateRecord] = []
         var regions: [LiveUpdateRegion] = []
@@ -79,9 +80,10 @@ extension PoolService {
                 carve: carveArgument)
             if let memory, let offset = try memory.liveUpdateAreaOffset(region: id) {
                 let area = Extent(start: offset, length: ByteCount(UInt64(LiveUpdateArea.size)))
-                let holders = self.model.regions[id].map { model in
-                    model.allocator.occupiedExtents.filter { $0.extent.overlaps(area) }
-                } ?? []
+                let holders =
+                    self.model.regions[id].map { model in
+                        model.allocator.occupiedExtents.filter { $0.extent.overlaps(area) }
+                    } ?? []
                 if holders.isEmpty {
                     plans.append((record, offset))
                     entry.areaOffset = offset.rawValue

@@ -14,7 +14,8 @@ struct LiveUpdateAreaTests {
         for index in 0..<devices {
             let record = DeviceRecord(
                 id: DeviceID(region: 0, instance: index + 1), uuid: LabelUUID(high: 7, low: UInt64(index + 1)),
-                name: try DeviceName(validating: "vm\(index)"), align: .page2M, state: index == 2 ? .disabled : .enabled,
+                name: try DeviceName(validating: "vm\(index)"), align: .page2M,
+                state: index == 2 ? .disabled : .enabled,
                 owner: 1000 + UInt32(index))
             let extents =
                 index == 1
@@ -64,7 +65,9 @@ struct LiveUpdateAreaTests {
                 let contents = LiveUpdateArea.decode(damaged)
                 #expect(contents.frame?.payload == payload, "byte \(index) of the copy at \(copy)")
                 #expect(
-                    contents.damage.contains { $0.hasPrefix(copy == LiveUpdateArea.copyOffsets[0] ? "the first" : "the second") },
+                    contents.damage.contains {
+                        $0.hasPrefix(copy == LiveUpdateArea.copyOffsets[0] ? "the first" : "the second")
+                    },
                     "byte \(index) of the copy at \(copy) is reported")
             }
             var both = area
@@ -83,7 +86,8 @@ struct LiveUpdateAreaTests {
     @Test("a record larger than a copy is refused")
     func tooLarge() {
         #expect(throws: LiveUpdateAreaError.self) {
-            try LiveUpdateArea.encodeFrame(payload: [UInt8](repeating: 1, count: LiveUpdateArea.copyCapacity), sequence: 1, region: 0)
+            try LiveUpdateArea.encodeFrame(
+                payload: [UInt8](repeating: 1, count: LiveUpdateArea.copyCapacity), sequence: 1, region: 0)
         }
     }
 
@@ -95,9 +99,11 @@ struct LiveUpdateAreaTests {
         other.devices[0].record.owner = 0
         other.devices[1].extents.reverse()
         other.devices[2].record.state = .enabled
-        other.devices.append(DeviceSnapshot(record: DeviceRecord(
-            id: DeviceID(region: 0, instance: 9), uuid: LabelUUID(high: 1, low: 1), name: nil, align: .page2M,
-            state: .enabled), extents: []))
+        other.devices.append(
+            DeviceSnapshot(
+                record: DeviceRecord(
+                    id: DeviceID(region: 0, instance: 9), uuid: LabelUUID(high: 1, low: 1), name: nil, align: .page2M,
+                    state: .enabled), extents: []))
         let found = LiveUpdateRecord.differences(region, other)
         #expect(found.count == 4)
         #expect(found.contains { $0.hasPrefix("dax0.1: owner 1000 against 0") })
@@ -112,7 +118,9 @@ struct LiveUpdateAreaTests {
     @Test("the carve arguments of the lab's command lines are read with their ranges")
     func carve() {
         let carve = KernelCarve(
-            commandLine: "console=ttyS0 memmap=1G%5G-1+0xefffffff dax_hmem.region_idle=1 memmap=4G!4G efi_fake_mem=2G@8G:0x40000\n")
+            commandLine:
+                "console=ttyS0 memmap=1G%5G-1+0xefffffff dax_hmem.region_idle=1 memmap=4G!4G efi_fake_mem=2G@8G:0x40000\n"
+        )
         #expect(carve.arguments == ["memmap=1G%5G-1+0xefffffff", "memmap=4G!4G", "efi_fake_mem=2G@8G:0x40000"])
         #expect(carve.ranges.map(\.kind) == ["soft-reserved", "pmem", "soft-reserved"])
         #expect(carve.ranges[0].start == 5 << 30 && carve.ranges[0].size == 1 << 30)

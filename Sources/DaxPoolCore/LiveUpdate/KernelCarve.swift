@@ -109,7 +109,8 @@ public struct KernelCarve: Hashable, Sendable {
         }
         let touching = ranges.filter { $0.overlaps(start: start, size: size) }
         guard touching.isEmpty else {
-            return .failure(CarveMismatch(message: "\(touching.map(\.argument).joined(separator: " ")) carves only part of it"))
+            return .failure(
+                CarveMismatch(message: "\(touching.map(\.argument).joined(separator: " ")) carves only part of it"))
         }
         return .success(nil)
     }

@@ -42,7 +42,9 @@ public enum LiveUpdateArea {
     public static func namespace(of device: DeviceSnapshot) -> LabelledNamespace {
         LabelledNamespace(
             uuid: device.record.uuid, name: device.record.name?.value ?? "", alignment: device.record.align.rawValue,
-            extents: device.extents.map { LabelledNamespace.Extent(dpa: $0.start.rawValue, rawSize: $0.length.rawValue) }
+            extents: device.extents.map {
+                LabelledNamespace.Extent(dpa: $0.start.rawValue, rawSize: $0.length.rawValue)
+            }
         )
     }
 
@@ -146,7 +148,8 @@ public enum LiveUpdateArea {
         if blanks == copyOffsets.count { return Contents(frame: nil, damage: [], isBlank: true, labelled: nil) }
         if blanks > 0 { damage.append("one copy is blank") }
         if frames.count == 2, frames[0] != frames[1] {
-            damage.append("the copies differ (sequence \(frames[0].sequence) and \(frames[1].sequence)): the newer is used")
+            damage.append(
+                "the copies differ (sequence \(frames[0].sequence) and \(frames[1].sequence)): the newer is used")
         }
         var labelled: [LabelledNamespace]?
         if bytes.count >= labelOffset + labelSize {

@@ -57,7 +57,9 @@ public struct LiveUpdateRecord: Hashable, Sendable, Codable {
         let right = Dictionary(found.devices.map { ($0.record.id.instance, $0) }, uniquingKeysWith: { x, _ in x })
         for instance in Set(left.keys).union(right.keys).sorted() {
             guard let x = left[instance] else {
-                result.append("\(found.devices.first { $0.record.id.instance == instance }?.record.id.description ?? "device \(instance)") is only in the second copy")
+                result.append(
+                    "\(found.devices.first { $0.record.id.instance == instance }?.record.id.description ?? "device \(instance)") is only in the second copy"
+                )
                 continue
             }
             let name = x.record.id.description
@@ -65,7 +67,9 @@ public struct LiveUpdateRecord: Hashable, Sendable, Codable {
                 result.append("\(name) is only in the first copy")
                 continue
             }
-            if x.record.uuid != y.record.uuid { result.append("\(name): uuid \(x.record.uuid) against \(y.record.uuid)") }
+            if x.record.uuid != y.record.uuid {
+                result.append("\(name): uuid \(x.record.uuid) against \(y.record.uuid)")
+            }
             if x.record.name != y.record.name {
                 result.append("\(name): name '\(x.record.name?.value ?? "")' against '\(y.record.name?.value ?? "")'")
             }
@@ -74,14 +78,19 @@ public struct LiveUpdateRecord: Hashable, Sendable, Codable {
                     "\(name): owner \(x.record.owner.map(String.init) ?? "-") against "
                         + "\(y.record.owner.map(String.init) ?? "-")")
             }
-            if x.record.state != y.record.state { result.append("\(name): mode \(x.record.state) against \(y.record.state)") }
-            if x.record.align != y.record.align { result.append("\(name): align \(x.record.align) against \(y.record.align)") }
+            if x.record.state != y.record.state {
+                result.append("\(name): mode \(x.record.state) against \(y.record.state)")
+            }
+            if x.record.align != y.record.align {
+                result.append("\(name): align \(x.record.align) against \(y.record.align)")
+            }
             if x.extents != y.extents {
                 result.append("\(name): ranges \(x.extents.map(\.description)) against \(y.extents.map(\.description))")
             }
         }
         if Set(expected.badBlocks) != Set(found.badBlocks) {
-            result.append("bad blocks \(expected.badBlocks.map(\.description)) against \(found.badBlocks.map(\.description))")
+            result.append(
+                "bad blocks \(expected.badBlocks.map(\.description)) against \(found.badBlocks.map(\.description))")
         }
         if Set(expected.pendingScrubs.flatMap(\.extents)) != Set(found.pendingScrubs.flatMap(\.extents)) {
             result.append("pending scrubs differ")

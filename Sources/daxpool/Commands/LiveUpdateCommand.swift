@@ -23,7 +23,9 @@ struct LiveUpdateCommand: ParsableCommand {
 
         @OptionGroup var connection: ConnectionOptions
 
-        @Flag(name: .long, help: "Prepare even though shm or hugetlb devices lose their memory, or a copy cannot go in memory.")
+        @Flag(
+            name: .long,
+            help: "Prepare even though shm or hugetlb devices lose their memory, or a copy cannot go in memory.")
         var force = false
 
         func run() throws {
