@@ -17,6 +17,8 @@
 #                        label area LABEL_SIZE (default 128K) -> NFIT region, labelled namespaces
 #   --share DIR          9p share of host DIR at /lab/share (survives reboots: state across boots)
 #   --mem SIZE           guest RAM (default 2G; 4G with --pmem; 6G with --hmem)
+#   --numa               describe the RAM as NUMA node 0 (an SRAT), so soft-reserved memory gets a
+#                        target_node and kmem can take it as System RAM (daxctl --mode=system-ram)
 #   --timeout S          kill QEMU after S seconds (default 300); exit status 124
 #   --append ARGS        extra kernel command-line arguments
 #   --log FILE           console log (default $LAB_DIR/logs/<time>-<script>.log)
@@ -38,12 +40,13 @@ usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit "${1:
 die() { echo "run.sh: $*" >&2; exit 2; }
 
 # ---------------------------------------------------------------- options
-HMEM=""; PMEM=0; NVDIMM=""; SHARE=""; MEM=""; TIMEOUT=300; APPEND=""; LOG=""; SHELL_MODE=0; VERBOSE=0
+HMEM=""; PMEM=0; NUMA=0; NVDIMM=""; SHARE=""; MEM=""; TIMEOUT=300; APPEND=""; LOG=""; SHELL_MODE=0; VERBOSE=0
 while [ $# -gt 0 ]; do
   case $1 in
     --hmem)      HMEM=idle ;;
     --hmem-full) HMEM=full ;;
     --pmem)      PMEM=1 ;;
+    --numa)      NUMA=1 ;;
     --nvdimm)    NVDIMM=${2:?--nvdimm needs FILE[,LABEL_SIZE[,SIZE]]}; shift ;;
     --share)     SHARE=${2:?--share needs DIR}; shift ;;
     --mem)       MEM=${2:?}; shift ;;
@@ -114,6 +117,9 @@ if [ -n "$SHARE" ]; then
   QEMU_ARGS+=(-virtfs "local,path=$(cd "$SHARE" && pwd),mount_tag=lab,security_model=none,id=lab")
 fi
 QEMU_ARGS+=(-machine "$MACHINE" -m "$MEMARG")
+if [ "$NUMA" = 1 ]; then
+  QEMU_ARGS+=(-object "memory-backend-ram,id=numa0,size=$(to_mib "$MEM")M" -numa "node,nodeid=0,memdev=numa0")
+fi
 
 # ---------------------------------------------------------------- serialize guests, build images
 mkdir -p "$LAB_DIR/logs" "$LAB_DIR/tmp"
