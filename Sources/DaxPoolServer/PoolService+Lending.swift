@@ -18,6 +18,8 @@ struct LendingState: Sendable {
     var timeLimit = Duration.seconds(60)
     /// Lent devices a reclaim is taking back now.
     var busy: Set<DeviceID> = []
+    /// Creates reclaiming lent memory now: the policy lends nothing meanwhile, so what they free stays theirs.
+    var creating = 0
 }
 
 /// Lending devdax memory to the host as System RAM (`kmem`) and taking it back.
@@ -120,7 +122,7 @@ extension PoolService {
     /// The policy's step: lends whole free blocks of each sound devdax region beyond `keepFree`, in devices of
     /// `chunk` bytes. Does nothing when the policy is off.
     public func lendIdle() async {
-        guard let keepFree = lending.keepFree else { return }
+        guard let keepFree = lending.keepFree, lending.creating == 0 else { return }
         for id in model.regionIDs {
             guard let region = model.regions[id], region.config.backend == .devdax, region.degraded == nil,
                 let backend = try? backendFor(.devdax), let lender = backend as? any MemoryLending,
@@ -130,7 +132,7 @@ extension PoolService {
             let lendable = LendPlan.lendable(
                 free: region.allocator.freeExtents, base: base, blockSize: block, keepFree: keepFree)
             for size in LendPlan.chunks(of: lendable, chunk: lending.chunk, blockSize: block) {
-                guard let current = model.regions[id],
+                guard lending.creating == 0, let current = model.regions[id],
                     let extents = LendPlan.extents(
                         for: size, free: current.allocator.freeExtents, base: base, blockSize: block)
                 else { break }
@@ -153,6 +155,8 @@ extension PoolService {
     /// showing the reclaim's progress as kind `reclaim`.
     func reclaimForCreate(region regionID: Int?, size: ByteCount, by caller: Caller) async throws {
         guard lending.keepFree != nil else { return }
+        lending.creating += 1
+        defer { lending.creating -= 1 }
         let id = try regionID ?? model.targetRegion(nil, size: size)
         guard let region = model.regions[id], region.config.backend == .devdax else { return }
         let available = region.allocator.availableSize
