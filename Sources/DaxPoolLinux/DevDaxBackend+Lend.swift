@@ -136,8 +136,10 @@ extension DevDaxBackend: MemoryLending {
                 operation, bus.attributes.access.absolute(SysfsMemoryBlocks.directory), .resourceBusy,
                 "could not take \(kernel.name) back within \(timeLimit): the kernel offlined "
                     + "\(all.count - pending.count) of \(all.count) memory blocks in \(elapsed), and "
-                    + "\(pending.map { "memory\($0)" }.joined(separator: ", ")) still hold host pages it could not "
-                    + "migrate (\(lastError ?? "time limit reached")). \(kernel.name) stays lent: the \(relent) blocks "
+                    + "\(pending.map { "memory\($0)" }.joined(separator: ", ")) are still online ("
+                    + (lastError.map { "the kernel could not migrate all their pages: \($0)" }
+                        ?? "the limit came before the kernel had migrated their pages")
+                    + "). \(kernel.name) stays lent: the \(relent) blocks "
                     + "offlined were onlined again. Retry later, with a longer time limit, or free host memory")
         }
         try unbindKmem(kernel, region: region, operation: operation)
