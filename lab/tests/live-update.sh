@@ -24,18 +24,16 @@ kexec_next() {
   echo "$next" > $SHARE/phase
   echo "$fails" >> $SHARE/fails
   stop_daemon
-  export LD_LIBRARY_PATH=$SHARE/kexec
-  if ! $SHARE/kexec/kexec -l $SHARE/vmlinuz --initrd=$SHARE/initrd.cpio --command-line="$(cat /proc/cmdline)"; then
+  if ! LD_LIBRARY_PATH=$SHARE/kexec $SHARE/kexec/kexec -l $SHARE/vmlinuz --initrd=$SHARE/initrd.cpio --command-line="$(cat /proc/cmdline)"; then
     fail "kexec -l"
     finish "live-update-$PHASE"
     exit 1
   fi
-  unset LD_LIBRARY_PATH
   ok "kexec -l loaded the same kernel and initramfs"
   finish "live-update-$PHASE"
   sync
   date +%s > $SHARE/kexec-at
-  $SHARE/kexec/kexec -e
+  LD_LIBRARY_PATH=$SHARE/kexec $SHARE/kexec/kexec -e
   echo "kexec -e returned"
   exit 1
 }
