@@ -33,6 +33,11 @@ public final class DaxPoolClient {
         try call("PUT", "/v1/regions/\(id)/pool", body: request)
     }
 
+    /// `PATCH /v1/regions/{id}`: grows or shrinks the region.
+    public func resizeRegion(_ id: Int, _ request: ResizeRegionRequest) throws(ErrorBody) -> RegionInfo {
+        try call("PATCH", "/v1/regions/\(id)", body: request)
+    }
+
     public func devices() throws(ErrorBody) -> [DeviceInfo] { try call("GET", "/v1/devices") }
 
     public func device(_ name: String) throws(ErrorBody) -> DeviceInfo {

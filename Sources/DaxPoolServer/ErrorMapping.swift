@@ -54,6 +54,7 @@ enum ErrorMapping {
             case .regionNotEmpty, .scrubPending: ("region_busy", 409)
             case .regionDegraded: ("region_degraded", 409)
             case .regionHoldsLostFiles: ("region_busy", 409)
+            case .regionTailInUse: ("range_in_use", 409)
             case .duplicateName, .duplicateUUID: ("conflict", 409)
             case .alignmentTooSmall, .alignmentTooLarge: ("invalid_alignment", 400)
             case .deviceEnabled: ("device_enabled", 409)

@@ -18,6 +18,13 @@ struct RegionController {
         router.get("/v1/regions/:region") { _, context in
             JSONWire.response(try await service.region(try Self.regionID(context), by: try context.requireCaller()))
         }
+        router.patch("/v1/regions/:region") { request, context in
+            let caller = try context.requireCaller()
+            try service.requireAdministrator(caller, to: "resize regions")
+            let id = try Self.regionID(context)
+            let body = try await JSONWire.decode(ResizeRegionRequest.self, from: request)
+            return JSONWire.response(try await service.resizeRegion(id, body, by: caller))
+        }
         router.put("/v1/regions/:region/pool") { request, context in
             let caller = try context.requireCaller()
             try service.requireAdministrator(caller, to: "configure region pools")

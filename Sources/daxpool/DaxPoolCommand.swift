@@ -23,6 +23,7 @@ struct DaxPoolCommand: AsyncParsableCommand {
             CreateRegionCommand.self,
             DestroyRegionCommand.self,
             SetPoolCommand.self,
+            ResizeRegionCommand.self,
             CreateDeviceCommand.self,
             ReconfigureDeviceCommand.self,
             DestroyDeviceCommand.self,

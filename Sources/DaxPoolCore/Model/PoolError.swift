@@ -12,6 +12,9 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
     case regionDegraded(Int, reasons: [String], action: String)
     /// The region's lost+found holds memory no device owned: destroying the region would free it.
     case regionHoldsLostFiles(Int, names: [String])
+    /// Region `region` cannot shrink to `size`: `holders` (devices, memory waiting to be zeroed, bad blocks) hold
+    /// memory past it; `smallest` is the least it can shrink to.
+    case regionTailInUse(Int, size: ByteCount, holders: [String], smallest: ByteCount)
     case duplicateName(String, holder: DeviceID)
     case duplicateUUID(LabelUUID, holder: DeviceID)
     case alignmentTooSmall(Alignment, pageSize: Alignment)
@@ -57,6 +60,11 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
         case .regionHoldsLostFiles(let id, let names):
             "region \(id)'s lost+found holds memory no device owned (\(names.joined(separator: ", "))): look at it, "
                 + "move or delete those files yourself, then destroy the region"
+        case .regionTailInUse(let id, let size, let holders, let smallest):
+            "region \(id) cannot shrink to \(size.rawValue) bytes: \(holders.joined(separator: ", ")) "
+                + "\(holders.count == 1 ? "holds" : "hold") memory past that size, and a shrink only gives back free "
+                + "memory at the end. Destroy or shrink those first, or shrink the region to no less than "
+                + "\(smallest.rawValue) bytes"
         case .duplicateName(let name, let holder):
             "name '\(name)' is already used by \(holder): choose another name"
         case .duplicateUUID(let uuid, let holder):

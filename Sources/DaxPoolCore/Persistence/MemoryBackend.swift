@@ -8,6 +8,11 @@ public protocol MemoryBackend: Sendable {
     /// Releases everything `createRegion` took.
     func destroyRegion(_ config: RegionConfig) throws
 
+    /// Grows or shrinks the memory behind `config` to `newSize` (the model has checked that no device, pending scrub
+    /// or bad block holds memory past it) and returns the region's new config. A failure leaves the region exactly
+    /// as it was. Backends that cannot resize refuse (`BackendRefusal`, the default).
+    func resizeRegion(_ config: RegionConfig, to newSize: ByteCount) throws -> RegionConfig
+
     /// The path a VMM opens for the device, or `nil` if the backend has none (`sim`).
     func devicePath(_ device: DeviceID, in region: RegionConfig) -> String?
 
@@ -114,6 +119,20 @@ public protocol MemoryBackend: Sendable {
 
 extension MemoryBackend {
     public func memoryHeld(by device: DeviceID, in region: RegionConfig) -> ByteCount? { nil }
+
+    /// Refuses: this backend cannot change a region's size at runtime.
+    public func resizeRegion(_ config: RegionConfig, to newSize: ByteCount) throws -> RegionConfig {
+        if kind == .devdax {
+            throw BackendRefusal(
+                .invalidRequest,
+                "a devdax region cannot be resized: its size is the kernel's carve (the dax region or namespace it "
+                    + "adopts); change the carve (memmap=, efi_fake_mem= or the namespace) and adopt it again")
+        }
+        throw BackendRefusal(
+            .invalidRequest,
+            "the \(kind) backend cannot resize a region: create another region, or move the devices to one of the "
+                + "size you need")
+    }
 
     public func claimDeviceInstance(in region: RegionConfig, proposed: Int) throws -> Int { proposed }
 

@@ -1,0 +1,17 @@
+/// `PATCH /v1/regions/{region}`: the region's new size.
+public struct ResizeRegionRequest: Hashable, Sendable, Codable {
+    /// A whole number of the region's pages, greater than zero.
+    public var size: SizeValue
+
+    public init(size: SizeValue) {
+        self.size = size
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case size
+    }
+}
+
+extension ResizeRegionRequest: KeyedRequestBody {
+    public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
+}
