@@ -131,7 +131,7 @@ enum StateSection {
         for _ in 0..<devices {
             _ = try? model.createDevice(
                 region: region, size: .mebibytes(2), align: .page2M, name: nil,
-                uuid: LabelUUID.random(using: &generator))
+                uuid: LabelUUID.random(using: &generator), owner: getuid())
         }
         return model.snapshot
     }
@@ -196,7 +196,7 @@ enum StateSection {
                             for count in 0..<devices {
                                 _ = try model.createDevice(
                                     region: 0, size: .mebibytes(2), align: .page2M, name: nil,
-                                    uuid: LabelUUID.random(using: &generator))
+                                    uuid: LabelUUID.random(using: &generator), owner: getuid())
                                 if count >= devices - replayed || count == devices - replayed - 1 {
                                     ticket = try ledger.enqueue(model.snapshot)
                                 }
@@ -262,7 +262,7 @@ enum StateSection {
                     note: index == 0
                         ? "Restart rows: the time of `PoolService.init` (load the store, rebuild and check the model, "
                             + "reconcile the sim backend) for a state of \(devices) devices of 2 MiB written "
-                            + "beforehand; median of \(repetitions). The baseline is the floor of the JSON format: "
+                            + "beforehand, each owned (as every device created through the API is); median of \(repetitions). The baseline is the floor of the JSON format: "
                             + "reading state.json and decoding it, without building anything."
                         : ""
                 )

@@ -78,7 +78,7 @@ extension FileBackedDevices {
                 // Commit only the new tail when everything before it is committed already.
                 let start = before.allocatedBytes >= before.size ? min(before.size, length) : 0
                 try allocate(
-                    descriptor, from: start, to: length, needed: needed, policy: policy, operation: operation,
+                    descriptor, at: path, from: start, to: length, needed: needed, policy: policy, operation: operation,
                     describe: describe, progress: progress)
             }
             do throws(Errno) {
@@ -97,10 +97,12 @@ extension FileBackedDevices {
         }
     }
 
-    /// Allocates `start..<length` of the file open as `descriptor` in `policy.chunk` pieces on `policy.node`,
-    /// holding the pools' room lock so that the pool filler cannot take the memory meanwhile.
+    /// Allocates `start..<length` of the file open as `descriptor` in `policy.chunk` pieces on `policy.node`. The
+    /// room is made and reserved under the pools' room lock, and the allocation runs outside it, so that the pool
+    /// filler cannot take the memory meanwhile and a slow allocation holds up no other commit.
     private func allocate(
         _ descriptor: CInt,
+        at path: FilePath,
         from start: Int64,
         to length: Int64,
         needed: Int64,
@@ -110,25 +112,26 @@ extension FileBackedDevices {
         progress: (ByteCount, ByteCount) -> Void
     ) throws(BackendError) {
         let total = ByteCount(UInt64(length))
-        try ScrubPool.withRoomLock { () throws(BackendError) in
+        try ScrubPool.reserveRoom(length, for: path) { () throws(BackendError) in
             if let pool = policy.pool, try pool.holdsEvictableFiles(operation: operation) {
                 try pool.makeRoom(needed, regionSize: policy.regionSize, operation: operation)
             }
-            do throws(Errno) {
-                var binding: NUMABinding? = nil
-                if let node = policy.node { binding = try NUMABinding(node: node) }
-                var offset = start
+        }
+        defer { ScrubPool.releaseRoom(path) }
+        do throws(Errno) {
+            var binding: NUMABinding? = nil
+            if let node = policy.node { binding = try NUMABinding(node: node) }
+            var offset = start
+            progress(ByteCount(UInt64(offset)), total)
+            while offset < length {
+                let piece = min(policy.chunk, length - offset)
+                try Syscall.allocate(descriptor, mode: 0, offset: offset, length: piece)
+                offset += piece
                 progress(ByteCount(UInt64(offset)), total)
-                while offset < length {
-                    let piece = min(policy.chunk, length - offset)
-                    try Syscall.allocate(descriptor, mode: 0, offset: offset, length: piece)
-                    offset += piece
-                    progress(ByteCount(UInt64(offset)), total)
-                }
-                if let binding = binding.take() { try binding.restore() }
-            } catch {
-                throw describe(error)
             }
+            if let binding = binding.take() { try binding.restore() }
+        } catch {
+            throw describe(error)
         }
     }
 }

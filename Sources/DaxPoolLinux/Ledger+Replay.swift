@@ -153,8 +153,9 @@ extension Ledger {
                 !(goodOffsets[last.sequence] ?? []).contains(last.otherOffset)
             {
                 let payload = Array(
-                    bytes[last.offset + Format.recordHeaderSize..<last.offset + Format.recordHeaderSize
-                        + last.header.payloadLength])
+                    bytes[
+                        last.offset + Format.recordHeaderSize..<last.offset + Format.recordHeaderSize
+                            + last.header.payloadLength])
                 let intended = Array(Format.encodeRecord(last.header, payload: payload)[last.header.extent...])
                 let found = bytes[last.otherOffset..<min(fileSize, last.otherOffset + intended.count)]
                 let written = zip(found, intended).prefix { $0.0 == $0.1 }.count

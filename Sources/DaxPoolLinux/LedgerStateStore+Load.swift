@@ -346,7 +346,7 @@ struct LabelHistory: Sendable {
             case .putRegion(let config, _, _, _):
                 if sums[config.id] == nil { sums[config.id] = 0 }
                 touched.insert(config.id)
-            case .appendEvents, .setEvents:
+            case .appendEvents, .setEvents, .putScrub, .removeScrub:
                 break
             }
         }

@@ -4,9 +4,14 @@ import Logging
 import Synchronization
 import SystemPackage
 
-/// One lock for every pool's room: a device commit and the pool filler each hold it while they check the
-/// region's free memory and allocate, so that neither takes memory the other counted on.
+/// One lock for every pool's room: a device commit holds it while it checks the region's free memory, makes room
+/// and reserves what it will allocate (`reserveRoom`); the pool filler while it checks and allocates one piece.
+/// Neither takes memory the other counted on.
 private let roomLock = Mutex(())
+
+/// The reservations of device commits in progress: file path → the bytes the file will hold. `usage` counts a
+/// reserved file in full while its commit allocates it outside the room lock. Taken inside the room lock or alone.
+private let roomReservations = Mutex<[String: Int64]>([:])
 
 /// What a region directory's files hold, counted against the region's size.
 struct RegionFileUsage: Equatable {
@@ -26,13 +31,33 @@ extension ScrubPool {
         try roomLock.withLock { _ throws(Failure) in try body() }
     }
 
+    /// Checks and makes room (`body`, under the room lock), then reserves `bytes` for the file at `path`, so that
+    /// the file can be allocated outside the lock: until `releaseRoom(path)`, `usage` counts the file at least at
+    /// `bytes` however little of it is allocated yet. A slow allocation then holds up no other commit.
+    static func reserveRoom<Failure: Error>(
+        _ bytes: Int64, for path: FilePath, _ body: () throws(Failure) -> Void
+    ) throws(Failure) {
+        try roomLock.withLock { _ throws(Failure) in
+            try body()
+            roomReservations.withLock { $0[path.string] = bytes }
+        }
+    }
+
+    /// Ends the reservation `reserveRoom` made for `path` (its file now holds what it holds, or is gone).
+    static func releaseRoom(_ path: FilePath) {
+        _ = roomReservations.withLock { $0.removeValue(forKey: path.string) }
+    }
+
     /// The memory the files of `regionDirectory` (the pool's parent) hold.
     func usage(operation: String) throws(BackendError) -> RegionFileUsage {
         var usage = RegionFileUsage()
         let region = directory.removingLastComponent()
+        let reservations = roomReservations.withLock { $0 }
         for name in try Self.names(in: region, operation: operation)
         where ShmDeviceFiles.device(fromFileName: name) != nil {
-            usage.devices += try Self.allocatedBytes(of: region.appending(name), operation: operation)
+            let path = region.appending(name)
+            let allocated = try Self.allocatedBytes(of: path, operation: operation)
+            usage.devices += max(allocated, reservations[path.string] ?? 0)
         }
         for name in try names(operation: operation) {
             let bytes = try Self.allocatedBytes(of: directory.appending(name), operation: operation)

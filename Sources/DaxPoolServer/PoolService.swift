@@ -644,27 +644,40 @@ public actor PoolService {
             logger.warning(
                 "revoking leases of a destroyed device",
                 metadata: ["device": "\(record.id)", "holders": "\(record.leases.map(\.pid))"])
-            do {
-                try backend.revokeDevice(record.id, in: region.config)
-            } catch {
-                logger.error("\(record.id) could not be revoked from its holders: \(error)")
-            }
             for lease in record.leases { stopWatchingIfUnleased(lease.pid) }
         }
-        guard let pending else {
-            do {
-                try backend.destroyDevice(record.id, in: region.config)
-            } catch {
-                logger.warning("\(record.id) is gone from the state but its memory was not released: \(error)")
+        // The backend takes the memory away off this actor (an unlink or truncate of a large file frees its pages
+        // as it goes): other requests go on meanwhile, and the number stays retired until it is done.
+        let id = record.id
+        let config = region.config
+        let revoke = !record.leases.isEmpty
+        let logger = logger
+        try? await Self.offActor {
+            if revoke {
+                do {
+                    try backend.revokeDevice(id, in: config)
+                } catch {
+                    logger.error("\(id) could not be revoked from its holders: \(error)")
+                }
             }
+            if let pending {
+                do {
+                    try backend.retireDevice(id, token: pending.token, in: config)
+                } catch {
+                    // The file keeps its device name; the next start's reconcile scrubs it as a file no device owns.
+                    logger.warning("\(id) is gone from the state but its memory was not retired: \(error)")
+                }
+            } else {
+                do {
+                    try backend.destroyDevice(id, in: config)
+                } catch {
+                    logger.warning("\(id) is gone from the state but its memory was not released: \(error)")
+                }
+            }
+        }
+        guard let pending else {
             logger.info("destroyed device", metadata: ["device": "\(record.id)"])
             return nil
-        }
-        do {
-            try backend.retireDevice(record.id, token: pending.token, in: region.config)
-        } catch {
-            // The file keeps its device name; the next start's reconcile scrubs it as a file no device owns.
-            logger.warning("\(record.id) is gone from the state but its memory was not retired: \(error)")
         }
         queuedScrubs.added()
         // The scrub's progress is its owner's to see, as the device's was.

@@ -65,13 +65,18 @@ public struct ScrubService: Service {
         let service = service
         let stopping = stopping
         await withGracefulShutdownHandler {
-            for await job in service.scrubJobs {
-                switch job {
-                case .scrub(let scrub):
-                    service.queuedScrubs.started()
-                    await self.scrub(scrub)
-                case .fill(let region):
-                    await fill(region)
+            // A finished scrub's commit runs beside the next scrub: scrubs queued behind each other do not wait
+            // for each other's fsync, and their commits share one (group commit). Shutdown waits for them.
+            await withDiscardingTaskGroup { commits in
+                for await job in service.scrubJobs {
+                    switch job {
+                    case .scrub(let scrub):
+                        service.queuedScrubs.started()
+                        let finish = await self.scrub(scrub)
+                        commits.addTask { await finish() }
+                    case .fill(let region):
+                        await fill(region)
+                    }
                 }
             }
         } onGracefulShutdown: {
@@ -80,8 +85,9 @@ public struct ScrubService: Service {
         }
     }
 
-    /// Runs one scrub on the scrub thread and frees its memory.
-    func scrub(_ job: ScrubJob) async {
+    /// Runs one scrub on the scrub thread.
+    /// - Returns: What frees its memory (`PoolService.finishScrub`, a durable commit) and ends its progress.
+    func scrub(_ job: ScrubJob) async -> @Sendable () async -> Void {
         let hub = service.progress
         let operation = hub.start(
             .scrub, region: job.region.id, device: job.scrub.device, uuid: job.scrub.deviceUUID,
@@ -105,8 +111,11 @@ public struct ScrubService: Service {
                 "scrub failed; the memory went back to the kernel or stays out of use until the next start",
                 metadata: ["device": "\(job.scrub.device)", "error": "\(failure)"])
         }
-        await service.finishScrub(job)
-        hub.finish(operation, failure: failure)
+        let service = service
+        return {
+            await service.finishScrub(job)
+            hub.finish(operation, failure: failure)
+        }
     }
 
     /// Fills region `id`'s pool on the scrub thread, publishing progress; stops at shutdown.

@@ -11,6 +11,32 @@ import Foundation
 struct StateChangeTests {
     /// A random walk of pool operations; after each one the changes between the states before and after must
     /// rebuild the state after, also through JSON (as the journal stores them).
+    @Test("a scrub added or finished is one change naming that scrub, not the region with every scrub it has")
+    func scrubsAreTheirOwnChanges() throws {
+        var model = PoolModel()
+        try model.addRegion(
+            RegionConfig(id: 0, backend: .sim, size: .mebibytes(64), align: .page1G, pageSize: .page4K, path: "/r0"))
+        var devices: [DeviceRecord] = []
+        var generator = SplitMix(state: 7)
+        for _ in 0..<3 {
+            devices.append(
+                try model.createDevice(
+                    region: 0, size: .mebibytes(2), align: nil, name: nil,
+                    uuid: LabelUUID.random(using: &generator), owner: 0))
+        }
+        var scrubs: [PendingScrub] = []
+        for (index, device) in devices.enumerated() {
+            let before = model.snapshot
+            scrubs.append(try model.destroyDevice(device.id, force: true, scrubToken: "token\(index)"))
+            let changes = before.changes(to: model.snapshot)
+            #expect(changes == [.putScrub(region: 0, scrub: scrubs[index]), .removeDevice(id: device.id)])
+        }
+        let before = model.snapshot
+        try model.finishScrub(region: 0, id: scrubs[1].id)
+        #expect(before.changes(to: model.snapshot) == [.removeScrub(region: 0, id: scrubs[1].id)])
+        #expect(try before.applying(before.changes(to: model.snapshot)) == model.snapshot)
+    }
+
     @Test("the changes between two states rebuild the second from the first, for 2,000 random operations")
     func changesRebuildTheTarget() throws {
         var generator = SplitMix(state: 0x5eed_cafe)
@@ -53,7 +79,7 @@ struct StateChangeTests {
                     }
                 case 7:
                     if let region = next.regions.values.randomElement(using: &generator),
-                        let scrub = region.pendingScrubs.first
+                        let scrub = region.pendingScrubs.randomElement(using: &generator)
                     {
                         try next.finishScrub(region: region.config.id, id: scrub.id)
                     }

@@ -247,7 +247,7 @@ struct LedgerTests {
         print("ledger group commit: \(total) appends from \(threads) threads, \(synchronizations) fdatasyncs")
     }
 
-    @Test("an append cut in its record's second copy keeps the record, reports a torn tail, not damage, and mends the copy")
+    @Test("an append cut in its record's second copy keeps the record and reports a torn tail, mended, not damage")
     func appendCutInSecondCopy() throws {
         let root = try Scratch.makeDirectory()
         defer { Scratch.remove(root) }

@@ -40,11 +40,14 @@ struct DamagedStateTests {
         try Self.scribble(secondPath, "guest memory of second")
         daemon.stop()
 
-        // The last journal record (the second create: two 4 KiB copies) is cut away; its labels stay.
+        // The last journal record (the second create: two 4 KiB copies) is cut away; its labels stay. The records
+        // end at the last block holding a nonzero byte (zeros written ahead for appends follow them).
         let ledger = daemon.stateDirectory + "/ledger"
-        let size = try #require(try FileManager.default.attributesOfItem(atPath: ledger)[.size] as? Int)
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: ledger)))
+        let last = try #require(bytes.lastIndex { $0 != 0 })
+        let end = (last / 4096 + 1) * 4096
         let handle = try #require(FileHandle(forUpdatingAtPath: ledger))
-        try handle.truncate(atOffset: UInt64(size - 8192))
+        try handle.truncate(atOffset: UInt64(end - 8192))
         try handle.close()
         let labelsBefore = try Data(contentsOf: URL(fileURLWithPath: daemon.stateDirectory + "/region0.labels"))
         let filesBefore = daemon.shmFiles()

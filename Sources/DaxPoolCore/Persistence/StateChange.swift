@@ -10,6 +10,10 @@ public enum StateChange: Hashable, Sendable, Codable {
     case putDevice(device: DeviceSnapshot)
     /// A device is gone.
     case removeDevice(id: DeviceID)
+    /// A pending scrub added to a region whose settings are otherwise unchanged (kept in `id` order).
+    case putScrub(region: Int, scrub: PendingScrub)
+    /// A pending scrub of a region is done.
+    case removeScrub(region: Int, id: UInt64)
     /// Events recorded since the last change: appended, the oldest dropped past `PoolModel.retainedEvents`.
     case appendEvents(events: [MemoryErrorEvent], lastEventSequence: UInt64)
     /// The retained events replaced whole (when they did not simply grow).
@@ -38,7 +42,20 @@ extension PoolSnapshot {
         let new = Dictionary(target.regions.map { ($0.config.id, $0) }, uniquingKeysWith: { first, _ in first })
         for region in target.regions {
             let before = old[region.config.id]
-            if before.map({ !$0.hasSameSettings(as: region) }) ?? true {
+            if let before, before.hasSameSettings(as: region, exceptScrubs: true),
+                Self.isInIDOrder(before.pendingScrubs), Self.isInIDOrder(region.pendingScrubs)
+            {
+                // Only pending scrubs changed: one change per scrub, not the region with all of its scrubs.
+                let kept = Set(region.pendingScrubs.map(\.id))
+                let previous = Dictionary(
+                    before.pendingScrubs.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+                for scrub in before.pendingScrubs where !kept.contains(scrub.id) {
+                    result.append(.removeScrub(region: region.config.id, id: scrub.id))
+                }
+                for scrub in region.pendingScrubs where previous[scrub.id] != scrub {
+                    result.append(.putScrub(region: region.config.id, scrub: scrub))
+                }
+            } else if before.map({ !$0.hasSameSettings(as: region) }) ?? true {
                 result.append(
                     .putRegion(
                         config: region.config, badBlocks: region.badBlocks, pendingScrubs: region.pendingScrubs,
@@ -121,6 +138,18 @@ extension PoolSnapshot {
                 throw StateChangeError("the journal removes \(id), which does not exist")
             }
             regions[index].devices.remove(at: slot)
+        case .putScrub(let region, let scrub):
+            guard let index = regions.firstIndex(where: { $0.config.id == region }) else {
+                throw StateChangeError("the journal puts a scrub into region \(region), which does not exist")
+            }
+            regions[index].pendingScrubs.put(scrub)
+        case .removeScrub(let region, let id):
+            guard let index = regions.firstIndex(where: { $0.config.id == region }),
+                let slot = regions[index].pendingScrubs.firstIndex(where: { $0.id == id })
+            else {
+                throw StateChangeError("the journal removes scrub \(id) of region \(region), which does not exist")
+            }
+            regions[index].pendingScrubs.remove(at: slot)
         case .appendEvents(let added, let last):
             events = Self.retained(events + added)
             lastEventSequence = last
@@ -130,6 +159,11 @@ extension PoolSnapshot {
         }
     }
 
+    /// Whether `scrubs` are in strictly ascending `id` order (as the model keeps them).
+    static func isInIDOrder(_ scrubs: [PendingScrub]) -> Bool {
+        zip(scrubs, scrubs.dropFirst()).allSatisfy { $0.id < $1.id }
+    }
+
     /// The newest `PoolModel.retainedEvents` of `events`.
     static func retained(_ events: [MemoryErrorEvent]) -> [MemoryErrorEvent] {
         events.count > PoolModel.retainedEvents ? Array(events.suffix(PoolModel.retainedEvents)) : events
@@ -137,10 +171,10 @@ extension PoolSnapshot {
 }
 
 extension RegionSnapshot {
-    /// Whether everything but the devices is the same.
-    func hasSameSettings(as other: RegionSnapshot) -> Bool {
-        config == other.config && badBlocks == other.badBlocks && pendingScrubs == other.pendingScrubs
-            && degraded == other.degraded
+    /// Whether everything but the devices (and, with `exceptScrubs`, the pending scrubs) is the same.
+    func hasSameSettings(as other: RegionSnapshot, exceptScrubs: Bool = false) -> Bool {
+        config == other.config && badBlocks == other.badBlocks
+            && (exceptScrubs || pendingScrubs == other.pendingScrubs) && degraded == other.degraded
     }
 }
 
@@ -191,6 +225,18 @@ extension PoolSnapshot {
                     guard table[id.region]?.devices.removeValue(forKey: id.instance) != nil else {
                         throw StateChangeError("the journal removes \(id), which does not exist", record: index)
                     }
+                case .putScrub(let region, let scrub):
+                    guard table[region] != nil else {
+                        throw StateChangeError(
+                            "the journal puts a scrub into region \(region), which does not exist", record: index)
+                    }
+                    table[region]?.snapshot.pendingScrubs.put(scrub)
+                case .removeScrub(let region, let id):
+                    guard let slot = table[region]?.snapshot.pendingScrubs.firstIndex(where: { $0.id == id }) else {
+                        throw StateChangeError(
+                            "the journal removes scrub \(id) of region \(region), which does not exist", record: index)
+                    }
+                    table[region]?.snapshot.pendingScrubs.remove(at: slot)
                 case .appendEvents(let added, let last):
                     events = Self.retained(events + added)
                     lastEventSequence = last
@@ -207,5 +253,16 @@ extension PoolSnapshot {
             result.regions.append(region.snapshot)
         }
         return result
+    }
+}
+
+extension [PendingScrub] {
+    /// Puts `scrub` in (the array kept in `id` order): replaces the one with its id, else inserts it in order.
+    mutating func put(_ scrub: PendingScrub) {
+        if let slot = firstIndex(where: { $0.id == scrub.id }) {
+            self[slot] = scrub
+        } else {
+            insert(scrub, at: lastIndex(where: { $0.id < scrub.id }).map { $0 + 1 } ?? 0)
+        }
     }
 }
