@@ -594,14 +594,32 @@ public actor PoolService {
         let backend = try backendFor(region.config.backend)
         let layoutChanged = newSize != oldSize || record.align != old.align
         try store.check(next.snapshot)
-        if layoutChanged {
-            try provision(
-                record, size: newSize, extents: region.allocator.ranges(of: record.id.instance), in: region.config,
-                backend: backend)
+        let extents = region.allocator.ranges(of: record.id.instance)
+        if newSize > oldSize, region.config.backend == .shm || region.config.backend == .hugetlb {
+            // A grow allocates off this actor, as a create does: the new ranges are taken meanwhile, the device
+            // is persisted as it was and answers device_busy until its memory is there.
+            let config = region.config
+            next.markResizing(
+                record.id, before: DeviceSnapshot(record: old, extents: oldRegion.allocator.ranges(of: old.id.instance))
+            )
+            model = next
+            do {
+                try await Self.offActor { [self] in
+                    try provision(record, size: newSize, extents: extents, in: config, backend: backend)
+                }
+            } catch {
+                model.abandonResize(record.id)
+                throw error
+            }
+            next = model
+            next.finishResize(record.id)
+        } else if layoutChanged {
+            try provision(record, size: newSize, extents: extents, in: region.config, backend: backend)
         }
         do {
             try await persist(next)
         } catch {
+            model.abandonResize(record.id)
             if layoutChanged {
                 try? backend.provisionDevice(
                     record.id, size: oldSize, extents: oldRegion.allocator.ranges(of: old.id.instance),
@@ -1042,7 +1060,7 @@ public actor PoolService {
     /// The device named `name`, when `caller` owns it or is an administrator.
     func authorizedDevice(_ name: String, _ caller: Caller, to action: String) throws -> DeviceRecord {
         let record = try model.resolveDevice(name)
-        if model.isProvisional(record.id) { throw PoolError.deviceBusy(record.id) }
+        if model.isBusy(record.id) { throw PoolError.deviceBusy(record.id) }
         try policy.requireOwner(
             caller, owner: record.owner ?? policy.daemonUID, device: record.id.description, to: action)
         return record

@@ -76,6 +76,57 @@ struct ConcurrentCommitTests {
     }
 }
 
+extension ConcurrentCommitTests {
+    @Test("a grow whose fallocate is slow stalls nothing; the device is busy and persisted at its old size until done")
+    func slowGrowStallsNothing() async throws {
+        let backend = BlockingBackendFake()
+        let service = try await PoolService(
+            backends: [backend], store: InMemoryStateStoreFake(),
+            settings: PoolSettings(defaultRegionSize: .gibibytes(2), shmRoot: "/fake", hugetlbRoot: "/fake"),
+            logger: Logger(label: "test"))
+        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("64M"), name: "vm"))
+        let grow = Task {
+            try await service.reconfigureDevice("vm", ReconfigureDeviceRequest(size: SizeValue("1G"), force: true))
+        }
+        var waited = 0
+        while !backend.isBlocking, waited < 10_000 {
+            try await Task.sleep(for: .milliseconds(1))
+            waited += 1
+        }
+        #expect(backend.isBlocking, "the grow never reached its fallocate")
+
+        // The actor answers while the grow allocates; the device is persisted as it was and cannot be changed.
+        let other = try await service.createDevice(CreateDeviceRequest(size: SizeValue("64M"), name: "other"))
+        #expect(other.name == "other")
+        let persisted = await service.snapshot.regions[0].devices
+        #expect(persisted.map(\.record.name?.value) == ["vm", "other"])
+        #expect(persisted.first?.extents.reduce(0) { $0 + $1.length.rawValue } == 64 << 20)
+        await #expect(throws: PoolError.deviceBusy(DeviceID(region: 0, instance: 0))) {
+            _ = try await service.reconfigureDevice(
+                "vm", ReconfigureDeviceRequest(size: SizeValue("128M"), force: true))
+        }
+        await #expect(throws: PoolError.deviceBusy(DeviceID(region: 0, instance: 0))) {
+            try await service.destroyDevice("vm", force: true)
+        }
+
+        backend.release()
+        let grown = try await grow.value
+        #expect(grown.size == 1 << 30)
+        let after = await service.snapshot.regions[0].devices
+        #expect(after.first?.extents.reduce(0) { $0 + $1.length.rawValue } == 1 << 30)
+        // The ranges it grew into were taken while it grew: the device created meanwhile got none of them.
+        let grownRanges = after.first?.extents ?? []
+        let otherRanges = after.last?.extents ?? []
+        for a in grownRanges {
+            for b in otherRanges {
+                #expect(
+                    a.start.rawValue + a.length.rawValue <= b.start.rawValue
+                        || b.start.rawValue + b.length.rawValue <= a.start.rawValue, "\(a) overlaps \(b)")
+            }
+        }
+    }
+}
+
 /// A state store in memory whose commits wait at a gate the test opens, as a slow disk's fsync would.
 final class GatedStateStoreFake: StateStore {
     private let state = Mutex<(snapshot: PoolSnapshot?, open: Bool, waiting: Int)>((nil, true, 0))

@@ -19,6 +19,10 @@ public struct RegionState: Sendable, Equatable {
     /// Numbers of destroyed devices whose memory the backend is still taking away (after the destroy's commit): not
     /// handed to a new device until that is done, so the new device's file is never the one being taken.
     public var retiring: Set<Int> = []
+    /// Devices growing: the backend allocates their new memory off the service's actor. The allocator holds the new
+    /// (larger) ranges, so no other device takes them, while the snapshot persists the device as it was (the value)
+    /// until `finishResize`; other requests for the device meanwhile answer `deviceBusy`.
+    public var resizing: [Int: DeviceSnapshot] = [:]
 
     /// Devices in instance order, without the ones still being created.
     public var settledDevices: [DeviceRecord] { sortedDevices.filter { !provisional.contains($0.id.instance) } }
@@ -105,7 +109,8 @@ public struct PoolModel: Sendable, Equatable {
                 return RegionSnapshot(
                     config: region.config,
                     devices: region.settledDevices.map {
-                        DeviceSnapshot(record: $0, extents: region.allocator.ranges(of: $0.id.instance))
+                        region.resizing[$0.id.instance]
+                            ?? DeviceSnapshot(record: $0, extents: region.allocator.ranges(of: $0.id.instance))
                     },
                     badBlocks: region.badBlocks,
                     pendingScrubs: region.pendingScrubs,
@@ -237,6 +242,35 @@ public struct PoolModel: Sendable, Equatable {
     /// Whether a device is still being created.
     public func isProvisional(_ id: DeviceID) -> Bool {
         regions[id.region]?.provisional.contains(id.instance) ?? false
+    }
+
+    /// Whether the backend is still working on a device (being created or growing): requests for it wait.
+    public func isBusy(_ id: DeviceID) -> Bool {
+        guard let region = regions[id.region] else { return false }
+        return region.provisional.contains(id.instance) || region.resizing[id.instance] != nil
+    }
+
+    /// Marks a device as growing (see `RegionState.resizing`): `before` is what is persisted until `finishResize`.
+    public mutating func markResizing(_ id: DeviceID, before: DeviceSnapshot) {
+        regions[id.region]?.resizing[id.instance] = before
+    }
+
+    /// A device's growth is complete: its new size is persisted from now on.
+    public mutating func finishResize(_ id: DeviceID) {
+        regions[id.region]?.resizing[id.instance] = nil
+    }
+
+    /// A device's growth failed: it gets back its record and size as they were (the ranges it grew by are free
+    /// again).
+    public mutating func abandonResize(_ id: DeviceID) {
+        guard var region = regions[id.region], let before = region.resizing.removeValue(forKey: id.instance) else {
+            return
+        }
+        let size = ByteCount(before.extents.reduce(0) { $0 + $1.length.rawValue })
+        try? region.allocator.resize(device: id.instance, to: size, alignment: before.record.align)
+        Self.quarantineFreeParts(of: region.badBlocks, in: &region.allocator)
+        region.devices[id.instance] = before.record
+        regions[id.region] = region
     }
 
     /// Puts region `id` in doubt for `reasons` (adding to the doubt it already has).
