@@ -18,6 +18,21 @@ struct QemuArgsCommand: ParsableCommand {
     @Flag(name: .long, help: "Print a JSON array of arguments instead of a shell line.")
     var json = false
 
+    @Flag(
+        name: .long,
+        help: """
+            Print the steps that keep the VM across a kexec: the QMP commands that save it without copying its \
+            RAM (x-ignore-shared), and the arguments and QMP commands that resume it on the same device afterwards.
+            """
+    )
+    var liveUpdate = false
+
+    @Option(
+        name: .long,
+        help: "With --live-update: the file that keeps the VM's device state (on a disk: it must survive the kexec)."
+    )
+    var stateFile: String?
+
     func run() throws {
         let info = try connection.client().device(device)
         guard let path = info.path else {
@@ -35,7 +50,16 @@ struct QemuArgsCommand: ParsableCommand {
             )
         }
         let arguments = Self.arguments(path: path, size: info.size, align: info.align)
-        if json {
+        if liveUpdate {
+            let steps = LiveUpdateSteps(
+                device: info.chardev, arguments: arguments,
+                stateFile: stateFile ?? "/var/lib/daxpool/\(info.chardev).vmstate")
+            if json {
+                try Output.print(steps)
+            } else {
+                print(steps.text)
+            }
+        } else if json {
             try Output.print(arguments)
         } else {
             print(arguments.map(Self.shellQuote).joined(separator: " "))
@@ -48,6 +72,96 @@ struct QemuArgsCommand: ParsableCommand {
             "-object", "memory-backend-file,id=daxpool-mem,size=\(size),mem-path=\(path),share=on,align=\(align)",
             "-machine", "memory-backend=daxpool-mem",
         ]
+    }
+
+    /// What `--live-update` prints: how a QEMU whose RAM is the device pauses before a kexec and resumes after it.
+    struct LiveUpdateSteps: Encodable {
+        /// The device whose memory is the VM's RAM.
+        var device: String
+        /// Where the VM's device state goes (QEMU's migration stream without the RAM).
+        var stateFile: String
+        /// The arguments QEMU runs with (besides the user's own, such as `-qmp`).
+        var arguments: [String]
+        /// QMP commands before the kexec, in order.
+        var beforeKexec: [String]
+        /// The arguments QEMU starts with after the kexec: the same plus `-incoming defer`.
+        var incomingArguments: [String]
+        /// QMP commands after the kexec (and `daxpool serve`'s restore), in order.
+        var afterKexec: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case device
+            case stateFile = "state_file"
+            case arguments
+            case beforeKexec = "before_kexec"
+            case incomingArguments = "incoming_arguments"
+            case afterKexec = "after_kexec"
+        }
+
+        init(device: String, arguments: [String], stateFile: String) {
+            let ignoreShared =
+                #"{"execute":"migrate-set-capabilities","arguments":{"capabilities":"#
+                + #"[{"capability":"x-ignore-shared","state":true}]}}"#
+            let waitForIt = #"{"execute":"query-migrate"}"#
+            self.device = device
+            self.stateFile = stateFile
+            self.arguments = arguments
+            self.beforeKexec = [
+                ignoreShared,
+                #"{"execute":"stop"}"#,
+                #"{"execute":"migrate","arguments":{"uri":"exec:cat > "# + Self.jsonEscaped(stateFile) + #""}}"#,
+                waitForIt,
+                #"{"execute":"quit"}"#,
+            ]
+            self.incomingArguments = arguments + ["-incoming", "defer"]
+            self.afterKexec = [
+                ignoreShared,
+                #"{"execute":"migrate-incoming","arguments":{"uri":"exec:cat "# + Self.jsonEscaped(stateFile)
+                    + #""}}"#,
+                waitForIt,
+                #"{"execute":"cont"}"#,
+            ]
+        }
+
+        /// The steps as a commented shell transcript.
+        var text: String {
+            let quoted = arguments.map(QemuArgsCommand.shellQuote).joined(separator: " ")
+            let lines: [String] =
+                [
+                    "# Keep the VM on \(device) across a kexec (its RAM stays in the device; only device state is saved).",
+                    "# 1. QEMU runs with these arguments, plus your own (a QMP socket: -qmp unix:PATH,server=on,wait=off):",
+                    "qemu-system-x86_64 \(quoted) ...",
+                    "# 2. Before the kexec (after 'daxpool live-update prepare'), send on its QMP socket:",
+                ] + beforeKexec.map { $0 + (Self.isQuery($0) ? "    # repeat until \"status\": \"completed\"" : "") }
+                + [
+                    "# 3. kexec; the next kernel's 'daxpool serve' says 'live-update: restored N devices'. Then start QEMU",
+                    "#    with the same arguments plus -incoming defer (\(stateFile) must have survived the kexec):",
+                    "qemu-system-x86_64 \(quoted) ... -incoming defer",
+                    "# 4. and send on its QMP socket:",
+                ] + afterKexec.map { $0 + (Self.isQuery($0) ? "    # repeat until \"status\": \"completed\"" : "") }
+            return lines.joined(separator: "\n")
+        }
+
+        static func isQuery(_ command: String) -> Bool { command.contains("query-migrate") }
+
+        /// `text` as the inside of a JSON string.
+        static func jsonEscaped(_ text: String) -> String {
+            var escaped = ""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": escaped += "\\\""
+                case "\\": escaped += "\\\\"
+                case _ where scalar.value < 0x20: escaped += "\\u" + hex4(scalar.value)
+                default: escaped.unicodeScalars.append(scalar)
+                }
+            }
+            return escaped
+        }
+
+        static func hex4(_ value: UInt32) -> String {
+            let digits = String(value, radix: 16)
+            return String(repeating: "0", count: 4 - digits.count) + digits
+        }
     }
 
     static func shellQuote(_ word: String) -> String {
