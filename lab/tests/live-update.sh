@@ -1,14 +1,18 @@
 #!/bin/sh
 # Guest side of scripts/lab-live-update: lab/run.sh --hmem --share DIR -- lab/tests/live-update.sh
-#   /lab/bin/{daxpool,daxmmap,daxpoke,devdax-lib.sh}; /lab/share/{vmlinuz,initrd.cpio,kexec/}
+#   /lab/bin/{daxpool,daxmmap,daxpoke,devdax-lib.sh,vm-lib.sh,qmp,vmguest.elf}; /lab/share/{vmlinuz,initrd.cpio,kexec/}
+#   and, unless the host left it out, /lab/share/qemu/ (QEMU, its libraries, firmware in fw/) for the nested VM
 #
 # One guest, four kernels: each phase ends with `kexec -e` into the same kernel with the same command line and the
 # same initramfs, whose /init runs this script again; /lab/share/phase says which phase runs.
-#   0: devices of several layouts (one discontiguous), a pattern in each, prepare, kexec
-#   1: restored from the state directory and the copy in memory (equal); prepare again, delete the state, kexec
+#   0: devices of several layouts (one discontiguous), a pattern in each, a nested VM (QEMU, TCG) on one more,
+#      prepare, the VM saved (x-ignore-shared: its RAM stays on the device), kexec
+#   1: restored from the state directory and the copy in memory (equal); the VM resumed (lab/live-update/vm-lib.sh);
+#      prepare again, delete the state, kexec
 #   2: restored from the copy in memory alone; prepare again, damage both copies of the record in memory, kexec
 #   3: restored from the state directory alone, the damage reported
 . /lab/bin/devdax-lib.sh
+. /lab/bin/vm-lib.sh
 
 SHARE=/lab/share
 STATE=$SHARE/state
@@ -16,7 +20,8 @@ PHASE=$(cat $SHARE/phase 2> /dev/null || echo 0)
 R=0
 echo "LAB-LIVE-UPDATE phase $PHASE: uptime $(cut -d' ' -f1 /proc/uptime) s"
 if [ -s $SHARE/kexec-at ]; then
-  echo "LAB-LIVE-UPDATE kexec boot: $(( $(date +%s) - $(cat $SHARE/kexec-at) )) s from kexec -e to this script (uptime $(cut -d' ' -f1 /proc/uptime) s)"
+  kexec_boot=$(( $(date +%s) - $(cat $SHARE/kexec-at) ))
+  echo "LAB-LIVE-UPDATE kexec boot: $kexec_boot s from kexec -e to this script (uptime $(cut -d' ' -f1 /proc/uptime) s)"
 fi
 
 kexec_next() {
@@ -59,6 +64,7 @@ restored() {
   check "uuids, names, owners and modes are those before the kexec" \
     [ "$(daxpool list -r $R | jq -cS '[.[] | {chardev, uuid, name, owner, state}] | sort_by(.chardev)')" = "$(cat $SHARE/identity.json)" ]
   for dev in $(jq -r '.[] | select(.state == "enabled") | .chardev' $SHARE/before.json); do
+    [ "$dev" = "$(cat $SHARE/vmdev 2> /dev/null)" ] && continue                # the VM's RAM: vm_resume checks it
     size=$(jq -r ".[] | select(.chardev == \"$dev\") | .size" $SHARE/before.json)
     daxmmap "/dev/$dev" 2097152 "$size" check "$dev-pattern" > /tmp/check.txt && ok "$dev: its pattern reads back intact" \
       || { fail "$dev: pattern"; tail -3 /tmp/check.txt; }
@@ -74,7 +80,7 @@ prepare() {
 
 case $PHASE in
 0)
-  rm -rf $STATE $SHARE/fails $SHARE/kexec-at
+  rm -rf $STATE $SHARE/fails $SHARE/kexec-at $SHARE/vmdev $SHARE/vm.state
   check "daxpool serve starts" start_daemon "$STATE"
   run daxpool create-region --backend devdax --dax-region $R
   dp_create -r $R -s 256M --name vm-a && a=$created
@@ -84,6 +90,7 @@ case $PHASE in
   dp_create -r $R -s 256M --name vm-split && s=$created                       # the 128M hole + the tail
   dp_create -r $R -s 32M --name parked && p=$created && run daxpool disable-device "$p"
   check "vm-split is discontiguous" [ "$(nr_mappings "$s")" = 2 ]
+  vm_enabled && dp_create -r $R -s 32M --name vm-qemu && vm_start "$created"
   for dev in $a $c $s; do
     size=$(daxpool list -d $dev | jq -r '.[0].size // .size')
     daxmmap "/dev/$dev" 2097152 "$size" fill "$dev-pattern" > /dev/null && ok "$dev: pattern written" || fail "$dev: fill"
@@ -92,10 +99,12 @@ case $PHASE in
   daxpool list -r $R | jq -cS '[.[] | {chardev, uuid, name, owner, state}] | sort_by(.chardev)' > $SHARE/identity.json
   agree "$R" "before the kexec"
   prepare
+  vm_enabled && vm_save
   kexec_next 1
   ;;
 1)
   restored "state directory and memory (equal)"
+  if vm_enabled; then vm_resume; else echo "LAB-LIVE-UPDATE: no nested VM (no /lab/share/qemu)"; fi
   prepare
   stop_daemon
   rm -rf $STATE && ok "deleted the state directory"
