@@ -57,6 +57,8 @@ public final class LedgerStateStore: StateStore {
     let queue = Mutex<Queue?>(nil)
     /// The journal; held by the group leader while it writes and syncs.
     let journal = Mutex<Journal>(Journal())
+    /// Who writes the queued records: one leader, the other committers wait for it (`waitDurable`).
+    let writers = LeaderGate()
     /// The label areas; held by the label writer while it writes.
     let areas = Mutex<LabelAreas>(LabelAreas())
     /// Whether a label write is queued on `labelWriter`, and when the last one started.
@@ -222,17 +224,30 @@ public final class LedgerStateStore: StateStore {
     /// - Throws: The journal's failure; the journal then takes no more records (the state on disk is the state
     ///   before the first record that failed).
     public func waitDurable(_ ticket: UInt64) throws(LabelStateStoreError) {
-        try journal.withLock { journal throws(LabelStateStoreError) in
-            let (batch, durable) = try queue.withLock { queue throws(LabelStateStoreError) -> ([Pending], UInt64) in
-                guard var state = queue else { return ([], ticket) }
-                if state.durableTicket >= ticket { return ([], state.durableTicket) }
-                if let failure = state.failure { throw failure }
-                let batch = state.pending
-                state.pending = []
-                queue = state
-                return (batch, state.durableTicket)
+        // One caller leads: it writes every queued record and syncs; the others wait for it and are woken together.
+        while try writers.lead(unless: { () throws(LabelStateStoreError) -> Bool in
+            let (durable, failure) = queue.withLock { ($0?.durableTicket ?? .max, $0?.failure) }
+            if durable >= ticket { return true }
+            if let failure { throw failure }
+            return false
+        }) {
+            defer { writers.endLeading() }
+            // Nothing queued and the ticket not durable: a ticket this store never gave; nothing to wait for.
+            guard try writeQueued() else { break }
+        }
+        scheduleLabelWrite()
+    }
+
+    /// Writes every queued record to the journal in one write and one fdatasync (the group leader's work).
+    /// - Returns: Whether any record was queued.
+    func writeQueued() throws(LabelStateStoreError) -> Bool {
+        try journal.withLock { journal throws(LabelStateStoreError) -> Bool in
+            let batch = queue.withLock { queue -> [Pending] in
+                let batch = queue?.pending ?? []
+                queue?.pending = []
+                return batch
             }
-            guard let last = batch.last, durable < ticket else { return }
+            guard let last = batch.last else { return false }
             do throws(LabelStateStoreError) {
                 try write(batch, &journal)
             } catch {
@@ -243,8 +258,8 @@ public final class LedgerStateStore: StateStore {
                 $0?.durableTicket = last.ticket
                 $0?.durable = last.snapshot
             }
+            return true
         }
-        scheduleLabelWrite()
     }
 
     /// Appends `batch` to the journal in one write and one fdatasync; a journal without a record gets a checkpoint of

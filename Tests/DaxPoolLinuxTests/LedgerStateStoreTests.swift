@@ -1,6 +1,7 @@
 import DaxPoolCore
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 @testable import DaxPoolLinux
@@ -54,6 +55,60 @@ struct LedgerStateStoreTests {
         }
         #expect(Scratch.exists("\(directory)/ledger"))
         #expect(!Scratch.exists("\(directory)/regions.json"))
+    }
+
+    @Test(
+        "committers on many threads at once: each waits until its own record is durable; a restart loads the last state"
+    )
+    func concurrentCommitters() throws {
+        let root = try Scratch.makeDirectory(under: NSTemporaryDirectory())
+        defer { Scratch.remove(root) }
+        let directory = "\(root)/state"
+        let store = LedgerStateStore(directory: directory, areaSize: 1 << 20)
+        #expect(try store.load() == nil)
+        var start = PoolModel()
+        try start.addRegion(
+            RegionConfig(id: 0, backend: .sim, size: .gibibytes(1), align: .page1G, pageSize: .page4K, path: "/r0"))
+        try store.commit(start.snapshot)
+        // The model and the queue change together, as on the service's actor; the waits overlap.
+        let model = Mutex((model: start, generator: SystemRandomNumberGenerator()))
+        let threads = 8
+        let commits = 25
+        let late = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            for _ in 0..<commits {
+                guard
+                    let ticket = try? model.withLock({ state -> UInt64 in
+                        var next = state.model
+                        _ = try next.createDevice(
+                            region: 0, size: .mebibytes(2), align: nil, name: nil,
+                            uuid: LabelUUID.random(using: &state.generator), owner: 0)
+                        let ticket = try store.enqueue(next.snapshot)
+                        state.model = next
+                        return ticket
+                    })
+                else {
+                    late.withLock { $0 += 1 }
+                    continue
+                }
+                do {
+                    try store.waitDurable(ticket)
+                } catch {
+                    late.withLock { $0 += 1 }
+                }
+                // Durable means written and synced when the wait returns.
+                if store.queue.withLock({ $0?.durableTicket ?? 0 }) < ticket { late.withLock { $0 += 1 } }
+            }
+        }
+        #expect(late.withLock { $0 } == 0, "a commit failed or returned before its record was written")
+        store.flushLabels()
+        let final = model.withLock { $0.model.snapshot }
+        #expect(final.regions[0].devices.count == threads * commits)
+        let reopened = LedgerStateStore(directory: directory, areaSize: 1 << 20)
+        #expect(try reopened.load() == final)
+        #expect(reopened.takeFindings().isEmpty)
+        let syncs = store.journal.withLock { $0.ledger?.synchronizations ?? 0 }
+        print("ledger store: \(threads * commits) commits from \(threads) threads, \(syncs) journal syncs")
     }
 
     @Test("a commit whose labels would not fit the region's label area is refused with areaFull, writing nothing")
