@@ -6,12 +6,16 @@
 #   vm_save           QMP: x-ignore-shared, stop, migrate "exec:cat > $SHARE/vm.state", quit
 #   vm_resume         the same arguments + -incoming defer; QMP: x-ignore-shared, migrate-incoming, cont;
 #                     the counter continues, the seed is the same, a whole sweep of the pattern after the resume
-#                     reads OK; prints the downtime from stop to the first counter after the resume
+#                     reads OK; prints the downtime from stop to the first counter after the resume, split at
+#                     kexec -e ($SHARE/kexec-at-ms) and the daemon's restore ($restored_at, set by the caller)
 # QEMU, its libraries and firmware come through the share ($SHARE/qemu, $SHARE/qemu/fw): vm_enabled says whether.
 SHARE=${SHARE:-/lab/share}
 VMQ=$SHARE/qemu
 QMP=/tmp/qmp.sock
 IGNORE_SHARED='{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"x-ignore-shared","state":true}]}}'
+
+# secs MS: MS milliseconds as seconds with one decimal
+secs() { echo "$(($1 / 1000)).$(($1 % 1000 / 100))"; }
 
 vm_enabled() { [ -x $VMQ/qemu-system-x86_64 ]; }
 
@@ -107,7 +111,11 @@ vm_resume() {
       fail "the VM did not finish a sweep of its pattern after the resume"; tail -3 /tmp/vm1.serial
     fi
     stopped=$(cat $SHARE/vm-stopped-at)
-    echo "LAB-LIVE-UPDATE VM downtime: $(( (resumed_at - stopped) / 1000 )).$(( (resumed_at - stopped) % 1000 / 100 )) s from stop to the first counter after the resume; kexec boot: $kexec_boot s from kexec -e to the script (clocks across the kexec: +-1 s)"
+    kexec_ms=$(cat $SHARE/kexec-at-ms)
+    echo "LAB-LIVE-UPDATE VM downtime: $(secs $((resumed_at - stopped))) s from stop to the first counter after the resume" \
+      "(stop to kexec -e $(secs $((kexec_ms - stopped))) s, kexec -e to daxpool restored $(secs $((restored_at - kexec_ms))) s," \
+      "restored to the VM's first counter $(secs $((resumed_at - restored_at))) s); bare kexec boot: $kexec_boot s from" \
+      "kexec -e to this script (the clock after a kexec comes from the RTC: +-1 s)"
   else
     fail "the VM printed no counter after the resume"; cat /tmp/vm-qemu.log; tail -5 /tmp/vm1.serial
   fi

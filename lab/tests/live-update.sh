@@ -7,8 +7,8 @@
 # same initramfs, whose /init runs this script again; /lab/share/phase says which phase runs.
 #   0: devices of several layouts (one discontiguous), a pattern in each, a nested VM (QEMU, TCG) on one more,
 #      prepare, the VM saved (x-ignore-shared: its RAM stays on the device), kexec
-#   1: restored from the state directory and the copy in memory (equal); the VM resumed (lab/live-update/vm-lib.sh);
-#      prepare again, delete the state, kexec
+#   1: restored from the state directory and the copy in memory (equal), the VM resumed as soon as the daemon
+#      restored (lab/live-update/vm-lib.sh); prepare again, delete the state, kexec
 #   2: restored from the copy in memory alone; prepare again, damage both copies of the record in memory, kexec
 #   3: restored from the state directory alone, the damage reported
 . /lab/bin/devdax-lib.sh
@@ -38,6 +38,7 @@ kexec_next() {
   finish "live-update-$PHASE"
   sync
   date +%s > $SHARE/kexec-at
+  qmp now > $SHARE/kexec-at-ms
   LD_LIBRARY_PATH=$SHARE/kexec $SHARE/kexec/kexec -e
   echo "kexec -e returned"
   exit 1
@@ -48,9 +49,13 @@ restored() {
   source=$1
   echo "--- before daxpool starts: daxctl list -D -M -i"; daxctl list -D -M -i
   check "daxpool serve starts" start_daemon "$STATE"
+  restored_at=$(qmp now)
   grep -a "live-update" /tmp/daxpool.log
   n=$(jq length $SHARE/before.json)
   check "the daemon reports live-update: restored $n devices" grep -q "live-update: restored $n devices" /tmp/daxpool.log
+  if [ "$PHASE" = 1 ]; then                      # the VM first, as an operator would: its downtime is the point
+    if vm_enabled; then vm_resume; else echo "LAB-LIVE-UPDATE: no nested VM (no /lab/share/qemu)"; fi
+  fi
   run daxpool live-update status && cp /tmp/out.json /tmp/status.json
   check "status: restored $n, from $source" \
     [ "$(jq -r '"\(.state) \(.restored) \(.regions[0].source)"' /tmp/status.json)" = "restored $n $source" ]
@@ -80,7 +85,7 @@ prepare() {
 
 case $PHASE in
 0)
-  rm -rf $STATE $SHARE/fails $SHARE/kexec-at $SHARE/vmdev $SHARE/vm.state
+  rm -rf $STATE $SHARE/fails $SHARE/kexec-at $SHARE/kexec-at-ms $SHARE/vmdev $SHARE/vm.state
   check "daxpool serve starts" start_daemon "$STATE"
   run daxpool create-region --backend devdax --dax-region $R
   dp_create -r $R -s 256M --name vm-a && a=$created
@@ -104,7 +109,6 @@ case $PHASE in
   ;;
 1)
   restored "state directory and memory (equal)"
-  if vm_enabled; then vm_resume; else echo "LAB-LIVE-UPDATE: no nested VM (no /lab/share/qemu)"; fi
   prepare
   stop_daemon
   rm -rf $STATE && ok "deleted the state directory"
