@@ -2,9 +2,12 @@
 # Guest side of the nested VM in scripts/lab-live-update (issue 15), sourced by lab/tests/live-update.sh after
 # devdax-lib.sh. A nested QEMU (TCG) runs /lab/bin/vmguest.elf (lab/live-update/vmguest.c: a counter and a
 # pattern in its RAM, "VM-COUNTER n seed s sweeps w OK|BAD" on COM1) with its RAM on a daxpool devdax device.
-#   vm_start DEV      the VM on DEV with the arguments `daxpool qemu-args DEV` prints (kept in $SHARE/vm.args)
-#   vm_save           QMP: x-ignore-shared, stop, migrate "exec:cat > $SHARE/vm.state", quit
-#   vm_resume         the same arguments + -incoming defer; QMP: x-ignore-shared, migrate-incoming, cont;
+# Every QEMU argument about the device and every QMP command comes from `daxpool qemu-args --live-update --json DEV`
+# (kept in $SHARE/vm-steps.json; its query-migrate is polled by `qmp ... wait-migrate`):
+#   vm_start DEV      the VM on DEV: our own arguments ($SHARE/vm.base) + .arguments
+#   vm_save           QMP .before_kexec: x-ignore-shared, stop, migrate "exec:cat > $SHARE/vm.state", quit
+#   vm_resume         our own arguments + .incoming_arguments (-incoming defer); QMP .after_kexec: x-ignore-shared,
+#                     migrate-incoming, cont;
 #                     the counter continues, the seed is the same, a whole sweep of the pattern after the resume
 #                     reads OK; prints the downtime from stop to the first counter after the resume, split at
 #                     kexec -e ($SHARE/kexec-at-ms) and the daemon's restore ($restored_at, set by the caller)
@@ -12,29 +15,41 @@
 SHARE=${SHARE:-/lab/share}
 VMQ=$SHARE/qemu
 QMP=/tmp/qmp.sock
-IGNORE_SHARED='{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"x-ignore-shared","state":true}]}}'
 
 # secs MS: MS milliseconds as seconds with one decimal
 secs() { echo "$(($1 / 1000)).$(($1 % 1000 / 100))"; }
 
 vm_enabled() { [ -x $VMQ/qemu-system-x86_64 ]; }
 
-# vm_qemu SERIAL [ARGS...]: QEMU in the background with the kept arguments, its serial port in SERIAL
+# vm_qemu SERIAL KEY: QEMU in the background with our arguments and the steps' KEY (arguments or incoming_arguments),
+# its serial port in SERIAL (none of these words holds a space)
 vm_qemu() {
-  serial=$1; shift
   rm -f $QMP
   # shellcheck disable=SC2046
-  QEMU_MODULE_DIR=$VMQ/modules LD_LIBRARY_PATH=$VMQ $VMQ/qemu-system-x86_64 $(cat $SHARE/vm.args) -serial "file:$serial" "$@" \
-    > /tmp/vm-qemu.log 2>&1 &
+  QEMU_MODULE_DIR=$VMQ/modules LD_LIBRARY_PATH=$VMQ $VMQ/qemu-system-x86_64 $(cat $SHARE/vm.base) \
+    $(jq -r ".$2 | join(\" \")" $SHARE/vm-steps.json) -serial "file:$1" > /tmp/vm-qemu.log 2>&1 &
   vm_pid=$!
 }
 
-# vm_line FILE AWK-CONDITION SECONDS: waits until a VM-COUNTER line of FILE meets the condition ($2 the counter,
-# $4 the seed, $6 the sweeps, $7 OK/BAD); prints that line
+# vm_qmp KEY: sends the steps' KEY (before_kexec or after_kexec) to QEMU, one argument per command
+vm_qmp() {
+  set -f
+  IFS='
+'
+  # shellcheck disable=SC2046
+  set -- $(jq -r ".$1[] | if test(\"query-migrate\") then \"wait-migrate\" else . end" $SHARE/vm-steps.json)
+  unset IFS
+  set +f
+  qmp $QMP "$@"
+}
+
+# vm_line FILE AWK-CONDITION SECONDS: waits until a whole VM-COUNTER line of FILE meets the condition ($2 the
+# counter, $4 the seed, $6 the sweeps, $7 OK/BAD); prints that line. The last line may be half written: only lines
+# that end in OK or BAD count.
 vm_line() {
   i=0
   while [ $i -lt $(( $3 * 10 )) ]; do
-    line=$(grep -a '^VM-COUNTER ' "$1" 2> /dev/null | awk "$2" | head -n 1)
+    line=$(grep -a -E '^VM-COUNTER .* (OK|BAD)$' "$1" 2> /dev/null | awk "NF == 7 && ($2)" | head -n 1)
     [ -n "$line" ] && { echo "$line"; return 0; }
     vm_alive || break
     sleep 0.1; i=$((i + 1))
@@ -54,11 +69,12 @@ vm_stop_qemu() {
 
 vm_start() {
   echo "-nodefaults -no-user-config -display none -machine pc -accel tcg -L $VMQ/fw -kernel /lab/bin/vmguest.elf" \
-    "-qmp unix:$QMP,server=on,wait=off $(daxpool qemu-args "$1")" > $SHARE/vm.args
+    "-qmp unix:$QMP,server=on,wait=off" > $SHARE/vm.base
   echo "$1" > $SHARE/vmdev
-  echo "--- nested QEMU: $(cat $SHARE/vm.args)"
+  run daxpool qemu-args --live-update --json --state-file $SHARE/vm.state "$1" && cp /tmp/out.json $SHARE/vm-steps.json
+  echo "--- nested QEMU: $(cat $SHARE/vm.base) $(jq -r '.arguments | join(" ")' $SHARE/vm-steps.json)"
   t=$(qmp now)
-  vm_qemu /tmp/vm0.serial
+  vm_qemu /tmp/vm0.serial arguments
   if first=$(vm_line /tmp/vm0.serial '$6 >= 1' 120); then
     ok "the nested VM runs on $1 and verified its pattern once ($(( $(qmp now) - t )) ms after QEMU started): $first"
   else
@@ -67,36 +83,36 @@ vm_start() {
 }
 
 vm_save() {
-  if qmp $QMP "$IGNORE_SHARED" '{"execute":"stop"}' '{"execute":"migrate","arguments":{"uri":"exec:cat > '$SHARE'/vm.state"}}' \
-    wait-migrate '{"execute":"quit"}' > /tmp/qmp.out 2>&1; then
-    ok "QMP: x-ignore-shared, stop, migrate to $SHARE/vm.state ($(wc -c < $SHARE/vm.state) bytes), quit"
+  if vm_qmp before_kexec > /tmp/qmp.out 2>&1; then
+    ok "QMP (qemu-args --live-update: before_kexec): $(sed -n 's/.*"execute":"\([a-z-]*\)".*/\1/p; s/.*wait-migrate.*/wait-migrate/p' /tmp/qmp.out | tr '\n' ' ')($(wc -c < $SHARE/vm.state) bytes)"
   else
     fail "QMP save"; cat /tmp/qmp.out; cat /tmp/vm-qemu.log
   fi
   cat /tmp/qmp.out | cut -c1-300
+  check "the saved state holds none of the VM's 32 MiB of RAM (x-ignore-shared): $(wc -c < $SHARE/vm.state) bytes" \
+    [ "$(wc -c < $SHARE/vm.state)" -lt 1048576 ]
   awk '/"execute":"stop"/ { print $2 }' /tmp/qmp.out > $SHARE/vm-stopped-at
   i=0
   while vm_alive && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-  grep -a '^VM-COUNTER ' /tmp/vm0.serial | tail -n 1 > $SHARE/vm-last
+  grep -a -E '^VM-COUNTER .* (OK|BAD)$' /tmp/vm0.serial | tail -n 1 > $SHARE/vm-last
   check "the VM's last line before the kexec says OK: $(cat $SHARE/vm-last)" grep -q ' OK$' $SHARE/vm-last
 }
 
 vm_resume() {
   dev=$(cat $SHARE/vmdev)
-  check "daxpool qemu-args $dev prints what it printed before the kexec" \
-    grep -q -F -- "$(daxpool qemu-args "$dev")" $SHARE/vm.args
+  daxpool qemu-args --live-update --json --state-file $SHARE/vm.state "$dev" > /tmp/vm-steps.json
+  check "daxpool qemu-args --live-update $dev prints what it printed before the kexec" cmp /tmp/vm-steps.json $SHARE/vm-steps.json
   last=$(awk '{ print $2 }' $SHARE/vm-last)
   seed=$(awk '{ print $4 }' $SHARE/vm-last)
   t=$(qmp now)
-  vm_qemu /tmp/vm1.serial -incoming defer
-  if qmp $QMP "$IGNORE_SHARED" '{"execute":"migrate-incoming","arguments":{"uri":"exec:cat '$SHARE'/vm.state"}}' \
-    wait-migrate '{"execute":"cont"}' > /tmp/qmp.out 2>&1; then
-    ok "QMP: x-ignore-shared, migrate-incoming from $SHARE/vm.state, cont ($(( $(qmp now) - t )) ms after QEMU started)"
+  vm_qemu /tmp/vm1.serial incoming_arguments
+  if vm_qmp after_kexec > /tmp/qmp.out 2>&1; then
+    ok "QMP (qemu-args --live-update: after_kexec, QEMU with -incoming defer): $(sed -n 's/.*"execute":"\([a-z-]*\)".*/\1/p; s/.*wait-migrate.*/wait-migrate/p' /tmp/qmp.out | tr '\n' ' ')($(( $(qmp now) - t )) ms after QEMU started)"
   else
     fail "QMP resume"; cat /tmp/qmp.out; cat /tmp/vm-qemu.log
   fi
   cat /tmp/qmp.out | cut -c1-300
-  if first=$(vm_line /tmp/vm1.serial 1 60); then
+  if first=$(vm_line /tmp/vm1.serial '$6 >= 0' 60); then
     resumed_at=$(qmp now)
     echo "--- the VM's first lines after the resume"; head -n 3 /tmp/vm1.serial
     check "the VM's counter continues after the kexec: $first, last before: $(cat $SHARE/vm-last)" \
@@ -106,7 +122,7 @@ vm_resume() {
     w=$(echo "$first" | awk '{ print $6 }')
     if after=$(vm_line /tmp/vm1.serial "\$6 >= $w + 2" 120); then
       check "a whole sweep of the VM's pattern after the resume reads intact: $after" \
-        [ -z "$(grep -a '^VM-COUNTER ' /tmp/vm1.serial | grep -v ' OK$')" ]
+        [ -z "$(grep -a '^VM-COUNTER .* BAD$' /tmp/vm1.serial)" ]
     else
       fail "the VM did not finish a sweep of its pattern after the resume"; tail -3 /tmp/vm1.serial
     fi

@@ -24,17 +24,24 @@ if [ -s $SHARE/kexec-at ]; then
   echo "LAB-LIVE-UPDATE kexec boot: $kexec_boot s from kexec -e to this script (uptime $(cut -d' ' -f1 /proc/uptime) s)"
 fi
 
-kexec_next() {
-  next=$1
-  echo "$next" > $SHARE/phase
-  echo "$fails" >> $SHARE/fails
-  stop_daemon
+# kexec_load: kexec -l the same kernel, initramfs and command line (phase 0 loads before it pauses the VM: an
+# operator would, and loading the 90 MB initramfs over 9p is no downtime)
+kexec_load() {
   if ! LD_LIBRARY_PATH=$SHARE/kexec $SHARE/kexec/kexec -l $SHARE/vmlinuz --initrd=$SHARE/initrd.cpio --command-line="$(cat /proc/cmdline)"; then
     fail "kexec -l"
     finish "live-update-$PHASE"
     exit 1
   fi
   ok "kexec -l loaded the same kernel and initramfs"
+  kexec_loaded=1
+}
+
+kexec_next() {
+  next=$1
+  [ -n "$kexec_loaded" ] || kexec_load
+  echo "$next" > $SHARE/phase
+  echo "$fails" >> $SHARE/fails
+  stop_daemon
   finish "live-update-$PHASE"
   sync
   date +%s > $SHARE/kexec-at
@@ -85,7 +92,7 @@ prepare() {
 
 case $PHASE in
 0)
-  rm -rf $STATE $SHARE/fails $SHARE/kexec-at $SHARE/kexec-at-ms $SHARE/vmdev $SHARE/vm.state
+  rm -rf $STATE $SHARE/fails $SHARE/kexec-at $SHARE/kexec-at-ms $SHARE/vmdev $SHARE/vm.state $SHARE/vm-steps.json
   check "daxpool serve starts" start_daemon "$STATE"
   run daxpool create-region --backend devdax --dax-region $R
   dp_create -r $R -s 256M --name vm-a && a=$created
@@ -104,7 +111,7 @@ case $PHASE in
   daxpool list -r $R | jq -cS '[.[] | {chardev, uuid, name, owner, state}] | sort_by(.chardev)' > $SHARE/identity.json
   agree "$R" "before the kexec"
   prepare
-  vm_enabled && vm_save
+  vm_enabled && kexec_load && vm_save
   kexec_next 1
   ;;
 1)
