@@ -3,7 +3,9 @@ import Testing
 
 @Suite("qemu-args --live-update against a live daemon", .serialized)
 struct QemuArgsLiveUpdateTests {
-    @Test("qemu-args --live-update prints the x-ignore-shared save before the kexec and the -incoming resume after it")
+    @Test(
+        "qemu-args --live-update prints the x-ignore-shared save before the kexec and the -incoming resume after it, and warns that shm memory does not survive a kexec"
+    )
     func liveUpdateSteps() throws {
         let daemon = try DaemonHarness()
         try daemon.start(defaultRegionSize: "256M")
@@ -19,6 +21,8 @@ struct QemuArgsLiveUpdateTests {
         #expect(json.status == 0, "\(json.stderr)")
         let steps = try #require(try json.json() as? [String: Any])
         #expect(steps["device"] as? String == chardev)
+        #expect(steps["survives_kexec"] as? Bool == false, "an shm device's memory does not survive a kexec")
+        #expect((steps["warning"] as? String)?.contains("does not survive a kexec") == true)
         #expect(steps["state_file"] as? String == "/srv/vm \"1\".state")
         #expect(steps["arguments"] as? [String] == plain)
         #expect(steps["incoming_arguments"] as? [String] == plain + ["-incoming", "defer"])
@@ -41,6 +45,7 @@ struct QemuArgsLiveUpdateTests {
 
         let text = daemon.cli(["qemu-args", "--live-update", "vm1"])
         #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.hasPrefix("# WARNING: \(chardev) is a shm device: its memory does not survive a kexec"))
         #expect(text.stdout.contains("mem-path=\(path),share=on"))
         #expect(text.stdout.contains(#""capability":"x-ignore-shared","state":true"#))
         #expect(text.stdout.contains(#"{"execute":"migrate","arguments":{"uri":"exec:cat > /var/lib/daxpool/"#))

@@ -53,7 +53,8 @@ struct QemuArgsCommand: ParsableCommand {
         if liveUpdate {
             let steps = LiveUpdateSteps(
                 device: info.chardev, arguments: arguments,
-                stateFile: stateFile ?? "/var/lib/daxpool/\(info.chardev).vmstate")
+                stateFile: stateFile ?? "/var/lib/daxpool/\(info.chardev).vmstate",
+                backend: info.backend)
             if json {
                 try Output.print(steps)
             } else {
@@ -78,6 +79,11 @@ struct QemuArgsCommand: ParsableCommand {
     struct LiveUpdateSteps: Encodable {
         /// The device whose memory is the VM's RAM.
         var device: String
+        /// Whether the device's memory outlives a kexec: only devdax (carved) memory does; an shm or hugetlb device
+        /// keeps the VM across a QEMU restart on the same kernel only.
+        var survivesKexec: Bool
+        /// Why the steps do not keep the VM across a kexec, when they do not.
+        var warning: String?
         /// Where the VM's device state goes (QEMU's migration stream without the RAM).
         var stateFile: String
         /// The arguments QEMU runs with (besides the user's own, such as `-qmp`).
@@ -91,6 +97,8 @@ struct QemuArgsCommand: ParsableCommand {
 
         enum CodingKeys: String, CodingKey {
             case device
+            case survivesKexec = "survives_kexec"
+            case warning
             case stateFile = "state_file"
             case arguments
             case beforeKexec = "before_kexec"
@@ -98,12 +106,18 @@ struct QemuArgsCommand: ParsableCommand {
             case afterKexec = "after_kexec"
         }
 
-        init(device: String, arguments: [String], stateFile: String) {
+        init(device: String, arguments: [String], stateFile: String, backend: BackendKind) {
             let ignoreShared =
                 #"{"execute":"migrate-set-capabilities","arguments":{"capabilities":"#
                 + #"[{"capability":"x-ignore-shared","state":true}]}}"#
             let waitForIt = #"{"execute":"query-migrate"}"#
             self.device = device
+            self.survivesKexec = backend == .devdax
+            self.warning =
+                survivesKexec
+                ? nil
+                : "\(device) is a \(backend) device: its memory does not survive a kexec (only devdax memory does), "
+                    + "so these steps keep the VM across a QEMU restart on the same kernel only"
             self.stateFile = stateFile
             self.arguments = arguments
             self.beforeKexec = [
@@ -127,7 +141,8 @@ struct QemuArgsCommand: ParsableCommand {
         var text: String {
             let quoted = arguments.map(QemuArgsCommand.shellQuote).joined(separator: " ")
             let lines: [String] =
-                [
+                (warning.map { ["# WARNING: \($0)."] } ?? [])
+                + [
                     "# Keep the VM on \(device) across a kexec (its RAM stays in the device; only device state is saved).",
                     "# 1. QEMU runs with these arguments, plus your own (a QMP socket: -qmp unix:PATH,server=on,wait=off):",
                     "qemu-system-x86_64 \(quoted) ...",
