@@ -72,6 +72,8 @@ vm_start() {
     "-qmp unix:$QMP,server=on,wait=off" > $SHARE/vm.base
   echo "$1" > $SHARE/vmdev
   run daxpool qemu-args --live-update --json --state-file $SHARE/vm.state "$1" && cp /tmp/out.json $SHARE/vm-steps.json
+  check "qemu-args --live-update says $1 survives a kexec" jq -e '.survives_kexec == true and .warning == null' \
+    $SHARE/vm-steps.json
   echo "--- nested QEMU: $(cat $SHARE/vm.base) $(jq -r '.arguments | join(" ")' $SHARE/vm-steps.json)"
   t=$(qmp now)
   vm_qemu /tmp/vm0.serial arguments
