@@ -18,7 +18,8 @@ extension HugetlbBackend {
     /// put under the name its state asks for and grown or created to its size, all allocated on the region's node;
     /// a file larger than its record is left as it is (a doubt); device files that no device owns go to
     /// `lost+found` unless a pending scrub accounts for them; half-scrubbed pool files left by a crash are removed
-    /// (`PooledFileBackend.reconcileFiles`). In `.keep` mode no file is changed.
+    /// (`PooledFileBackend.reconcileFiles`). In `.keep` mode no file is changed. A resize the state never committed
+    /// is undone first when the region holds no device, else reported as a doubt (`repairResize`).
     public func reconcile(
         _ region: RegionConfig,
         devices: [(record: DeviceRecord, extents: [Extent])],
@@ -75,7 +76,11 @@ extension HugetlbBackend {
             )
         }
         try ownership?.claim(mountPoint, for: region, operation: operation)
-        return try reconcileFiles(
+        let repair = try repairResize(region, mountPoint: mountPoint, node: node, mode: mode, operation: operation)
+        var report = try reconcileFiles(
             region, in: mountPoint, devices: devices, pendingScrubs: pendingScrubs, mode: mode)
+        report.doubts += repair.doubts
+        report.notes += repair.notes
+        return report
     }
 }

@@ -62,11 +62,19 @@ extension HugetlbBackend {
         }
         var after = before
         after.pagesAdded = before.pagesAdded + added - givenBack
+        // Until the new size is committed, a start undoes this resize from what the intent says (repairResize).
+        let intentPath = HugetlbResizeIntent.path(mountPoint: mountPoint, region: config.id)
+        var intent = HugetlbResizeIntent(
+            region: config.id, fromSize: config.size.rawValue, toSize: newSize.rawValue,
+            pagesAddedBefore: before.pagesAdded, pagesAddedAfter: after.pagesAdded, pagesToGiveBack: givenBack,
+            bootID: before.bootID)
         do throws(BackendError) {
+            try intent.save(intentPath)
             try after.save(recordPath)
             try swapMount(from: oldMount, to: newMount, config: config, resized: resized, operation: operation)
         } catch {
             try? before.save(recordPath)
+            HugetlbResizeIntent.remove(intentPath)
             if added > 0 { _ = try? pages.release(added, node: node, pageSize: config.pageSize) }
             throw error
         }
@@ -77,8 +85,11 @@ extension HugetlbBackend {
                 // The pages are still in the pool: the old mount can hold them again.
                 try? swapMount(from: newMount, to: oldMount, config: resized, resized: config, operation: operation)
                 try? before.save(recordPath)
+                HugetlbResizeIntent.remove(intentPath)
                 throw error
             }
+            intent.pagesToGiveBack = 0
+            try? intent.save(intentPath)
         }
         logger.info(
             "resized the region's huge page reservation and mount",

@@ -1,0 +1,92 @@
+// Linux only.
+import DaxPoolCore
+import SystemPackage
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What a hugetlb region's last resize changed, kept beside its mount in `<mount>/../region<id>.resize.json`
+/// (written with `AtomicFile`) from before the resize remakes the mount until the next resize or start: the daemon
+/// commits the region's new size to its journal only after the backend has resized, so a start that finds the state
+/// still at `fromSize` knows the resize was not committed and undoes it exactly (`HugetlbBackend.repairResize`).
+public struct HugetlbResizeIntent: Hashable, Sendable, Codable {
+    public var region: Int
+    /// The region's size before the resize, in bytes: the size its state has until the resize is committed.
+    public var fromSize: UInt64
+    /// The size the resize made the region, in bytes.
+    public var toSize: UInt64
+    /// `HugetlbRegionRecord.pagesAdded` before the resize.
+    public var pagesAddedBefore: Int
+    /// `HugetlbRegionRecord.pagesAdded` the resize wrote (the intent applies only to that record).
+    public var pagesAddedAfter: Int
+    /// Pages a shrink has recorded as given back but not yet given back to the kernel (0 once they are).
+    public var pagesToGiveBack: Int
+    public var bootID: String
+
+    enum CodingKeys: String, CodingKey {
+        case region
+        case fromSize = "from_size"
+        case toSize = "to_size"
+        case pagesAddedBefore = "pages_added_before"
+        case pagesAddedAfter = "pages_added_after"
+        case pagesToGiveBack = "pages_to_give_back"
+        case bootID = "boot_id"
+    }
+
+    /// `<mount point's parent>/region<id>.resize.json`.
+    public static func path(mountPoint: FilePath, region: Int) -> FilePath {
+        mountPoint.removingLastComponent().appending("region\(region).resize.json")
+    }
+
+    /// The intent at `path`, or `nil` when there is none or it is unreadable (an unreadable one is ignored: the
+    /// start then compares only the mount's size with the state).
+    public static func load(_ path: FilePath) -> HugetlbResizeIntent? {
+        guard let bytes = try? AtomicFile.read(path: path.string) else { return nil }
+        return try? JSONDecoder().decode(HugetlbResizeIntent.self, from: Data(bytes))
+    }
+
+    /// Writes the intent to `path` durably.
+    public func save(_ path: FilePath) throws(BackendError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let bytes: [UInt8]
+        do {
+            bytes = [UInt8](try encoder.encode(self))
+        } catch {
+            throw BackendError("write", path, .invalidArgument, "cannot encode the resize record: \(error)")
+        }
+        do throws(FileError) {
+            try AtomicFile.replace(path: path.string, bytes: bytes)
+        } catch {
+            throw BackendError(error.operation, path, error.errno, "cannot write the resize record \(path): \(error)")
+        }
+    }
+
+    /// Removes the intent at `path`, if there is one.
+    public static func remove(_ path: FilePath) {
+        try? Syscall.unlink(path)
+    }
+}
+
+extension HugetlbMountInfo {
+    /// The `size=` superblock option in bytes (hugetlbfs prints bytes, tmpfs kibibytes with a `k`), or `nil`
+    /// without one (an unlimited tmpfs).
+    public var sizeOption: UInt64? {
+        guard let option = superOptions.first(where: { $0.hasPrefix("size=") }) else { return nil }
+        var digits = Substring(option.dropFirst("size=".count))
+        var scale: UInt64 = 1
+        switch digits.last {
+        case "K", "k": scale = 1 << 10
+        case "M", "m": scale = 1 << 20
+        case "G", "g": scale = 1 << 30
+        default: break
+        }
+        if scale != 1 { digits = digits.dropLast() }
+        guard let value = UInt64(digits) else { return nil }
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: scale)
+        return overflow ? nil : bytes
+    }
+}
