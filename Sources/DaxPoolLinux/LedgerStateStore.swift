@@ -59,6 +59,13 @@ public final class LedgerStateStore: StateStore {
     let journal = Mutex<Journal>(Journal())
     /// Who writes the queued records: one leader, the other committers wait for it (`waitDurable`).
     let writers = LeaderGate()
+    /// Callers suspended in `durable(_:)` and whether the journal writer is scheduled to serve them.
+    let suspended = Mutex<
+        (waiting: [(ticket: UInt64, continuation: CheckedContinuation<Void, any Error>)], scheduled: Bool)
+    >(
+        ([], false))
+    /// Writes queued records for the callers suspended in `durable(_:)`, one group after another.
+    let journalWriter = DispatchQueue(label: "daxpool.journal-writer")
     /// The label areas; held by the label writer while it writes.
     let areas = Mutex<LabelAreas>(LabelAreas())
     /// Whether a label write is queued on `labelWriter`, and when the last one started.
@@ -236,6 +243,69 @@ public final class LedgerStateStore: StateStore {
             guard try writeQueued() else { break }
         }
         scheduleLabelWrite()
+    }
+
+    /// Suspends until the record of `ticket` is durable: the journal writer writes every queued record in one write
+    /// and one fdatasync and resumes every caller that write covered, so a burst of commits holds no thread each and
+    /// wakes no thread per caller.
+    ///
+    /// - Throws: The journal's failure, as `waitDurable`.
+    public func durable(_ ticket: UInt64) async throws -> Bool {
+        if try isDurable(ticket) { return true }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let schedule = suspended.withLock { state -> Bool in
+                state.waiting.append((ticket, continuation))
+                guard !state.scheduled else { return false }
+                state.scheduled = true
+                return true
+            }
+            if schedule { journalWriter.async { [self] in serveSuspended() } }
+        }
+        return true
+    }
+
+    /// Whether `ticket`'s record is durable; throws the journal's failure.
+    func isDurable(_ ticket: UInt64) throws(LabelStateStoreError) -> Bool {
+        let (durable, failure) = queue.withLock { ($0?.durableTicket ?? .max, $0?.failure) }
+        if durable >= ticket { return true }
+        if let failure { throw failure }
+        return false
+    }
+
+    /// The journal writer's loop: writes what is queued (or waits for another leader's write), resumes the callers it
+    /// covered, and goes on while callers wait.
+    func serveSuspended() {
+        while true {
+            let newest = suspended.withLock { $0.waiting.map(\.ticket).max() ?? 0 }
+            var failure: (any Error)?
+            do throws(LabelStateStoreError) {
+                if try writers.lead(unless: { () throws(LabelStateStoreError) -> Bool in try isDurable(newest) }) {
+                    defer { writers.endLeading() }
+                    if try !writeQueued(), try !isDurable(newest) {
+                        failure = LabelStateStoreError.ledger(
+                            path: ledgerPath, reason: "ticket \(newest) was never queued")
+                    }
+                }
+            } catch {
+                failure = error
+            }
+            let durable = queue.withLock { $0?.durableTicket ?? .max }
+            let ready = suspended.withLock { state -> [CheckedContinuation<Void, any Error>] in
+                var ready: [CheckedContinuation<Void, any Error>] = []
+                state.waiting.removeAll { waiter in
+                    guard failure != nil || waiter.ticket <= durable else { return false }
+                    ready.append(waiter.continuation)
+                    return true
+                }
+                if state.waiting.isEmpty { state.scheduled = false }
+                return ready
+            }
+            if failure == nil, !ready.isEmpty { scheduleLabelWrite() }
+            for continuation in ready {
+                if let failure { continuation.resume(throwing: failure) } else { continuation.resume() }
+            }
+            guard suspended.withLock({ $0.scheduled }) else { return }
+        }
     }
 
     /// Writes every queued record to the journal in one write and one fdatasync (the group leader's work).

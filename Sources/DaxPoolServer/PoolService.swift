@@ -140,7 +140,9 @@ public actor PoolService {
         model = next
         let store = self.store
         do {
-            try await Self.offActor { try store.waitDurable(ticket) }
+            if try await !store.durable(ticket) {
+                try await Self.offActor { try store.waitDurable(ticket) }
+            }
         } catch {
             if model == next { model = before }
             logger.critical(

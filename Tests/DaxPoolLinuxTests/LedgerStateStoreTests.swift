@@ -111,6 +111,94 @@ struct LedgerStateStoreTests {
         print("ledger store: \(threads * commits) commits from \(threads) threads, \(syncs) journal syncs")
     }
 
+    @Test("committers suspended in durable(_:) are each resumed once their own record is written, many per write")
+    func suspendedCommitters() async throws {
+        let root = try Scratch.makeDirectory(under: NSTemporaryDirectory())
+        defer { Scratch.remove(root) }
+        let directory = "\(root)/state"
+        let store = LedgerStateStore(directory: directory, areaSize: 1 << 20)
+        #expect(try store.load() == nil)
+        var start = PoolModel()
+        try start.addRegion(
+            RegionConfig(id: 0, backend: .sim, size: .gibibytes(1), align: .page1G, pageSize: .page4K, path: "/r0"))
+        try store.commit(start.snapshot)
+        let shared = SharedCommitState(start)
+        let tasks = 16
+        let commits = 12
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<tasks {
+                group.addTask {
+                    for _ in 0..<commits {
+                        let ticket = try shared.model.withLock { state -> UInt64 in
+                            var next = state.model
+                            _ = try next.createDevice(
+                                region: 0, size: .mebibytes(2), align: nil, name: nil,
+                                uuid: LabelUUID.random(using: &state.generator), owner: 0)
+                            let ticket = try store.enqueue(next.snapshot)
+                            state.model = next
+                            return ticket
+                        }
+                        #expect(try await store.durable(ticket))
+                        if store.queue.withLock({ $0?.durableTicket ?? 0 }) < ticket {
+                            shared.early.withLock { $0 += 1 }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(shared.early.withLock { $0 } == 0, "a committer was resumed before its record was written")
+        store.flushLabels()
+        let final = shared.model.withLock { $0.model.snapshot }
+        #expect(final.regions[0].devices.count == tasks * commits)
+        let reopened = LedgerStateStore(directory: directory, areaSize: 1 << 20)
+        #expect(try reopened.load() == final)
+        let syncs = store.journal.withLock { $0.ledger?.synchronizations ?? 0 }
+        print("ledger store: \(tasks * commits) suspended commits from \(tasks) tasks, \(syncs) journal syncs")
+    }
+
+    @Test("a journal write that fails resumes every suspended committer with the failure; later commits fail too")
+    func suspendedCommittersLearnTheFailure() async throws {
+        let root = try Scratch.makeDirectory(under: NSTemporaryDirectory())
+        defer { Scratch.remove(root) }
+        let directory = "\(root)/state"
+        let interposer = CuttingInterposerFake()
+        interposer.arm(budget: nil)
+        let store = LedgerStateStore(directory: directory, areaSize: 1 << 20, interposer: interposer)
+        #expect(try store.load() == nil)
+        var model = PoolModel()
+        try model.addRegion(
+            RegionConfig(id: 0, backend: .sim, size: .gibibytes(1), align: .page1G, pageSize: .page4K, path: "/r0"))
+        try store.commit(model.snapshot)
+        // The disk stops taking writes: the next journal write is cut after 0 bytes.
+        interposer.arm(budget: 0)
+        var generator = SystemRandomNumberGenerator()
+        var tickets: [UInt64] = []
+        for _ in 0..<3 {
+            _ = try model.createDevice(
+                region: 0, size: .mebibytes(2), align: nil, name: nil, uuid: LabelUUID.random(using: &generator),
+                owner: 0)
+            tickets.append(try store.enqueue(model.snapshot))
+        }
+        let failures = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for ticket in tickets {
+                group.addTask {
+                    do {
+                        _ = try await store.durable(ticket)
+                        return false
+                    } catch {
+                        return true
+                    }
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(failures == tickets.count, "a committer was told its record is durable after the journal failed")
+        _ = try model.createDevice(
+            region: 0, size: .mebibytes(2), align: nil, name: nil, uuid: LabelUUID.random(using: &generator), owner: 0)
+        #expect(throws: LabelStateStoreError.self) { _ = try store.enqueue(model.snapshot) }
+    }
+
     @Test("a commit whose labels would not fit the region's label area is refused with areaFull, writing nothing")
     func fullLabelArea() throws {
         let root = try Scratch.makeDirectory()
@@ -389,4 +477,12 @@ struct LedgerStateStoreTests {
         print("ledger store crash test: \(outcomes.before) recovered the state before, \(outcomes.after) after")
         #expect(outcomes.before > 0 && outcomes.after > 0)
     }
+}
+
+/// The model the suspended committers change together with the store's queue, and what they saw.
+final class SharedCommitState: Sendable {
+    let model: Mutex<(model: PoolModel, generator: SystemRandomNumberGenerator)>
+    let early = Mutex(0)
+
+    init(_ start: PoolModel) { model = Mutex((start, SystemRandomNumberGenerator())) }
 }

@@ -98,6 +98,11 @@ public protocol StateStore: Sendable {
 
     /// Blocks until the change of `ticket`, and every change queued before it, is durable.
     func waitDurable(_ ticket: UInt64) throws
+
+    /// Suspends until the change of `ticket` is durable, without holding a thread: the store's writer resumes every
+    /// caller its write covered. Returns `false` when the store has no such wait (then `waitDurable` it, off the
+    /// caller's executor).
+    func durable(_ ticket: UInt64) async throws -> Bool
 }
 
 extension StateStore {
@@ -117,6 +122,8 @@ extension StateStore {
     }
 
     public func waitDurable(_ ticket: UInt64) throws {}
+
+    public func durable(_ ticket: UInt64) async throws -> Bool { false }
 }
 
 /// A fact a store's `load` found about the persisted state.
