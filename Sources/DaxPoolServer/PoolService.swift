@@ -45,6 +45,8 @@ public actor PoolService {
     nonisolated let queuedScrubs = QueuedScrubs()
     /// Regions with a pool fill queued and not yet started: a region is queued at most once.
     private var queuedFills: Set<Int> = []
+    /// Creates waiting for a scrub to free memory (`createDevice`), resumed when a scrub finishes.
+    private var scrubWaiters: [CheckedContinuation<Void, Never>] = []
 
     /// Loads the persisted state, brings every backend in line with it, and creates the embedded default
     /// region when there is none.
@@ -475,7 +477,35 @@ public actor PoolService {
 
     // MARK: - Devices
 
+    /// Creates a device. When the memory it needs is only held by scrubs still running (a VM restarted with another
+    /// size right after its old device was destroyed), the create waits for them instead of failing, as long as
+    /// scrubs keep finishing.
     public func createDevice(_ request: CreateDeviceRequest, by caller: Caller = .daemon) async throws -> DeviceInfo {
+        while true {
+            do {
+                return try await createDeviceNow(request, by: caller)
+            } catch PoolError.allocation(.insufficientSpace(let requested, _, _))
+                where queuedScrubs.isServed && scrubsWouldMakeRoom(for: requested, in: request.region)
+            {
+                logger.info(
+                    "a create waits for scrubs to free memory",
+                    metadata: ["requested": "\(requested)", "scrubs": "\(model.pendingScrubs.count)"])
+                await withCheckedContinuation { scrubWaiters.append($0) }
+            }
+        }
+    }
+
+    /// Whether memory waiting for its scrub would give a region (`region`, or any sound one) room for `bytes`.
+    private func scrubsWouldMakeRoom(for bytes: ByteCount, in region: Int?) -> Bool {
+        model.regions.values.contains { state in
+            guard state.degraded == nil, region == nil || region == state.config.id, !state.pendingScrubs.isEmpty
+            else { return false }
+            let waiting = state.pendingScrubs.reduce(0) { $0 + $1.size.rawValue }
+            return state.allocator.availableSize.rawValue + waiting >= bytes.rawValue
+        }
+    }
+
+    private func createDeviceNow(_ request: CreateDeviceRequest, by caller: Caller) async throws -> DeviceInfo {
         guard policy.mayCreateDevices(caller) else {
             throw AccessDenied(
                 "\(caller) may not create devices: ask an administrator to add you to device_creators in the "
@@ -713,6 +743,12 @@ public actor PoolService {
     /// back to the kernel, which zeroes it before reuse), and persists that.
     func finishScrub(_ job: ScrubJob) async {
         var next = model
+        // Creates waiting for memory try again, whether this scrub freed it or not.
+        defer {
+            let waiters = scrubWaiters
+            scrubWaiters = []
+            for waiter in waiters { waiter.resume() }
+        }
         do {
             try next.finishScrub(region: job.region.id, id: job.scrub.id)
             try await persist(next)

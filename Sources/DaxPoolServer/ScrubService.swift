@@ -37,6 +37,15 @@ final class QueuedScrubs: Sendable {
     func started() { value.subtract(1, ordering: .relaxed) }
 
     var count: Int { value.load(ordering: .relaxed) }
+
+    /// Whether a `ScrubService` is running for the pool (so that pending scrubs will finish).
+    private let servicesRunning = Atomic<Int>(0)
+
+    var isServed: Bool { servicesRunning.load(ordering: .relaxed) > 0 }
+
+    func serviceStarted() { servicesRunning.add(1, ordering: .relaxed) }
+
+    func serviceStopped() { servicesRunning.subtract(1, ordering: .relaxed) }
 }
 
 /// Zeroes destroyed devices' memory in the background, one device at a time, on a thread of its own (the
@@ -64,6 +73,8 @@ public struct ScrubService: Service {
     public func run() async throws {
         let service = service
         let stopping = stopping
+        service.queuedScrubs.serviceStarted()
+        defer { service.queuedScrubs.serviceStopped() }
         await withGracefulShutdownHandler {
             // A finished scrub's commit runs beside the next scrub: scrubs queued behind each other do not wait
             // for each other's fsync, and their commits share one (group commit). Shutdown waits for them.

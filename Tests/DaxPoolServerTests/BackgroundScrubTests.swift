@@ -106,6 +106,32 @@ struct BackgroundScrubTests {
         try await restarted.destroyRegion(0)
     }
 
+    @Test("a create that needs memory still being scrubbed waits for the scrub instead of failing")
+    func createWaitsForScrub() async throws {
+        let store = InMemoryStateStoreFake()
+        let backend = ScrubbingBackendFake()
+        let service = try await service(store, backend)
+        _ = try await service.createRegion(
+            CreateRegionRequest(backend: .hugetlb, size: SizeValue(bytes: Self.size), path: "/fake/region0"))
+        let first = try await service.createDevice(CreateDeviceRequest(size: SizeValue(bytes: Self.size)))
+        backend.hold()
+        let scrubbing = startScrubbing(service)
+        defer { scrubbing.cancel() }
+        _ = try #require(try await service.destroyDevice(first.chardev, force: true))
+        // The VM comes back at once, with the same size: its old memory is still being zeroed.
+        let create = Task { try await service.createDevice(CreateDeviceRequest(size: SizeValue(bytes: Self.size))) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await service.devices().isEmpty, "the create went ahead before the scrub freed the memory")
+        backend.release()
+        let second = try await create.value
+        #expect(second.size == Self.size)
+        #expect(backend.scrubbed.count == 1, "the create got the memory only after its scrub")
+        // A create the region cannot hold even after every scrub still fails at once.
+        await #expect(throws: PoolError.self) {
+            _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue(bytes: 2 * Self.size)))
+        }
+    }
+
     @Test("a backend that gives memory back to the kernel has nothing to scrub")
     func nothingToScrub() async throws {
         let service = try await PoolService(
