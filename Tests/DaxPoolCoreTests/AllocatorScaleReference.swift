@@ -110,10 +110,15 @@ struct LinearReferenceAllocator: Equatable {
             return
         }
         let wanted = ByteCount(newSize.rawValue - current.rawValue)
-        guard wanted <= availableSize else {
+        var usable: UInt64 = 0
+        for gap in freeExtents {
+            guard let alignedStart = gap.start.roundedUp(to: alignment), alignedStart < gap.end else { continue }
+            usable += ByteCount(gap.end.rawValue - alignedStart.rawValue).roundedDown(to: alignment).rawValue
+        }
+        guard wanted.rawValue <= usable else {
             throw .insufficientSpace(
-                requested: wanted,
-                available: availableSize,
+                requested: newSize,
+                available: ByteCount(current.rawValue + usable),
                 largestFreeExtent: largestFreeExtent(alignment: alignment)
             )
         }

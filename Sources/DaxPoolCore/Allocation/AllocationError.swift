@@ -1,6 +1,8 @@
 /// Why the allocator refused a request. Every case names what conflicted and what was available.
 public enum AllocationError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The request needs more than the region has free.
+    /// The request needs more than the region has free. `requested` is the device size asked for; `available` is
+    /// the largest device size the request's alignment allows now (a multiple of it, so asking for it works);
+    /// `largestFreeExtent` is the largest contiguous free extent usable at that alignment.
     case insufficientSpace(requested: ByteCount, available: ByteCount, largestFreeExtent: ByteCount)
     /// A size or range that is not a multiple of the alignment.
     case misaligned(what: String, value: UInt64, alignment: Alignment)
@@ -14,8 +16,10 @@ public enum AllocationError: Error, Equatable, Sendable, CustomStringConvertible
     public var description: String {
         switch self {
         case .insufficientSpace(let requested, let available, let largest):
-            "not enough free memory: \(requested) bytes requested, \(available) bytes available "
-                + "(largest free extent \(largest) bytes); ask for at most \(available) bytes or free memory first"
+            "not enough free memory: \(requested) bytes requested, \(available) bytes available at this alignment "
+                + "(largest free extent \(largest) bytes); "
+                + (available.rawValue > 0
+                    ? "ask for at most \(available) bytes or free memory first" : "free memory first")
         case .misaligned(let what, let value, let alignment):
             "\(what) \(value) is not a multiple of the alignment \(alignment) (\(alignment.rawValue) bytes)"
         case .zeroSize:

@@ -78,6 +78,14 @@ public struct RegionAllocator: Sendable, Equatable {
         return gaps
     }
 
+    /// The free bytes a device aligned to `alignment` can take: each gap with its start rounded up and its
+    /// length rounded down, added up. Always a multiple of `alignment`; at most `availableSize`.
+    public func availableSize(alignment: Alignment) -> ByteCount {
+        let kind = AlignmentClass(alignment)
+        let head = ExtentTree.usable(from: 0, to: headGapEnd, mask: kind.mask)?.length ?? 0
+        return ByteCount(head + tree.usableTotal(kind))
+    }
+
     /// The largest free extent usable at `alignment` (start rounded up, length rounded down).
     public func largestFreeExtent(alignment: Alignment = .page4K) -> ByteCount {
         let kind = AlignmentClass(alignment)
@@ -115,25 +123,16 @@ public struct RegionAllocator: Sendable, Equatable {
             return
         }
         let wanted = ByteCount(newSize.rawValue - current.rawValue)
-        guard wanted <= availableSize else {
-            throw .insufficientSpace(
-                requested: wanted,
-                available: availableSize,
-                largestFreeExtent: largestFreeExtent(alignment: alignment)
-            )
-        }
         // Each step of the walk takes all it can of the first usable gap, and taking from one gap never
         // changes what the others offer, so the walk succeeds exactly when the usable space at this
-        // alignment adds up to `wanted`. When it does not, the walk would have consumed all of that space
-        // before failing; the error reports the figures it would have seen then.
-        let kind = AlignmentClass(alignment)
-        let head = ExtentTree.usable(from: 0, to: headGapEnd, mask: kind.mask)?.length ?? 0
-        let usable = head + tree.usableTotal(kind)
-        guard usable >= wanted.rawValue else {
+        // alignment adds up to `wanted`. The error reports the device sizes: the one asked for, and the
+        // largest this alignment allows now (a multiple of it, so the suggestion in the message works).
+        let usable = availableSize(alignment: alignment)
+        guard usable >= wanted else {
             throw .insufficientSpace(
-                requested: wanted,
-                available: ByteCount(availableSize.rawValue - usable),
-                largestFreeExtent: .zero
+                requested: newSize,
+                available: ByteCount(current.rawValue + usable.rawValue),
+                largestFreeExtent: largestFreeExtent(alignment: alignment)
             )
         }
         grow(device: device, by: wanted.rawValue, alignment: alignment)

@@ -335,12 +335,12 @@ public struct PoolModel: Sendable, Equatable {
                 )
             }
         } else {
-            let wanted = size ?? region.allocator.availableSize.roundedDown(to: alignment)
+            let wanted = size ?? region.allocator.availableSize(alignment: alignment)
             guard wanted.rawValue > 0 else {
                 if size == nil {
                     throw .allocation(
                         .insufficientSpace(
-                            requested: alignment.byteCount, available: region.allocator.availableSize,
+                            requested: alignment.byteCount, available: .zero,
                             largestFreeExtent: region.allocator.largestFreeExtent(alignment: alignment))
                     )
                 }
