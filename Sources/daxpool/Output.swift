@@ -29,10 +29,20 @@ enum Output {
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
+    /// Prints one JSON error object. An error the CLI raised itself (status 0: no daemon answered) carries its code
+    /// and message only, never a fake HTTP status.
     static func printError(_ error: ErrorBody) {
-        let text = (try? json(error)) ?? "{\"code\":\"\(error.code)\",\"message\":\"\(error.message)\"}"
+        let encoded =
+            error.status == 0 ? try? json(LocalError(code: error.code, message: error.message)) : try? json(error)
+        let text = encoded ?? "{\"code\":\"\(error.code)\",\"message\":\"\(error.message)\"}"
         FileHandleStandardError.write(text + "\n")
     }
+}
+
+/// The JSON of an error the CLI raised itself: no daemon answered, so there is no HTTP status to report.
+private struct LocalError: Encodable {
+    var code: String
+    var message: String
 }
 
 /// Writes to standard error without Foundation's FileHandle.
