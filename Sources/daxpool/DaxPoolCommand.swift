@@ -12,8 +12,8 @@ struct DaxPoolCommand: AsyncParsableCommand {
         commandName: "daxpool",
         abstract: "Carve host memory into regions and hand it to VMMs as device-dax style devices.",
         discussion: """
-            Every command but 'serve' and the label tools (read-labels, check-labels, init-labels) talks to the
-            daemon over its Unix socket (--socket, or DAXPOOL_SOCKET).
+            Every command but 'serve' and the label tools (read-labels, check-labels, init-labels) talks to \
+            the daemon over its Unix socket (--socket, or DAXPOOL_SOCKET).
             Output is JSON with sorted keys; errors are one JSON object on stderr and a non-zero exit.
             """,
         version: "0.1.0",

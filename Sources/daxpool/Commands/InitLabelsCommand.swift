@@ -11,7 +11,7 @@ struct InitLabelsCommand: ParsableCommand {
         commandName: "init-labels",
         abstract: "Write an empty label storage area as 'ndctl init-labels' does.",
         discussion: """
-            Refuses to overwrite a valid area unless forced (-f). A missing --file is created; a short one is
+            Refuses to overwrite a valid area unless forced (-f). A missing --file is created; a short one is \
             extended. With --namespace the new area also gets those namespaces, e.g. for a QEMU NVDIMM:
               daxpool init-labels --file nvdimm.img --offset end --size 128K -V 1.1 \\
                 --isetcookie 10248187106440278 --namespace name=first,dpa=0,size=256M

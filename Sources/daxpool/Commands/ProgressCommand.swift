@@ -7,7 +7,9 @@ import DaxPoolCore
 struct ProgressCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "progress",
-        abstract: "Print the progress of scrubs and prefaults as newline-delimited JSON (--follow waits for more)."
+        abstract:
+            "Print the progress of scrubs, prefaults, pool fills, lends and reclaims as newline-delimited JSON "
+            + "(--follow waits for more)."
     )
 
     @OptionGroup var connection: ConnectionOptions

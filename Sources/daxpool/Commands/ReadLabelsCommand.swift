@@ -18,8 +18,8 @@ struct ReadLabelsCommand: ParsableCommand {
         commandName: "read-labels",
         abstract: "Print a label storage area as 'ndctl read-labels -j' does.",
         discussion: """
-            Works on files directly; no daemon is needed. '-r R' reads region R's area in the state directory;
-            '--file F' reads any file, e.g. a QEMU NVDIMM backing file (label-size=128K keeps the area in its
+            Works on files directly; no daemon is needed. '-r R' reads region R's area in the state directory; \
+            '--file F' reads any file, e.g. a QEMU NVDIMM backing file (label-size=128K keeps the area in its \
             last 128 KiB: --offset end --size 128K).
             """
     )
