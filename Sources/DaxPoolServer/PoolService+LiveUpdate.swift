@@ -129,9 +129,11 @@ extension PoolService {
             nextSteps: [
                 "stop or pause the VMs on devdax devices (QEMU: migrate with x-ignore-shared; see daxpool qemu-args "
                     + "--live-update)",
-                "kexec -l NEW_KERNEL --initrd=NEW_INITRD --command-line=\"$(cat /proc/cmdline)\" (it must keep "
+                "kexec -s -l NEW_KERNEL --initrd=NEW_INITRD --command-line=\"$(cat /proc/cmdline)\" (it must keep "
                     + (carve.arguments.isEmpty
-                        ? "the firmware's carve" : carve.arguments.joined(separator: " ")) + ")",
+                        ? "the firmware's carve" : carve.arguments.joined(separator: " "))
+                    + "; -s: the kernel places the new kernel in its own RAM, while kexec -l without -s places it by "
+                    + "/sys/firmware/memmap, where memmap= carves are still RAM, and can overwrite carved memory)",
                 "kexec -e; then start daxpool serve on the same state directory: it restores every device",
             ])
         liveUpdate.report.withLock { $0 = report }

@@ -24,15 +24,16 @@ if [ -s $SHARE/kexec-at ]; then
   echo "LAB-LIVE-UPDATE kexec boot: $kexec_boot s from kexec -e to this script (uptime $(cut -d' ' -f1 /proc/uptime) s)"
 fi
 
-# kexec_load: kexec -l the same kernel, initramfs and command line (phase 0 loads before it pauses the VM: an
-# operator would, and loading the 90 MB initramfs over 9p is no downtime)
+# kexec_load: kexec -s -l the same kernel, initramfs and command line (-s, kexec_file_load: the kernel places them in
+# its own RAM; kexec -l alone goes by /sys/firmware/memmap, where memmap= carves are RAM). Phase 0 loads before it
+# pauses the VM: an operator would, and loading the 90 MB initramfs over 9p is no downtime.
 kexec_load() {
-  if ! LD_LIBRARY_PATH=$SHARE/kexec $SHARE/kexec/kexec -l $SHARE/vmlinuz --initrd=$SHARE/initrd.cpio --command-line="$(cat /proc/cmdline)"; then
-    fail "kexec -l"
+  if ! LD_LIBRARY_PATH=$SHARE/kexec $SHARE/kexec/kexec -s -l $SHARE/vmlinuz --initrd=$SHARE/initrd.cpio --command-line="$(cat /proc/cmdline)"; then
+    fail "kexec -s -l"
     finish "live-update-$PHASE"
     exit 1
   fi
-  ok "kexec -l loaded the same kernel and initramfs"
+  ok "kexec -s -l loaded the same kernel and initramfs"
   kexec_loaded=1
 }
 
