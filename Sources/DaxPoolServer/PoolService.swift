@@ -45,6 +45,9 @@ public actor PoolService {
     nonisolated let queuedScrubs = QueuedScrubs()
     /// Regions with a pool fill queued and not yet started: a region is queued at most once.
     private var queuedFills: Set<Int> = []
+    /// Paths of regions whose backend is being created off the actor (`createRegion`): a second create of the same
+    /// path is refused meanwhile.
+    private var creatingRegionPaths: Set<String> = []
     /// Creates waiting for a scrub to free memory (`createDevice`), resumed when a scrub finishes.
     private var scrubWaiters: [CheckedContinuation<Void, Never>] = []
 
@@ -155,12 +158,11 @@ public actor PoolService {
     }
 
     /// Runs `work` (blocking I/O) on a thread outside the cooperative pool and returns when it has.
-    static func offActor(_ work: @escaping @Sendable () throws -> Void) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+    static func offActor<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
             DispatchQueue.global().async {
                 do {
-                    try work()
-                    continuation.resume()
+                    continuation.resume(returning: try work())
                 } catch {
                     continuation.resume(throwing: error)
                 }
@@ -308,7 +310,26 @@ public actor PoolService {
             var next = model
             try next.addRegion(wanted)
         }
-        let config = try backend.createRegion(wanted)
+        guard !creatingRegionPaths.contains(path) else {
+            throw PoolError.invalidRequest("a region at \(path) is being created: wait for it, or give another path")
+        }
+        let config: RegionConfig
+        if request.backend == .devdax {
+            config = try backend.createRegion(wanted)
+        } else {
+            // Mounting and reserving huge pages can take long: off this actor, with the id and the path taken.
+            model.retire(region: id, instance: nil)
+            creatingRegionPaths.insert(path)
+            defer { creatingRegionPaths.remove(path) }
+            do {
+                let request = wanted
+                config = try await Self.offActor { try backend.createRegion(request) }
+            } catch {
+                model.retire(region: id, instance: nil, done: true)
+                throw error
+            }
+            model.retire(region: id, instance: nil, done: true)
+        }
         var final = model
         do {
             try final.addRegion(config)

@@ -127,6 +127,65 @@ extension ConcurrentCommitTests {
     }
 }
 
+/// A hugetlb backend fake whose region creation blocks until the test lets it go, as mounting and reserving many huge
+/// pages would.
+final class SlowRegionBackendFake: MemoryBackend {
+    let kind: BackendKind = .hugetlb
+    private let gate = Mutex<(blocked: Bool, entered: Int)>((true, 0))
+
+    func createRegion(_ request: RegionConfig) throws -> RegionConfig {
+        gate.withLock { $0.entered += 1 }
+        while gate.withLock({ $0.blocked }) { usleep(1000) }
+        return request
+    }
+    func destroyRegion(_ config: RegionConfig) throws {}
+    func devicePath(_ device: DeviceID, in region: RegionConfig) -> String? { "/fake/\(device)" }
+    func setDeviceEnabled(_ device: DeviceID, enabled: Bool, in region: RegionConfig) throws {}
+    func destroyDevice(_ device: DeviceID, in region: RegionConfig) throws {}
+    func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws {}
+    func provisionDevice(_ device: DeviceID, size: ByteCount, extents: [Extent], in region: RegionConfig) throws {}
+
+    var isBlocking: Bool { gate.withLock { $0.entered > 0 && $0.blocked } }
+
+    func release() { gate.withLock { $0.blocked = false } }
+}
+
+extension ConcurrentCommitTests {
+    @Test("a region whose creation is slow stalls no other request; its id and path stay taken until it is done")
+    func slowRegionStallsNothing() async throws {
+        let slow = SlowRegionBackendFake()
+        let service = try await PoolService(
+            backends: [BlockingBackendFake(), slow], store: InMemoryStateStoreFake(),
+            settings: PoolSettings(defaultRegionSize: .gibibytes(2), shmRoot: "/fake", hugetlbRoot: "/fake"),
+            logger: Logger(label: "test"))
+        let creating = Task {
+            try await service.createRegion(
+                CreateRegionRequest(backend: .hugetlb, size: SizeValue("1G"), path: "/fake/huge"))
+        }
+        var waited = 0
+        while !slow.isBlocking, waited < 10_000 {
+            try await Task.sleep(for: .milliseconds(1))
+            waited += 1
+        }
+        #expect(slow.isBlocking, "the region creation never reached the backend")
+        // The actor answers meanwhile: lists, device creates in other regions, other region creates.
+        #expect(await service.regions().map(\.id) == [0])
+        let device = try await service.createDevice(CreateDeviceRequest(region: 0, size: SizeValue("64M")))
+        #expect(device.chardev == "dax0.0")
+        await #expect(throws: PoolError.self) {
+            _ = try await service.createRegion(
+                CreateRegionRequest(backend: .shm, size: SizeValue("64M"), path: "/fake/huge"))
+        }
+        let other = try await service.createRegion(CreateRegionRequest(backend: .shm, size: SizeValue("64M")))
+        #expect(other.id == 2, "the id of the region being created was handed out again")
+        slow.release()
+        let made = try await creating.value
+        #expect(made.id == 1)
+        #expect(await service.regions().map(\.id) == [0, 1, 2])
+        #expect(await service.snapshot.regions.map(\.config.id) == [0, 1, 2])
+    }
+}
+
 /// A state store in memory whose commits wait at a gate the test opens, as a slow disk's fsync would.
 final class GatedStateStoreFake: StateStore {
     private let state = Mutex<(snapshot: PoolSnapshot?, open: Bool, waiting: Int)>((nil, true, 0))
