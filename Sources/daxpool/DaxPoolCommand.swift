@@ -43,6 +43,7 @@ struct DaxPoolCommand: AsyncParsableCommand {
             LiveUpdateCommand.self,
             LendCommand.self,
             ReclaimCommand.self,
+            PlanCommand.self,
         ]
     )
 
