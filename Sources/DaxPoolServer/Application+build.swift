@@ -22,24 +22,31 @@ public func buildApplication(
     services: [any Service] = [],
     onServerRunning: @escaping @Sendable () async -> Void = {}
 ) -> some ApplicationProtocol {
-    let router = buildRouter(service: service, userExists: userExists)
+    let metrics = MetricsRegistry()
+    let router = buildRouter(service: service, userExists: userExists, metrics: metrics)
     return Application(
         router: router,
         server: ConnectionLimiter.http1(limits: limits, policy: service.policy, logger: logger),
         configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "daxpool"),
-        services: [ScrubService(service: service, logger: logger)] + services,
+        services: [
+            ScrubService(service: service, logger: logger),
+            MetricsScrubTally(hub: service.progress, registry: metrics),
+        ] + services,
         onServerRunning: { _ in await onServerRunning() },
         logger: logger
     )
 }
 
 /// The API's routes, one controller per resource; `openapi/daxpool.yaml` documents exactly these. `userExists`
-/// says whether a uid names a user on this host (an `owner` must); tests pass their own.
+/// says whether a uid names a user on this host (an `owner` must); tests pass their own. `metrics` counts the
+/// requests for `GET /metrics` (`MetricsMiddleware`, first so that it sees every answer).
 public func buildRouter(
     service: PoolService,
-    userExists: @escaping @Sendable (UInt32) -> Bool = UserLookup.exists
+    userExists: @escaping @Sendable (UInt32) -> Bool = UserLookup.exists,
+    metrics: MetricsRegistry = MetricsRegistry()
 ) -> Router<DaxPoolRequestContext> {
     let router = Router(context: DaxPoolRequestContext.self)
+    router.middlewares.add(MetricsMiddleware(registry: metrics))
     router.middlewares.add(JSONErrorMiddleware())
     router.middlewares.add(CallerMiddleware(policy: service.policy))
     HealthController().register(on: router)
@@ -49,6 +56,7 @@ public func buildRouter(
     ProgressController(service: service).register(on: router)
     LiveUpdateController(service: service).register(on: router)
     LendController(service: service).register(on: router)
+    MetricsController(service: service, registry: metrics).register(on: router)
     return router
 }
 
