@@ -29,6 +29,14 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         // The template, never the path itself: a path names devices, and unmatched paths are unbounded. Hummingbird
         // names no route (or `NotFound`) when none matched.
         let route = context.endpointPath.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "unmatched"
-        registry.record(route: route, method: request.method.rawValue, status: status, seconds: seconds)
+        // A client may send any token as its method: others are counted as `other`, so that no client can grow
+        // the registry without bound.
+        let method = Self.knownMethods.contains(request.method.rawValue) ? request.method.rawValue : "other"
+        registry.record(route: route, method: method, status: status, seconds: seconds)
+    }
+
+    /// The methods counted under their own name.
+    static var knownMethods: Set<String> {
+        ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     }
 }

@@ -119,7 +119,7 @@ struct MetricsTests {
             _ = try await service.destroyDevice(scrubbed.chardev, force: true)
             for (method, path) in [
                 ("GET", "/v1/regions"), ("GET", "/v1/devices/nope"), ("GET", "/v1/devices/tenant-secret-vm"),
-                ("GET", "/no/such/route"),
+                ("GET", "/no/such/route"), ("PROPFIND", "/v1/regions"),
             ] {
                 _ = try await RouterCalls.send(client, method, path, "")
             }
@@ -170,6 +170,9 @@ struct MetricsTests {
             #expect(value("daxpool_http_request_duration_seconds_bucket", latency.merging(["le": "+Inf"]) { $1 }) == 2)
             #expect(samples.first { $0.family == "daxpool_http_request_duration_seconds" }?.type == "histogram")
 
+            // A method outside the common ones (the HTTP parser knows dozens) is counted as `other`.
+            #expect(samples.contains { $0.name == "daxpool_http_requests_total" && $0.labels["method"] == "other" })
+            #expect(!text.contains("PROPFIND"))
             // Anyone who may connect reads this: no tenant's device names, uuids, owners or region paths.
             for secret in ["tenant-secret-vm", "scrubbed-vm", "/fake", "nope", "/no/such", scrubbed.uuid] {
                 #expect(!text.contains(secret), "the metrics show \(secret)")
