@@ -146,7 +146,7 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
     }
 
     @Test func aRangePastTheEndOfRAMIsFlagged() throws {
-        #expect(try problems("memmap=2G%6G-1+0xefffffff") == [.beyondRAM])
+        #expect(try problems("memmap=2G%10G-1+0xefffffff") == [.beyondRAM])
     }
 
     @Test func overlappingCarvesAreFlagged() throws {
@@ -169,5 +169,22 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
         #expect(line.hugePages.map(\.pageSize) == [1 << 30, 2 << 20])
         #expect(line.vmemmapOptimization == true)
         #expect(!line.words.contains("x=1"))
+    }
+}
+
+@Suite struct PlanLabBootTests {
+    @Test func thePlansCommandLineBootedInTheLabYieldsExactlyThePlannedDaxRegion() throws {
+        let before = try PlanFixture.facts("lab", iomem: "lab-iomem-nocarve.txt", cmdline: "lab-cmdline-nocarve.txt")
+        let plan = try CarvePlanner.plan(CarveRequest(guestMemory: .gibibytes(1)), on: before)
+        let booted = BootCommandLine(try PlanFixture.text("lab-cmdline-planned.txt"))
+        #expect(booted.carve.arguments == plan.memmapArguments)
+        let after = try IOMemoryMap(text: try PlanFixture.text("lab-iomem-planned.txt"))
+        let softReserved = after.entries.filter { $0.name == "Soft Reserved" }.map { [$0.start, $0.size] }
+        #expect(softReserved == plan.ranges.map { [$0.start, $0.size] })
+        let daxDevices = after.entries.filter { $0.name.hasPrefix("dax") }.map { [$0.start, $0.size] }
+        #expect(daxDevices == softReserved)
+        #expect(
+            CarveValidator.validate(booted.carve, against: after, blockSize: before.blockSize, applied: true).isEmpty)
+        #expect(try PlanFixture.text("lab-daxctl-planned.json").contains("\"size\":\(plan.carvedMemory)"))
     }
 }
