@@ -26,8 +26,9 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
     map.systemRAM.contains { $0.start <= range.start && range.start + range.size - 1 <= $0.end }
 }
 
-@Suite struct PlanCarveTests {
-    @Test func theHostMapParsesWithNestingAndItsSystemRAMAddsUp() throws {
+@Suite("carve plans") struct PlanCarveTests {
+    @Test("the host's /proc/iomem parses with its nesting, and its System RAM adds up")
+    func theHostMapParsesWithNestingAndItsSystemRAMAddsUp() throws {
         let map = try IOMemoryMap(text: try PlanFixture.text("host-iomem.txt"))
         #expect(!map.isRedacted)
         #expect(map.entries.contains { $0.name == "Kernel code" && $0.depth == 1 })
@@ -35,7 +36,8 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
         #expect(map.systemRAM.map(\.start) == [0x1000, 0x10_0000, 0x1_0000_0000])
     }
 
-    @Test func aMapReadWithoutRootIsRecognisedAsRedactedAndRefused() throws {
+    @Test("a map read without root (addresses hidden) is recognised and refused")
+    func aMapReadWithoutRootIsRecognisedAsRedactedAndRefused() throws {
         let map = try IOMemoryMap(text: try PlanFixture.text("host-iomem-unprivileged.txt"))
         #expect(map.isRedacted)
         let facts = HostMemoryFacts(map: map, commandLine: BootCommandLine(""), blockSize: 1 << 27)
@@ -44,12 +46,14 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
         }
     }
 
-    @Test(arguments: [
-        ("host", "host-iomem.txt", "host-cmdline.txt", UInt64(8) << 30, Alignment.page1G),
-        ("host", "host-iomem.txt", "host-cmdline.txt", UInt64(3) << 30 + (2 << 20) * 5, Alignment.page2M),
-        ("lab", "lab-iomem-nocarve.txt", "lab-cmdline-nocarve.txt", UInt64(1) << 30, Alignment.page2M),
-        ("lab", "lab-iomem-hmem.txt", "lab-cmdline-hmem.txt", UInt64(512) << 20, Alignment.page2M),
-    ])
+    @Test(
+        "the planned ranges lie inside System RAM, are block-aligned and add up to the request",
+        arguments: [
+            ("host", "host-iomem.txt", "host-cmdline.txt", UInt64(8) << 30, Alignment.page1G),
+            ("host", "host-iomem.txt", "host-cmdline.txt", UInt64(3) << 30 + (2 << 20) * 5, Alignment.page2M),
+            ("lab", "lab-iomem-nocarve.txt", "lab-cmdline-nocarve.txt", UInt64(1) << 30, Alignment.page2M),
+            ("lab", "lab-iomem-hmem.txt", "lab-cmdline-hmem.txt", UInt64(512) << 20, Alignment.page2M),
+        ])
     func thePlannedRangesLieInsideSystemRAMAreBlockAlignedAndAddUpToTheRequest(
         prefix: String, iomem: String, cmdline: String, memory: UInt64, pageSize: Alignment
     ) throws {
@@ -73,7 +77,8 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
         #expect(plan.hostKeeps + plan.carvedMemory == plan.systemRAM)
     }
 
-    @Test func theHostPlanFor8GIn1GPagesIsTheTopOfRAMWithItsMetadataFigures() throws {
+    @Test("the host's plan for 8G in 1G pages is the top of RAM, with its metadata figures")
+    func theHostPlanFor8GIn1GPagesIsTheTopOfRAMWithItsMetadataFigures() throws {
         let facts = try PlanFixture.facts("host", iomem: "host-iomem.txt", cmdline: "host-cmdline.txt")
         let plan = try CarvePlanner.plan(CarveRequest(guestMemory: .gibibytes(8), pageSize: .page1G), on: facts)
         #expect(plan.memmapArguments == ["memmap=8G%17G-1+0xefffffff"])
@@ -84,7 +89,8 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
         #expect(plan.currentCarveProblems.isEmpty)
     }
 
-    @Test func anEFIHostIsOfferedEFIFakeMemWithTheSoftReservedAttribute() throws {
+    @Test("an EFI host is offered efi_fake_mem= with the soft-reserved attribute")
+    func anEFIHostIsOfferedEFIFakeMemWithTheSoftReservedAttribute() throws {
         var facts = try PlanFixture.facts("host", iomem: "host-iomem.txt", cmdline: "host-cmdline.txt")
         facts.bootsWithEFI = true
         let plan = try CarvePlanner.plan(CarveRequest(guestMemory: .gibibytes(2)), on: facts)
@@ -93,14 +99,16 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
         #expect(carve.ranges.first?.kind == "soft-reserved")
     }
 
-    @Test func moreMemoryThanTheHostHasAbove4GIsRefusedWithWhatIsAvailable() throws {
+    @Test("more memory than the host has above 4G is refused, naming what is available")
+    func moreMemoryThanTheHostHasAbove4GIsRefusedWithWhatIsAvailable() throws {
         let facts = try PlanFixture.facts("host", iomem: "host-iomem.txt", cmdline: "host-cmdline.txt")
         #expect(throws: CarvePlanError.notEnoughMemory(requested: 24 << 30, available: 21 << 30, node: nil)) {
             try CarvePlanner.plan(CarveRequest(guestMemory: .gibibytes(24)), on: facts)
         }
     }
 
-    @Test func aPerNodePlanSplitsTheMemoryAndKeepsEachShareOnItsNode() throws {
+    @Test("a per-node plan splits the memory and keeps each share on its node")
+    func aPerNodePlanSplitsTheMemoryAndKeepsEachShareOnItsNode() throws {
         var facts = try PlanFixture.facts("host", iomem: "host-iomem.txt", cmdline: "host-cmdline.txt")
         // Two fake nodes: node 0 up to 16 GiB, node 1 above (blocks of 128 MiB).
         facts.nodes = [
@@ -114,7 +122,8 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
         #expect(plan.hugetlbArguments.contains("hugepages=0:1024,1:1024"))
     }
 
-    @Test func theLabHmemCarveOnTheRunningKernelIsSound() throws {
+    @Test("the lab's hmem carve on its running kernel is sound") func theLabHmemCarveOnTheRunningKernelIsSound() throws
+    {
         let facts = try PlanFixture.facts("lab", iomem: "lab-iomem-hmem.txt", cmdline: "lab-cmdline-hmem.txt")
         let problems = CarveValidator.validate(
             facts.commandLine.carve, against: facts.map, blockSize: facts.blockSize, applied: true)
@@ -123,7 +132,7 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
     }
 }
 
-@Suite struct PlanValidatorTests {
+@Suite("carve validator") struct PlanValidatorTests {
     func problems(_ commandLine: String, iomem: String = "lab-iomem-nocarve.txt", applied: Bool = false) throws
         -> [CarveProblem.Kind]
     {
@@ -133,36 +142,38 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
         ).map(\.kind)
     }
 
-    @Test func aRangeOverTheFirmwareReservedTopOfLowRAMIsFlagged() throws {
+    @Test("a range over the firmware-reserved top of low RAM is flagged")
+    func aRangeOverTheFirmwareReservedTopOfLowRAMIsFlagged() throws {
         #expect(try problems("memmap=1G%2G-1+0xefffffff").contains(.overlapsReserved))
     }
 
-    @Test func aRangeOverTheKernelImageIsFlagged() throws {
+    @Test("a range over the kernel image is flagged") func aRangeOverTheKernelImageIsFlagged() throws {
         #expect(try problems("memmap=64M!16M").contains(.overlapsKernel))
     }
 
-    @Test func aRangeOffTheMemoryBlockBoundaryIsFlagged() throws {
+    @Test("a range off the memory block boundary is flagged") func aRangeOffTheMemoryBlockBoundaryIsFlagged() throws {
         #expect(try problems("memmap=100M%0x140000000-1+0xefffffff") == [.misaligned])
     }
 
-    @Test func aRangePastTheEndOfRAMIsFlagged() throws {
+    @Test("a range past the end of RAM is flagged") func aRangePastTheEndOfRAMIsFlagged() throws {
         #expect(try problems("memmap=2G%10G-1+0xefffffff") == [.beyondRAM])
     }
 
-    @Test func overlappingCarvesAreFlagged() throws {
+    @Test("overlapping carves are flagged") func overlappingCarvesAreFlagged() throws {
         #expect(try problems("memmap=1G%5G-1+0xefffffff memmap=1G!5G") == [.overlapsCarve])
     }
 
-    @Test func anUnreadableArgumentIsFlagged() throws {
+    @Test("an unreadable argument is flagged") func anUnreadableArgumentIsFlagged() throws {
         #expect(try problems("memmap=lots") == [.unreadable])
     }
 
-    @Test func aCarveTheRunningKernelIgnoredIsFlaggedAsNotApplied() throws {
+    @Test("a carve the running kernel ignored is flagged as not applied")
+    func aCarveTheRunningKernelIgnoredIsFlaggedAsNotApplied() throws {
         #expect(try problems("memmap=1G%5G-1+0xefffffff", applied: true) == [.notApplied])
         #expect(try problems("memmap=1G%5G-1+0xefffffff", iomem: "lab-iomem-hmem.txt", applied: true).isEmpty)
     }
 
-    @Test func theHugePageArgumentsAreReadPerSizeAndNode() {
+    @Test("the huge page arguments are read per size and per node") func theHugePageArgumentsAreReadPerSizeAndNode() {
         let line = BootCommandLine(
             "hugepagesz=1G hugepages=0:2,1:3 hugepagesz=2M hugepages=512 hugetlb_optimize_vmemmap=on -- x=1")
         #expect(line.hugePages.map(\.count) == [5, 512])
@@ -172,8 +183,9 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
     }
 }
 
-@Suite struct PlanLabBootTests {
-    @Test func thePlansCommandLineBootedInTheLabYieldsExactlyThePlannedDaxRegion() throws {
+@Suite("carve plan booted in the lab") struct PlanLabBootTests {
+    @Test("the plan's command line, booted in the lab, yields exactly the planned dax region")
+    func thePlansCommandLineBootedInTheLabYieldsExactlyThePlannedDaxRegion() throws {
         let before = try PlanFixture.facts("lab", iomem: "lab-iomem-nocarve.txt", cmdline: "lab-cmdline-nocarve.txt")
         let plan = try CarvePlanner.plan(CarveRequest(guestMemory: .gibibytes(1)), on: before)
         let booted = BootCommandLine(try PlanFixture.text("lab-cmdline-planned.txt"))
