@@ -14,9 +14,14 @@ public struct HugetlbMountInfo: Hashable, Sendable {
     public var superOptions: [String]
 
     /// The hugetlbfs `pagesize=` option in bytes (`2M`, `1024M`, `1G`), or `nil` without one.
-    public var hugePageSize: UInt64? {
-        guard let option = superOptions.first(where: { $0.hasPrefix("pagesize=") }) else { return nil }
-        var digits = Substring(option.dropFirst("pagesize=".count))
+    public var hugePageSize: UInt64? { byteOption("pagesize") }
+
+    /// The superblock option `name=` as bytes: digits with an optional `K`, `M` or `G` suffix (either case); `nil`
+    /// without the option, or when it does not read as a byte count.
+    func byteOption(_ name: String) -> UInt64? {
+        let prefix = name + "="
+        guard let option = superOptions.first(where: { $0.hasPrefix(prefix) }) else { return nil }
+        var digits = Substring(option.dropFirst(prefix.count))
         var scale: UInt64 = 1
         switch digits.last {
         case "K", "k": scale = 1 << 10

@@ -74,19 +74,5 @@ public struct HugetlbResizeIntent: Hashable, Sendable, Codable {
 extension HugetlbMountInfo {
     /// The `size=` superblock option in bytes (hugetlbfs prints bytes, tmpfs kibibytes with a `k`), or `nil`
     /// without one (an unlimited tmpfs).
-    public var sizeOption: UInt64? {
-        guard let option = superOptions.first(where: { $0.hasPrefix("size=") }) else { return nil }
-        var digits = Substring(option.dropFirst("size=".count))
-        var scale: UInt64 = 1
-        switch digits.last {
-        case "K", "k": scale = 1 << 10
-        case "M", "m": scale = 1 << 20
-        case "G", "g": scale = 1 << 30
-        default: break
-        }
-        if scale != 1 { digits = digits.dropLast() }
-        guard let value = UInt64(digits) else { return nil }
-        let (bytes, overflow) = value.multipliedReportingOverflow(by: scale)
-        return overflow ? nil : bytes
-    }
+    public var sizeOption: UInt64? { byteOption("size") }
 }

@@ -64,30 +64,15 @@ struct LedgerStateStoreTests {
         let root = try Scratch.makeDirectory(under: NSTemporaryDirectory())
         defer { Scratch.remove(root) }
         let directory = "\(root)/state"
-        let store = LedgerStateStore(directory: directory, areaSize: 1 << 20)
-        #expect(try store.load() == nil)
-        var start = PoolModel()
-        try start.addRegion(
-            RegionConfig(id: 0, backend: .sim, size: .gibibytes(1), align: .page1G, pageSize: .page4K, path: "/r0"))
-        try store.commit(start.snapshot)
+        let (store, start) = try SharedCommitState.storeWithRegion(in: directory)
         // The model and the queue change together, as on the service's actor; the waits overlap.
-        let model = Mutex((model: start, generator: SystemRandomNumberGenerator()))
+        let shared = SharedCommitState(start)
         let threads = 8
         let commits = 25
         let late = Mutex(0)
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
             for _ in 0..<commits {
-                guard
-                    let ticket = try? model.withLock({ state -> UInt64 in
-                        var next = state.model
-                        _ = try next.createDevice(
-                            region: 0, size: .mebibytes(2), align: nil, name: nil,
-                            uuid: LabelUUID.random(using: &state.generator), owner: 0)
-                        let ticket = try store.enqueue(next.snapshot)
-                        state.model = next
-                        return ticket
-                    })
-                else {
+                guard let ticket = try? shared.createDevice(in: store) else {
                     late.withLock { $0 += 1 }
                     continue
                 }
@@ -102,7 +87,7 @@ struct LedgerStateStoreTests {
         }
         #expect(late.withLock { $0 } == 0, "a commit failed or returned before its record was written")
         store.flushLabels()
-        let final = model.withLock { $0.model.snapshot }
+        let final = shared.model.withLock { $0.model.snapshot }
         #expect(final.regions[0].devices.count == threads * commits)
         let reopened = LedgerStateStore(directory: directory, areaSize: 1 << 20)
         #expect(try reopened.load() == final)
@@ -116,12 +101,7 @@ struct LedgerStateStoreTests {
         let root = try Scratch.makeDirectory(under: NSTemporaryDirectory())
         defer { Scratch.remove(root) }
         let directory = "\(root)/state"
-        let store = LedgerStateStore(directory: directory, areaSize: 1 << 20)
-        #expect(try store.load() == nil)
-        var start = PoolModel()
-        try start.addRegion(
-            RegionConfig(id: 0, backend: .sim, size: .gibibytes(1), align: .page1G, pageSize: .page4K, path: "/r0"))
-        try store.commit(start.snapshot)
+        let (store, start) = try SharedCommitState.storeWithRegion(in: directory)
         let shared = SharedCommitState(start)
         let tasks = 16
         let commits = 12
@@ -129,15 +109,7 @@ struct LedgerStateStoreTests {
             for _ in 0..<tasks {
                 group.addTask {
                     for _ in 0..<commits {
-                        let ticket = try shared.model.withLock { state -> UInt64 in
-                            var next = state.model
-                            _ = try next.createDevice(
-                                region: 0, size: .mebibytes(2), align: nil, name: nil,
-                                uuid: LabelUUID.random(using: &state.generator), owner: 0)
-                            let ticket = try store.enqueue(next.snapshot)
-                            state.model = next
-                            return ticket
-                        }
+                        let ticket = try shared.createDevice(in: store)
                         #expect(try await store.durable(ticket))
                         if store.queue.withLock({ $0?.durableTicket ?? 0 }) < ticket {
                             shared.early.withLock { $0 += 1 }
@@ -485,4 +457,29 @@ final class SharedCommitState: Sendable {
     let early = Mutex(0)
 
     init(_ start: PoolModel) { model = Mutex((start, SystemRandomNumberGenerator())) }
+
+    /// A store in `directory` holding one 1 GiB sim region, and the model it holds.
+    static func storeWithRegion(in directory: String) throws -> (LedgerStateStore, PoolModel) {
+        let store = LedgerStateStore(directory: directory, areaSize: 1 << 20)
+        #expect(try store.load() == nil)
+        var start = PoolModel()
+        try start.addRegion(
+            RegionConfig(id: 0, backend: .sim, size: .gibibytes(1), align: .page1G, pageSize: .page4K, path: "/r0"))
+        try store.commit(start.snapshot)
+        return (store, start)
+    }
+
+    /// Adds a 2 MiB device to the model and queues the change in `store`, together, as the service's actor does.
+    /// - Returns: The change's ticket.
+    func createDevice(in store: LedgerStateStore) throws -> UInt64 {
+        try model.withLock { state -> UInt64 in
+            var next = state.model
+            _ = try next.createDevice(
+                region: 0, size: .mebibytes(2), align: nil, name: nil,
+                uuid: LabelUUID.random(using: &state.generator), owner: 0)
+            let ticket = try store.enqueue(next.snapshot)
+            state.model = next
+            return ticket
+        }
+    }
 }
