@@ -82,17 +82,7 @@ struct RegionResizeAPITests {
         _ = try await service.createRegion(
             CreateRegionRequest(backend: .devdax, size: SizeValue(bytes: 64 << 20), daxRegion: 1))
         let app = buildApplication(service: service, socketPath: socket, logger: Logger(label: "test"))
-        defer { unlink(socket) }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
-            defer { group.cancelAll() }
-            let client = DaxPoolClient(socketPath: socket)
-            var ready = false
-            for _ in 0..<250 where !ready {
-                ready = (try? await RouterCalls.blocking { try DaxPoolClient(socketPath: socket).health() }) != nil
-                if !ready { try await Task.sleep(for: .milliseconds(20)) }
-            }
-            try #require(ready, "the server did not come up")
+        try await RouterCalls.serving(app, socket: socket) { client in
             try await body(client, service, backend, store)
         }
     }

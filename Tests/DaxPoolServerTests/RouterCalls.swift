@@ -1,6 +1,8 @@
 import DaxPoolAPI
 import DaxPoolClient
 import Foundation
+import Hummingbird
+import Testing
 
 /// Calls to a daemon served on a Unix socket in the test process, for the suites that drive the real router.
 enum RouterCalls {
@@ -13,6 +15,25 @@ enum RouterCalls {
             try DaxPoolClient(socketPath: socket).raw(method: method, path: path, body: Array(body.utf8))
         }
         return (status, try? JSONDecoder().decode(ErrorBody.self, from: Data(bytes)))
+    }
+
+    /// Runs `app` (serving on `socket`), waits until it answers `/v1/health`, and runs `body` with a client of it;
+    /// the server stops when `body` returns. The socket file is removed afterwards.
+    static func serving(
+        _ app: some ApplicationProtocol, socket: String, _ body: (DaxPoolClient) async throws -> Void
+    ) async throws {
+        defer { unlink(socket) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.runService() }
+            defer { group.cancelAll() }
+            var ready = false
+            for _ in 0..<250 where !ready {
+                ready = (try? await blocking { try DaxPoolClient(socketPath: socket).health() }) != nil
+                if !ready { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            try #require(ready, "the server did not come up")
+            try await body(DaxPoolClient(socketPath: socket))
+        }
     }
 
     /// Runs blocking socket work on a thread of its own: the server's handlers run on the cooperative pool, which a
