@@ -50,19 +50,7 @@ extension DevDaxBackend: LiveUpdateMemory {
                     "\(user.name) holds part of \(area), the last 2 MiB of dax region \(id) where the copy of the "
                         + "layout goes: shrink or move that device, or prepare with --force (no copy in memory)")
             }
-            let instance = try claimDeviceInstance(
-                in: RegionConfig(
-                    id: id, backend: .devdax, size: ByteCount(region.size), align: .page2M, pageSize: .page2M, path: ""),
-                proposed: 0)
-            region = try requireRegion(id, operation: operation)
-            let device = try requireDevice(
-                DaxPoolCore.DeviceID(region: id, instance: instance), in: region, operation: operation)
-            do throws(SysfsError) {
-                try bus.addMapping(device, start: area.start, last: area.last)
-            } catch {
-                throw failure(error, operation: operation, device: device, region: region)
-            }
-            holder = try refreshed(device, operation: operation)
+            (holder, region) = try mapArea(area, region: id, size: region.size, operation: operation)
         }
         guard let device = holder else { throw BackendError(operation, "/dev", .ioError, "no holder device") }
         try setBound(device, true, region: region, operation: operation)
@@ -71,6 +59,26 @@ extension DevDaxBackend: LiveUpdateMemory {
             "wrote the layout's copy into the region's memory",
             metadata: ["region": "\(id)", "range": "\(area)", "holder": "\(device.name)"])
         return device.name
+    }
+
+    /// Takes the region's idle seed device and gives it exactly `area` (a holder or a reader of the layout's copy).
+    /// - Returns: The device as the kernel now shows it, and the region as read after the claim.
+    private func mapArea(_ area: DevDaxRange, region id: Int, size: UInt64, operation: String) throws -> (
+        SysfsDaxDevice, SysfsDaxRegion
+    ) {
+        let instance = try claimDeviceInstance(
+            in: RegionConfig(
+                id: id, backend: .devdax, size: ByteCount(size), align: .page2M, pageSize: .page2M, path: ""),
+            proposed: 0)
+        let region = try requireRegion(id, operation: operation)
+        let device = try requireDevice(
+            DaxPoolCore.DeviceID(region: id, instance: instance), in: region, operation: operation)
+        do throws(SysfsError) {
+            try bus.addMapping(device, start: area.start, last: area.last)
+        } catch {
+            throw failure(error, operation: operation, device: device, region: region)
+        }
+        return (try refreshed(device, operation: operation), region)
     }
 
     /// Reads the area through the device that maps it: a bound device whose mappings cover it (read at its offset,
@@ -101,19 +109,7 @@ extension DevDaxBackend: LiveUpdateMemory {
             if region.devices.contains(where: { $0.mappings.contains { DevDaxRange($0).overlaps(area) } }) {
                 return nil
             }
-            let instance = try claimDeviceInstance(
-                in: RegionConfig(
-                    id: id, backend: .devdax, size: ByteCount(region.size), align: .page2M, pageSize: .page2M, path: ""),
-                proposed: 0)
-            region = try requireRegion(id, operation: operation)
-            let device = try requireDevice(
-                DaxPoolCore.DeviceID(region: id, instance: instance), in: region, operation: operation)
-            do throws(SysfsError) {
-                try bus.addMapping(device, start: area.start, last: area.last)
-            } catch {
-                throw failure(error, operation: operation, device: device, region: region)
-            }
-            reader = try refreshed(device, operation: operation)
+            (reader, region) = try mapArea(area, region: id, size: region.size, operation: operation)
         }
         guard let device = reader else { return nil }
         try setBound(device, true, region: region, operation: operation)
