@@ -51,14 +51,15 @@ extension HugetlbBackend {
             // A record from this boot means the pages are still reserved (the mount went away without a destroy).
             let reserved = record.map { $0.bootID == bootID } ?? false
             let wanted = Int(region.size.rawValue / region.pageSize.rawValue)
+            let optimizedNow = HugetlbVmemmapOptimization.isEnabled(sysctlPath: vmemmapSysctlPath) ?? false
+            if !reserved { warnUnoptimizedReservation(region, optimizedNow: optimizedNow, earlier: record) }
             let added =
                 reserved ? record?.pagesAdded ?? 0 : try pages.reserve(wanted, node: node, pageSize: region.pageSize)
             do throws(BackendError) {
                 try mountRegion(mount, operation: operation)
                 try HugetlbRegionRecord(
                     region: region.id, node: node, pageSize: region.pageSize, pagesAdded: added,
-                    vmemmapOptimized: reserved
-                        ? record?.vmemmapOptimized ?? false : HugetlbVmemmapOptimization.isEnabled() ?? false,
+                    vmemmapOptimized: reserved ? record?.vmemmapOptimized ?? false : optimizedNow,
                     bootID: bootID, mountPoint: mountPoint.string
                 ).save(recordPath)
             } catch {
@@ -82,5 +83,24 @@ extension HugetlbBackend {
         report.doubts += repair.doubts
         report.notes += repair.notes
         return report
+    }
+
+    /// Warns when a start reserves a region's pages again (after a reboot) while HugeTLB Vmemmap Optimization is
+    /// off: the region was created before and is brought back as it was, never refused, but its pages now cost the
+    /// full page metadata. HVO is a system-wide setting the daemon does not turn on by itself at start; the
+    /// warning says how to (the sysctl, or `hugetlb_free_vmemmap=on` on the kernel command line, both before the
+    /// daemon starts).
+    func warnUnoptimizedReservation(_ region: RegionConfig, optimizedNow: Bool, earlier: HugetlbRegionRecord?) {
+        guard !optimizedNow else { return }
+        let costs = VmemmapOptimizationChoice.costs(memory: region.size, pageSize: region.pageSize)
+        let message =
+            "reserving region \(region.id)'s huge pages again with HugeTLB Vmemmap Optimization off"
+            + (earlier?.vmemmapOptimized == true ? " (it was on when the region's pages were last reserved)" : "")
+            + ": \(costs). To avoid it, turn HVO on before the daemon starts (sysctl -w "
+            + "vm.hugetlb_optimize_vmemmap=1, or hugetlb_free_vmemmap=on on the kernel command line)"
+        logger.warning(
+            "\(message)",
+            metadata: ["region": "\(region.id)", "path": "\(region.path)"]
+        )
     }
 }

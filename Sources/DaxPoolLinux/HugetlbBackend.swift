@@ -18,7 +18,10 @@ import SystemPackage
 ///   of scrubbed files (`ScrubPool`). Enable, disable and reconcile behave as in `ShmBackend` (`FileBackedDevices`).
 /// - **Destroy**: the file is scrubbed and pooled (or unlinked when another process still holds it), so the next
 ///   device of the same size is ready at once and never shows the last owner's bytes.
-public struct HugetlbBackend: PooledFileBackend {
+/// - **Page metadata**: a region is never made with HugeTLB Vmemmap Optimization off unless its creator says so
+///   (`VmemmapOptimizationChoice`): `--hvo on` turns it on before the pages are reserved, `--hvo off` accepts
+///   the full metadata; whether it was on when the pages were reserved is recorded and shown as `page_metadata`.
+public struct HugetlbBackend: PooledFileBackend, VmemmapOptimizingBackend {
     public var kind: BackendKind { .hugetlb }
 
     let logger: Logger
@@ -27,6 +30,8 @@ public struct HugetlbBackend: PooledFileBackend {
     let scrubThreads: Int
     let keepsScrubbedFiles: Bool
     let watcher: DeviceMemoryWatcher?
+    /// `/proc/sys/vm/hugetlb_optimize_vmemmap`, or a file standing in for it in tests.
+    let vmemmapSysctlPath: String
 
     /// The piece of a new device's memory that `fallocate(2)` allocates between progress reports (256 MiB).
     public static let prefaultChunk: Int64 = 256 << 20
@@ -40,6 +45,8 @@ public struct HugetlbBackend: PooledFileBackend {
     ///     the kernel zero pages when they are allocated again).
     ///   - watcher: keeps the daemon's own mapping of every device, so that the kernel reports memory errors in
     ///     device memory to the daemon (`nil`: none).
+    ///   - vmemmapSysctlPath: the HVO setting read before, and written by `--hvo on`, when pages are reserved
+    ///     (a file standing in for it in tests).
     /// The daemon's claims on its regions' mounts (`nil`: none are taken, as in tests of the backend alone).
     let ownership: RegionOwnership?
 
@@ -50,8 +57,10 @@ public struct HugetlbBackend: PooledFileBackend {
         scrubThreads: Int = min(4, Scrubber.onlineProcessorCount),
         keepsScrubbedFiles: Bool = true,
         watcher: DeviceMemoryWatcher? = nil,
-        ownership: RegionOwnership? = nil
+        ownership: RegionOwnership? = nil,
+        vmemmapSysctlPath: String = HugetlbVmemmapOptimization.sysctlPath
     ) {
+        self.vmemmapSysctlPath = vmemmapSysctlPath
         self.ownership = ownership
         self.watcher = watcher
         self.logger = logger
@@ -69,17 +78,34 @@ public struct HugetlbBackend: PooledFileBackend {
     /// The node a region's pages go to when the request names none.
     public static let defaultNode = 0
 
+    /// `createRegion(_:vmemmapOptimization:)` without a choice: refused while HugeTLB Vmemmap Optimization is off.
+    public func createRegion(_ request: RegionConfig) throws -> RegionConfig {
+        try createRegion(request, vmemmapOptimization: nil)
+    }
+
     /// Reserves the region's pages on its node (node 0 by default), mounts hugetlbfs at `request.path` (creating
     /// the directory and its parents, mode 0700) and records the reservation. Reuses a mount daxpool made there
     /// before. Whatever it did is undone when a later step fails.
+    ///
+    /// HugeTLB Vmemmap Optimization acts when pages are allocated, so it is settled before any page is reserved
+    /// (`VmemmapOptimizationChoice.step`): while it is off, `vmemmapOptimization` `.on` writes 1 to
+    /// `/proc/sys/vm/hugetlb_optimize_vmemmap` first (a system-wide setting, logged as such), `.off` accepts the
+    /// full page metadata (logged with its cost), and no choice refuses the region.
     /// - Returns: `request` with `targetNode` set to the node the pages are on.
-    /// - Throws: `BackendRefusal` (`invalidRequest`), before anything is made, for a NUMA node the host does not have
-    ///   or a page size the kernel does not offer on it, naming what it has; `BackendError` otherwise.
-    public func createRegion(_ request: RegionConfig) throws -> RegionConfig {
+    /// - Throws: `BackendRefusal`, before anything is made: `invalidRequest` for a NUMA node the host does not have
+    ///   or a page size the kernel does not offer on it, naming what it has; `vmemmapOptimizationOff` or
+    ///   `vmemmapOptimizationUnavailable` when HVO is off or missing and the choice does not allow it, showing the
+    ///   region's page metadata with and without HVO. `BackendError` otherwise.
+    public func createRegion(
+        _ request: RegionConfig, vmemmapOptimization choice: VmemmapOptimizationChoice?
+    ) throws -> RegionConfig {
         let operation = "create-region"
         let mountPoint = try checkRegion(request, operation: operation)
         let node = request.targetNode ?? Self.defaultNode
         if let refusal = hostRefusal(node: node, pageSize: request.pageSize) { throw refusal }
+        let step = try VmemmapOptimizationChoice.step(
+            optimizedNow: HugetlbVmemmapOptimization.isEnabled(sysctlPath: vmemmapSysctlPath), choice: choice,
+            memory: request.size, pageSize: request.pageSize)
         var config = request
         config.targetNode = node
         let mount = HugetlbMount(
@@ -105,9 +131,11 @@ public struct HugetlbBackend: PooledFileBackend {
             throw error.backendError(operation, mountPoint)
         }
         let wanted = Int(request.size.rawValue / request.pageSize.rawValue)
-        let vmemmapOptimized = HugetlbVmemmapOptimization.isEnabled() ?? false
         let added: Int
+        let vmemmapOptimized: Bool
         do throws(BackendError) {
+            if step == .turnOnThenReserve { try turnOnVmemmapOptimization(for: request, operation: operation) }
+            vmemmapOptimized = HugetlbVmemmapOptimization.isEnabled(sysctlPath: vmemmapSysctlPath) ?? false
             if state == .ours {
                 // Our mount without this boot's record: a create that crashed before recording. Its pages are
                 // held by the mount, but how many it added is unknown, so none are given back on destroy.
@@ -138,13 +166,40 @@ public struct HugetlbBackend: PooledFileBackend {
             Directory.removeCreated(created)
             throw error
         }
+        let metadata = PageMetadata(
+            memory: request.size, pageSize: request.pageSize, vmemmapOptimized: vmemmapOptimized)
         logger.info(
             "reserved huge pages and mounted hugetlbfs",
             metadata: [
                 "path": "\(mountPoint)", "pages": "\(added)", "page_size": "\(request.pageSize)", "node": "\(node)",
+                "hvo": "\(vmemmapOptimized ? "on" : "off")", "page_metadata_bytes": "\(metadata.bytes.rawValue)",
             ]
         )
+        if !vmemmapOptimized {
+            let costs = VmemmapOptimizationChoice.costs(memory: request.size, pageSize: request.pageSize)
+            logger.warning(
+                "the region's pages were reserved with HugeTLB Vmemmap Optimization off, as asked (--hvo off): \(costs)",
+                metadata: ["path": "\(mountPoint)", "page_metadata_bytes": "\(metadata.bytes.rawValue)"]
+            )
+        }
         return config
+    }
+
+    /// Writes 1 to the HVO sysctl before a region's pages are reserved (`--hvo on`), and logs that it did: the
+    /// setting is system-wide and stays on.
+    func turnOnVmemmapOptimization(for request: RegionConfig, operation: String) throws(BackendError) {
+        try HugetlbVmemmapOptimization.enable(sysctlPath: vmemmapSysctlPath, operation: operation)
+        let message =
+            "turned HugeTLB Vmemmap Optimization on (--hvo on) before reserving the region's pages: "
+            + "\(vmemmapSysctlPath) is now 1. This is a system-wide setting: every HugeTLB page the kernel "
+            + "allocates from now on is optimized, and it stays on until someone turns it off"
+        logger.notice(
+            "\(message)",
+            metadata: [
+                "path": "\(request.path)",
+                "costs": "\(VmemmapOptimizationChoice.costs(memory: request.size, pageSize: request.pageSize))",
+            ]
+        )
     }
 
     /// Removes the pool, unmounts, removes the mount point and gives back exactly the pages the region added.
@@ -211,7 +266,9 @@ public struct HugetlbBackend: PooledFileBackend {
     public func pageMetadata(for region: RegionConfig) -> PageMetadata {
         let mountPoint = FilePath(region.path).lexicallyNormalized()
         let record = try? HugetlbRegionRecord.load(HugetlbRegionRecord.path(mountPoint: mountPoint, region: region.id))
-        let optimized = record.flatMap { $0 }.map(\.vmemmapOptimized) ?? HugetlbVmemmapOptimization.isEnabled() ?? false
+        let optimized =
+            record.flatMap { $0 }.map(\.vmemmapOptimized)
+            ?? HugetlbVmemmapOptimization.isEnabled(sysctlPath: vmemmapSysctlPath) ?? false
         return PageMetadata(memory: region.size, pageSize: region.pageSize, vmemmapOptimized: optimized)
     }
 }

@@ -28,6 +28,7 @@ enum ErrorMapping {
                 switch error.reason {
                 case .noSuchDaxRegion, .noSuchNamespace: 404
                 case .invalidRequest: 400
+                case .vmemmapOptimizationOff, .vmemmapOptimizationUnavailable: 409
                 }
             return ErrorBody(code: error.code, message: error.message, status: status)
         case let error as AccessDenied:

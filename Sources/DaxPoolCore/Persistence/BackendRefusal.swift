@@ -11,6 +11,11 @@ public struct BackendRefusal: Error, Equatable, Sendable, CustomStringConvertibl
         case noSuchNamespace = "no_such_namespace"
         /// A value the host cannot take, such as a NUMA node that does not exist (400).
         case invalidRequest = "bad_request"
+        /// A hugetlb region while HugeTLB Vmemmap Optimization is off and the creator did not say `--hvo on` or
+        /// `--hvo off` (409).
+        case vmemmapOptimizationOff = "hvo_off"
+        /// A hugetlb region with `--hvo on`, or without `--hvo off`, on a kernel without HVO (409).
+        case vmemmapOptimizationUnavailable = "hvo_unavailable"
     }
 
     public var reason: Reason
@@ -22,7 +27,8 @@ public struct BackendRefusal: Error, Equatable, Sendable, CustomStringConvertibl
         self.message = message
     }
 
-    /// The API's error code: `no_such_dax_region`, `no_such_namespace` or `bad_request`.
+    /// The API's error code: `no_such_dax_region`, `no_such_namespace`, `bad_request`, `hvo_off` or
+    /// `hvo_unavailable`.
     public var code: String { reason.rawValue }
 
     public var description: String { message }
