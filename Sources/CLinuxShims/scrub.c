@@ -166,5 +166,8 @@ long cshim_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long 
 const int cshim_F_SETLEASE = F_SETLEASE;
 const int cshim_F_GETLEASE = F_GETLEASE;
 
+const int cshim_SEEK_DATA = SEEK_DATA;
+const int cshim_SEEK_HOLE = SEEK_HOLE;
+
 const int cshim_MPOL_DEFAULT = MPOL_DEFAULT;
 const int cshim_MPOL_BIND = MPOL_BIND;

@@ -48,6 +48,22 @@ extension Syscall {
         try nothingOrErrno { cshim_fallocate(descriptor, mode, off_t(offset), off_t(length)) }.get()
     }
 
+    /// The offset of the first byte of data at or after `offset` (`SEEK_DATA`), or `nil` when none follows.
+    /// The corresponding C function is `lseek(2)`.
+    static func nextData(_ descriptor: CInt, from offset: Int64) throws(Errno) -> Int64? {
+        do throws(Errno) {
+            return Int64(try valueOrErrno { lseek(descriptor, off_t(offset), cshim_SEEK_DATA) }.get())
+        } catch  where error.rawValue == ENXIO {
+            return nil
+        }
+    }
+
+    /// The offset of the first hole at or after `offset` (`SEEK_HOLE`); the end of a file counts as a hole.
+    /// The corresponding C function is `lseek(2)`.
+    static func nextHole(_ descriptor: CInt, from offset: Int64) throws(Errno) -> Int64 {
+        Int64(try valueOrErrno { lseek(descriptor, off_t(offset), cshim_SEEK_HOLE) }.get())
+    }
+
     /// The corresponding C function is `fchmod(2)`.
     static func changeMode(_ descriptor: CInt, _ mode: mode_t) throws(Errno) {
         try nothingOrErrno { fchmod(descriptor, mode) }.get()

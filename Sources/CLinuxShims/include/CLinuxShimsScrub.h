@@ -46,6 +46,11 @@ extern const int cshim_F_SETLEASE;
 /// `F_GETLEASE`: the lease held on a descriptor, or the type a lease is being broken to.
 extern const int cshim_F_GETLEASE;
 
+/// `SEEK_DATA` and `SEEK_HOLE` from `<unistd.h>` (GNU extensions): a scrub stores only to the ranges of a file
+/// that may hold data.
+extern const int cshim_SEEK_DATA;
+extern const int cshim_SEEK_HOLE;
+
 /// `MPOL_DEFAULT` from `<linux/mempolicy.h>`.
 extern const int cshim_MPOL_DEFAULT;
 /// `MPOL_BIND` from `<linux/mempolicy.h>`: allocate only on the nodes in the mask.
