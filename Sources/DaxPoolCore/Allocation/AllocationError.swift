@@ -13,6 +13,8 @@ public enum AllocationError: Error, Equatable, Sendable, CustomStringConvertible
     /// An explicit range outside the region.
     case outOfRegion(Extent, regionSize: ByteCount)
 
+    /// One sentence for logs and error bodies that names the conflict and, for `insufficientSpace`, what to ask
+    /// for instead.
     public var description: String {
         switch self {
         case .insufficientSpace(let requested, let available, let largest):
@@ -39,6 +41,7 @@ public enum ExtentOwner: Hashable, Sendable, Codable, CustomStringConvertible {
     /// A quarantined bad block: never handed out.
     case quarantine
 
+    /// The owner as a phrase for messages: "device instance N" or "a quarantined bad block".
     public var description: String {
         switch self {
         case .device(let instance): "device instance \(instance)"

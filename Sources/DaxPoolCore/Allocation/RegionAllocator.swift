@@ -29,6 +29,7 @@ public struct RegionAllocator: Sendable, Equatable {
 
     private var allocatedBytes: UInt64 = 0
 
+    /// An allocator for an empty region of `size` bytes: no device ranges, nothing quarantined.
     public init(size: ByteCount) {
         self.size = size
         self.tree = ExtentTree(regionEnd: size.rawValue)

@@ -8,12 +8,14 @@ public struct Lease: Hashable, Sendable, Codable, CustomStringConvertible {
     /// later process that reuses its pid, so a persisted lease is re-validated after a daemon restart.
     public var startTime: UInt64
 
+    /// A lease held by process `pid`, running as real uid `uid`, which started `startTime` clock ticks after boot.
     public init(pid: Int32, uid: UInt32, startTime: UInt64) {
         self.pid = pid
         self.uid = uid
         self.startTime = startTime
     }
 
+    /// The holder for messages: "pid P (uid U)".
     public var description: String { "pid \(pid) (uid \(uid))" }
 
     enum CodingKeys: String, CodingKey {
@@ -24,12 +26,14 @@ public struct Lease: Hashable, Sendable, Codable, CustomStringConvertible {
 
 /// Who a process is, as the kernel knows it.
 public struct ProcessIdentity: Hashable, Sendable {
+    /// The process id.
     public var pid: Int32
     /// Real uid.
     public var uid: UInt32
     /// Start time in clock ticks after boot (`/proc/PID/stat` field 22).
     public var startTime: UInt64
 
+    /// The identity of process `pid` with real uid `uid`, started `startTime` clock ticks after boot.
     public init(pid: Int32, uid: UInt32, startTime: UInt64) {
         self.pid = pid
         self.uid = uid

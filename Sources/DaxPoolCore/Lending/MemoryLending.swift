@@ -31,6 +31,8 @@ public struct LendStatus: Hashable, Sendable {
     /// Whether every online block is in ZONE_MOVABLE.
     public var movable: Bool
 
+    /// A status with `onlineBlocks` of the device's `totalBlocks` memory blocks online; `movable` says whether all
+    /// online blocks are in ZONE_MOVABLE.
     public init(onlineBlocks: Int, totalBlocks: Int, movable: Bool) {
         self.onlineBlocks = onlineBlocks
         self.totalBlocks = totalBlocks

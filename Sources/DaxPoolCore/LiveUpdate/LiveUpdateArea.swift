@@ -18,6 +18,7 @@ public enum LiveUpdateArea {
     public static let size = 2 << 20
     /// Where the label area starts, and its size.
     public static let labelOffset = 0
+    /// The label area's size in bytes (128 KiB); the first frame copy starts right after it.
     public static let labelSize = 128 << 10
     /// Where the two copies of the frame start.
     public static let copyOffsets = [128 << 10, 1 << 20]
@@ -82,8 +83,11 @@ public enum LiveUpdateArea {
 
     /// A frame read back from one copy.
     public struct Frame: Hashable, Sendable {
+        /// The header's sequence number: which write of the record this frame is.
         public var sequence: UInt64
+        /// The region id the header names.
         public var region: Int
+        /// The payload bytes, already checked against the header's length and Fletcher64.
         public var payload: [UInt8]
     }
 
@@ -193,6 +197,7 @@ public enum LiveUpdateAreaError: Error, Hashable, Sendable, CustomStringConverti
     /// The record is larger than a copy holds.
     case payloadTooLarge(Int, capacity: Int)
 
+    /// Why the copy was refused, for logs and the live-update report.
     public var description: String {
         switch self {
         case .blank: "the copy is blank"
@@ -211,8 +216,11 @@ public struct ByteLabelStorage: LabelStorage {
     /// A zeroed area of `size` bytes.
     public init(size: Int) { bytes = [UInt8](repeating: 0, count: size) }
 
+    /// The area's size in bytes.
     public var size: Int { bytes.count }
 
+    /// The `count` bytes at `offset`.
+    /// - Throws: `LabelError.storageOutOfBounds` when the range does not lie inside the area.
     public mutating func read(offset: Int, count: Int) throws(LabelError) -> [UInt8] {
         guard offset >= 0, count >= 0, offset + count <= bytes.count else {
             throw .storageOutOfBounds(offset: offset, count: count, size: bytes.count)
@@ -220,6 +228,8 @@ public struct ByteLabelStorage: LabelStorage {
         return Array(bytes[offset..<offset + count])
     }
 
+    /// Replaces the bytes at `offset` with `new`.
+    /// - Throws: `LabelError.storageOutOfBounds` when the range does not lie inside the area.
     public mutating func write(offset: Int, bytes new: [UInt8]) throws(LabelError) {
         guard offset >= 0, offset + new.count <= bytes.count else {
             throw .storageOutOfBounds(offset: offset, count: new.count, size: bytes.count)
@@ -227,5 +237,6 @@ public struct ByteLabelStorage: LabelStorage {
         bytes.replaceSubrange(offset..<offset + new.count, with: new)
     }
 
+    /// Does nothing: the bytes live in memory only.
     public mutating func flush() throws(LabelError) {}
 }

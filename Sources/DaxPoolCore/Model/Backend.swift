@@ -9,6 +9,7 @@ public enum BackendKind: String, Hashable, Sendable, Codable, CaseIterable, Cust
     /// Ranges only, no memory: capacity planning and control-plane benchmarks.
     case sim
 
+    /// The backend's name as the API and the CLI spell it: `shm`, `hugetlb`, `devdax` or `sim`.
     public var description: String { rawValue }
 }
 

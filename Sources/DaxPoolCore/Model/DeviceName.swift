@@ -8,8 +8,10 @@
 /// and U+FEFF by name as well; names of the form `daxR.N` or `R.N` (any case), `regionR.pool` (a pool fill in
 /// progress reports), and 8-4-4-4-12 hex (a uuid).
 public struct DeviceName: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// The name as given, already checked.
     public let value: String
 
+    /// The longest name in UTF-8 bytes: 63, so that the name and a NUL fill the label's 64-byte `name` field.
     public static let maximumByteCount = 63
 
     /// Checks a name that comes from outside (a request, the CLI) against every rule.
@@ -29,8 +31,12 @@ public struct DeviceName: Hashable, Sendable, Codable, CustomStringConvertible {
         self.value = value
     }
 
+    /// The name itself.
     public var description: String { value }
 
+    /// Decodes a JSON string with the loading rules of `init(loading:)`, so state written by an older daemon still
+    /// loads.
+    /// - Throws: `DecodingError.dataCorrupted` with the `NameError`'s message when the string breaks them.
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do {
@@ -41,6 +47,7 @@ public struct DeviceName: Hashable, Sendable, Codable, CustomStringConvertible {
         }
     }
 
+    /// Encodes the name as a JSON string.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(value)
@@ -113,6 +120,7 @@ public enum NameError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The name has the form of something else (a device id, a uuid): the name and what it looks like.
     case looksLike(String, String)
 
+    /// Why the name was refused and what to do instead, for error bodies and the CLI.
     public var description: String {
         switch self {
         case .empty: "name is empty: give 1 to 63 bytes"
