@@ -6,10 +6,14 @@ public enum KernelBadBlocks {
 
     /// Why a `badblocks` text could not be read.
     public struct ParseError: Error, Equatable, Sendable, CustomStringConvertible {
+        /// The 1-based number of the offending line.
         public var line: Int
+        /// The offending line as read.
         public var text: String
+        /// What is wrong with it.
         public var reason: String
 
+        /// The line number, the line and the reason, for logs.
         public var description: String { "badblocks line \(line) '\(text)': \(reason)" }
     }
 

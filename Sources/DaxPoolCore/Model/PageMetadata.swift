@@ -31,6 +31,7 @@ public struct PageMetadata: Hashable, Sendable, Codable {
 
     /// The memory described, rounded up to whole pages of `pageSize` (the kernel hands out whole pages).
     public let memory: ByteCount
+    /// The page size the memory is allocated in (JSON `page_size`, bytes): 4 KiB, 2 MiB or 1 GiB.
     public let pageSize: Alignment
     /// Whether HVO was in effect when the pages were allocated (only meaningful for 2 MiB and 1 GiB pages).
     public let vmemmapOptimized: Bool
@@ -78,6 +79,8 @@ public struct PageMetadata: Hashable, Sendable, Codable {
         case bytesPerTebibyte = "bytes_per_tib"
     }
 
+    /// Decodes `memory`, `page_size` and `vmemmap_optimized` and recomputes the rest, so derived figures in the JSON
+    /// (`bytes`, `bytes_per_tib`) are never trusted.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
@@ -87,6 +90,8 @@ public struct PageMetadata: Hashable, Sendable, Codable {
         )
     }
 
+    /// Encodes `memory`, `page_size` and `vmemmap_optimized` with the derived `bytes` and `bytes_per_tib`, all byte
+    /// counts as bare integers.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(memory, forKey: .memory)

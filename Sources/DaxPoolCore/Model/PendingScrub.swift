@@ -9,12 +9,14 @@ public struct PendingScrub: Hashable, Sendable, Codable {
     public var device: DeviceID
     /// Its uuid and name, so that progress reports can name it after it is gone.
     public var deviceUUID: LabelUUID
+    /// The device's user-chosen name, when it had one (JSON `device_name`).
     public var deviceName: DeviceName?
     /// The region ranges the memory held, in page-offset order.
     public var extents: [Extent]
     /// The backend's handle of the retired memory (for file backends, the name of the file in the region's pool).
     public var token: String
 
+    /// A pending scrub of `extents`, which device `device` (`deviceUUID`, `deviceName`) held, retired under `token`.
     public init(
         id: UInt64,
         device: DeviceID,
