@@ -29,6 +29,7 @@ public enum PoolError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidLayout(String)
     case invalidRequest(String)
 
+    /// What went wrong and what to do about it, for error bodies and the CLI.
     public var description: String {
         switch self {
         case .unknownRegion(let id):

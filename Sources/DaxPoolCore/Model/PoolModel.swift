@@ -1,6 +1,8 @@
 /// One region: its configuration, its allocator and its devices.
 public struct RegionState: Sendable, Equatable {
+    /// The region's settings: backend, size, alignments, node, path and pool.
     public var config: RegionConfig
+    /// Who holds which range of the region's offset space: device ranges and quarantined blocks.
     public var allocator: RegionAllocator
     /// Devices by instance number.
     public var devices: [Int: DeviceRecord]
@@ -27,6 +29,7 @@ public struct RegionState: Sendable, Equatable {
     /// Devices in instance order, without the ones still being created.
     public var settledDevices: [DeviceRecord] { sortedDevices.filter { !provisional.contains($0.id.instance) } }
 
+    /// A new region with nothing allocated: no devices, no bad blocks, no pending scrubs, not in doubt.
     public init(config: RegionConfig) {
         self.config = config
         self.allocator = RegionAllocator(size: config.size)
@@ -55,6 +58,7 @@ public struct RegionState: Sendable, Equatable {
 /// The whole pool as pure data: every change is validated here before any backend or store sees it,
 /// and a failed change leaves the model exactly as it was.
 public struct PoolModel: Sendable, Equatable {
+    /// The regions by region id.
     public internal(set) var regions: [Int: RegionState] = [:]
 
     /// The most recent memory-error events, oldest first (at most `retainedEvents`).
@@ -63,6 +67,7 @@ public struct PoolModel: Sendable, Equatable {
     /// The sequence number of the newest event ever recorded.
     public internal(set) var lastEventSequence: UInt64 = 0
 
+    /// An empty pool: no regions, no events.
     public init() {}
 
     /// Rebuilds a model from a persisted snapshot, checking every invariant on the way.
@@ -155,11 +160,15 @@ public struct PoolModel: Sendable, Equatable {
         }
     }
 
+    /// Region `id`.
+    /// - Throws: `.unknownRegion` when there is no such region.
     public func region(_ id: Int) throws(PoolError) -> RegionState {
         guard let region = regions[id] else { throw .unknownRegion(id) }
         return region
     }
 
+    /// Device `id`, including one still being created.
+    /// - Throws: `.unknownDevice` when there is no such device.
     public func device(_ id: DeviceID) throws(PoolError) -> DeviceRecord {
         guard let device = regions[id.region]?.devices[id.instance] else { throw .unknownDevice(id.description) }
         return device
@@ -183,6 +192,10 @@ public struct PoolModel: Sendable, Equatable {
 
     // MARK: - Regions
 
+    /// Adds an empty region with `config`.
+    /// - Throws: `.regionExists` when the id is taken (or its region is still being taken away), `.invalidRequest` for
+    ///   a size of zero, `.allocation(.misaligned)` when the size is not a whole number of pages, and
+    ///   `.regionPathConflict` when its directory overlaps another region's.
     public mutating func addRegion(_ config: RegionConfig) throws(PoolError) {
         guard regions[config.id] == nil, !retiringRegions.contains(config.id) else { throw .regionExists(config.id) }
         guard config.size.rawValue > 0 else { throw .invalidRequest("region size must be greater than zero") }
@@ -280,6 +293,9 @@ public struct PoolModel: Sendable, Equatable {
         regions[id] = region
     }
 
+    /// Removes region `id` from the model.
+    /// - Throws: `.unknownRegion`, `.regionDegraded` when the region is in doubt, `.regionNotEmpty` while it has
+    ///   devices, and `.scrubPending` while destroyed devices' memory still waits to be zeroed.
     public mutating func removeRegion(_ id: Int) throws(PoolError) {
         let region = try region(id)
         try region.requireSound(to: "destroy region \(id)")

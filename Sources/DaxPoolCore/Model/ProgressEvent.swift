@@ -15,6 +15,7 @@ public struct ProgressEvent: Hashable, Sendable, Codable {
         /// device scrubbed.
         case reclaim
 
+        /// The kind as the JSON `kind` field and the CLI spell it.
         public var description: String { rawValue }
     }
 
@@ -26,6 +27,7 @@ public struct ProgressEvent: Hashable, Sendable, Codable {
         /// Stopped by an error (`message` says which); the memory was not handed out unscrubbed.
         case failed
 
+        /// The state as the JSON `state` field and the CLI spell it.
         public var description: String { rawValue }
     }
 
@@ -33,15 +35,21 @@ public struct ProgressEvent: Hashable, Sendable, Codable {
     public var sequence: UInt64
     /// The operation the event belongs to: one per scrub or prefault.
     public var operation: UInt64
+    /// JSON `kind`: what is being done (`scrub`, `prefault`, `fill`, `lend`, `reclaim`).
     public var kind: Kind
+    /// JSON `state`: `running`, `finished` or `failed`.
     public var state: State
+    /// JSON `region`: the id of the region the memory lies in.
     public var region: Int
     /// The device, its uuid and name.
     public var device: String
+    /// JSON `device_uuid`: the device's uuid (empty for a pool fill).
     public var deviceUUID: String
+    /// JSON `device_name`: the device's user-chosen name, when it has one.
     public var deviceName: String?
     /// Bytes done so far, and in all; `done` never decreases within an operation.
     public var done: UInt64
+    /// JSON `total`: the bytes the operation covers in all.
     public var total: UInt64
     /// Average bytes per second since the operation started.
     public var rate: UInt64
@@ -50,6 +58,7 @@ public struct ProgressEvent: Hashable, Sendable, Codable {
     /// Why a failed operation failed.
     public var message: String?
 
+    /// An event with every field given; `message` defaults to none.
     public init(
         sequence: UInt64,
         operation: UInt64,

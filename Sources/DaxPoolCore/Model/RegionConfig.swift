@@ -2,6 +2,7 @@
 public struct RegionConfig: Hashable, Sendable, Codable {
     /// The region id R of `daxR.N`.
     public var id: Int
+    /// Where the region's memory comes from (JSON `backend`).
     public var backend: BackendKind
     /// Bytes of memory the region spans (the capacity budget for `shm`).
     public var size: ByteCount
@@ -20,6 +21,7 @@ public struct RegionConfig: Hashable, Sendable, Codable {
     /// sizes gets memory that is already allocated and zero. Each size appears as often as files of it are kept.
     public var pool: [ByteCount]
 
+    /// A region config with every field given; `targetNode` and `base` default to unknown and `pool` to empty.
     public init(
         id: Int,
         backend: BackendKind,
@@ -62,6 +64,7 @@ public struct RegionConfig: Hashable, Sendable, Codable {
         pool = try container.decodeIfPresent([ByteCount].self, forKey: .pool) ?? []
     }
 
+    /// Encodes every field, leaving out `target_node` and `base` when unknown and `pool` when empty.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
@@ -101,10 +104,15 @@ public struct RegionConfig: Hashable, Sendable, Codable {
 
 /// A device's identity and settings; its ranges live in the region's allocator.
 public struct DeviceRecord: Hashable, Sendable, Codable {
+    /// The device's id `daxR.N` (JSON `id`, a string).
     public var id: DeviceID
+    /// The device's uuid, as its namespace label carries it (JSON `uuid`, 8-4-4-4-12 hex).
     public var uuid: LabelUUID
+    /// The user-chosen name, when the device has one (JSON `name`).
     public var name: DeviceName?
+    /// The device's alignment in bytes: every range starts and ends on it (JSON `align`).
     public var align: Alignment
+    /// Whether a VMM may open the device, or whether it is lent to the host (JSON `state`).
     public var state: DeviceState
     /// The uid that owns the device (its creator, or the owner an administrator named). `nil` only in state
     /// written before devices had owners: the daemon gives such devices its own uid when it loads them.
@@ -112,6 +120,7 @@ public struct DeviceRecord: Hashable, Sendable, Codable {
     /// The processes holding the device, in the order they took their leases.
     public var leases: [Lease]
 
+    /// A device record with every field given; `owner` defaults to unknown and `leases` to none.
     public init(
         id: DeviceID,
         uuid: LabelUUID,
@@ -146,6 +155,7 @@ public struct DeviceRecord: Hashable, Sendable, Codable {
         leases = try container.decodeIfPresent([Lease].self, forKey: .leases) ?? []
     }
 
+    /// Encodes every field, leaving out `name` and `owner` when absent and `leases` when empty.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
