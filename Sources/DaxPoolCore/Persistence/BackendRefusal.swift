@@ -18,10 +18,12 @@ public struct BackendRefusal: Error, Equatable, Sendable, CustomStringConvertibl
         case vmemmapOptimizationUnavailable = "hvo_unavailable"
     }
 
+    /// What the request named that the host lacks; decides the HTTP status and `code`.
     public var reason: Reason
     /// What was asked, what the host has, and what to ask for instead.
     public var message: String
 
+    /// A refusal for `reason`, with `message` saying what exists and what to ask for instead.
     public init(_ reason: Reason, _ message: String) {
         self.reason = reason
         self.message = message
@@ -31,5 +33,6 @@ public struct BackendRefusal: Error, Equatable, Sendable, CustomStringConvertibl
     /// `hvo_unavailable`.
     public var code: String { reason.rawValue }
 
+    /// The message: what was asked, what the host has, what to ask for instead.
     public var description: String { message }
 }

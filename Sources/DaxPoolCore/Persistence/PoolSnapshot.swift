@@ -1,10 +1,14 @@
 /// Everything needed to rebuild the pool after a restart.
 public struct PoolSnapshot: Hashable, Sendable, Codable {
+    /// JSON `regions`: every region with its devices, bad blocks and pending scrubs.
     public var regions: [RegionSnapshot]
     /// The most recent memory-error events, so a client that connects later still reads them.
     public var events: [MemoryErrorEvent]
+    /// JSON `last_event_sequence`: the sequence number of the newest event ever recorded, so numbering continues
+    /// after a restart even when older events were dropped.
     public var lastEventSequence: UInt64
 
+    /// A snapshot of `regions`; `events` default to none and `lastEventSequence` to 0.
     public init(regions: [RegionSnapshot], events: [MemoryErrorEvent] = [], lastEventSequence: UInt64 = 0) {
         self.regions = regions
         self.events = events
@@ -19,14 +23,18 @@ public struct PoolSnapshot: Hashable, Sendable, Codable {
 
 /// One region as persisted: configuration, devices with their ranges, bad blocks.
 public struct RegionSnapshot: Hashable, Sendable, Codable {
+    /// JSON `config`: the region's settings.
     public var config: RegionConfig
+    /// JSON `devices`: the region's devices with their ranges.
     public var devices: [DeviceSnapshot]
+    /// JSON `bad_blocks`: known-bad ranges (region offsets, bytes), sorted and merged.
     public var badBlocks: [Extent]
     /// Destroyed devices' memory that was not yet zeroed when the snapshot was taken.
     public var pendingScrubs: [PendingScrub]
     /// Why the region's state is in doubt (it is `degraded`), or `nil` when it is not.
     public var degraded: RegionDoubt?
 
+    /// A region snapshot; `pendingScrubs` default to none and `degraded` to not in doubt.
     public init(
         config: RegionConfig,
         devices: [DeviceSnapshot],
@@ -60,9 +68,12 @@ public struct RegionSnapshot: Hashable, Sendable, Codable {
 
 /// One device as persisted: its record and its ranges in page-offset order.
 public struct DeviceSnapshot: Hashable, Sendable, Codable {
+    /// JSON `record`: the device's identity and settings.
     public var record: DeviceRecord
+    /// JSON `extents`: the device's ranges (region offsets and lengths in bytes) in page-offset order.
     public var extents: [Extent]
 
+    /// A device snapshot of `record` with `extents`.
     public init(record: DeviceRecord, extents: [Extent]) {
         self.record = record
         self.extents = extents
@@ -112,22 +123,28 @@ extension StateStore {
     /// Stores without copies to compare find nothing.
     public func takeFindings() -> [StoreFinding] { [] }
 
+    /// Stores without a second copy have none: `nil`.
     public func secondCopy(region: Int) -> [LabelledNamespace]? { nil }
 
+    /// Stores without a second copy have nothing to keep.
     public func preserveSecondCopy(region: Int) {}
 
+    /// Commits at once and returns ticket 0: the change is durable before this returns.
     public func enqueue(_ snapshot: PoolSnapshot) throws -> UInt64 {
         try commit(snapshot)
         return 0
     }
 
+    /// Returns at once: `enqueue` already committed.
     public func waitDurable(_ ticket: UInt64) throws {}
 
+    /// No asynchronous wait: `false`.
     public func durable(_ ticket: UInt64) async throws -> Bool { false }
 }
 
 /// A fact a store's `load` found about the persisted state.
 public struct StoreFinding: Hashable, Sendable {
+    /// What the store found; the raw value is the `source` of the event the daemon records for it.
     public enum Kind: String, Hashable, Sendable {
         /// A damaged or stale copy was rebuilt from the other copy: nothing was lost.
         case repaired = "repair"
@@ -137,11 +154,14 @@ public struct StoreFinding: Hashable, Sendable {
         case kept
     }
 
+    /// What kind of fact it is.
     public var kind: Kind
     /// The region it is about, or `nil` for the whole store.
     public var region: Int?
+    /// What was found and done, in words.
     public var detail: String
 
+    /// A finding of `kind` about `region` (or the whole store), told in `detail`.
     public init(_ kind: Kind, region: Int?, _ detail: String) {
         self.kind = kind
         self.region = region

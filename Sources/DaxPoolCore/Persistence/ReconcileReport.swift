@@ -20,6 +20,7 @@ public struct LostFile: Hashable, Sendable, Codable {
     /// Its length in bytes.
     public var size: ByteCount
 
+    /// A lost file named `name` in `lost+found` (was `originalName`), at `path`, `size` bytes long.
     public init(name: String, originalName: String, path: String, size: ByteCount) {
         self.name = name
         self.originalName = originalName
@@ -45,6 +46,7 @@ public struct ReconcileReport: Sendable, Hashable {
     /// recreated, an orphan retired under a pending scrub's token.
     public var notes: [String]
 
+    /// A report; every list defaults to empty (nothing found, nothing done).
     public init(lostAndFound: [LostFile] = [], doubts: [String] = [], notes: [String] = []) {
         self.lostAndFound = lostAndFound
         self.doubts = doubts

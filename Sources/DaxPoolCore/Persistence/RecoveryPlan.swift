@@ -1,13 +1,16 @@
 /// Memory a backend holds for a device, as found on the system (a file backend's `daxR.N` file): evidence for
 /// `daxpool recover`.
 public struct HeldMemory: Hashable, Sendable {
+    /// The device the memory is named for.
     public var device: DeviceID
+    /// How much memory it holds, in bytes (a file's length).
     public var size: ByteCount
     /// Whether it is under its enabled name (`daxR.N`) rather than its disabled one.
     public var enabled: Bool
     /// The uid that owns it.
     public var owner: UInt32?
 
+    /// Memory of `size` bytes held for `device`, under its enabled name or not, owned by `owner` when known.
     public init(device: DeviceID, size: ByteCount, enabled: Bool, owner: UInt32?) {
         self.device = device
         self.size = size
@@ -28,8 +31,10 @@ public struct RecoveryDecision: Hashable, Sendable, Codable {
     public var subject: String
     /// `keep`, `take-labels`, `take-journal`, `adopt`, `drop`, `rename`.
     public var action: String
+    /// Why, in words the operator reads in `daxpool recover`'s output.
     public var reason: String
 
+    /// A decision to take `action` on `subject`, because of `reason`.
     public init(subject: String, action: String, reason: String) {
         self.subject = subject
         self.action = action
@@ -45,6 +50,7 @@ public struct RecoveryDecision: Hashable, Sendable, Codable {
 public struct RecoveryPlan: Hashable, Sendable {
     /// The region as it would be rebuilt (not degraded).
     public var region: RegionSnapshot
+    /// Every decision the rebuild takes, with its reason, in the order they were made.
     public var decisions: [RecoveryDecision]
 
     /// Plans the rebuild of `journal`'s region.

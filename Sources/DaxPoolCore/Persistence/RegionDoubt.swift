@@ -5,6 +5,7 @@ public struct RegionDoubt: Hashable, Sendable, Codable {
     /// device file bigger than its record, ...).
     public var reasons: [String]
 
+    /// A doubt for `reasons`.
     public init(reasons: [String]) {
         self.reasons = reasons
     }

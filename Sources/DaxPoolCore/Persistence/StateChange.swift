@@ -22,10 +22,12 @@ public enum StateChange: Hashable, Sendable, Codable {
 
 /// Why a list of changes does not apply to a snapshot (a journal that does not belong to its checkpoint).
 public struct StateChangeError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What does not apply and why.
     public var description: String
     /// The index of the record that does not apply, in a replay of many.
     public var record: Int?
 
+    /// An error told in `description`, about record `record` of a replay when known.
     public init(_ description: String, record: Int? = nil) {
         self.description = description
         self.record = record
