@@ -1,17 +1,25 @@
 /// A number of bytes. Encodes as a bare JSON integer.
 public struct ByteCount: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
+    /// The number of bytes.
     public var rawValue: UInt64
 
+    /// `rawValue` bytes.
     public init(rawValue: UInt64) { self.rawValue = rawValue }
 
+    /// `value` bytes.
     public init(_ value: UInt64) { self.rawValue = value }
 
+    /// No bytes.
     public static let zero = ByteCount(0)
 
+    /// `count` KiB (`count` × 1024 bytes); the caller keeps `count` small enough not to overflow.
     public static func kibibytes(_ count: UInt64) -> ByteCount { ByteCount(count << 10) }
+    /// `count` MiB (`count` × 2^20 bytes); the caller keeps `count` small enough not to overflow.
     public static func mebibytes(_ count: UInt64) -> ByteCount { ByteCount(count << 20) }
+    /// `count` GiB (`count` × 2^30 bytes); the caller keeps `count` small enough not to overflow.
     public static func gibibytes(_ count: UInt64) -> ByteCount { ByteCount(count << 30) }
 
+    /// Orders by number of bytes.
     public static func < (lhs: ByteCount, rhs: ByteCount) -> Bool { lhs.rawValue < rhs.rawValue }
 
     /// `self + other`, or `nil` on overflow.
@@ -49,6 +57,7 @@ public struct ByteCount: RawRepresentable, Hashable, Comparable, Sendable, Codab
         return "\(rawValue)"
     }
 
+    /// The number of bytes in decimal, without a unit.
     public var description: String { "\(rawValue)" }
 
     private static func fixed2(_ value: UInt64, _ scale: UInt64) -> String {
@@ -57,10 +66,12 @@ public struct ByteCount: RawRepresentable, Hashable, Comparable, Sendable, Codab
         return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
     }
 
+    /// Decodes a bare JSON integer of bytes.
     public init(from decoder: any Decoder) throws {
         rawValue = try decoder.singleValueContainer().decode(UInt64.self)
     }
 
+    /// Encodes the count as a bare JSON integer of bytes.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(rawValue)

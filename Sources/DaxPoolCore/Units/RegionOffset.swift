@@ -1,13 +1,18 @@
 /// A byte offset inside a region's address space. Encodes as a bare JSON integer.
 public struct RegionOffset: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
+    /// The offset in bytes from the region's start.
     public var rawValue: UInt64
 
+    /// The offset `rawValue` bytes into the region.
     public init(rawValue: UInt64) { self.rawValue = rawValue }
 
+    /// The offset `value` bytes into the region.
     public init(_ value: UInt64) { self.rawValue = value }
 
+    /// The region's start.
     public static let zero = RegionOffset(0)
 
+    /// Orders by position in the region.
     public static func < (lhs: RegionOffset, rhs: RegionOffset) -> Bool { lhs.rawValue < rhs.rawValue }
 
     /// `self + count`, or `nil` on overflow.
@@ -21,6 +26,7 @@ public struct RegionOffset: RawRepresentable, Hashable, Comparable, Sendable, Co
         earlier.rawValue <= rawValue ? ByteCount(rawValue - earlier.rawValue) : nil
     }
 
+    /// Whether the offset is a whole multiple of `alignment`.
     public func isAligned(to alignment: Alignment) -> Bool { rawValue & (alignment.rawValue - 1) == 0 }
 
     /// The smallest multiple of `alignment` at or above this offset, or `nil` on overflow.
@@ -30,12 +36,15 @@ public struct RegionOffset: RawRepresentable, Hashable, Comparable, Sendable, Co
         return overflow ? nil : RegionOffset(sum & ~mask)
     }
 
+    /// The offset in lowercase hex with a `0x` prefix.
     public var description: String { "0x" + String(rawValue, radix: 16) }
 
+    /// Decodes a bare JSON integer of bytes.
     public init(from decoder: any Decoder) throws {
         rawValue = try decoder.singleValueContainer().decode(UInt64.self)
     }
 
+    /// Encodes the offset as a bare JSON integer of bytes.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(rawValue)

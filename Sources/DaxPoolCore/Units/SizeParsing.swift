@@ -4,6 +4,7 @@ public enum SizeParseError: Error, Equatable, Sendable, CustomStringConvertible 
     case invalid(String)
     case overflow(String)
 
+    /// What is wrong with the size and the grammar to use instead, for error bodies and the CLI.
     public var description: String {
         switch self {
         case .empty:
