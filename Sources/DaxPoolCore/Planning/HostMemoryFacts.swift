@@ -9,6 +9,7 @@ public struct HostMemoryFacts: Hashable, Sendable {
         /// The memory block indices (block `M` covers `M * blockSize ..< (M + 1) * blockSize`).
         public var blocks: [UInt64]
 
+        /// Node `id` with the memory blocks `blocks`.
         public init(id: Int, blocks: [UInt64]) {
             self.id = id
             self.blocks = blocks
@@ -24,6 +25,7 @@ public struct HostMemoryFacts: Hashable, Sendable {
         /// `free_hugepages`.
         public var free: UInt64
 
+        /// A pool of `total` pages of `pageSize` bytes, `free` of them unused.
         public init(pageSize: UInt64, total: UInt64, free: UInt64) {
             self.pageSize = pageSize
             self.total = total
@@ -51,6 +53,7 @@ public struct HostMemoryFacts: Hashable, Sendable {
     /// `/sys/firmware/efi` exists: the host boots with EFI, so `efi_fake_mem=` can soft-reserve memory.
     public var bootsWithEFI: Bool
 
+    /// The facts of a host; the nodes default to unknown, the pools to none, HVO and EFI to off.
     public init(
         map: IOMemoryMap, commandLine: BootCommandLine, blockSize: UInt64, nodes: [NodeMemory] = [],
         hugePagePools: [HugePagePool] = [], vmemmapOptimized: Bool = false, bootsWithEFI: Bool = false

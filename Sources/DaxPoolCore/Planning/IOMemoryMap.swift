@@ -72,6 +72,7 @@ public enum IOMemoryMapError: Error, Hashable, Sendable, CustomStringConvertible
     /// A line is not `start-end : name` in hexadecimal.
     case unreadableLine(number: Int, text: String)
 
+    /// The line number and text that could not be read, for the CLI.
     public var description: String {
         switch self {
         case .unreadableLine(let number, let text): "line \(number) of /proc/iomem is not 'start-end : name': \(text)"
