@@ -7,6 +7,7 @@ public struct ErrorBody: Hashable, Sendable, Codable, Error {
     /// The HTTP status (0 when the CLI never reached the daemon).
     public var status: Int
 
+    /// An error body with `code`, `message` and HTTP `status`.
     public init(code: String, message: String, status: Int) {
         self.code = code
         self.message = message
