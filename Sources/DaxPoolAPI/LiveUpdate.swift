@@ -4,6 +4,7 @@ public struct LiveUpdatePrepareRequest: Hashable, Sendable, Codable {
     /// held by a device (no copy in its memory), or the command line does not carve a region as it was adopted.
     public var force: Bool?
 
+    /// A prepare request; `force` absent means do not force.
     public init(force: Bool? = nil) { self.force = force }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -12,6 +13,7 @@ public struct LiveUpdatePrepareRequest: Hashable, Sendable, Codable {
 }
 
 extension LiveUpdatePrepareRequest: KeyedRequestBody {
+    /// `force` only; the daemon refuses any other key.
     public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
@@ -23,6 +25,7 @@ public struct LiveUpdateRegion: Hashable, Sendable, Codable {
     public var devices: [String]
     /// Whether its layout is (prepare) or was (restore) in its memory, and where: `region_offset` of the 2 MiB area.
     public var memoryCopy: Bool
+    /// JSON `area_offset`: the region offset (bytes) of the 2 MiB area that holds the layout copy; absent without a copy.
     public var areaOffset: UInt64?
     /// The kernel device that holds the area until the next start (prepare only).
     public var holder: String?
@@ -34,6 +37,7 @@ public struct LiveUpdateRegion: Hashable, Sendable, Codable {
     /// What was wrong with a copy, or why a region has no copy in memory.
     public var notes: [String]
 
+    /// A report entry for region `region` and its `devices`; every optional field defaults to absent, `notes` to none.
     public init(
         region: Int, devices: [String], memoryCopy: Bool, areaOffset: UInt64? = nil, holder: String? = nil,
         carve: String? = nil, source: String? = nil, notes: [String] = []
@@ -75,6 +79,7 @@ public struct LiveUpdateReport: Hashable, Sendable, Codable {
     /// What to do next.
     public var nextSteps: [String]
 
+    /// A report in `state`; every other field defaults to absent or empty.
     public init(
         state: String, sequence: UInt64? = nil, regions: [LiveUpdateRegion] = [], lost: [String] = [],
         restored: Int? = nil, notRestored: [String] = [], kernelArguments: [String] = [], nextSteps: [String] = []

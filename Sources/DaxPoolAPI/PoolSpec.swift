@@ -5,6 +5,7 @@ import DaxPoolCore
 public enum PoolSpec {
     /// Why a pool list is wrong.
     public struct ParseError: Error, Equatable, CustomStringConvertible {
+        /// What is wrong with the pool list, naming the item.
         public var description: String
     }
 

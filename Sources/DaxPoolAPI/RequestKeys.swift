@@ -7,6 +7,7 @@ public struct RequestKeys: Hashable, Sendable {
     /// The keys of the objects under `key` (its value, or each element of its array).
     public var nested: [String: RequestKeys]
 
+    /// The keys `known`, with the keys of the objects under some of them in `nested`.
     public init(_ known: some Sequence<String>, nested: [String: RequestKeys] = [:]) {
         self.known = Set(known)
         self.nested = nested

@@ -128,7 +128,9 @@ public actor PoolService {
         revalidateLeases()
         if model != loaded { try store.commit(model.snapshot) }
         let keepsState = findings.contains { $0.kind == .kept }
-        if model.regions.isEmpty, !keepsState, let defaultSize = settings.defaultRegionSize, defaultSize.rawValue > 0 {
+        if model.regions.isEmpty, !keepsState, let defaultSize = settings.defaultRegionSize, defaultSize.rawValue > 0,
+            !skipsDefaultRegionForKernelRegions()
+        {
             let region = try await createRegion(
                 CreateRegionRequest(backend: .shm, size: SizeValue(bytes: defaultSize.rawValue)))
             logger.info(
@@ -275,7 +277,8 @@ public actor PoolService {
                 throw PoolError.regionExists(daxRegion)
             }
         }
-        let id = request.daxRegion ?? model.nextRegionID
+        // A new shm, hugetlb or sim region never takes a kernel region's id (devdax adopts that one under it).
+        let id = request.daxRegion ?? (request.backend == .devdax ? model.nextRegionID : freeRegionID())
         let pageSize: Alignment
         if let text = request.pageSize {
             do { pageSize = try Alignment(parsing: text) } catch { throw PoolError.invalidRequest(error.description) }
@@ -1190,7 +1193,7 @@ public actor PoolService {
             path: region.config.path,
             size: region.config.size.rawValue,
             availableSize: available > 0 ? available : nil,
-            align: region.config.align.rawValue,
+            align: backends[region.config.backend]?.reportedAlign(of: region.config) ?? region.config.pageSize.rawValue,
             devices: includeDevices
                 ? region.settledDevices.filter { isVisible($0, to: caller) }.map { info(for: $0, in: region) } : nil,
             backend: region.config.backend,

@@ -261,14 +261,16 @@ struct ServeCommand: AsyncParsableCommand {
                             logger: logger, directoryMode: othersOwnDevices ? 0o711 : 0o700, watcher: memoryWatcher,
                             scrubThreads: threads, mountsRegions: geteuid() == 0, ownership: ownership),
                         SimBackend(),
-                        DevDaxBackend(logger: logger, watcher: memoryWatcher, scrubThreads: threads),
+                        DevDaxBackend(
+                            sysfs: Sysfs(root: FilePath(sysfsRoot)), logger: logger, watcher: memoryWatcher,
+                            scrubThreads: threads),
                         HugetlbBackend(
                             logger: logger, scrubThreads: threads, watcher: memoryWatcher, ownership: ownership),
                     ],
                     store: store,
                     settings: PoolSettings(
                         defaultRegionSize: defaultSize,
-                        shmRoot: shmRoot ?? DefaultPaths.shmRoot,
+                        shmRoot: shmRootPath,
                         hugetlbRoot: "/run/daxpool/hugetlb"
                     ),
                     logger: logger,
