@@ -79,6 +79,16 @@ public protocol MemoryBackend: Sendable {
     /// What the host spends on page metadata (`struct page`) for the region's memory.
     func pageMetadata(for region: RegionConfig) -> PageMetadata
 
+    /// The region's `align` as `daxctl list -R` prints it: the kernel's `dax_region/align` for a devdax region, the
+    /// page size for the others (4K for shm, 2M or 1G for hugetlb). Not the largest device alignment the region
+    /// allows (`RegionConfig.align`).
+    func reportedAlign(of region: RegionConfig) -> UInt64
+
+    /// The ids the system gives its own memory regions, which a region of another backend must not take so that
+    /// adopting those regions later keeps their ids (devdax: the kernel's dax and nd regions, one id space); none
+    /// for backends without such regions.
+    func systemRegionIDs() -> Set<Int>
+
     /// Makes the ready memory `region.pool` names (file backends: zeroed, allocated files of those sizes), as far
     /// as the region's free memory allows. Long: called off the request path. `shouldContinue` is asked between
     /// steps and stops the fill when it answers `false`; `progress` hears (bytes made, bytes missing at the start).
@@ -177,6 +187,12 @@ extension MemoryBackend {
     public func pageMetadata(for region: RegionConfig) -> PageMetadata {
         PageMetadata(memory: region.size, pageSize: region.pageSize, vmemmapOptimized: false)
     }
+
+    /// The page size: what `daxctl list -R` would print for memory of that granularity.
+    public func reportedAlign(of region: RegionConfig) -> UInt64 { region.pageSize.rawValue }
+
+    /// Backends without regions of the system's own have none.
+    public func systemRegionIDs() -> Set<Int> { [] }
 
     /// Backends without a pool (`devdax`, `sim`) have nothing to fill.
     public func fillPool(
