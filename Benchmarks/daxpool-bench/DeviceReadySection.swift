@@ -127,7 +127,7 @@ enum DeviceReadySection {
             let region = try await daemon.service.createRegion(
                 CreateRegionRequest(
                     backend: .hugetlb, size: SizeValue(bytes: UInt64(deviceBytes)), path: directory + "/mnt/region",
-                    pageSize: "2M"))
+                    pageSize: "2M", hvo: "off"))
             regionID = region.id
             var cold = Samples()
             var coldCreate = Samples()
@@ -168,7 +168,7 @@ enum DeviceReadySection {
                     CreateRegionRequest(
                         backend: .hugetlb, size: SizeValue(bytes: UInt64(deviceBytes)),
                         path: directory + "/mnt/filled\(repetition)", pageSize: "2M",
-                        pool: [SizeValue(bytes: UInt64(deviceBytes))]))
+                        pool: [SizeValue(bytes: UInt64(deviceBytes))], hvo: "off"))
                 regionID = filled.id
                 let clock = ContinuousClock()
                 let fillStart = clock.now

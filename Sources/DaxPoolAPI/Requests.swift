@@ -15,6 +15,10 @@ public struct CreateRegionRequest: Hashable, Sendable, Codable {
     /// shm and hugetlb: the sizes of the ready (zeroed, allocated) files the region's pool keeps, one entry per
     /// file, so that a device of such a size is ready at once.
     public var pool: [SizeValue]?
+    /// hugetlb: `"on"` turns HugeTLB Vmemmap Optimization on (system-wide) before the pages are reserved when it is
+    /// off; `"off"` accepts the full page metadata when it is off. Omitted while HVO is off: the region is refused
+    /// (409 `hvo_off`), naming both costs.
+    public var hvo: String?
 
     public init(
         backend: BackendKind,
@@ -23,7 +27,8 @@ public struct CreateRegionRequest: Hashable, Sendable, Codable {
         pageSize: String? = nil,
         node: Int? = nil,
         daxRegion: Int? = nil,
-        pool: [SizeValue]? = nil
+        pool: [SizeValue]? = nil,
+        hvo: String? = nil
     ) {
         self.backend = backend
         self.size = size
@@ -32,10 +37,11 @@ public struct CreateRegionRequest: Hashable, Sendable, Codable {
         self.node = node
         self.daxRegion = daxRegion
         self.pool = pool
+        self.hvo = hvo
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case backend, size, path, node, pool
+        case backend, size, path, node, pool, hvo
         case pageSize = "page_size"
         case daxRegion = "dax_region"
     }

@@ -266,6 +266,10 @@ public actor PoolService {
             throw PoolError.invalidRequest("size is required for a \(request.backend) region")
         }
         let size = try parseSize(sizeValue, field: "size")
+        let hvo = try request.hvo.map { text throws(PoolError) in try VmemmapOptimizationChoice(parsing: text) }
+        if hvo != nil, request.backend != .hugetlb {
+            throw PoolError.invalidRequest("hvo is only for hugetlb regions: omit it for a \(request.backend) region")
+        }
         if let daxRegion = request.daxRegion {
             guard request.backend == .devdax else {
                 throw PoolError.invalidRequest("dax_region is only for devdax regions")
@@ -326,7 +330,13 @@ public actor PoolService {
             defer { creatingRegionPaths.remove(path) }
             do {
                 let request = wanted
-                config = try await Self.offActor { try backend.createRegion(request) }
+                config = try await Self.offActor {
+                    // hugetlb settles HugeTLB Vmemmap Optimization (refuse, turn on, accept) before reserving pages.
+                    guard let optimizing = backend as? any VmemmapOptimizingBackend else {
+                        return try backend.createRegion(request)
+                    }
+                    return try optimizing.createRegion(request, vmemmapOptimization: hvo)
+                }
             } catch {
                 model.retire(region: id, instance: nil, done: true)
                 throw error

@@ -73,7 +73,7 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
         #expect(carve.ranges.map { [$0.start, $0.size] } == plan.ranges.map { [$0.start, $0.size] })
         #expect(carve.ranges.allSatisfy { $0.kind == "soft-reserved" })
         #expect(CarveValidator.validate(carve, against: facts.map, blockSize: facts.blockSize, applied: false).isEmpty)
-        #expect(plan.hugetlbArguments.last == "hugetlb_optimize_vmemmap=on")
+        #expect(plan.hugetlbArguments.last == "hugetlb_free_vmemmap=on")
         #expect(plan.hostKeeps + plan.carvedMemory == plan.systemRAM)
     }
 
@@ -82,7 +82,7 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
         let facts = try PlanFixture.facts("host", iomem: "host-iomem.txt", cmdline: "host-cmdline.txt")
         let plan = try CarvePlanner.plan(CarveRequest(guestMemory: .gibibytes(8), pageSize: .page1G), on: facts)
         #expect(plan.memmapArguments == ["memmap=8G%17G-1+0xefffffff"])
-        #expect(plan.hugetlbArguments == ["hugepagesz=1G", "hugepages=8", "hugetlb_optimize_vmemmap=on"])
+        #expect(plan.hugetlbArguments == ["hugepagesz=1G", "hugepages=8", "hugetlb_free_vmemmap=on"])
         #expect(plan.pageMetadataFullPerTebibyte == 16 << 30)
         #expect(plan.pageMetadataPerTebibyte == 4 << 20)
         #expect(plan.efiFakeMemArgument == nil)
@@ -175,7 +175,7 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
 
     @Test("the huge page arguments are read per size and per node") func theHugePageArgumentsAreReadPerSizeAndNode() {
         let line = BootCommandLine(
-            "hugepagesz=1G hugepages=0:2,1:3 hugepagesz=2M hugepages=512 hugetlb_optimize_vmemmap=on -- x=1")
+            "hugepagesz=1G hugepages=0:2,1:3 hugepagesz=2M hugepages=512 hugetlb_free_vmemmap=on -- x=1")
         #expect(line.hugePages.map(\.count) == [5, 512])
         #expect(line.hugePages.map(\.pageSize) == [1 << 30, 2 << 20])
         #expect(line.vmemmapOptimization == true)

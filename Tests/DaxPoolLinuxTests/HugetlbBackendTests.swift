@@ -22,7 +22,7 @@ struct HugetlbBackendTests {
             try #require(base == start + 2, "the kernel must give this test 2 pages")
 
             let request = HugetlbTestSupport.region("\(root)/region3", id: 3, size: .mebibytes(16))
-            let config = try backend.createRegion(request)
+            let config = try backend.createRegion(request, vmemmapOptimization: .off)
             #expect(config.targetNode == 0, "the default node is reported")
             #expect(HugetlbTestSupport.count(.page2M) == base + 8)
             #expect(Scratch.fileSystemType(request.path) == HugetlbTestSupport.hugetlbfsMagic)
@@ -36,7 +36,7 @@ struct HugetlbBackendTests {
             #expect(record.pagesAdded == 8 && record.node == 0 && record.pageSize == .page2M)
 
             // Creating again over our own mount reuses it and takes no more pages.
-            _ = try backend.createRegion(request)
+            _ = try backend.createRegion(request, vmemmapOptimization: .off)
             #expect(HugetlbTestSupport.count(.page2M) == base + 8)
 
             try backend.destroyRegion(config)
@@ -50,7 +50,8 @@ struct HugetlbBackendTests {
     @Test("a device file has exactly its size and mode 0600, all pages allocated on the region's node")
     func deviceFile() throws {
         try HugetlbTestSupport.withPool { root in
-            let region = try backend.createRegion(HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(16)))
+            let region = try backend.createRegion(
+                HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(16)), vmemmapOptimization: .off)
             defer { try? HugetlbTestSupport.destroyAll(backend, region) }
             let device = DaxPoolCore.DeviceID(region: 0, instance: 0)
             try backend.provisionDevice(device, size: .mebibytes(6), extents: [], in: region)
@@ -79,7 +80,8 @@ struct HugetlbBackendTests {
     @Test("a destroyed device's file is scrubbed into the pool and a create of the same size takes it at once")
     func poolReuse() throws {
         try HugetlbTestSupport.withPool { root in
-            let region = try backend.createRegion(HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(16)))
+            let region = try backend.createRegion(
+                HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(16)), vmemmapOptimization: .off)
             defer { try? HugetlbTestSupport.destroyAll(backend, region) }
             let first = DaxPoolCore.DeviceID(region: 0, instance: 0)
             try backend.provisionDevice(first, size: .mebibytes(8), extents: [], in: region)
@@ -106,7 +108,8 @@ struct HugetlbBackendTests {
     @Test("memory that only pooled files hold is evicted for a create or grow of another size")
     func eviction() throws {
         try HugetlbTestSupport.withPool { root in
-            let region = try backend.createRegion(HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8)))
+            let region = try backend.createRegion(
+                HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8)), vmemmapOptimization: .off)
             defer { try? HugetlbTestSupport.destroyAll(backend, region) }
             let first = DaxPoolCore.DeviceID(region: 0, instance: 0)
             try backend.provisionDevice(first, size: .mebibytes(8), extents: [], in: region)
@@ -128,7 +131,8 @@ struct HugetlbBackendTests {
     @Test("a destroyed device that a process still maps is unlinked, never pooled")
     func heldFileIsNotPooled() throws {
         try HugetlbTestSupport.withPool { root in
-            let region = try backend.createRegion(HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8)))
+            let region = try backend.createRegion(
+                HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8)), vmemmapOptimization: .off)
             defer { try? HugetlbTestSupport.destroyAll(backend, region) }
             let device = DaxPoolCore.DeviceID(region: 0, instance: 0)
             try backend.provisionDevice(device, size: .mebibytes(4), extents: [], in: region)
@@ -148,7 +152,8 @@ struct HugetlbBackendTests {
     @Test("reconcile mounts a vanished mount again and recreates the device files without reserving twice")
     func reconcileAfterUnmount() throws {
         try HugetlbTestSupport.withPool { root in
-            let region = try backend.createRegion(HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(16)))
+            let region = try backend.createRegion(
+                HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(16)), vmemmapOptimization: .off)
             defer { try? HugetlbTestSupport.destroyAll(backend, region) }
             let base = HugetlbTestSupport.count(.page2M)
             try backend.provisionDevice(
@@ -203,7 +208,9 @@ struct HugetlbBackendTests {
             let pages = HugetlbPagesFake(start: 5, extra: 3)
             let backend = HugetlbBackend(pages: pages)
             let request = HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(16))
-            let error = try #require(throws: BackendError.self) { try backend.createRegion(request) }
+            let error = try #require(throws: BackendError.self) {
+                try backend.createRegion(request, vmemmapOptimization: .off)
+            }
             #expect(error.errno == ENOMEM)
             #expect(error.message.contains("asked the kernel for 8 pages of 2M on NUMA node 0"))
             #expect(error.message.contains("got 3"))
@@ -227,7 +234,9 @@ struct HugetlbBackendTests {
             let memTotal = HugetlbTestSupport.memTotal()
             let size = ByteCount((memTotal / (2 << 20) + 512) * (2 << 20))
             let request = HugetlbTestSupport.region("\(root)/region0", size: size)
-            let error = try #require(throws: BackendError.self) { try backend.createRegion(request) }
+            let error = try #require(throws: BackendError.self) {
+                try backend.createRegion(request, vmemmapOptimization: .off)
+            }
             #expect(
                 error.errno == ENOMEM && error.message.contains("asked the kernel for \(size.rawValue >> 21) pages"))
             #expect(HugetlbTestSupport.count(.page2M) == before)

@@ -31,7 +31,7 @@ struct HugetlbPageMetadataTests {
             try HugetlbTestSupport.withPool { root in
                 let request = HugetlbTestSupport.region("\(root)/region0", size: .gibibytes(1))
                 let before = try #require(HugetlbMemmapCounters.read())
-                let region = try backend.createRegion(request)
+                let region = try backend.createRegion(request, vmemmapOptimization: .off)
                 let during = try #require(HugetlbMemmapCounters.read())
                 let metadata = backend.pageMetadata(for: region)
                 try backend.destroyRegion(region)

@@ -21,7 +21,7 @@ struct HugetlbResizeCrashTests {
         try HugetlbTestSupport.withPool { root in
             let base = HugetlbTestSupport.count(.page2M)
             let region = try backend.createRegion(
-                HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(UInt64(from))))
+                HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(UInt64(from))), vmemmapOptimization: .off)
             defer { try? backend.destroyRegion(region) }
             try #require(HugetlbTestSupport.count(.page2M) == base + from / 2)
             let record = try HugetlbResizeTests.record(root)
@@ -53,7 +53,8 @@ struct HugetlbResizeCrashTests {
     func uncommittedGrowWithDeviceIsDoubt() throws {
         try HugetlbTestSupport.withPool { root in
             let base = HugetlbTestSupport.count(.page2M)
-            let region = try backend.createRegion(HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8)))
+            let region = try backend.createRegion(
+                HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8)), vmemmapOptimization: .off)
             let grown = try backend.resizeRegion(region, to: .mebibytes(16))
             defer { try? HugetlbTestSupport.destroyAll(backend, grown) }
             let device = DaxPoolCore.DeviceID(region: 0, instance: 0)

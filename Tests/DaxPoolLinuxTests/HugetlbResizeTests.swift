@@ -63,7 +63,8 @@ struct HugetlbResizeTests {
             let base = HugetlbTestSupport.count(.page2M)
             try #require(base == start + 2, "the kernel must give this test 2 pages")
 
-            let region = try backend.createRegion(HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8)))
+            let region = try backend.createRegion(
+                HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8)), vmemmapOptimization: .off)
             try #require(HugetlbTestSupport.count(.page2M) == base + 4)
             let grown = try backend.resizeRegion(region, to: .mebibytes(24))
             #expect(grown.size == .mebibytes(24))
@@ -91,7 +92,8 @@ struct HugetlbResizeTests {
         try HugetlbTestSupport.withPool { root in
             let base = HugetlbTestSupport.count(.page2M)
             let stingy = HugetlbBackend(pages: HugetlbStingyKernel(limit: base + 6))
-            let region = try stingy.createRegion(HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8)))
+            let region = try stingy.createRegion(
+                HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8)), vmemmapOptimization: .off)
             defer { try? stingy.destroyRegion(region) }
             try #require(HugetlbTestSupport.count(.page2M) == base + 4, "the kernel must give this test 4 pages")
             let record = try Self.record(root)
@@ -109,7 +111,8 @@ struct HugetlbResizeTests {
     func deviceBlocksResize() throws {
         try HugetlbTestSupport.withPool { root in
             let base = HugetlbTestSupport.count(.page2M)
-            let region = try backend.createRegion(HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8)))
+            let region = try backend.createRegion(
+                HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8)), vmemmapOptimization: .off)
             defer { try? HugetlbTestSupport.destroyAll(backend, region) }
             try #require(HugetlbTestSupport.count(.page2M) == base + 4)
             let device = DaxPoolCore.DeviceID(region: 0, instance: 0)

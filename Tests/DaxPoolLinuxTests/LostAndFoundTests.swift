@@ -216,7 +216,8 @@ struct LostAndFoundTests {
     func hugetlbOrphan() throws {
         try HugetlbTestSupport.withPool { root in
             let backend = HugetlbBackend(scrubThreads: 2)
-            let region = try backend.createRegion(HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(16)))
+            let region = try backend.createRegion(
+                HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(16)), vmemmapOptimization: .off)
             defer { try? HugetlbTestSupport.destroyAll(backend, region) }
             let kept = DeviceID(region: 0, instance: 0)
             try backend.provisionDevice(kept, size: .mebibytes(2), extents: [], in: region)

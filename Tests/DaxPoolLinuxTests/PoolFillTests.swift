@@ -167,7 +167,7 @@ struct PoolFillTests {
             let backend = HugetlbBackend(scrubThreads: 2)
             var config = HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(16))
             config.pool = [.mebibytes(4), .mebibytes(8)]
-            let region = try backend.createRegion(config)
+            let region = try backend.createRegion(config, vmemmapOptimization: .off)
             defer { try? HugetlbTestSupport.destroyAll(backend, region) }
             _ = try Self.fill(backend, region)
             #expect(backend.readyFiles(in: region) == [.mebibytes(4), .mebibytes(8)])

@@ -42,7 +42,8 @@ struct TenantIsolationTests {
     func hugetlb(keepsScrubbedFiles: Bool) throws {
         try HugetlbTestSupport.withPool { root in
             let backend = HugetlbBackend(scrubThreads: 2, keepsScrubbedFiles: keepsScrubbedFiles)
-            let region = try backend.createRegion(HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(32)))
+            let region = try backend.createRegion(
+                HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(32)), vmemmapOptimization: .off)
             defer { try? HugetlbTestSupport.destroyAll(backend, region) }
             let reused = try TenantIsolationProbe.run(backend, region, rounds: Self.rounds)
             #expect(reused, "the secret's huge pages must be handed out again (pool hit or the node's free list)")
@@ -58,7 +59,8 @@ extension TenantIsolationTests {
     func hugetlbRetiredThenScrubbed() throws {
         try HugetlbTestSupport.withPool { root in
             let backend = HugetlbBackend(scrubThreads: 2)
-            let region = try backend.createRegion(HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(32)))
+            let region = try backend.createRegion(
+                HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(32)), vmemmapOptimization: .off)
             defer { try? HugetlbTestSupport.destroyAll(backend, region) }
             let victim = DaxPoolCore.DeviceID(region: 0, instance: 0)
             try backend.provisionDevice(victim, size: .mebibytes(16), extents: [], in: region)

@@ -61,6 +61,7 @@ struct ProgressCommandTests {
             let mountPoint = "\(daemon.root)/hugetlb/region0"
             let region = daemon.cli([
                 "create-region", "--backend", "hugetlb", "--page-size", "2M", "--size", "256M", "--path", mountPoint,
+                "--hvo", "off",
             ])
             try #require(region.status == 0, "\(region.stderr)")
             defer { _ = daemon.cli(["destroy-region", "0"]) }

@@ -34,6 +34,7 @@ struct QemuGuestTests {
             }
             let region = daemon.cli([
                 "create-region", "--backend", "hugetlb", "--page-size", "2M", "--size", "256M", "--path", mountPoint,
+                "--hvo", "off",
             ])
             if region.status != 0, region.stderr.contains("not available") {
                 try Test.cancel(

@@ -95,7 +95,7 @@ check "devdax: daxpool's available size ($pav) is the kernel's ($kav) less the q
 dp_destroy_all 0
 
 # ------------------------------------------------------------------ hugetlb (2 MiB pages)
-run daxpool create-region --backend hugetlb --page-size 2M -s 64M || { finish memory-errors; exit 1; }
+run daxpool create-region --backend hugetlb --page-size 2M -s 64M --hvo off || { finish memory-errors; exit 1; }
 H=$(jq -r "$ARR"'arr[0].id // .id' /tmp/out.json)
 run daxpool create-device -r "$H" -s 32M --name hvictim
 hpath=$(daxpool list -d hvictim | jq -r "$ARR"'arr[0].path')

@@ -1,6 +1,7 @@
 /// What a kernel command line (`/proc/cmdline`) says about boot-time memory: the carve arguments (read by
 /// `KernelCarve`), the HugeTLB pools (`hugepagesz=`, `hugepages=`, `default_hugepagesz=`) and
-/// `hugetlb_optimize_vmemmap=`.
+/// `hugetlb_free_vmemmap=` (the boot parameter of HugeTLB Vmemmap Optimization; its sysctl is
+/// `vm.hugetlb_optimize_vmemmap`).
 public struct BootCommandLine: Hashable, Sendable {
     /// One `hugepages=` pool request, tied to the `hugepagesz=` before it.
     public struct HugePageRequest: Hashable, Sendable {
@@ -18,7 +19,7 @@ public struct BootCommandLine: Hashable, Sendable {
     public var carve: KernelCarve
     /// The `hugepages=` requests.
     public var hugePages: [HugePageRequest]
-    /// `hugetlb_optimize_vmemmap=on` (`true`), `=off` (`false`) or absent (`nil`).
+    /// `hugetlb_free_vmemmap=on` (`true`), `=off` (`false`) or absent (`nil`).
     public var vmemmapOptimization: Bool?
 
     /// Reads a kernel command line.
@@ -53,7 +54,7 @@ public struct BootCommandLine: Hashable, Sendable {
                 } else if let count = UInt64(value) {
                     requests.append(HugePageRequest(pageSize: pageSize, perNode: nil, count: count))
                 }
-            } else if word.hasPrefix("hugetlb_optimize_vmemmap=") {
+            } else if word.hasPrefix("hugetlb_free_vmemmap=") {
                 optimization = value == "on" || value == "1" || value == "y"
             }
         }

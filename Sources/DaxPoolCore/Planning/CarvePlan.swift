@@ -7,6 +7,7 @@ public struct CarveRequest: Hashable, Sendable {
     /// Whether to split the memory evenly across the NUMA nodes with memory.
     public var perNode: Bool
 
+    /// A request for `guestMemory` bytes in pages of `pageSize` (2 MiB unless given), on one node unless `perNode`.
     public init(guestMemory: ByteCount, pageSize: Alignment = .page2M, perNode: Bool = false) {
         self.guestMemory = guestMemory
         self.pageSize = pageSize
@@ -45,7 +46,7 @@ public struct CarvePlan: Hashable, Sendable, Codable {
     public var memmapArguments: [String]
     /// `efi_fake_mem=SIZE@START:0x40000` (EFI_MEMORY_SP), when the host boots with EFI; `nil` otherwise.
     public var efiFakeMemArgument: String?
-    /// `hugepagesz=`, `hugepages=` and `hugetlb_optimize_vmemmap=on`: the HugeTLB alternative.
+    /// `hugepagesz=`, `hugepages=` and `hugetlb_free_vmemmap=on` (HVO at boot): the HugeTLB alternative.
     public var hugetlbArguments: [String]
     /// The daxpool commands that adopt the soft-reserved carve after the reboot.
     public var adoptSoftReserved: [String]
@@ -105,6 +106,7 @@ public enum CarvePlanError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Not enough block-aligned System RAM above 4 GiB (on the node).
     case notEnoughMemory(requested: UInt64, available: UInt64, node: Int?)
 
+    /// Why no plan could be made and what to do, for the CLI.
     public var description: String {
         switch self {
         case .addressesHidden:

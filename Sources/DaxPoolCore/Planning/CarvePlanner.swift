@@ -59,7 +59,9 @@ public enum CarvePlanner {
             let perNode = pages / UInt64(nodes.count)
             hugetlb.append("hugepages=" + nodes.map { "\($0.id):\(perNode)" }.joined(separator: ","))
         }
-        hugetlb.append("hugetlb_optimize_vmemmap=on")
+        // HVO's boot parameter (`core_param(hugetlb_free_vmemmap, ...)` in mm/hugetlb_vmemmap.c); the sysctl is
+        // vm.hugetlb_optimize_vmemmap, which the kernel does not take on its command line.
+        hugetlb.append("hugetlb_free_vmemmap=on")
         if !facts.vmemmapOptimized {
             notes.append(
                 "HugeTLB vmemmap optimization is off now (vm.hugetlb_optimize_vmemmap=0): the HugeTLB carve turns it "

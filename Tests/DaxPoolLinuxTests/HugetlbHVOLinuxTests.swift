@@ -1,0 +1,209 @@
+import DaxPoolAPI
+import DaxPoolCore
+import DaxPoolLinux
+import DaxPoolServer
+import Foundation
+import Glibc
+import Logging
+import Synchronization
+import SystemPackage
+import Testing
+
+/// A hugetlb region never pays the full page metadata by accident: the real backend, with a file standing in for
+/// `/proc/sys/vm/hugetlb_optimize_vmemmap` (so the host's setting is not touched), refuses while HVO is off unless
+/// the creator says `--hvo on` (written before any page is reserved) or `--hvo off`; and once, with the real
+/// setting, `--hvo on` through the daemon turns HVO on and the region's figure is the optimized one.
+@Suite(
+    "hugetlb regions and HugeTLB Vmemmap Optimization (real backend)", .serialized,
+    .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason))
+struct HugetlbHVOLinuxTests {
+    /// Runs `body` with a file holding `value` (or no file when `nil`) standing in for the HVO setting.
+    func withSetting(_ value: String?, _ body: (String) throws -> Void) throws {
+        let directory = try Scratch.makeDirectory(under: "/tmp")
+        defer { Scratch.remove(directory) }
+        let path = "\(directory)/hugetlb_optimize_vmemmap"
+        if let value { try Data(value.utf8).write(to: URL(fileURLWithPath: path)) }
+        try body(path)
+    }
+
+    static func setting(_ path: String) -> String {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "missing").trimmingCharacters(
+            in: .whitespacesAndNewlines)
+    }
+
+    @Test("with HVO off and no --hvo, a region is refused as hvo_off before anything is made, naming both costs")
+    func refusedWithoutChoice() throws {
+        try withSetting("0\n") { setting in
+            try HugetlbTestSupport.withPool { root in
+                let pages = HugetlbTestSupport.count(.page2M)
+                let backend = HugetlbBackend(vmemmapSysctlPath: setting)
+                let request = HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8))
+                let refusal = try #require(throws: BackendRefusal.self) { try backend.createRegion(request) }
+                #expect(refusal.reason == .vmemmapOptimizationOff && refusal.code == "hvo_off")
+                // 8 MiB of 2M pages: 4 pages × 32 KiB without HVO, 4 × 4 KiB with it.
+                #expect(refusal.message.contains("costs 128 KiB of page metadata"), "\(refusal)")
+                #expect(refusal.message.contains("16 GiB per TiB"))
+                #expect(refusal.message.contains("16 KiB (2 GiB per TiB) with it"))
+                #expect(refusal.message.contains("--hvo on") && refusal.message.contains("--hvo off"))
+                #expect(refusal.message.contains("system-wide"))
+                #expect(!Scratch.exists("\(root)/region0") && !Scratch.exists("\(root)/region0.hugetlb.json"))
+                #expect(HugetlbTestSupport.count(.page2M) == pages, "no page was reserved")
+                #expect(Self.setting(setting) == "0", "the setting is untouched")
+            }
+        }
+    }
+
+    @Test("without the HVO setting, --hvo on and no --hvo are refused as hvo_unavailable; --hvo off is not")
+    func unavailable() throws {
+        try withSetting(nil) { setting in
+            try HugetlbTestSupport.withPool { root in
+                let backend = HugetlbBackend(vmemmapSysctlPath: setting)
+                let request = HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(4))
+                for choice in [nil, VmemmapOptimizationChoice.on] {
+                    let refusal = try #require(throws: BackendRefusal.self) {
+                        try backend.createRegion(request, vmemmapOptimization: choice)
+                    }
+                    #expect(refusal.code == "hvo_unavailable", "\(String(describing: choice))")
+                    #expect(refusal.message.contains("no HugeTLB Vmemmap Optimization"), "\(refusal)")
+                    #expect(refusal.message.contains("--hvo off"))
+                    #expect(refusal.message.hasPrefix("--hvo on cannot be done") == (choice == .on))
+                }
+                #expect(!Scratch.exists("\(root)/region0"))
+                let region = try backend.createRegion(request, vmemmapOptimization: .off)
+                defer { try? backend.destroyRegion(region) }
+                #expect(backend.pageMetadata(for: region).vmemmapOptimized == false)
+            }
+        }
+    }
+
+    @Test("--hvo off reserves the pages with HVO still off, and the region's figure is the unoptimized one")
+    func acceptedOff() throws {
+        try withSetting("0\n") { setting in
+            try HugetlbTestSupport.withPool { root in
+                let backend = HugetlbBackend(vmemmapSysctlPath: setting)
+                let region = try backend.createRegion(
+                    HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8)), vmemmapOptimization: .off)
+                defer { try? backend.destroyRegion(region) }
+                #expect(Self.setting(setting) == "0", "--hvo off leaves the setting alone")
+                let record = try #require(try HugetlbRegionRecord.load(FilePath("\(root)/region0.hugetlb.json")))
+                #expect(!record.vmemmapOptimized)
+                let metadata = backend.pageMetadata(for: region)
+                #expect(!metadata.vmemmapOptimized)
+                #expect(metadata.bytes == .kibibytes(128), "4 pages × 512 struct pages × 64 B")
+                // Turning HVO on later does not change pages already reserved, nor the figure.
+                try Data("1\n".utf8).write(to: URL(fileURLWithPath: setting))
+                #expect(backend.pageMetadata(for: region).bytes == .kibibytes(128))
+            }
+        }
+    }
+
+    @Test("--hvo on writes 1 to the setting before any page is reserved, and the region's figure is the optimized one")
+    func turnedOnFirst() throws {
+        try withSetting("0\n") { setting in
+            try HugetlbTestSupport.withPool { root in
+                let pages = SettingWitnessingPages(setting: setting)
+                let backend = HugetlbBackend(pages: pages, vmemmapSysctlPath: setting)
+                let region = try backend.createRegion(
+                    HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8)), vmemmapOptimization: .on)
+                defer { try? backend.destroyRegion(region) }
+                #expect(Self.setting(setting) == "1")
+                #expect(!pages.seen.isEmpty && pages.seen.allSatisfy { $0 == "1" }, "\(pages.seen)")
+                #expect(
+                    try HugetlbRegionRecord.load(FilePath("\(root)/region0.hugetlb.json"))?.vmemmapOptimized == true)
+                let metadata = backend.pageMetadata(for: region)
+                #expect(metadata.vmemmapOptimized && metadata.bytes == .kibibytes(16), "4 pages × 4 KiB")
+            }
+        }
+    }
+
+    @Test("with HVO on no --hvo is needed, and the setting is not written")
+    func alreadyOn() throws {
+        try withSetting("1\n") { setting in
+            try HugetlbTestSupport.withPool { root in
+                let backend = HugetlbBackend(vmemmapSysctlPath: setting)
+                let before = try FileManager.default.attributesOfItem(atPath: setting)[.modificationDate] as? Date
+                let region = try backend.createRegion(HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(4)))
+                defer { try? backend.destroyRegion(region) }
+                #expect(backend.pageMetadata(for: region).vmemmapOptimized)
+                #expect(try FileManager.default.attributesOfItem(atPath: setting)[.modificationDate] as? Date == before)
+            }
+        }
+    }
+
+    @Test(
+        "create-region hvo on through the daemon turns the real HVO setting on and the figure is the optimized one",
+        .enabled(if: HugetlbVmemmapOptimization.isEnabled() != nil, HugetlbMemmapCounters.noHVOReason))
+    func realSettingTurnedOn() async throws {
+        let setting = HugetlbVmemmapOptimization.sysctlPath
+        try await HugetlbHVOHost.withPoolAsync { root in
+            guard let original = HugetlbVmemmapOptimization.isEnabled() else {
+                throw HugetlbTestError("\(setting) cannot be read")
+            }
+            // HVO is system-wide and other jobs share this machine: it is put back to what it was, whatever happens.
+            defer { HugetlbMemmapCounters.write(original ? "1" : "0", to: setting) }
+            if original { HugetlbMemmapCounters.write("0", to: setting) }
+            try #require(HugetlbVmemmapOptimization.isEnabled() == false, "cannot switch \(setting) off for the test")
+            let service = try await PoolService(
+                backends: [HugetlbBackend(scrubThreads: 1)],
+                store: JSONFileStateStore(directory: "\(root)/state"),
+                settings: PoolSettings(defaultRegionSize: nil, shmRoot: root, hugetlbRoot: root),
+                logger: Logger(label: "test"))
+            let refused = await #expect(throws: BackendRefusal.self) {
+                try await service.createRegion(
+                    CreateRegionRequest(backend: .hugetlb, size: SizeValue("8M"), path: "\(root)/region0"))
+            }
+            #expect(refused?.code == "hvo_off")
+            #expect(HugetlbVmemmapOptimization.isEnabled() == false, "a refusal leaves HVO off")
+            let region = try await service.createRegion(
+                CreateRegionRequest(backend: .hugetlb, size: SizeValue("8M"), path: "\(root)/region0", hvo: "on"))
+            #expect(HugetlbVmemmapOptimization.isEnabled() == true, "\(setting) reads 1")
+            let metadata = try #require(region.pageMetadata)
+            #expect(metadata.vmemmapOptimized && metadata.bytes == .kibibytes(16), "\(metadata)")
+            let listed = await service.regions().first { $0.id == region.id }?.pageMetadata
+            #expect(listed == metadata, "list -R shows the same figure")
+            try await service.destroyRegion(region.id)
+            HugetlbMemmapCounters.write(original ? "1" : "0", to: setting)
+            #expect(HugetlbVmemmapOptimization.isEnabled() == original, "\(setting) is put back as it was")
+        }
+    }
+}
+
+/// The real kernel's huge page pools, remembering what the HVO setting file held each time a page count was written.
+final class SettingWitnessingPages: HugetlbPageCounter, Sendable {
+    let real = HugetlbSysfsPageCounter()
+    let setting: String
+    private let witnessed = Mutex<[String]>([])
+
+    init(setting: String) { self.setting = setting }
+
+    var seen: [String] { witnessed.withLock { $0 } }
+
+    func count(node: Int, pageSize: Alignment) throws(BackendError) -> Int {
+        try real.count(node: node, pageSize: pageSize)
+    }
+
+    func setCount(_ count: Int, node: Int, pageSize: Alignment) throws(BackendError) {
+        let value = HugetlbHVOLinuxTests.setting(setting)
+        witnessed.withLock { $0.append(value) }
+        try real.setCount(count, node: node, pageSize: pageSize)
+    }
+}
+
+enum HugetlbHVOHost {
+    /// `HugetlbTestSupport.withPool` for an async body: the same lock across test processes, a fresh root that is
+    /// unmounted and removed afterwards, and the 2M pool put back as it was.
+    static func withPoolAsync(_ body: (String) async throws -> Void) async throws {
+        let lock = open(HugetlbTestSupport.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        try #require(lock >= 0, "open \(HugetlbTestSupport.lockPath): \(errno)")
+        defer { close(lock) }
+        while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
+        let root = "/tmp/daxpool-hugetlb-hvo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let before = HugetlbTestSupport.count(.page2M)
+        defer {
+            HugetlbTestSupport.cleanUp(root)
+            if HugetlbTestSupport.count(.page2M) != before { HugetlbTestSupport.setCount(before, .page2M) }
+        }
+        try await body(root)
+    }
+}
