@@ -2,6 +2,7 @@ public import DaxPoolCore
 
 /// `POST /v1/regions`.
 public struct CreateRegionRequest: Hashable, Sendable, Codable {
+    /// JSON `backend`: where the region's memory comes from (`shm`, `hugetlb`, `devdax`, `sim`).
     public var backend: BackendKind
     /// Bytes, or a string with a k/m/g/t suffix. Optional for devdax (the kernel region's size is used).
     public var size: SizeValue?
@@ -9,6 +10,7 @@ public struct CreateRegionRequest: Hashable, Sendable, Codable {
     public var path: String?
     /// `4K`, `2M` or `1G` (hugetlb page size).
     public var pageSize: String?
+    /// JSON `node`: the NUMA node to take the memory from; absent for no binding.
     public var node: Int?
     /// devdax: the kernel dax region to adopt (its id becomes the region id).
     public var daxRegion: Int?
@@ -20,6 +22,7 @@ public struct CreateRegionRequest: Hashable, Sendable, Codable {
     /// (409 `hvo_off`), naming both costs.
     public var hvo: String?
 
+    /// A request for a region of `backend`; every other field defaults to absent.
     public init(
         backend: BackendKind,
         size: SizeValue? = nil,
@@ -48,14 +51,18 @@ public struct CreateRegionRequest: Hashable, Sendable, Codable {
 }
 
 extension CreateRegionRequest: KeyedRequestBody {
+    /// `backend`, `size`, `path`, `page_size`, `node`, `dax_region`, `pool` and `hvo`; the daemon refuses any other
+    /// key.
     public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// `PUT /v1/regions/{region}/pool`: the sizes of the ready files the region's pool keeps from now on (an empty
 /// list keeps none: files already ready stay until memory is needed).
 public struct SetPoolRequest: Hashable, Sendable, Codable {
+    /// JSON `pool`: the sizes of the ready files to keep, one entry per file (size strings or byte integers).
     public var pool: [SizeValue]
 
+    /// A request to keep `pool`.
     public init(pool: [SizeValue]) {
         self.pool = pool
     }
@@ -66,22 +73,29 @@ public struct SetPoolRequest: Hashable, Sendable, Codable {
 }
 
 extension SetPoolRequest: KeyedRequestBody {
+    /// `pool` only; the daemon refuses any other key.
     public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// `POST /v1/devices`.
 public struct CreateDeviceRequest: Hashable, Sendable, Codable {
+    /// JSON `region`: the region to allocate from; absent for the first region with room.
     public var region: Int?
     /// Omitted: all the region's available memory (daxctl's default); with `mappings`: their sum.
     public var size: SizeValue?
+    /// JSON `align`: the device alignment, `4K`, `2M`, `1G` or bytes; absent for the region's page size, at least
+    /// 2 MiB where the region allows it.
     public var align: SizeValue?
+    /// JSON `name`: the device's name (1 to 63 bytes, checked as `DeviceName` says); absent for none.
     public var name: String?
+    /// JSON `uuid`: the device's uuid in 8-4-4-4-12 hex, not all zero; absent for a new random one.
     public var uuid: String?
     /// An exact layout to rebuild (from `list -M` output), in page-offset order.
     public var mappings: [MappingRequest]?
     /// The uid that will own the device (administrators only; default: the caller).
     public var owner: UInt32?
 
+    /// A device request; every field defaults to absent.
     public init(
         region: Int? = nil,
         size: SizeValue? = nil,
@@ -106,6 +120,8 @@ public struct CreateDeviceRequest: Hashable, Sendable, Codable {
 }
 
 extension CreateDeviceRequest: KeyedRequestBody {
+    /// `region`, `size`, `align`, `name`, `uuid`, `mappings` and `owner`, and each mapping's `start`, `end` and
+    /// `page_offset`; the daemon refuses any other key.
     public static var requestKeys: RequestKeys {
         RequestKeys(CodingKeys.self, nested: [CodingKeys.mappings.stringValue: MappingRequest.requestKeys])
     }
@@ -113,10 +129,15 @@ extension CreateDeviceRequest: KeyedRequestBody {
 
 /// One range of an explicit layout: `start` and `end` inclusive, `page_offset` optional (used to order).
 public struct MappingRequest: Hashable, Sendable, Codable {
+    /// JSON `page_offset`: where the range starts in the device, in 4 KiB pages; used only to order the ranges.
     public var pageOffset: UInt64?
+    /// JSON `start`: the range's first byte, as `list -M` printed it (a region offset, or a physical address for
+    /// devdax).
     public var start: UInt64
+    /// JSON `end`: the range's last byte (inclusive), in the same terms as `start`.
     public var end: UInt64
 
+    /// The range `start...end`, at `pageOffset` pages into the device when given.
     public init(pageOffset: UInt64?, start: UInt64, end: UInt64) {
         self.pageOffset = pageOffset
         self.start = start
@@ -130,15 +151,21 @@ public struct MappingRequest: Hashable, Sendable, Codable {
 }
 
 extension MappingRequest: KeyedRequestBody {
+    /// `start`, `end` and `page_offset`; the daemon refuses any other key.
     public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// `PATCH /v1/devices/{device}`.
 public struct ReconfigureDeviceRequest: Hashable, Sendable, Codable {
+    /// JSON `size`: the device's new size (a size string or byte integer); absent to keep it.
     public var size: SizeValue?
+    /// JSON `align`: the device's new alignment, `4K`, `2M`, `1G` or bytes; absent to keep it.
     public var align: SizeValue?
+    /// JSON `force`: change the device even though it is enabled, or shrink it even though it is leased; absent
+    /// means no.
     public var force: Bool?
 
+    /// A reconfigure request; every field defaults to absent.
     public init(size: SizeValue? = nil, align: SizeValue? = nil, force: Bool? = nil) {
         self.size = size
         self.align = align
@@ -151,13 +178,16 @@ public struct ReconfigureDeviceRequest: Hashable, Sendable, Codable {
 }
 
 extension ReconfigureDeviceRequest: KeyedRequestBody {
+    /// `size`, `align` and `force`; the daemon refuses any other key.
     public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// `POST /v1/devices/{device}/leases`: take a lease for a process (default: the caller's pid).
 public struct LeaseRequest: Hashable, Sendable, Codable {
+    /// JSON `pid`: the process to take the lease for; absent for the caller's own process.
     public var pid: Int32?
 
+    /// A lease request for `pid`, or for the caller when `nil`.
     public init(pid: Int32? = nil) {
         self.pid = pid
     }
@@ -168,15 +198,20 @@ public struct LeaseRequest: Hashable, Sendable, Codable {
 }
 
 extension LeaseRequest: KeyedRequestBody {
+    /// `pid` only; the daemon refuses any other key.
     public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// `GET /v1/health`.
 public struct HealthResponse: Hashable, Sendable, Codable {
+    /// JSON `status`: `ok` while the daemon answers.
     public var status: String
+    /// JSON `pid`: the daemon's process id.
     public var pid: Int32
+    /// JSON `version`: the daemon's version.
     public var version: String
 
+    /// A health answer with every field given.
     public init(status: String, pid: Int32, version: String) {
         self.status = status
         self.pid = pid
@@ -186,14 +221,20 @@ public struct HealthResponse: Hashable, Sendable, Codable {
 
 /// `POST /v1/errors`: report a memory error (operators and tests), by device offset or region offset.
 public struct InjectErrorRequest: Hashable, Sendable, Codable {
+    /// JSON `device`: the device the error is in (`daxR.N` or its name), with `offset`; absent when given by region.
     public var device: String?
+    /// JSON `offset`: where the error starts inside `device`, in bytes.
     public var offset: SizeValue?
+    /// JSON `region`: the region the error is in, with `region_offset`; absent when given by device.
     public var region: Int?
+    /// JSON `region_offset`: where the error starts in the region, in bytes.
     public var regionOffset: SizeValue?
+    /// JSON `length`: the bytes the error covers (rounded out to `granule`).
     public var length: SizeValue
     /// The granule to quarantine in (`4K` default, `2M`, `1G`).
     public var granule: SizeValue?
 
+    /// An error report of `length` bytes; the location fields and `granule` default to absent.
     public init(
         device: String? = nil,
         offset: SizeValue? = nil,
@@ -217,15 +258,20 @@ public struct InjectErrorRequest: Hashable, Sendable, Codable {
 }
 
 extension InjectErrorRequest: KeyedRequestBody {
+    /// `device`, `offset`, `region`, `region_offset`, `length` and `granule`; the daemon refuses any other key.
     public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// `POST /v1/errors/clear`: forget bad blocks in a range after it was scrubbed and verified.
 public struct ClearErrorsRequest: Hashable, Sendable, Codable {
+    /// JSON `region`: the region whose bad blocks are cleared.
     public var region: Int
+    /// JSON `region_offset`: where the cleared range starts in the region, in bytes.
     public var regionOffset: SizeValue
+    /// JSON `length`: the cleared range's length in bytes.
     public var length: SizeValue
 
+    /// A request to clear `length` bytes of region `region` from `regionOffset`.
     public init(region: Int, regionOffset: SizeValue, length: SizeValue) {
         self.region = region
         self.regionOffset = regionOffset
@@ -239,14 +285,18 @@ public struct ClearErrorsRequest: Hashable, Sendable, Codable {
 }
 
 extension ClearErrorsRequest: KeyedRequestBody {
+    /// `region`, `region_offset` and `length`; the daemon refuses any other key.
     public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// The answer to `POST /v1/errors/clear`.
 public struct ClearErrorsResponse: Hashable, Sendable, Codable {
+    /// JSON `cleared`: how many bad-block ranges overlapped the range and were forgotten (0 when none).
     public var cleared: Int
+    /// JSON `region`: the region as it is now, its bad blocks and free memory updated.
     public var region: RegionInfo
 
+    /// The answer for `cleared` ranges of `region`.
     public init(cleared: Int, region: RegionInfo) {
         self.cleared = cleared
         self.region = region
@@ -256,9 +306,12 @@ public struct ClearErrorsResponse: Hashable, Sendable, Codable {
 /// The body of `POST /v1/recover`: which region to rebuild (default: every degraded region), and whether to do it
 /// (`apply`) or only show how (the default).
 public struct RecoverRequest: Hashable, Sendable, Codable {
+    /// JSON `region`: the region to rebuild; absent for every degraded region.
     public var region: Int?
+    /// JSON `apply`: commit the rebuild; absent or `false` only shows the plan.
     public var apply: Bool?
 
+    /// A recover request; both fields default to absent (plan every degraded region, apply nothing).
     public init(region: Int? = nil, apply: Bool? = nil) {
         self.region = region
         self.apply = apply
@@ -270,13 +323,16 @@ public struct RecoverRequest: Hashable, Sendable, Codable {
 }
 
 extension RecoverRequest: KeyedRequestBody {
+    /// `region` and `apply`; the daemon refuses any other key.
     public static var requestKeys: RequestKeys { RequestKeys(CodingKeys.self) }
 }
 
 /// The answer to `POST /v1/recover`: one plan per region.
 public struct RecoverResponse: Hashable, Sendable, Codable {
+    /// JSON `regions`: one plan (or result, with `apply`) per region.
     public var regions: [RegionRecovery]
 
+    /// The answer for `regions`.
     public init(regions: [RegionRecovery]) {
         self.regions = regions
     }
@@ -284,6 +340,7 @@ public struct RecoverResponse: Hashable, Sendable, Codable {
 
 /// How one region is (or was) rebuilt from what survives.
 public struct RegionRecovery: Hashable, Sendable, Codable {
+    /// JSON `region`: the region id.
     public var region: Int
     /// Why the region was in doubt (empty when it was not).
     public var reasons: [String]
@@ -294,6 +351,7 @@ public struct RegionRecovery: Hashable, Sendable, Codable {
     /// The devices as rebuilt.
     public var devices: [DeviceInfo]
 
+    /// A region's recovery with every field given.
     public init(region: Int, reasons: [String], decisions: [RecoveryDecision], applied: Bool, devices: [DeviceInfo]) {
         self.region = region
         self.reasons = reasons

@@ -128,6 +128,7 @@ public protocol MemoryBackend: Sendable {
 }
 
 extension MemoryBackend {
+    /// Backends whose owners cannot grow a device cannot tell: `nil`.
     public func memoryHeld(by device: DeviceID, in region: RegionConfig) -> ByteCount? { nil }
 
     /// Refuses: this backend cannot change a region's size at runtime.
@@ -144,8 +145,11 @@ extension MemoryBackend {
                 + "size you need")
     }
 
+    /// Takes `proposed`, the lowest free instance number: only devdax lets the kernel choose.
     public func claimDeviceInstance(in region: RegionConfig, proposed: Int) throws -> Int { proposed }
 
+    /// Ignores `align` and provisions as `provisionDevice(_:size:extents:in:)` does, for backends whose memory
+    /// needs no alignment of its own.
     public func provisionDevice(
         _ device: DeviceID, size: ByteCount, extents: [Extent], align: Alignment, in region: RegionConfig
     ) throws {
@@ -158,20 +162,27 @@ extension MemoryBackend {
     /// Backends without device files (`sim`) have nothing to revoke.
     public func revokeDevice(_ device: DeviceID, in region: RegionConfig) throws {}
 
+    /// Backends that give a destroyed device's memory back to the kernel at once (which zeroes it) keep nothing to
+    /// scrub: `false`.
     public func scrubsRetiredMemory(in region: RegionConfig) -> Bool { false }
 
+    /// The same answer for every size: `scrubsRetiredMemory(in:)`.
     public func scrubsRetiredMemory(of size: ByteCount, in region: RegionConfig) -> Bool {
         scrubsRetiredMemory(in: region)
     }
 
+    /// Destroys the device at once (`destroyDevice`): backends that keep no memory for reuse have nothing to retire.
     public func retireDevice(_ device: DeviceID, token: String, in region: RegionConfig) throws {
         try destroyDevice(device, in: region)
     }
 
+    /// Nothing to zero for backends that retire nothing.
     public func scrubRetired(
         token: String, size: ByteCount, in region: RegionConfig, progress: (ByteCount, ByteCount) -> Void
     ) throws {}
 
+    /// Provisions as `provisionDevice(_:size:extents:align:in:)` does, then reports (size, size) once: backends that
+    /// cannot tell how far they are say only that they are done.
     public func provisionDevice(
         _ device: DeviceID,
         size: ByteCount,
@@ -184,6 +195,7 @@ extension MemoryBackend {
         progress(size, size)
     }
 
+    /// The region's size in its page size, without HVO (4 KiB pages for shm, so 64 B per 4 KiB).
     public func pageMetadata(for region: RegionConfig) -> PageMetadata {
         PageMetadata(memory: region.size, pageSize: region.pageSize, vmemmapOptimized: false)
     }
@@ -199,6 +211,7 @@ extension MemoryBackend {
         in region: RegionConfig, shouldContinue: () -> Bool, progress: (ByteCount, ByteCount) -> Void
     ) throws {}
 
+    /// Backends without a pool have no ready files.
     public func readyFiles(in region: RegionConfig) -> [ByteCount] { [] }
 
     /// Backends without their own: `.normal` is `reconcile(_:devices:)`, `.keep` does nothing; nothing to report.
@@ -218,11 +231,16 @@ extension MemoryBackend {
 
 /// A failure inside a backend: the operation, the path and the errno.
 public struct BackendError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The step that failed, such as `write`, `online` or `lend`.
     public var operation: String
+    /// The file, directory or sysfs attribute it acted on.
     public var path: String
+    /// The `errno.h` value the failure came with.
     public var errno: Int32
+    /// The whole story in words, for logs and error bodies.
     public var message: String
 
+    /// A backend error with every field given.
     public init(operation: String, path: String, errno: Int32, message: String) {
         self.operation = operation
         self.path = path
@@ -230,5 +248,6 @@ public struct BackendError: Error, Equatable, Sendable, CustomStringConvertible 
         self.message = message
     }
 
+    /// The message.
     public var description: String { message }
 }
