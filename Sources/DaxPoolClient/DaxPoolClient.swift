@@ -11,24 +11,32 @@ import Foundation
 public final class DaxPoolClient {
     private let http: UnixHTTPClient
 
+    /// A client of the daemon listening at `socketPath`; it connects on the first call.
     public init(socketPath: String) {
         http = UnixHTTPClient(socketPath: socketPath)
     }
 
+    /// The Unix socket path the client talks to.
     public var socketPath: String { http.socketPath }
 
+    /// `GET /v1/health`: whether the daemon answers, its pid and version.
     public func health() throws(ErrorBody) -> HealthResponse { try call("GET", "/v1/health") }
 
+    /// `GET /v1/regions`: every region, as `list -R` prints them.
     public func regions() throws(ErrorBody) -> [RegionInfo] { try call("GET", "/v1/regions") }
 
+    /// `GET /v1/regions/{id}`: region `id`.
     public func region(_ id: Int) throws(ErrorBody) -> RegionInfo { try call("GET", "/v1/regions/\(id)") }
 
+    /// `POST /v1/regions`: creates (or, for devdax, adopts) a region and returns it.
     public func createRegion(_ request: CreateRegionRequest) throws(ErrorBody) -> RegionInfo {
         try call("POST", "/v1/regions", body: request)
     }
 
+    /// `DELETE /v1/regions/{id}`: destroys an empty region and releases its memory.
     public func destroyRegion(_ id: Int) throws(ErrorBody) { try callEmpty("DELETE", "/v1/regions/\(id)") }
 
+    /// `PUT /v1/regions/{id}/pool`: sets the ready-file sizes the region's pool keeps and returns the region.
     public func setPool(_ id: Int, _ request: SetPoolRequest) throws(ErrorBody) -> RegionInfo {
         try call("PUT", "/v1/regions/\(id)/pool", body: request)
     }
@@ -38,24 +46,30 @@ public final class DaxPoolClient {
         try call("PATCH", "/v1/regions/\(id)", body: request)
     }
 
+    /// `GET /v1/devices`: every device the caller may see.
     public func devices() throws(ErrorBody) -> [DeviceInfo] { try call("GET", "/v1/devices") }
 
+    /// `GET /v1/devices/{name}`: the device named by `name` (`daxR.N` or its name).
     public func device(_ name: String) throws(ErrorBody) -> DeviceInfo {
         try call("GET", "/v1/devices/\(Self.escape(name))")
     }
 
+    /// `POST /v1/devices`: creates a device and returns it, its memory ready.
     public func createDevice(_ request: CreateDeviceRequest) throws(ErrorBody) -> DeviceInfo {
         try call("POST", "/v1/devices", body: request)
     }
 
+    /// `PATCH /v1/devices/{name}`: resizes or realigns the device and returns it.
     public func reconfigureDevice(_ name: String, _ request: ReconfigureDeviceRequest) throws(ErrorBody) -> DeviceInfo {
         try call("PATCH", "/v1/devices/\(Self.escape(name))", body: request)
     }
 
+    /// `DELETE /v1/devices/{name}`: destroys the device; `force` also destroys one that is enabled or leased.
     public func destroyDevice(_ name: String, force: Bool) throws(ErrorBody) {
         try callEmpty("DELETE", "/v1/devices/\(Self.escape(name))" + (force ? "?force=true" : ""))
     }
 
+    /// `POST /v1/devices/{name}/enable` or `/disable`; `force` disables a leased device too.
     public func setDeviceEnabled(_ name: String, _ enabled: Bool, force: Bool = false) throws(ErrorBody) -> DeviceInfo {
         try call(
             "POST", "/v1/devices/\(Self.escape(name))/\(enabled ? "enable" : "disable")" + (force ? "?force=true" : ""))
@@ -71,6 +85,7 @@ public final class DaxPoolClient {
         try callEmpty("DELETE", "/v1/devices/\(Self.escape(name))/leases/\(pid)")
     }
 
+    /// `POST /v1/errors`: reports a memory error and returns the events it produced.
     public func injectError(_ request: InjectErrorRequest) throws(ErrorBody) -> [MemoryErrorEvent] {
         try call("POST", "/v1/errors", body: request)
     }
@@ -90,10 +105,12 @@ public final class DaxPoolClient {
         try call("GET", "/v1/live-update")
     }
 
+    /// `POST /v1/errors/clear`: forgets bad blocks in a scrubbed and verified range.
     public func clearErrors(_ request: ClearErrorsRequest) throws(ErrorBody) -> ClearErrorsResponse {
         try call("POST", "/v1/errors/clear", body: request)
     }
 
+    /// `GET /v1/events?since=`: the retained events after `sequence`, oldest first, without following the stream.
     public func events(after sequence: UInt64) throws(ErrorBody) -> [MemoryErrorEvent] {
         let bytes = try exchange("GET", "/v1/events?since=\(sequence)", body: nil)
         return try String(decoding: bytes, as: UTF8.self).split(separator: "\n").map { line throws(ErrorBody) in

@@ -6,9 +6,11 @@ import Glibc
 /// connection, `Content-Length` and chunked responses. Enough for the CLI, the tests and benchmarks,
 /// and nothing that pulls in TLS or Foundation's URL loading.
 public final class UnixHTTPClient {
+    /// The path of the daemon's Unix socket.
     public let socketPath: String
     private var descriptor: Int32 = -1
 
+    /// A client for the socket at `socketPath`; it connects on the first request.
     public init(socketPath: String) {
         self.socketPath = socketPath
     }
@@ -19,7 +21,9 @@ public final class UnixHTTPClient {
 
     /// A response: status code and body bytes.
     public struct Response: Sendable {
+        /// The HTTP status code.
         public var status: Int
+        /// The body as received, after any chunked encoding is undone.
         public var body: [UInt8]
     }
 
@@ -29,6 +33,7 @@ public final class UnixHTTPClient {
         case io(String, errno: Int32)
         case malformed(String)
 
+        /// What failed, with the errno's text, and for `connect` how to start the daemon.
         public var description: String {
             switch self {
             case .connect(let path, let code):
