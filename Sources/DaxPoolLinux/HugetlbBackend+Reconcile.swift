@@ -19,7 +19,8 @@ extension HugetlbBackend {
     /// a file larger than its record is left as it is (a doubt); device files that no device owns go to
     /// `lost+found` unless a pending scrub accounts for them; half-scrubbed pool files left by a crash are removed
     /// (`PooledFileBackend.reconcileFiles`). In `.keep` mode no file is changed. A resize the state never committed
-    /// is undone first when the region holds no device, else reported as a doubt (`repairResize`).
+    /// is undone first, as far as the region's devices allow, else reported as a doubt (`repairResize`); each device's
+    /// file is reconciled in the mount (segment) that holds it (`reconcileSegments`).
     public func reconcile(
         _ region: RegionConfig,
         devices: [(record: DeviceRecord, extents: [Extent])],
@@ -78,8 +79,8 @@ extension HugetlbBackend {
         }
         try ownership?.claim(mountPoint, for: region, operation: operation)
         let repair = try repairResize(region, mountPoint: mountPoint, node: node, mode: mode, operation: operation)
-        var report = try reconcileFiles(
-            region, in: mountPoint, devices: devices, pendingScrubs: pendingScrubs, mode: mode)
+        var report = try reconcileSegments(
+            region, mountPoint: mountPoint, devices: devices, pendingScrubs: pendingScrubs, mode: mode)
         report.doubts += repair.doubts
         report.notes += repair.notes
         return report

@@ -3,18 +3,30 @@ import DaxPoolCore
 import Logging
 import SystemPackage
 
+/// How many pages a region holds after a resize that may have stopped anywhere (`HugetlbBackend.pagesHeld`).
+enum HugetlbHeldPages: Equatable {
+    /// Exactly this many.
+    case known(Int)
+    /// The node's count is neither the count before the write nor the count after it: someone else changed it.
+    case unknown(String)
+    /// The region's record matches neither side of the intent: the intent is not about this record.
+    case unrelated
+}
+
 extension HugetlbBackend {
-    /// Brings a region whose mount or reservation a resize changed, without the new size being committed (the
-    /// daemon died between the backend's resize and the journal's commit), back to the state's size: the state is
-    /// the truth. The region's mount size (`size=` in `/proc/self/mountinfo`) is compared with `region.size`, and
-    /// its last resize's intent (`HugetlbResizeIntent`, when its `fromSize` is the state's size and it matches the
-    /// region's record) says how many pages that resize added or gave back.
+    /// Brings a region whose mounts or reservation a resize changed, without the new size being committed (the
+    /// daemon died between the backend's resize, or in the middle of it, and the journal's commit), back to the
+    /// state's size: the state is the truth. The sizes of the region's mounts (`size=` of each segment in
+    /// `/proc/self/mountinfo`) are added up and compared with `region.size`, and its last resize's intent
+    /// (`HugetlbResizeIntent`, when its `fromSize` is the state's size and it matches the region's record) says how
+    /// many pages that resize added or gave back (`pagesHeld`).
     ///
-    /// When the mount must be made again (another size), the region must hold nothing but ready pool files, as a
-    /// resize needs: then the missing pages are reserved first, the mount is made again at the state's size, the
-    /// record is put back and the pages the resize added are given back, each a note. When it holds a device file
-    /// (or anything `checkEmpty` refuses), or in `.keep` mode, nothing is touched and a doubt says what was found.
-    /// A resize whose mount is still at the state's size only has its pages put right, which never touches files.
+    /// The pages the resize gave back are reserved again first, then the mounts are brought to the state's size as a
+    /// resize would (`planSegments`: segments that hold no device file are unmounted or mounted again, a missing
+    /// part is mounted as a new segment), then the record is put back and the pages the resize added are given
+    /// back, each a note. When the mounts cannot be brought back without freeing a device's file, when the node's
+    /// count does not tell whether the last write to it happened, or in `.keep` mode, nothing is touched and a doubt
+    /// says what was found.
     func repairResize(
         _ region: RegionConfig, mountPoint: FilePath, node: Int, mode: ReconcileMode, operation: String
     ) throws(BackendError) -> ReconcileReport {
@@ -23,52 +35,56 @@ extension HugetlbBackend {
         let recordPath = HugetlbRegionRecord.path(mountPoint: mountPoint, region: region.id)
         let intentPath = HugetlbResizeIntent.path(mountPoint: mountPoint, region: region.id)
         let bootID = HugetlbRegionRecord.currentBootID()
-        let info: HugetlbMountInfo?
-        do throws(Errno) {
-            info = try HugetlbMountInfo.mounted(at: mountPoint.string)
-        } catch {
-            throw BackendError(operation, "/proc/self/mountinfo", error, "cannot read /proc/self/mountinfo: \(error)")
-        }
-        let mountSize = info?.sizeOption ?? size
+        let found = try segments(of: region, mountPoint: mountPoint, operation: operation)
+        guard !found.isEmpty else { return report }
+        let mounted = found.reduce(UInt64(0)) { $0 + $1.size.rawValue }
         var record = try HugetlbRegionRecord.load(recordPath)
         // The pages the region holds now (`held`) and those the state's size had (`wanted`).
         var held = record?.pagesAdded ?? 0
         var wanted = held
         var intent: HugetlbResizeIntent?
-        if let found = HugetlbResizeIntent.load(intentPath) {
-            if found.region == region.id, found.fromSize == size, found.toSize != size, found.bootID == bootID,
+        if let saved = HugetlbResizeIntent.load(intentPath) {
+            if saved.region == region.id, saved.fromSize == size, saved.toSize != size, saved.bootID == bootID,
                 let current = record, current.bootID == bootID
             {
-                if current.pagesAdded == found.pagesAddedAfter {
-                    // The record was written: a shrink's pages may still wait to be given back.
-                    held = found.pagesAddedAfter + found.pagesToGiveBack
-                    intent = found
-                } else if current.pagesAdded == found.pagesAddedBefore {
-                    // The record was not written (or was put back): a grow's pages were already added.
-                    held = found.pagesAddedBefore + max(0, found.pagesAddedAfter - found.pagesAddedBefore)
-                    intent = found
+                switch try pagesHeld(after: saved, recorded: current.pagesAdded, node: node, pageSize: region.pageSize)
+                {
+                case .known(let pages):
+                    held = pages
+                    wanted = saved.pagesAddedBefore
+                    intent = saved
+                case .unknown(let why):
+                    report.doubts.append(
+                        "region \(region.id)'s resize from \(saved.fromSize) to \(saved.toSize) bytes was not "
+                            + "committed, and \(why): left as it is. Count the pages the region added by hand, write "
+                            + "them as pages_added in \(recordPath), remove \(intentPath) and start again")
+                    return report
+                case .unrelated:
+                    break
                 }
-                wanted = found.pagesAddedBefore
             }
             if intent == nil { HugetlbResizeIntent.remove(intentPath) }
         }
-        guard mountSize != size || held != wanted else {
+        guard mounted != size || held != wanted else {
             if intent != nil { HugetlbResizeIntent.remove(intentPath) }
             return report
         }
-        let found =
-            "region \(region.id)'s hugetlbfs at \(mountPoint) is mounted at \(mountSize) bytes while its state says "
-            + "\(size)\(held != wanted ? " and it holds \(held) added pages instead of \(wanted)" : "") (a resize "
-            + "that was not committed)"
-        if mountSize != size {
-            guard mode == .normal else {
-                report.doubts.append("\(found): left as it is while the region is in doubt")
-                return report
-            }
+        let what =
+            "region \(region.id)'s hugetlbfs mounts at \(mountPoint) hold \(mounted) bytes in \(found.count) mount(s) "
+            + "while its state says \(size)\(held != wanted ? " and it holds \(held) added pages instead of \(wanted)" : "") "
+            + "(a resize that was not committed)"
+        guard mode == .normal else {
+            report.doubts.append("\(what): left as it is while the region is in doubt")
+            return report
+        }
+        var current = region
+        current.size = ByteCount(mounted)
+        var plan: SegmentPlan?
+        if mounted != size {
             do throws(BackendError) {
-                try checkEmpty(region, mountPoint: mountPoint, operation: operation)
+                plan = try planSegments(current, found: found, to: region.size, operation: operation)
             } catch {
-                report.doubts.append("\(found); it cannot be mounted again at the state's size: \(error.message)")
+                report.doubts.append("\(what); its mounts cannot be brought to the state's size: \(error.message)")
                 return report
             }
         }
@@ -77,23 +93,16 @@ extension HugetlbBackend {
             do throws(BackendError) {
                 _ = try pages.reserve(missing, node: node, pageSize: region.pageSize)
             } catch {
-                report.doubts.append("\(found); the pages it gave back cannot be taken again: \(error.message)")
+                report.doubts.append("\(what); the pages it gave back cannot be taken again: \(error.message)")
                 return report
             }
         }
-        if mountSize != size {
-            var current = region
-            current.size = ByteCount(mountSize)
+        if let plan {
             do throws(BackendError) {
-                try swapMount(
-                    from: HugetlbMount(
-                        mountPoint: mountPoint, regionID: region.id, pageSize: region.pageSize, size: current.size),
-                    to: HugetlbMount(
-                        mountPoint: mountPoint, regionID: region.id, pageSize: region.pageSize, size: region.size),
-                    config: current, resized: region, operation: operation)
+                try applySegments(plan, config: current, resized: region, operation: operation)
             } catch {
                 if missing > 0 { _ = try? pages.release(missing, node: node, pageSize: region.pageSize) }
-                report.doubts.append("\(found); mounting it again at the state's size failed: \(error.message)")
+                report.doubts.append("\(what); mounting it again at the state's size failed: \(error.message)")
                 return report
             }
         }
@@ -114,11 +123,45 @@ extension HugetlbBackend {
             }
         }
         let note =
-            "\(found): brought it back to the state"
-            + (mountSize != size ? ": mounted it again at \(size) bytes" : "")
+            "\(what): brought it back to the state"
+            + (plan.map { ": \($0.description)" } ?? "")
             + (missing > 0 ? ", took back the \(missing) page(s) it had given back" : "") + gaveBack
         report.notes.append(note)
         logger.notice("undid a resize that was not committed", metadata: ["path": "\(mountPoint)", "note": "\(note)"])
         return report
+    }
+
+    /// How many pages the region holds after the resize `intent` stopped somewhere, given the pages its record
+    /// says (`recorded`). A grow writes the intent (with the node's count), adds the pages, then records them; a
+    /// shrink records first, then writes the node's count in the intent, gives the pages back, and marks the
+    /// intent (`pagesToGiveBack` 0). Where the record alone cannot tell, the node's count now is compared with the
+    /// count before the write and after it.
+    func pagesHeld(after intent: HugetlbResizeIntent, recorded: Int, node: Int, pageSize: Alignment)
+        throws(BackendError) -> HugetlbHeldPages
+    {
+        let before = intent.pagesAddedBefore
+        let after = intent.pagesAddedAfter
+        if after > before {
+            if recorded == after { return .known(after) }
+            guard recorded == before else { return .unrelated }
+            guard let nodeBefore = intent.nodePagesBefore else { return .known(before) }
+            let now = try pages.count(node: node, pageSize: pageSize)
+            if now == nodeBefore { return .known(before) }
+            if now == nodeBefore + (after - before) { return .known(after) }
+            return .unknown(
+                "node \(node) has \(now) pages of \(pageSize), neither the \(nodeBefore) it had before the resize "
+                    + "added \(after - before) nor \(nodeBefore + after - before) (another user of the pool changed it)"
+            )
+        }
+        if recorded == before { return .known(before) }
+        guard recorded == after else { return .unrelated }
+        if intent.pagesToGiveBack == 0 { return .known(after) }
+        guard let nodeBefore = intent.nodePagesBefore else { return .known(before) }
+        let now = try pages.count(node: node, pageSize: pageSize)
+        if now == nodeBefore { return .known(before) }
+        if now == nodeBefore - (before - after) { return .known(after) }
+        return .unknown(
+            "node \(node) has \(now) pages of \(pageSize), neither the \(nodeBefore) it had before the resize gave "
+                + "back \(before - after) nor \(nodeBefore - before + after) (another user of the pool changed it)")
     }
 }

@@ -49,6 +49,8 @@ public struct HugetlbBackend: PooledFileBackend, VmemmapOptimizingBackend {
     ///     (a file standing in for it in tests).
     /// The daemon's claims on its regions' mounts (`nil`: none are taken, as in tests of the backend alone).
     let ownership: RegionOwnership?
+    /// Tests only: asked after each step of a resize; `true` stops the resize there as a crash would, undoing nothing.
+    var resizeCut: (@Sendable (HugetlbResizeStep) -> Bool)? = nil
 
     public init(
         logger: Logger = Logger(label: "daxpool.hugetlb"),
@@ -212,13 +214,22 @@ public struct HugetlbBackend: PooledFileBackend, VmemmapOptimizingBackend {
         let devices = FileBackedDevices(directory: mountPoint, logger: logger)
         let state = try mountState(mount, operation: operation)
         if state == .ours {
-            let deviceFiles = try devices.deviceFileNames(operation: operation) ?? []
+            let found = try segments(of: config, mountPoint: mountPoint, operation: operation)
+            var deviceFiles = try devices.deviceFileNames(operation: operation) ?? []
+            for segment in found.dropFirst() {
+                let files = FileBackedDevices(directory: segment.directory, logger: logger)
+                deviceFiles += try files.deviceFileNames(operation: operation) ?? []
+            }
             guard deviceFiles.isEmpty else {
                 throw BackendError(
                     operation, mountPoint, .directoryNotEmpty,
                     "region mount \(mountPoint) still holds device files \(deviceFiles.joined(separator: ", ")): "
                         + "destroy those devices first"
                 )
+            }
+            // The region's other mounts (a resize made them) first: they are mounted on its own.
+            for segment in found.dropFirst().reversed() {
+                try unmountSegment(segment, region: config, operation: operation)
             }
             // Under the room lock: a pool fill between two pieces holds no file open, so the unmount can go on.
             let pool = pool(mountPoint)

@@ -3,17 +3,25 @@ import DaxPoolCore
 import Glibc
 import SystemPackage
 
-/// The hugetlbfs mount of one region: daxpool owns it (mode 0700, source `daxpool-region<id>`), it uses the
-/// region's page size, its `size` caps the region's files at the region's size, and its `min_size` holds the
-/// region's pages reserved for it so that no other user of the pool can take them.
+/// One hugetlbfs mount of a region (a segment, `HugetlbBackend+Segments.swift`): daxpool owns it (mode 0700,
+/// source `daxpool-region<id>` for segment 0 at the region's path, `daxpool-region<id>-segment<k>` for segment `k`
+/// at `<region path>/.segment<k>`), it uses the region's page size, its `size` caps what the files on it can hold,
+/// and its `min_size` holds its pages reserved for it so that no other user of the pool can take them.
 struct HugetlbMount {
     let mountPoint: FilePath
     let regionID: Int
     let pageSize: Alignment
     let size: ByteCount
+    /// The segment's number: 0 for the region's own mount.
+    var segment: Int = 0
 
     /// The mount source daxpool gives its mounts, so that a later start recognises them.
-    var source: String { "daxpool-region\(regionID)" }
+    var source: String { Self.source(regionID: regionID, segment: segment) }
+
+    /// `daxpool-region<id>` for segment 0, `daxpool-region<id>-segment<k>` for segment `k`.
+    static func source(regionID: Int, segment: Int) -> String {
+        segment == 0 ? "daxpool-region\(regionID)" : "daxpool-region\(regionID)-segment\(segment)"
+    }
 
     /// `pagesize=2M|1G,size=<bytes>,min_size=<bytes>,mode=0700`.
     var options: String {

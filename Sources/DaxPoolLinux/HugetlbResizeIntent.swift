@@ -25,6 +25,25 @@ public struct HugetlbResizeIntent: Hashable, Sendable, Codable {
     /// Pages a shrink has recorded as given back but not yet given back to the kernel (0 once they are).
     public var pagesToGiveBack: Int
     public var bootID: String
+    /// The node's `nr_hugepages` read just before the resize wrote it (a grow's reserve, a shrink's give-back), or
+    /// `nil` before that step: a start after a crash in the write compares the node's count with it (and with it
+    /// plus or minus the pages) to learn exactly whether the write happened, and reports a doubt when the count is
+    /// neither (another user of the pool changed it meanwhile).
+    public var nodePagesBefore: Int?
+
+    public init(
+        region: Int, fromSize: UInt64, toSize: UInt64, pagesAddedBefore: Int, pagesAddedAfter: Int,
+        pagesToGiveBack: Int, bootID: String, nodePagesBefore: Int? = nil
+    ) {
+        self.region = region
+        self.fromSize = fromSize
+        self.toSize = toSize
+        self.pagesAddedBefore = pagesAddedBefore
+        self.pagesAddedAfter = pagesAddedAfter
+        self.pagesToGiveBack = pagesToGiveBack
+        self.bootID = bootID
+        self.nodePagesBefore = nodePagesBefore
+    }
 
     enum CodingKeys: String, CodingKey {
         case region
@@ -34,6 +53,7 @@ public struct HugetlbResizeIntent: Hashable, Sendable, Codable {
         case pagesAddedAfter = "pages_added_after"
         case pagesToGiveBack = "pages_to_give_back"
         case bootID = "boot_id"
+        case nodePagesBefore = "node_pages_before"
     }
 
     /// `<mount point's parent>/region<id>.resize.json`.
