@@ -19,12 +19,15 @@ import Foundation
 /// `socket.mode` is `"0600"` (the default: only the daemon's user and root connect) or `"0660"` (members of
 /// `socket.group` connect too; then `socket.group` is required).
 public struct AccessConfiguration: Sendable, Equatable {
+    /// Who administers the daemon and who may create devices (`admins`, `device_creators`), names resolved to ids.
     public var policy: AccessPolicy
     /// The socket's group, when members of a group may connect.
     public var socketGroup: UInt32?
     /// The socket's mode: 0o600 or 0o660.
     public var socketMode: UInt32
 
+    /// A configuration with `policy`; by default no socket group and mode 0o600, so only the daemon's user and root
+    /// connect.
     public init(policy: AccessPolicy = AccessPolicy(), socketGroup: UInt32? = nil, socketMode: UInt32 = 0o600) {
         self.policy = policy
         self.socketGroup = socketGroup
@@ -189,7 +192,10 @@ public struct AccessConfiguration: Sendable, Equatable {
 
 /// A configuration file the daemon cannot use; the message says what to fix.
 public struct ConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What is wrong with the file and what to fix, prefixed with the file's name.
     public var message: String
+    /// An error saying `message`.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 }

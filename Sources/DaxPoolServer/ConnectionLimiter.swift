@@ -40,6 +40,8 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// The default of `serve --idle-timeout`, in seconds.
     public static let defaultIdleTimeoutSeconds = 30
 
+    /// Limits with the `serve` defaults: 32 connections per uid, a 30-second idle timeout, 64 descriptors kept for
+    /// the daemon and 16 for administrators, and the soft `RLIMIT_NOFILE` as the budget.
     public init(
         maximumPerUID: Int = ConnectionLimits.defaultMaximumPerUID,
         idleTimeout: Duration? = .seconds(ConnectionLimits.defaultIdleTimeoutSeconds),

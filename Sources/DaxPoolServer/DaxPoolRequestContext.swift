@@ -10,6 +10,7 @@ import Glibc
 /// the context asks the connection's socket for its peer credentials (`SO_PEERCRED`: the pid, uid and gid of
 /// the process that connected); `CallerMiddleware` waits for the answer and sets `caller`.
 public struct DaxPoolRequestContext: RequestContext {
+    /// Hummingbird's per-request storage (logger, parameters, request decoder and encoder).
     public var coreContext: CoreRequestContextStorage
     /// The pending `getsockopt(SO_PEERCRED)`; `nil` when the channel is not a socket.
     let peerCredentials: EventLoopFuture<cshim_peer_credentials>?
@@ -18,6 +19,7 @@ public struct DaxPoolRequestContext: RequestContext {
     /// The connection, so that a refusal can have it closed after its answer (`closeConnectionAfterResponse`).
     let channel: any Channel
 
+    /// A context for a request arriving on `source`'s channel; asks the socket for its peer's credentials at once.
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         let provider = source.channel as? any SocketOptionProvider
