@@ -16,6 +16,7 @@ public struct KernelBadBlocksPoller: Service {
         /// The nd region's bad ranges, as byte extents from its start (`NDBadBlocks.ranges`).
         public var read: @Sendable () throws -> [Extent]
 
+        /// A source for daxpool region `region`, whose offset 0 lies `base` bytes into the nd region that `read` reads.
         public init(region: Int, base: UInt64, read: @escaping @Sendable () throws -> [Extent]) {
             self.region = region
             self.base = base
@@ -28,6 +29,8 @@ public struct KernelBadBlocksPoller: Service {
     let interval: Duration
     let logger: Logger
 
+    /// A poller recording into `service` the new bad blocks of `sources`, read every `interval`; read failures go to
+    /// `logger` as warnings.
     public init(service: PoolService, sources: [Source], interval: Duration, logger: Logger) {
         self.service = service
         self.sources = sources
@@ -35,6 +38,8 @@ public struct KernelBadBlocksPoller: Service {
         self.logger = logger
     }
 
+    /// Polls every `interval` until graceful shutdown (the first poll one interval after start); with no sources,
+    /// only waits for shutdown. A failing read is logged and retried next time, never ends the service.
     public func run() async throws {
         guard !sources.isEmpty else {
             // Nothing to poll; a service group takes an early return for a failure, so wait for shutdown.

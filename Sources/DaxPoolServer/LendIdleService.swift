@@ -9,6 +9,7 @@ public struct LendIdleService: Service {
     let service: PoolService
     let interval: Duration
 
+    /// A service lending `service`'s idle devdax memory every `interval`, when the daemon runs with `--lend-idle`.
     public init(service: PoolService, interval: Duration) {
         self.service = service
         self.interval = interval

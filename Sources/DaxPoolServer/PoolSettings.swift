@@ -9,6 +9,7 @@ public struct PoolSettings: Sendable {
     /// Directory under which `hugetlb` regions mount by default.
     public var hugetlbRoot: String
 
+    /// Settings with every field given.
     public init(defaultRegionSize: ByteCount?, shmRoot: String, hugetlbRoot: String) {
         self.defaultRegionSize = defaultRegionSize
         self.shmRoot = shmRoot

@@ -73,6 +73,7 @@ public final class ProgressHub: Sendable {
 
     private let state = Mutex(State())
 
+    /// A hub with no operations and no subscribers.
     public init() {}
 
     /// Starts an operation on `total` bytes of `device`, publishes its first event, and returns its number. `owner`

@@ -63,6 +63,7 @@ public struct ScrubService: Service {
     private let queue = DispatchQueue(label: "daxpool.scrub")
     private let stopping = StopFlag()
 
+    /// A service scrubbing and filling pools for `service`, logging to `logger`.
     public init(service: PoolService, logger: Logger) {
         self.service = service
         self.logger = logger
