@@ -15,6 +15,8 @@ extension DevDaxBackend: MemoryLending {
 
     var memoryBlocks: SysfsMemoryBlocks { SysfsMemoryBlocks(bus.attributes.access) }
 
+    /// The kernel's memory block size (`/sys/devices/system/memory/block_size_bytes`).
+    /// - Throws: `BackendError` when the kernel has no memory hot-plug, so it cannot take dax memory as System RAM.
     public func memoryBlockSize() throws(BackendError) -> ByteCount {
         do throws(SysfsError) {
             return ByteCount(try memoryBlocks.blockSize())
@@ -25,6 +27,10 @@ extension DevDaxBackend: MemoryLending {
         }
     }
 
+    /// Lends the device to the host through sysfs: unbinds `device_dax`, binds `kmem` and onlines every memory block
+    /// movable; on failure the blocks are offlined and `kmem` unbound again.
+    /// - Throws: `BackendError` naming the sysfs file, for example when `auto_online_blocks` would online the memory
+    ///   in a zone the kernel cannot take back.
     public func lend(_ device: DaxPoolCore.DeviceID, in config: RegionConfig, progress: (ByteCount, ByteCount) -> Void)
         throws(BackendError)
     {
@@ -76,6 +82,10 @@ extension DevDaxBackend: MemoryLending {
         }
     }
 
+    /// Takes the lent device back through sysfs: offlines its memory blocks, retrying until `timeLimit`, then unbinds
+    /// `kmem`; a device not bound to any driver is already back. When the offline does not finish in time, the
+    /// blocks offlined are onlined again.
+    /// - Throws: `BackendError` when the device is bound to another driver, or the offline did not finish in time.
     public func reclaim(
         _ device: DaxPoolCore.DeviceID, in config: RegionConfig, timeLimit: Duration,
         progress: (ByteCount, ByteCount) -> Void
@@ -145,6 +155,8 @@ extension DevDaxBackend: MemoryLending {
         try unbindKmem(kernel, region: region, operation: operation)
     }
 
+    /// The device's memory blocks online and whether all are in ZONE_MOVABLE (sysfs `memoryN/state` and
+    /// `valid_zones`), or `nil` when the device is not bound to `kmem` or cannot be read.
     public func lendStatus(_ device: DaxPoolCore.DeviceID, in config: RegionConfig) -> LendStatus? {
         guard let region = try? requireRegion(config.id, operation: "list"),
             let kernel = region.device(instance: device.instance), kernel.driver == "kmem",

@@ -18,6 +18,7 @@ import SystemPackage
 ///
 /// Every call needs root: sysfs stores and the `mappingN/` attributes are root-only.
 public struct DevDaxBackend: MemoryBackend {
+    /// `devdax`.
     public var kind: BackendKind { .devdax }
 
     let bus: SysfsDaxBus

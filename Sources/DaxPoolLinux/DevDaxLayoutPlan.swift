@@ -20,6 +20,7 @@ public struct DevDaxLayoutPlan: Hashable, Sendable {
         /// Write `mapping`.
         case addMapping(DevDaxRange)
 
+        /// The store as `attribute=value` with the value in hex, for logs and errors.
         public var description: String {
             switch self {
             case .setAlign(let bytes): "align=\(SysfsAttributes.hex(bytes))"
@@ -29,6 +30,7 @@ public struct DevDaxLayoutPlan: Hashable, Sendable {
         }
     }
 
+    /// The stores to make, in order.
     public var steps: [Step]
 
     /// Whether nothing has to change.

@@ -4,9 +4,12 @@ import DaxPoolCore
 /// A physical range of a dax region, `last` inclusive, as the kernel's `mapping` attribute takes it and
 /// `mappingN/{start,end}` show it.
 public struct DevDaxRange: Hashable, Sendable, CustomStringConvertible {
+    /// The physical address of the range's first byte.
     public var start: UInt64
+    /// The physical address of the range's last byte (inclusive).
     public var last: UInt64
 
+    /// The range `start...last`.
     public init(start: UInt64, last: UInt64) {
         self.start = start
         self.last = last
@@ -27,8 +30,10 @@ public struct DevDaxRange: Hashable, Sendable, CustomStringConvertible {
         self.init(start: start, last: last)
     }
 
+    /// The range's length in bytes.
     public var size: UInt64 { last &- start &+ 1 }
 
+    /// Whether the two ranges share at least one byte.
     public func overlaps(_ other: DevDaxRange) -> Bool { start <= other.last && other.start <= last }
 
     /// `0x140000000-0x14fffffff`, the format of the `mapping` attribute without its newline.

@@ -3,8 +3,10 @@ import CLinuxShims
 
 /// The `mode` of `fallocate(2)`.
 public struct FileAllocationMode: OptionSet, Hashable, Sendable {
+    /// The `FALLOC_FL_*` bits.
     public let rawValue: CInt
 
+    /// The mode with the `FALLOC_FL_*` bits `rawValue`.
     public init(rawValue: CInt) { self.rawValue = rawValue }
 
     /// Allocate without changing the file's length. The corresponding C constant is `FALLOC_FL_KEEP_SIZE`.

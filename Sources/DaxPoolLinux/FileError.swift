@@ -5,9 +5,12 @@ import SystemPackage
 public struct FileError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What was attempted, e.g. `"open"`, `"rename"`.
     public var operation: String
+    /// The path it was attempted on.
     public var path: String
+    /// What the kernel answered.
     public var errno: Errno
 
+    /// An error for `operation` on `path` that failed with `errno`.
     public init(operation: String, path: String, errno: Errno) {
         self.operation = operation
         self.path = path
@@ -18,5 +21,6 @@ public struct FileError: Error, Hashable, Sendable, CustomStringConvertible {
         self.init(operation: operation, path: path.string, errno: errno)
     }
 
+    /// `operation path: errno`, for logs and error messages.
     public var description: String { "\(operation) \(path): \(errno)" }
 }

@@ -17,6 +17,7 @@ public struct FileStatus: Hashable, Sendable {
     public var linkCount: UInt64
     /// `st_uid` and `st_gid`: who owns the file.
     public var ownerUID: UInt32
+    /// `st_gid`: the file's group.
     public var ownerGID: UInt32
     /// `st_dev`: the filesystem the file is on.
     public var device: UInt64

@@ -4,8 +4,10 @@ import SystemPackage
 
 /// The kind of filesystem a path is on: the `f_type` magic number of `statfs(2)`.
 public struct FileSystemType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The `f_type` magic number.
     public let rawValue: Int
 
+    /// The type with magic number `rawValue`.
     public init(rawValue: Int) { self.rawValue = rawValue }
 
     /// The type of the filesystem holding `path`. The corresponding C function is `statfs(2)`.
