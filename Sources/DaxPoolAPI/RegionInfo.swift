@@ -34,6 +34,9 @@ public struct RegionInfo: Hashable, Sendable, Codable {
     public var remedy: String?
     /// Files found in the region that no device owned, moved untouched to `<path>/lost+found/`; omitted when none.
     public var lostFound: [LostFileInfo]?
+    /// The free gaps of the region in address order (region offsets), what `daxpool map` draws as free; absent
+    /// from daemons older than the field.
+    public var freeExtents: [FreeExtent]?
 
     public init(
         id: Int,
@@ -52,7 +55,8 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         pool: PoolInfo? = nil,
         pendingScrubSize: UInt64? = nil,
         degradedReasons: [String]? = nil,
-        lostFound: [LostFileInfo]? = nil
+        lostFound: [LostFileInfo]? = nil,
+        freeExtents: [FreeExtent]? = nil
     ) {
         self.id = id
         self.path = path
@@ -74,6 +78,7 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         self.degradedReasons = degradedReasons
         self.remedy = degradedReasons == nil ? nil : RegionDoubt.remedy(region: id)
         self.lostFound = lostFound
+        self.freeExtents = freeExtents
     }
 
     enum CodingKeys: String, CodingKey {
@@ -89,6 +94,7 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         case state, remedy
         case degradedReasons = "degraded_reasons"
         case lostFound = "lost_found"
+        case freeExtents = "free_extents"
     }
 }
 

@@ -22,6 +22,7 @@ import SystemPackage
 ///   (`VmemmapOptimizationChoice`): `--hvo on` turns it on before the pages are reserved, `--hvo off` accepts
 ///   the full metadata; whether it was on when the pages were reserved is recorded and shown as `page_metadata`.
 public struct HugetlbBackend: PooledFileBackend, VmemmapOptimizingBackend {
+    /// `hugetlb`.
     public var kind: BackendKind { .hugetlb }
 
     let logger: Logger
@@ -52,6 +53,9 @@ public struct HugetlbBackend: PooledFileBackend, VmemmapOptimizingBackend {
     /// Tests only: asked after each step of a resize; `true` stops the resize there as a crash would, undoing nothing.
     var resizeCut: (@Sendable (HugetlbResizeStep) -> Bool)? = nil
 
+    /// A hugetlb backend; the defaults are the daemon's: sysfs page pools, up to 4 scrub threads, scrubbed files
+    /// kept, no memory watcher, no mount claims, and the real `/proc/sys/vm/hugetlb_optimize_vmemmap`.
+    /// `ownership` holds the daemon's claims on its regions' mounts (`nil`: none are taken).
     public init(
         logger: Logger = Logger(label: "daxpool.hugetlb"),
         pages: any HugetlbPageCounter = HugetlbSysfsPageCounter(),

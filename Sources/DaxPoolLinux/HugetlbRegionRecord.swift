@@ -15,17 +15,23 @@ import Foundation
 /// The reservation lives as long as the running kernel: `bootID` (`/proc/sys/kernel/random/boot_id`) tells a
 /// record from an earlier boot, whose pages are gone, from this boot's.
 public struct HugetlbRegionRecord: Hashable, Sendable, Codable {
+    /// JSON `region`: the daxpool region id.
     public var region: Int
+    /// JSON `node`: the NUMA node whose pool the pages were added to.
     public var node: Int
+    /// JSON `page_size`: the huge page size in bytes (2097152 or 1073741824).
     public var pageSize: Alignment
     /// The pages this region added on top of the node's pool; exactly these are given back.
     public var pagesAdded: Int
     /// Whether HVO (`/proc/sys/vm/hugetlb_optimize_vmemmap`) was on when the pages were reserved: it decides the
     /// pages' metadata overhead for as long as they exist.
     public var vmemmapOptimized: Bool
+    /// JSON `boot_id`: `/proc/sys/kernel/random/boot_id` when the pages were reserved.
     public var bootID: String
+    /// JSON `mount_point`: the hugetlbfs mount the region's files live on.
     public var mountPoint: String
 
+    /// A record with every field given.
     public init(
         region: Int, node: Int, pageSize: Alignment, pagesAdded: Int, vmemmapOptimized: Bool, bootID: String,
         mountPoint: String

@@ -13,6 +13,7 @@ import Foundation
 /// commits the region's new size to its journal only after the backend has resized, so a start that finds the state
 /// still at `fromSize` knows the resize was not committed and undoes it exactly (`HugetlbBackend.repairResize`).
 public struct HugetlbResizeIntent: Hashable, Sendable, Codable {
+    /// JSON `region`: the daxpool region id.
     public var region: Int
     /// The region's size before the resize, in bytes: the size its state has until the resize is committed.
     public var fromSize: UInt64
@@ -24,6 +25,7 @@ public struct HugetlbResizeIntent: Hashable, Sendable, Codable {
     public var pagesAddedAfter: Int
     /// Pages a shrink has recorded as given back but not yet given back to the kernel (0 once they are).
     public var pagesToGiveBack: Int
+    /// JSON `boot_id`: `/proc/sys/kernel/random/boot_id` of the resize; an intent from an earlier boot is stale.
     public var bootID: String
     /// The node's `nr_hugepages` read just before the resize wrote it (a grow's reserve, a shrink's give-back), or
     /// `nil` before that step: a start after a crash in the write compares the node's count with it (and with it
@@ -31,6 +33,7 @@ public struct HugetlbResizeIntent: Hashable, Sendable, Codable {
     /// neither (another user of the pool changed it meanwhile).
     public var nodePagesBefore: Int?
 
+    /// An intent with every field given; `nodePagesBefore` defaults to not yet read.
     public init(
         region: Int, fromSize: UInt64, toSize: UInt64, pagesAddedBefore: Int, pagesAddedAfter: Int,
         pagesToGiveBack: Int, bootID: String, nodePagesBefore: Int? = nil

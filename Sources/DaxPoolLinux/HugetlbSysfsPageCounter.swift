@@ -7,8 +7,10 @@ import SystemPackage
 /// `<root>/node<N>/hugepages/hugepages-<kB>kB/nr_hugepages` (root defaults to `/sys/devices/system/node`).
 /// Writing needs root.
 public struct HugetlbSysfsPageCounter: HugetlbPageCounter {
+    /// The sysfs node directory (`/sys/devices/system/node`; a directory tree in tests).
     public let root: String
 
+    /// A counter for the pools under `root`.
     public init(root: String = NUMANodes.sysfsRoot) {
         self.root = root
     }

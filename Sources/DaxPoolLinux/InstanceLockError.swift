@@ -5,6 +5,7 @@ public enum InstanceLockError: Error, Equatable, Sendable, CustomStringConvertib
     /// The lock file could not be opened or locked.
     case failed(FileError)
 
+    /// What holds the lock or what failed, and what to do.
     public var description: String {
         switch self {
         case .held(let path, let pid):

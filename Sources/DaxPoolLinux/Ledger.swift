@@ -35,10 +35,12 @@ public final class Ledger: Sendable {
     public struct Record: Sendable, Hashable {
         /// The record's position in the ledger; consecutive records have consecutive sequences.
         public var sequence: UInt64
+        /// Whether the record is a checkpoint or a change.
         public var kind: Kind
         /// The bytes the caller appended (opaque to the ledger).
         public var payload: [UInt8]
 
+        /// A record with every field given.
         public init(sequence: UInt64, kind: Kind, payload: [UInt8]) {
             self.sequence = sequence
             self.kind = kind

@@ -151,6 +151,7 @@ public final class LedgerStateStore: StateStore {
     /// The journal's path.
     var ledgerPath: String { labels.path(Self.ledgerFileName) }
 
+    /// What the last `load` found (copies repaired, regions put in doubt, state kept), once: the findings are cleared.
     public func takeFindings() -> [StoreFinding] {
         findings.withLock { found in
             defer { found = [] }

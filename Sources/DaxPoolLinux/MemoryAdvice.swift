@@ -3,8 +3,10 @@ import CLinuxShims
 
 /// The `advice` argument of `madvise(2)`.
 public struct MemoryAdvice: RawRepresentable, Hashable, Sendable {
+    /// The `MADV_*` value.
     public let rawValue: CInt
 
+    /// The advice with `MADV_*` value `rawValue`.
     public init(rawValue: CInt) { self.rawValue = rawValue }
 
     /// Drop the range from this mapping. The corresponding C constant is `MADV_DONTNEED`.

@@ -14,11 +14,14 @@ public final class MemoryErrorMonitor: Sendable {
     public struct Report: Sendable, Equatable {
         /// `BUS_MCEERR_AR` (4) or `BUS_MCEERR_AO` (5), or another `si_code` for a guarded fault.
         public var code: Int32
+        /// `si_addr`: the virtual address the error was reported at.
         public var address: UInt
         /// log2 of the poisoned granule (`si_addr_lsb`): 12 for a 4 KiB page, 21 for 2 MiB, 30 for 1 GiB.
         public var granuleShift: Int
 
+        /// Whether it is `BUS_MCEERR_AR`: the process touched poisoned memory and cannot go on with that access.
         public var isActionRequired: Bool { code == 4 }
+        /// Whether it is a machine-check memory error (`BUS_MCEERR_AR` or `BUS_MCEERR_AO`), not another bus fault.
         public var isMemoryError: Bool { code == 4 || code == 5 }
     }
 

@@ -12,8 +12,10 @@ public struct MemoryMapping: ~Copyable {
 
     /// Access allowed to a mapping: the `prot` argument of `mmap(2)`.
     public struct Protection: OptionSet, Hashable, Sendable {
+        /// The `PROT_*` bits.
         public let rawValue: CInt
 
+        /// The protection with `PROT_*` bits `rawValue`.
         public init(rawValue: CInt) { self.rawValue = rawValue }
 
         /// The corresponding C constant is `PROT_READ`.

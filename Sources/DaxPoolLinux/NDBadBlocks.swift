@@ -8,6 +8,7 @@ public struct NDBadBlocks: Sendable {
     /// The sysfs mount (`/sys`; a directory tree in tests).
     public let sysfsRoot: FilePath
 
+    /// A reader of the nd regions under `sysfsRoot`.
     public init(sysfsRoot: FilePath = "/sys") {
         self.sysfsRoot = sysfsRoot
     }

@@ -1217,7 +1217,10 @@ public actor PoolService {
             pendingScrubSize: region.pendingScrubs.isEmpty
                 ? nil : region.pendingScrubs.reduce(0) { $0 + $1.size.rawValue },
             degradedReasons: region.degraded?.reasons,
-            lostFound: lostFiles(region.config)
+            lostFound: lostFiles(region.config),
+            freeExtents: region.allocator.freeExtents.map {
+                FreeExtent(offset: $0.start.rawValue, length: $0.length.rawValue)
+            }
         )
     }
 

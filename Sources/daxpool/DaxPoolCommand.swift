@@ -20,6 +20,7 @@ struct DaxPoolCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self,
             ListCommand.self,
+            MapCommand.self,
             CreateRegionCommand.self,
             DestroyRegionCommand.self,
             SetPoolCommand.self,

@@ -5,15 +5,23 @@ public struct DeviceMapping: Hashable, Sendable, Codable {
     public var start: UInt64
     public var end: UInt64
     public var size: UInt64
+    /// The range's region offset where `start` is a physical address (devdax); absent where `start` is the region
+    /// offset itself, and from daemons older than the field.
+    public var offset: UInt64?
 
-    public init(pageOffset: UInt64, start: UInt64, end: UInt64, size: UInt64) {
+    public init(pageOffset: UInt64, start: UInt64, end: UInt64, size: UInt64, offset: UInt64? = nil) {
         self.pageOffset = pageOffset
         self.start = start
         self.end = end
         self.size = size
+        self.offset = offset
     }
 
-    /// The mappings of a device made of `extents` in device order, with addresses shifted by `base`.
+    /// The range's region offset: `offset` when the daemon gave one, else `start`.
+    public var regionOffset: UInt64 { offset ?? start }
+
+    /// The mappings of a device made of `extents` in device order, with addresses shifted by `base` (each then
+    /// carries its region offset in `offset`).
     public static func mappings(of extents: [Extent], base: UInt64 = 0) -> [DeviceMapping] {
         var pages: UInt64 = 0
         return extents.map { extent in
@@ -22,13 +30,14 @@ public struct DeviceMapping: Hashable, Sendable, Codable {
                 pageOffset: pages,
                 start: base &+ extent.start.rawValue,
                 end: base &+ extent.lastByte.rawValue,
-                size: extent.length.rawValue
+                size: extent.length.rawValue,
+                offset: base == 0 ? nil : extent.start.rawValue
             )
         }
     }
 
     enum CodingKeys: String, CodingKey {
         case pageOffset = "page_offset"
-        case start, end, size
+        case start, end, size, offset
     }
 }
