@@ -36,6 +36,10 @@ public final class PidfdProcessWatcher: ProcessWatcher {
         DispatchQueue(label: "daxpool.lease-holders").async { [self] in self.run() }
     }
 
+    /// Opens a pidfd for `pid` (`pidfd_open(2)`), reads who it is from `/proc/PID/stat` and `/proc/PID/status`, and
+    /// adds it to the epoll the watcher's thread waits on; `onExit` runs once on that thread when the process exits.
+    /// - Throws: `ProcessWatchError` when the pid is not positive, no such process exists, it has exited meanwhile,
+    ///   it is not the one that started at `startTime`, or the kernel refuses the pidfd or the epoll.
     public func watch(pid: Int32, startTime: UInt64?, onExit: @escaping @Sendable () -> Void) throws
         -> ProcessIdentity
     {
@@ -86,6 +90,7 @@ public final class PidfdProcessWatcher: ProcessWatcher {
         return identity
     }
 
+    /// Removes `pid`'s pidfd from the epoll and closes it; its `onExit` will not run.
     public func stopWatching(pid: Int32) {
         let descriptor: CInt? = state.withLock { state in
             guard let cookie = state.cookies.removeValue(forKey: pid) else { return nil }
@@ -158,7 +163,9 @@ public final class PidfdProcessWatcher: ProcessWatcher {
 
 /// Why a process cannot be watched.
 public struct ProcessWatchError: Error, CustomStringConvertible {
+    /// The process id that could not be watched.
     public var pid: Int32
+    /// Why, as a phrase that follows "process PID".
     public var reason: String
 
     init(pid: Int32, _ reason: String) {
@@ -166,5 +173,6 @@ public struct ProcessWatchError: Error, CustomStringConvertible {
         self.reason = reason
     }
 
+    /// "process PID reason", for lease refusals and logs.
     public var description: String { "process \(pid) \(reason)" }
 }

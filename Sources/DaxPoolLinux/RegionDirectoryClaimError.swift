@@ -54,5 +54,6 @@ public enum RegionDirectoryClaimError: Error, Equatable, Sendable, CustomStringC
         }
     }
 
+    /// The message: what was found and what to do.
     public var description: String { message }
 }

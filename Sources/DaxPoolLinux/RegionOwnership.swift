@@ -5,10 +5,12 @@ import SystemPackage
 /// What a file backend needs to claim the directories of the regions it serves for one daemon
 /// (`RegionDirectoryClaim`): the daemon's registry of claims and its state directory's identity.
 public struct RegionOwnership: Sendable {
+    /// The daemon's registry of the region directories it has claimed.
     public let claims: RegionClaims
     /// `StateDirectoryClaim.identity` of the daemon's state directory.
     public let stateIdentity: String
 
+    /// Ownership recorded in `claims`, for the state directory whose identity is `stateIdentity`.
     public init(claims: RegionClaims, stateIdentity: String) {
         self.claims = claims
         self.stateIdentity = stateIdentity

@@ -33,5 +33,6 @@ public enum ScrubKind: String, Hashable, Sendable, CaseIterable, Codable, Custom
     /// The fastest implementation this CPU runs: AVX-512, else AVX2, else SSE2, else `memset`.
     public static var best: ScrubKind { supported.first ?? .memset }
 
+    /// The implementation's name, as logs and benchmarks print it.
     public var description: String { rawValue }
 }

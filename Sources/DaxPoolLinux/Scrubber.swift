@@ -99,6 +99,7 @@ public struct Scrubber: Sendable, CustomStringConvertible {
         firstNonZeroOffset(in: buffer) == nil
     }
 
+    /// `scrubber(KIND)`, naming the zeroing implementation in use.
     public var description: String { "scrubber(\(kind))" }
 }
 

@@ -14,6 +14,7 @@ import SystemPackage
 /// the pool can be filled ahead of demand with the sizes the region names, so that a new device of such a size
 /// takes a file whose pages are already allocated and zero (`PooledFileBackend`).
 public struct ShmBackend: PooledFileBackend {
+    /// `shm`.
     public var kind: BackendKind { .shm }
 
     let logger: Logger

@@ -28,5 +28,6 @@ public enum StateDirectoryClaimError: Error, Equatable, Sendable, CustomStringCo
         }
     }
 
+    /// The message: what was found and what to do.
     public var description: String { message }
 }

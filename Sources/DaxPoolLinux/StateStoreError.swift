@@ -7,6 +7,7 @@ public enum StateStoreError: Error, Equatable, Sendable, CustomStringConvertible
     /// The snapshot could not be encoded.
     case unencodable(reason: String)
 
+    /// What went wrong with the daxpool state and what to do about it, for logs and error bodies.
     public var description: String {
         switch self {
         case .io(let error):
