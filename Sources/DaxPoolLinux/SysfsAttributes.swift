@@ -4,8 +4,10 @@ import SystemPackage
 /// Typed reads and writes of sysfs attributes over any `SysfsAccess`: numbers in the kernel's formats
 /// (`%llu`, `%#llx`, `%d`), errors as `SysfsError` naming the absolute path.
 public struct SysfsAttributes: Sendable {
+    /// The tree the attributes are read from and written to.
     public let access: any SysfsAccess
 
+    /// Attributes over `access`.
     public init(_ access: any SysfsAccess) {
         self.access = access
     }
@@ -82,6 +84,7 @@ public struct SysfsAttributes: Sendable {
         }
     }
 
+    /// Whether anything is at `path`.
     public func exists(_ path: FilePath) -> Bool { access.exists(path) }
 
     /// Parses `"1073741824"`, `"0x140000000"` or `"0X1F"` (surrounding spaces ignored).

@@ -6,6 +6,7 @@ import SystemPackage
 /// makes, in libdaxctl's formats (`daxctl/lib/libdaxctl.c`). Each store is one `write(2)`; sequencing them is the
 /// job of `DevDaxBackend`.
 public struct SysfsDaxBus: Sendable {
+    /// Typed access to the sysfs tree the bus lives in.
     public let attributes: SysfsAttributes
 
     /// `bus/dax/devices`: one link per dax device to its canonical directory.
@@ -13,6 +14,7 @@ public struct SysfsDaxBus: Sendable {
     /// `bus/dax/drivers/device_dax`: binding here makes `/dev/daxR.N` usable.
     public static let deviceDaxDriver: FilePath = "bus/dax/drivers/device_dax"
 
+    /// The dax bus of the sysfs tree `access`.
     public init(_ access: any SysfsAccess) {
         self.attributes = SysfsAttributes(access)
     }

@@ -6,6 +6,7 @@ import SystemPackage
 public struct SysfsDaxDevice: Hashable, Sendable {
     /// `daxR.N`.
     public var name: String
+    /// The device's id, parsed from its name.
     public var id: DaxPoolCore.DeviceID
     /// The canonical device directory relative to the sysfs root, e.g. `devices/platform/hmem.0/dax0.1`.
     public var path: FilePath
@@ -28,6 +29,7 @@ public struct SysfsDaxDevice: Hashable, Sendable {
     /// Whether the device has the write-only `mapping` attribute, i.e. it belongs to a dynamic region.
     public var acceptsMappings: Bool
 
+    /// A device as read from sysfs, every attribute given.
     public init(
         name: String,
         id: DaxPoolCore.DeviceID,

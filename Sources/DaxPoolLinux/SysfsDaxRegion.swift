@@ -26,6 +26,7 @@ public struct SysfsDaxRegion: Hashable, Sendable {
     /// The region's devices in instance order.
     public var devices: [SysfsDaxDevice]
 
+    /// A region as read from sysfs, every attribute given.
     public init(
         id: Int,
         path: FilePath,

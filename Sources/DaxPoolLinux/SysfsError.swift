@@ -8,10 +8,12 @@ public struct SysfsError: Error, Hashable, Sendable, CustomStringConvertible {
     public var operation: String
     /// The absolute path of the attribute.
     public var path: String
+    /// What the kernel answered, or `EBADMSG` when the text did not parse.
     public var errno: Errno
     /// What was found or written, or why it failed.
     public var detail: String
 
+    /// An error with every field given.
     public init(operation: String, path: String, errno: Errno, detail: String) {
         self.operation = operation
         self.path = path
@@ -19,6 +21,7 @@ public struct SysfsError: Error, Hashable, Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
+    /// What failed on which attribute: the text that did not parse, the value whose store failed, or the errno.
     public var description: String {
         switch operation {
         case "parse": "\(path) holds '\(detail)', which daxpool cannot parse"

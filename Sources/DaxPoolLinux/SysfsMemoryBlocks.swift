@@ -8,6 +8,7 @@ import SystemPackage
 /// `offline`) and `valid_zones` (the block's zone while online). Block N covers the physical bytes
 /// `[N × block size, (N + 1) × block size)`.
 public struct SysfsMemoryBlocks: Sendable {
+    /// Typed access to the sysfs tree the memory blocks live in.
     public let attributes: SysfsAttributes
 
     /// `devices/system/memory`.
@@ -15,6 +16,7 @@ public struct SysfsMemoryBlocks: Sendable {
     /// `module/memory_hotplug/parameters/memmap_on_memory`: `Y` when hot-added memory may hold its own `struct page`s.
     public static let memmapOnMemoryParameter: FilePath = "module/memory_hotplug/parameters/memmap_on_memory"
 
+    /// The memory blocks of the sysfs tree `access`.
     public init(_ access: any SysfsAccess) {
         self.attributes = SysfsAttributes(access)
     }

@@ -4,6 +4,7 @@ import SystemPackage
 /// The libnvdimm bus, `/sys/bus/nd`: discovery of regions, namespaces and claim devices, and the single-attribute
 /// stores ndctl makes to turn a namespace into a devdax namespace (`ndctl/namespace.c`, `ndctl/lib/libndctl.c`).
 public struct SysfsNdBus: Sendable {
+    /// Typed access to the sysfs tree the bus lives in.
     public let attributes: SysfsAttributes
 
     /// `bus/nd/devices`: links to regions, namespaces, claim devices and buses.
@@ -11,6 +12,7 @@ public struct SysfsNdBus: Sendable {
     /// `bus/nd/drivers`: `nd_pmem`, `dax_pmem`, `nd_btt`, `nd_region`...
     public static let driversDirectory: FilePath = "bus/nd/drivers"
 
+    /// The libnvdimm bus of the sysfs tree `access`.
     public init(_ access: any SysfsAccess) {
         self.attributes = SysfsAttributes(access)
     }

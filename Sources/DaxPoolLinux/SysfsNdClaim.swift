@@ -7,6 +7,7 @@ import SystemPackage
 public struct SysfsNdClaim: Hashable, Sendable {
     /// `daxN.M`, `pfnN.M` or `bttN.M`.
     public var name: String
+    /// The canonical directory relative to the sysfs root.
     public var path: FilePath
     /// `devtype`: `nd_dax`, `nd_pfn` or `nd_btt`.
     public var devtype: String?
@@ -27,6 +28,7 @@ public struct SysfsNdClaim: Hashable, Sendable {
     /// `resource` (root-only): the data start (`nil` while unbound).
     public var resource: UInt64?
 
+    /// A claim device as read from sysfs, every attribute given.
     public init(
         name: String, path: FilePath, devtype: String?, mode: String?, align: UInt64?, namespace: String?,
         uuid: String?, supportedAlignments: [UInt64], driver: String?, size: UInt64?, resource: UInt64?

@@ -30,6 +30,7 @@ public struct SysfsNdNamespace: Hashable, Sendable {
     /// `numa_node`.
     public var numaNode: Int?
 
+    /// A namespace as read from sysfs, every attribute given.
     public init(
         name: String, path: FilePath, devtype: String?, nstype: Int?, mode: String?, size: UInt64, resource: UInt64?,
         holder: String?, holderClass: String?, uuid: String?, alternateName: String?, driver: String?, numaNode: Int?

@@ -27,10 +27,12 @@ public struct TrustedDirectoryError: Error, Equatable, Sendable, CustomStringCon
     public var requested: String
     /// What the directory is for, e.g. "shm root", "state directory".
     public var purpose: String
+    /// What is wrong with `directory`.
     public var problem: Problem
     /// The daemon's effective uid, named in messages about owners.
     public var daemonUID: UInt32
 
+    /// An error with every field given.
     public init(directory: String, requested: String, purpose: String, problem: Problem, daemonUID: UInt32) {
         self.directory = directory
         self.requested = requested
@@ -68,6 +70,7 @@ public struct TrustedDirectoryError: Error, Equatable, Sendable, CustomStringCon
         }
     }
 
+    /// The message: which directory, for what, what is wrong and how to fix it.
     public var description: String { message }
 
     /// `mode` as four octal digits, e.g. `0777`, `1777`.
