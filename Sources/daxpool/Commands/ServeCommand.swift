@@ -24,6 +24,14 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the daemon: serve the JSON API on a Unix socket."
     )
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A JSON file of serve settings, administrators, device creators, the socket's group and the regions to "
+                + "keep (see 'Operating daxpool' and 'Security' in the README). Options given here override it.",
+            valueName: "FILE"))
+    var config: String?
+
     @Option(name: .long, help: "The Unix socket to serve on (default: $DAXPOOL_SOCKET, else a per-user path).")
     var socket: String?
 
@@ -32,9 +40,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("default-region-size"),
-        help: "Size of the shm region created on first start when there is none (0: none)."
+        help: ArgumentHelp(
+            "Size of the shm region created on first start when there is none (0: none; default 1G, 0 when the "
+                + "config file names regions).")
     )
-    var defaultRegionSize: String = "1G"
+    var defaultRegionSize: String?
 
     @Option(name: .customLong("shm-root"), help: "Directory for shm regions (default /dev/shm/daxpool-<uid>).")
     var shmRoot: String?
@@ -48,20 +58,14 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("label-area-size"),
         help: """
             Size of the label storage area of each new region (4K to 16M, a multiple of 256; 128K has 510 label slots, \
-            of which a region uses at most half).
+            of which a region uses at most half; default 128K).
             """
     )
-    var labelAreaSize: String = "128K"
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "info"
+    var labelAreaSize: String?
 
     @Option(
-        name: .long,
-        help:
-            "A JSON file naming administrators, device creators and the socket's group (see 'Security' in the README)."
-    )
-    var config: String?
+        name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
+    var logLevel: String?
 
     @Option(
         name: .customLong("nd-region"),
@@ -73,8 +77,9 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var ndRegions: [String] = []
 
-    @Option(name: .customLong("badblocks-interval"), help: "Seconds between reads of the kernel's bad blocks.")
-    var badblocksInterval: Int = 10
+    @Option(
+        name: .customLong("badblocks-interval"), help: "Seconds between reads of the kernel's bad blocks (default 10).")
+    var badblocksInterval: Int?
 
     @Option(name: .customLong("sysfs-root"), help: ArgumentHelp("Where sysfs is mounted.", visibility: .hidden))
     var sysfsRoot: String = "/sys"
@@ -83,28 +88,32 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("max-connections-per-uid"),
         help: ArgumentHelp(
             "Connections one user may hold open at once; more are answered 503 and closed before a request is read. "
-                + "Administrators are exempt; descriptors are kept back for them and the daemon (see 'Security').",
+                + "Administrators are exempt; descriptors are kept back for them and the daemon (see 'Security'; "
+                + "default \(ConnectionLimits.defaultMaximumPerUID)).",
             valueName: "N"
         )
     )
-    var maxConnectionsPerUID: Int = ConnectionLimits.defaultMaximumPerUID
+    var maxConnectionsPerUID: Int?
 
     @Option(
         name: .customLong("idle-timeout"),
         help: ArgumentHelp(
             "Seconds a connection may send nothing (before or within a request's header or body, or kept alive "
-                + "between requests) before it is closed. A response being streamed (--follow) is not cut.",
+                + "between requests) before it is closed. A response being streamed (--follow) is not cut "
+                + "(default \(ConnectionLimits.defaultIdleTimeoutSeconds)).",
             valueName: "SECONDS"
         )
     )
-    var idleTimeout: Int = ConnectionLimits.defaultIdleTimeoutSeconds
+    var idleTimeout: Int?
 
     @Flag(
         name: .customLong("lend-idle"),
+        inversion: .prefixedNo,
         help: ArgumentHelp(
             "Lend devdax memory no device uses to the host as System RAM, keeping --keep-free unlent; a "
-                + "create-device that needs it takes it back first (see 'Lending memory to the host')."))
-    var lendIdle = false
+                + "create-device that needs it takes it back first (see 'Lending memory to the host'). "
+                + "--no-lend-idle turns off what the config file turns on."))
+    var lendIdle: Bool?
 
     @Option(
         name: .customLong("keep-free"),
@@ -124,24 +133,90 @@ struct ServeCommand: AsyncParsableCommand {
         ] {
             if let path, !path.hasPrefix("/") { throw ValidationError("\(option) must be an absolute path") }
         }
-        if let scrubThreads, scrubThreads < 1 || scrubThreads > 256 {
+        if let scrubThreads, !ServeConfiguration.scrubThreadsRange.contains(scrubThreads) {
             throw ValidationError("--scrub-threads must be 1 to 256")
         }
-        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level '\(logLevel)' is not a level") }
-        if badblocksInterval < 1 || badblocksInterval > 86400 {
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level '\(logLevel)' is not a level")
+        }
+        if let badblocksInterval, !ServeConfiguration.badblocksIntervalRange.contains(badblocksInterval) {
             throw ValidationError("--badblocks-interval must be 1 to 86400 seconds")
         }
         if !sysfsRoot.hasPrefix("/") { throw ValidationError("--sysfs-root must be an absolute path") }
-        if maxConnectionsPerUID < 1 || maxConnectionsPerUID > 1_000_000 {
+        if let maxConnectionsPerUID, !ServeConfiguration.maxConnectionsPerUIDRange.contains(maxConnectionsPerUID) {
             throw ValidationError("--max-connections-per-uid must be 1 to 1000000")
         }
-        if idleTimeout < 1 || idleTimeout > 86400 { throw ValidationError("--idle-timeout must be 1 to 86400 seconds") }
+        if let idleTimeout, !ServeConfiguration.idleTimeoutRange.contains(idleTimeout) {
+            throw ValidationError("--idle-timeout must be 1 to 86400 seconds")
+        }
         _ = try parsedNDRegions()
-        if !lendIdle, keepFree != nil || lendChunk != nil {
+        // With a config file, lend_idle may come from it: the merged settings are checked in run().
+        if config == nil, lendIdle == nil, keepFree != nil || lendChunk != nil {
             throw ValidationError("--keep-free and --lend-chunk go with --lend-idle")
         }
         _ = try keepFree.map { try parseSizeOption($0, option: "--keep-free") }
         _ = try lendChunk.map { try parseSizeOption($0, option: "--lend-chunk") }
+    }
+
+    /// The settings the command line gives; `nil` for every option it leaves out.
+    func flagSettings() throws -> ServeConfiguration {
+        var flags = ServeConfiguration()
+        flags.socketPath = socket
+        flags.stateDirectory = stateDirectory
+        flags.shmRoot = shmRoot
+        flags.defaultRegionSize = try defaultRegionSize.map { try parseSizeOption($0, option: "--default-region-size") }
+        if let labelAreaSize {
+            let size = try parseSizeOption(labelAreaSize, option: "--label-area-size")
+            guard ServeConfiguration.labelAreaSizeRange.contains(size.rawValue), size.rawValue % 256 == 0 else {
+                throw ErrorBody(
+                    code: "bad_label_area_size",
+                    message: "--label-area-size \(labelAreaSize) must be 4K to 16M and a multiple of 256 bytes",
+                    status: 0)
+            }
+            flags.labelAreaSize = size
+        }
+        flags.scrubThreads = scrubThreads
+        flags.logLevel = logLevel.flatMap { Logger.Level(rawValue: $0) }
+        flags.badBlocksSources =
+            ndRegions.isEmpty
+            ? nil
+            : try parsedNDRegions().map {
+                ServeConfiguration.BadBlocksSource(region: $0.region, ndRegion: $0.ndRegion, offset: $0.base)
+            }
+        flags.badblocksInterval = badblocksInterval
+        flags.maxConnectionsPerUID = maxConnectionsPerUID
+        flags.idleTimeout = idleTimeout
+        flags.lendIdle = lendIdle
+        flags.keepFree = try keepFree.map { try parseSizeOption($0, option: "--keep-free") }
+        flags.lendChunk = try lendChunk.map { try parseSizeOption($0, option: "--lend-chunk") }
+        return flags
+    }
+
+    /// The `--config` file's settings with the command line's over them; the file is read strictly, and nothing
+    /// has been touched when it is refused.
+    func settings() throws -> ServeConfiguration {
+        var file = ServeConfiguration()
+        if let config {
+            let data: Data
+            do {
+                data = try Data(contentsOf: URL(fileURLWithPath: config))
+            } catch {
+                throw ErrorBody(
+                    code: "bad_config", message: "cannot read --config file '\(config)': \(error)", status: 0)
+            }
+            do {
+                file = try ServeConfiguration(json: data, source: config)
+            } catch {
+                throw ErrorBody(code: "bad_config", message: error.message, status: 0)
+            }
+        }
+        let merged = file.overridden(by: try flagSettings())
+        do {
+            try merged.checkCombinations()
+        } catch {
+            throw ErrorBody(code: "bad_config", message: error.message, status: 0)
+        }
+        return merged
     }
 
     /// `--nd-region R:N[:OFFSET]` values.
@@ -164,17 +239,15 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let socketPath = socket ?? DefaultPaths.socket
-        let stateDirectory = stateDirectory ?? DefaultPaths.stateDirectory
-        let defaultSize = try parseSizeOption(defaultRegionSize, option: "--default-region-size")
-        let areaSize = try parseSizeOption(labelAreaSize, option: "--label-area-size").rawValue
-        guard (4 << 10)...(16 << 20) ~= areaSize, areaSize % 256 == 0 else {
-            throw ErrorBody(
-                code: "bad_label_area_size",
-                message: "--label-area-size \(labelAreaSize) must be 4K to 16M and a multiple of 256 bytes",
-                status: 0)
-        }
-        let access = try loadAccessConfiguration()
+        let settings = try settings()
+        let socketPath = settings.socketPath ?? DefaultPaths.socket
+        let stateDirectory = settings.stateDirectory ?? DefaultPaths.stateDirectory
+        // The embedded default region stands in for regions the file names: none is made beside them.
+        let defaultSize =
+            try settings.defaultRegionSize
+            ?? (settings.regions == nil ? parseSizeOption("1G", option: "--default-region-size") : .zero)
+        let areaSize = settings.labelAreaSize?.rawValue ?? 128 << 10
+        let access = try loadAccessConfiguration(settings.accessDocument)
         let othersOwnDevices =
             !access.policy.creatorUsers.isEmpty || !access.policy.creatorGroups.isEmpty
             || !access.policy.adminUsers.isEmpty || !access.policy.adminGroups.isEmpty || access.socketGroup != nil
@@ -195,12 +268,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         umask(0o077)
         var logger = Logger(label: "daxpool") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        logger.logLevel = settings.logLevel ?? .info
 
         // Trusted or refused: each directory is made by the daemon (0700; SocketPath.setAccess later lets a socket
         // group through the socket's directory, and the shm root is 0711 when other users own device files), or
         // already belongs to the daemon's uid or root and is writable by no one else, with no symbolic link.
-        let shmRootPath = shmRoot ?? DefaultPaths.shmRoot
+        let shmRootPath = settings.shmRoot ?? DefaultPaths.shmRoot
         try Directories.ensure(parentOf: socketPath, mode: 0o700, purpose: "socket directory")
         try Directories.ensure(stateDirectory, mode: 0o700, purpose: "state directory")
         let lock: InstanceLock
@@ -244,7 +317,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger.warning("memory-error signals will not be handled: \(error)")
             monitor = nil
         }
-        let threads = scrubThreads ?? min(4, Scrubber.onlineProcessorCount)
+        let threads = settings.scrubThreads ?? min(4, Scrubber.onlineProcessorCount)
         let stateIdentity = stateClaim.identity
         logger.debug(
             "claimed the state directory", metadata: ["state": "\(stateDirectory)", "identity": "\(stateIdentity)"])
@@ -290,6 +363,14 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw ErrorBody(code: "start_failed", message: "cannot bring back the saved state: \(error)", status: 0)
         }
+        // The regions the file names, made when the state does not hold them yet, before the first request.
+        if let regions = settings.regions {
+            do {
+                _ = try await ServeConfiguration.ensureRegions(regions, in: service, logger: logger)
+            } catch {
+                throw ErrorBody(code: "start_failed", message: "\(config ?? "--config"): \(error.message)", status: 0)
+            }
+        }
         let routing = MemoryErrorRouting(service: service, logger: logger) { address in
             memoryWatcher.resolve(address: address)
         }
@@ -300,23 +381,23 @@ struct ServeCommand: AsyncParsableCommand {
         let badBlocks = NDBadBlocks(sysfsRoot: FilePath(sysfsRoot))
         let poller = KernelBadBlocksPoller(
             service: service,
-            sources: try parsedNDRegions().map { source in
-                KernelBadBlocksPoller.Source(region: source.region, base: source.base) {
+            sources: (settings.badBlocksSources ?? []).map { source in
+                KernelBadBlocksPoller.Source(region: source.region, base: source.offset) {
                     try badBlocks.ranges(ndRegion: source.ndRegion)
                 }
             },
-            interval: .seconds(badblocksInterval),
+            interval: .seconds(settings.badblocksInterval ?? 10),
             logger: logger
         )
         // Bad blocks the kernel knows are quarantined before the first request is served.
         await poller.poll()
-        if lendIdle {
-            await service.setLendPolicy(
-                keepFree: try keepFree.map { try parseSizeOption($0, option: "--keep-free") } ?? .zero,
-                chunk: try lendChunk.map { try parseSizeOption($0, option: "--lend-chunk") })
+        if settings.lendIdle == true {
+            await service.setLendPolicy(keepFree: settings.keepFree ?? .zero, chunk: settings.lendChunk)
         }
         let readyLogger = logger
-        let limits = ConnectionLimits(maximumPerUID: maxConnectionsPerUID, idleTimeout: .seconds(idleTimeout))
+        let limits = ConnectionLimits(
+            maximumPerUID: settings.maxConnectionsPerUID ?? ConnectionLimits.defaultMaximumPerUID,
+            idleTimeout: .seconds(settings.idleTimeout ?? ConnectionLimits.defaultIdleTimeoutSeconds))
         let app = buildApplication(
             service: service, socketPath: socketPath, logger: logger, limits: limits,
             services: [poller, LendIdleService(service: service, interval: .seconds(5))]
@@ -329,6 +410,12 @@ struct ServeCommand: AsyncParsableCommand {
             }
             readyLogger.notice(
                 "daxpool is serving", metadata: ["socket": "\(socketPath)", "state": "\(stateDirectory)"])
+            // Under systemd (Type=notify) the unit counts as started now, with the socket listening.
+            do {
+                try SystemdNotifier.notify("READY=1\nSTATUS=serving on \(socketPath)")
+            } catch {
+                readyLogger.warning("cannot tell the service manager that the daemon is ready: \(error)")
+            }
         }
         try await app.runService()
         stateClaim.release()
@@ -336,18 +423,13 @@ struct ServeCommand: AsyncParsableCommand {
         logger.notice("daxpool stopped")
     }
 
-    /// The `--config` file, or the defaults (root and the daemon's uid administer; the socket is 0600).
-    func loadAccessConfiguration() throws -> AccessConfiguration {
-        guard let config else { return AccessConfiguration() }
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: config))
-        } catch {
-            throw ErrorBody(code: "bad_config", message: "cannot read --config file '\(config)': \(error)", status: 0)
-        }
+    /// The access part of the `--config` file, or the defaults (root and the daemon's uid administer; the socket is
+    /// 0600). Names are resolved here, when the daemon starts.
+    func loadAccessConfiguration(_ document: Data?) throws -> AccessConfiguration {
+        guard let document, let config else { return AccessConfiguration() }
         do {
             return try AccessConfiguration(
-                json: data, source: config, daemonUID: getuid(),
+                json: document, source: config, daemonUID: getuid(),
                 user: { UserDatabase.uid(named: $0) }, group: { UserDatabase.gid(named: $0) }
             )
         } catch {
