@@ -3,19 +3,31 @@ public import DaxPoolCore
 /// A region as `daxpool list -R` prints it: the fields `daxctl list -R` prints plus daxpool's own.
 public struct RegionInfo: Hashable, Sendable, Codable {
     // daxctl fields
+    /// JSON `id`: the region id R of `daxR.N`.
     public var id: Int
+    /// JSON `path`: the directory, mount point or sysfs path behind the region.
     public var path: String
+    /// JSON `size`: the bytes of memory the region spans.
     public var size: UInt64
     /// Omitted when zero, as daxctl omits it.
     public var availableSize: UInt64?
+    /// JSON `align`: as `daxctl list -R` prints it, in bytes: the kernel's `dax_region/align` for devdax, the page
+    /// size for the other backends.
     public var align: UInt64
+    /// JSON `devices`: the region's settled devices the caller may see, when the listing asked for devices.
     public var devices: [DeviceInfo]?
     // daxpool fields
+    /// JSON `backend`: where the memory comes from (`shm`, `hugetlb`, `devdax`, `sim`).
     public var backend: BackendKind
+    /// JSON `page_size`: the smallest device alignment, the backend's page size in bytes.
     public var pageSize: UInt64
+    /// JSON `target_node`: the NUMA node the memory sits on; absent when unknown.
     public var targetNode: Int?
+    /// JSON `largest_available_extent`: the longest contiguous free stretch usable at the page size, in bytes.
     public var largestAvailableExtent: UInt64
+    /// JSON `badblock_count`: the number of entries in `badblocks`.
     public var badblockCount: Int
+    /// JSON `badblocks`: the region's quarantined ranges as region offsets.
     public var badblocks: [BadBlock]
     /// The region's label storage area, when the daemon keeps one.
     public var labelArea: LabelAreaInfo?
@@ -31,6 +43,7 @@ public struct RegionInfo: Hashable, Sendable, Codable {
     public var state: String?
     /// Why the region is degraded, and what to run.
     public var degradedReasons: [String]?
+    /// JSON `remedy`: the `daxpool recover` commands that rebuild a degraded region; absent when it is sound.
     public var remedy: String?
     /// Files found in the region that no device owned, moved untouched to `<path>/lost+found/`; omitted when none.
     public var lostFound: [LostFileInfo]?
@@ -38,6 +51,8 @@ public struct RegionInfo: Hashable, Sendable, Codable {
     /// from daemons older than the field.
     public var freeExtents: [FreeExtent]?
 
+    /// A region as listed; `badblock_count` is the number of `badblocks`, and `state` and `remedy` follow from
+    /// `degradedReasons` (present means degraded).
     public init(
         id: Int,
         path: String,
@@ -102,8 +117,10 @@ public struct RegionInfo: Hashable, Sendable, Codable {
 public struct LostFileInfo: Hashable, Sendable, Codable {
     /// The file's name in `lost+found`.
     public var name: String
+    /// JSON `size`: the file's length in bytes.
     public var size: UInt64
 
+    /// The lost file `name`, `size` bytes long.
     public init(name: String, size: UInt64) {
         self.name = name
         self.size = size
@@ -112,9 +129,12 @@ public struct LostFileInfo: Hashable, Sendable, Codable {
 
 /// A quarantined range of a region, as ndctl prints `badblocks` (`offset` and `length` in bytes here).
 public struct BadBlock: Hashable, Sendable, Codable {
+    /// JSON `offset`: where the range starts, in bytes from the start of the region or device that lists it.
     public var offset: UInt64
+    /// JSON `length`: the range's length in bytes.
     public var length: UInt64
 
+    /// The bad range of `length` bytes at `offset`.
     public init(offset: UInt64, length: UInt64) {
         self.offset = offset
         self.length = length
@@ -137,6 +157,7 @@ public struct LabelAreaInfo: Hashable, Sendable, Codable {
     /// The free label slots (each device range takes one; an update needs free slots for both passes).
     public var free: Int
 
+    /// A label area with every field given.
     public init(path: String, offset: UInt64, size: UInt64, version: String, nslot: Int, free: Int) {
         self.path = path
         self.offset = offset
@@ -157,6 +178,7 @@ public struct PoolInfo: Hashable, Sendable, Codable {
     /// The memory the ready files hold.
     public var readyBytes: UInt64
 
+    /// A pool keeping `target` with `ready` files now; `ready_bytes` is their sum.
     public init(target: [UInt64], ready: [UInt64]) {
         self.target = target
         self.ready = ready
