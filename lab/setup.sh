@@ -7,6 +7,8 @@
 #     $LAB_DIR/kernel/<kver>/, runs depmod on it, and unpacks the uncompressed vmlinux
 #     (PVH-bootable ELF: boots about twice as fast under TCG as the xz bzImage).
 #   * writes $LAB_DIR/lab.env, which mkinitramfs.sh and run.sh source.
+#   * builds the initrd ($LAB_DIR/initramfs.cpio, lab/mkinitramfs.sh --if-stale) and links $LAB_DIR/vmlinuz and
+#     $LAB_DIR/initrd.img to the kernel and the initrd (README's "Boot a VM from it" boots them).
 #
 # Environment:
 #   LAB_DIR      cache/work dir            (default /var/tmp/daxpool-lab)
@@ -121,4 +123,12 @@ KERNEL=$KERNEL
 BZIMAGE=$BZIMAGE
 EOF
 mv "$ENV_FILE.tmp" "$ENV_FILE"
-log "ok: kernel $KVER, boot image $KERNEL"
+
+# ---------------------------------------------------------------- the initrd, and stable names for both
+# The lab initramfs (busybox-static, kmod, ndctl, daxctl and the nvdimm/dax modules from the packages above), and
+# $LAB_DIR/vmlinuz and $LAB_DIR/initrd.img pointing at the kernel and it: the paths README's "Boot a VM from it"
+# gives QEMU (vmlinuz is the PVH vmlinux when it could be unpacked, which QEMU boots the same way).
+"$(cd "$(dirname "$0")" && pwd)/mkinitramfs.sh" --if-stale
+ln -sfn "$KERNEL" "$LAB_DIR/vmlinuz"
+ln -sfn "$LAB_DIR/initramfs.cpio" "$LAB_DIR/initrd.img"
+log "ok: kernel $KVER, boot image $KERNEL; $LAB_DIR/vmlinuz and $LAB_DIR/initrd.img"

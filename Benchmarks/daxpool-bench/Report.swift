@@ -1,7 +1,7 @@
 import Foundation
 
-/// One line of the results: daxpool's figure, the baseline measured in the same run, their ratio, the target from
-/// DESIGN.md and whether it is met.
+/// One line of the results: daxpool's figure, the baseline measured in the same run, their ratio, the design target
+/// (BENCHMARKS.md lists them) and whether it is met.
 struct Row: Codable, Sendable {
     var section: String
     var name: String

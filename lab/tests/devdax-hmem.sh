@@ -24,8 +24,14 @@ R=$1; kernel_size=$2
 check "an hmem dax region exists (id ${R:-none}, $kernel_size bytes)" [ -n "$R" -a "$R" != null ]
 [ -n "$R" -a "$R" != null ] || { finish hmem; exit 1; }
 
+# A plain `daxpool serve` (no --default-region-size 0): beside the kernel's dax regions it makes no default shm region,
+# so region $R is adopted under its own id.
+SERVE_FLAGS=""
 check "daxpool serve starts" start_daemon "$STATE"
+unset SERVE_FLAGS
+check "a plain serve made no default region beside the kernel's" [ "$(daxpool list -R | jq "$ARR"'[arr[]] | length')" = 0 ]
 run daxpool create-region --backend devdax --dax-region "$R" && cat /tmp/out.json
+check "adopted region $R keeps the kernel's id" [ "$(jq .id /tmp/out.json)" = "$R" ]
 check "adopted region $R is devdax with the kernel's size" \
   grep -q "\"size\" : $kernel_size" /tmp/out.json
 if daxpool create-region --backend devdax --dax-region 7 > /dev/null 2> /tmp/err.txt; then

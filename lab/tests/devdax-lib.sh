@@ -25,9 +25,11 @@ finish() {
 }
 
 # ---------------------------------------------------------------- the daemon
-# start_daemon STATE_DIR: daxpool serve with no embedded shm region, socket in /run/daxpool
+# start_daemon STATE_DIR: daxpool serve with no embedded shm region, socket in /run/daxpool. SERVE_FLAGS (default
+# --default-region-size 0) are added; devdax-hmem.sh sets it empty to show that a plain serve makes no default region
+# beside the kernel's.
 start_daemon() {
-  daxpool serve --state-dir "$1" --default-region-size 0 --socket "$DAXPOOL_SOCKET" --log-level notice \
+  daxpool serve --state-dir "$1" ${SERVE_FLAGS---default-region-size 0} --socket "$DAXPOOL_SOCKET" --log-level notice \
     >> /tmp/daxpool.log 2>&1 &
   daemon=$!
   i=0
@@ -54,8 +56,9 @@ json_or_empty() { if [ -s "$1" ]; then cat "$1"; else echo '[]'; fi; }
 
 # The comparison, in one jq run (jq costs seconds under TCG): the region as `daxctl list -R -D -M` (the kernel) and
 # `daxpool list -R -M` show it, reduced to what both must agree on per device (chardev, size, align, target_node,
-# state, mappings with start/end/page_offset/size) plus the region's available_size. Prints
-# "AGREE <kernel available> <daxpool available> <summary>" or "DISAGREE <kernel available> <daxpool available> ...".
+# state, mappings with start/end/page_offset/size) plus the region's available_size and align. Prints
+# "AGREE <kernel available> <daxpool available> <summary> <devices> <align>" or "DISAGREE <kernel available>
+# <daxpool available> ...".
 AGREE="$ARR"'
 def region: [.[] | arr[]] | first // null;
 def view: [(.devices // [])[] | {chardev, size, align, target_node, state: (.state // "enabled"),
@@ -63,13 +66,14 @@ def view: [(.devices // [])[] | {chardev, size, align, target_node, state: (.sta
   | sort_by(.chardev);
 ($k | region) as $kr | ($p | region) as $pr
 | ($kr.available_size // 0) as $ka | ($pr.available_size // 0) as $pa
-| if $kr != null and $pr != null and ($kr | view) == ($pr | view) and $ka == $pa then
+| if $kr != null and $pr != null and ($kr | view) == ($pr | view) and $ka == $pa and $kr.align == $pr.align then
     "AGREE \($ka) \($pa) "
       + ($pr | view | map("\(.chardev):\(.mappings | length)") | join(",") | if . == "" then "-" else . end) + " "
       + ($pr | view | map({chardev, size, align, state,
-          mappings: [.mappings[] | "\(.start)-\(.end)@\(.page_offset)"]}) | tojson)
+          mappings: [.mappings[] | "\(.start)-\(.end)@\(.page_offset)"]}) | tojson) + " \($pr.align)"
   else
-    "DISAGREE \($ka) \($pa) kernel=\($kr | view? | tojson) daxpool=\($pr | view? | tojson)"
+    "DISAGREE \($ka) \($pa) region align kernel=\($kr.align) daxpool=\($pr.align)"
+      + " kernel=\($kr | view? | tojson) daxpool=\($pr | view? | tojson)"
   end'
 
 # agree REGION STEP: daxctl list -M (the kernel) and daxpool list -M show the same devices, mappings and
@@ -82,7 +86,7 @@ agree() {
   set -- $verdict
   kavail=${2:-?}; pavail=${3:-?}
   case $verdict in
-    AGREE*) ok "$step: daxctl and daxpool agree (devices:mappings $4; available $pavail)"; echo "# $5" ;;
+    AGREE*) ok "$step: daxctl and daxpool agree (devices:mappings $4; available $pavail; region align $6)"; echo "# $5" ;;
     *) fail "$step: daxctl and daxpool disagree"; echo "# $verdict"; cat /tmp/p.err ;;
   esac
 }
