@@ -83,8 +83,8 @@ public struct CreateDeviceRequest: Hashable, Sendable, Codable {
     public var region: Int?
     /// Omitted: all the region's available memory (daxctl's default); with `mappings`: their sum.
     public var size: SizeValue?
-    /// JSON `align`: the device alignment, `4K`, `2M`, `1G` or bytes; absent for the region's page size, at least
-    /// 2 MiB where the region allows it.
+    /// JSON `align`: the device alignment, `4K`, `2M`, `1G` or bytes; absent for 2 MiB, lowered to the region's
+    /// largest alignment and raised to its page size where those demand it.
     public var align: SizeValue?
     /// JSON `name`: the device's name (1 to 63 bytes, checked as `DeviceName` says); absent for none.
     public var name: String?
