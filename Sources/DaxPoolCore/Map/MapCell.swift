@@ -2,8 +2,11 @@
 public enum MapCell: Hashable, Sendable {
     /// The device at this index of `RegionMap.devices`.
     case device(Int)
+    /// Free memory holds most of the cell.
     case free
+    /// Memory the caller cannot see holds most of the cell.
     case held
+    /// A bad block lies in the cell.
     case badBlock
 }
 

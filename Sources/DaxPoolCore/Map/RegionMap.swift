@@ -22,6 +22,7 @@ public struct RegionMap: Hashable, Sendable {
     public var condition: String?
 
     /// A region map; no bad blocks, nothing scrubbing and a sound condition unless given.
+    /// A region's map; `badBlocks`, `scrubbing` and `condition` default to none.
     public init(
         id: Int,
         backend: String,
@@ -57,6 +58,7 @@ public struct MapDevice: Hashable, Sendable {
     public var condition: String?
 
     /// Device `chardev` with `ranges` in device order; no name and an enabled condition unless given.
+    /// A device of `ranges`, enabled unless `condition` says otherwise.
     public init(chardev: String, name: String? = nil, ranges: [Extent], condition: String? = nil) {
         self.chardev = chardev
         self.name = name
