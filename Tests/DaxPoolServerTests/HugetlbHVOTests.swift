@@ -65,6 +65,14 @@ struct HugetlbHVOTests {
             let metadata = try #require(await service.regions().first?.pageMetadata)
             #expect(metadata.vmemmapOptimized)
             #expect(metadata.bytes == .kibibytes(4) && metadata.bytesPerTebibyte == .mebibytes(4))
+            let socket = client.socketPath
+            let (_, scraped) = try await RouterCalls.blocking {
+                try DaxPoolClient(socketPath: socket).raw(method: "GET", path: "/metrics", body: nil)
+            }
+            let text = String(decoding: scraped, as: UTF8.self)
+            #expect(
+                text.contains(#"daxpool_region_page_metadata_bytes{region="0",backend="hugetlb"} 4096"#),
+                "the metrics show the optimized figure too")
         }
     }
 
