@@ -44,9 +44,14 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
         state: DeviceState,
         backend: BackendKind,
         badblocks: [BadBlock] = [],
+    /// The bytes from the device's start a VMM may use, when daxpool keeps the rest: a static (pmem) region's device,
+    /// whose last 2 MiB (at least its alignment) hold the copy of the region's layout for a live update. Absent when
+    /// all of `size` is the VMM's.
+    public var usableSize: UInt64?
         owner: UInt32 = 0,
         leases: [LeaseInfo] = [],
-        excessSize: UInt64? = nil
+        excessSize: UInt64? = nil,
+        usableSize: UInt64? = nil
     ) {
         self.chardev = chardev
         self.size = size
@@ -78,6 +83,7 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
 }
 
 /// A process holding a device, as `list` shows it.
+        self.usableSize = usableSize
 public struct LeaseInfo: Hashable, Sendable, Codable {
     public var pid: Int32
     public var uid: UInt32
@@ -87,3 +93,4 @@ public struct LeaseInfo: Hashable, Sendable, Codable {
         self.uid = uid
     }
 }
+        case usableSize = "usable_size"

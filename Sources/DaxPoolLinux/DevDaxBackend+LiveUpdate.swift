@@ -5,10 +5,10 @@ import Logging
 import SystemPackage
 
 extension DevDaxBackend: LiveUpdateMemory {
-    /// The ids of the kernel's dynamic dax regions.
+    /// The ids of the kernel's dax regions, dynamic and static.
     public func liveUpdateRegionIDs() throws -> [Int] {
         do throws(SysfsError) {
-            return try bus.regions().filter(\.isDynamic).map(\.id).sorted()
+            return try bus.regions().map(\.id).sorted()
         } catch {
             throw failure(error, operation: "live-update", device: nil, region: nil)
         }
@@ -20,6 +20,49 @@ extension DevDaxBackend: LiveUpdateMemory {
         return try areaRange(region).map {
             RegionOffset($0.start - (try physicalStart(of: region, operation: "live-update")))
         }
+    }
+
+    /// The kernel's device of static region `id`, `nil` for a dynamic region.
+    public func staticLiveUpdateDevice(region id: Int) throws -> StaticDaxDevice? {
+        try staticDevice(try requireRegion(id, operation: "live-update"), operation: "live-update")
+    }
+
+    /// A static region's one device as the kernel has it (its ranges as region offsets), `nil` for a dynamic region.
+    func staticDevice(_ region: SysfsDaxRegion, operation: String) throws(BackendError) -> StaticDaxDevice? {
+        guard !region.isDynamic else { return nil }
+        guard region.devices.count == 1, let device = region.devices.first else {
+            throw BackendError(
+                operation, bus.attributes.access.absolute(region.path), .noSuchAddressOrDevice,
+                "static dax region \(region.id) has \(region.devices.count) devices, not the one a namespace makes: "
+                    + "check it with daxctl list -r \(region.id) -M, and re-enable its namespace")
+        }
+        let base = try physicalStart(of: region, operation: operation)
+        var ranges: [Extent] = []
+        for mapping in device.mappings {
+            guard mapping.start >= base, mapping.end >= mapping.start else {
+                throw BackendError(
+                    operation, bus.attributes.access.absolute(device.path), .ioError,
+                    "\(device.name) maps \(DevDaxRange(mapping)), which is not inside dax region \(region.id)")
+            }
+            ranges.append(Extent(start: RegionOffset(mapping.start - base), length: ByteCount(mapping.size)))
+        }
+        return StaticDaxDevice(
+            region: region.id, instance: device.id.instance, base: base, regionSize: region.size, size: device.size,
+            align: device.align ?? region.align, ranges: ranges)
+    }
+
+    /// The reserved tail of a static region's device, read from the device's own sysfs directory and its region's
+    /// attribute group (no walk over the bus); `nil` for a device of a dynamic region or one the kernel lacks.
+    public func liveUpdateReservedTail(of device: DaxPoolCore.DeviceID) -> UInt64? {
+        guard let directory = try? bus.attributes.resolve(SysfsDaxBus.devicesDirectory.appending(device.description))
+        else { return nil }
+        let group = directory.removingLastComponent().appending("dax_region")
+        guard bus.attributes.exists(group.appending("size")), !bus.attributes.exists(group.appending("available_size")),
+            let size = try? bus.attributes.unsigned(directory.appending("size")),
+            let align = (try? bus.attributes.optionalUnsigned(directory.appending("align"))).flatMap({ $0 })
+                ?? (try? bus.attributes.unsigned(group.appending("align")))
+        else { return nil }
+        return StaticDaxDevice.reservedTail(deviceSize: size, align: align)
     }
 
     /// The physical range of the region's area, or `nil` for a static or too small region.
@@ -37,6 +80,9 @@ extension DevDaxBackend: LiveUpdateMemory {
     public func writeLiveUpdateArea(_ bytes: [UInt8], region id: Int) throws -> String {
         let operation = "live-update prepare"
         var region = try requireRegion(id, operation: operation)
+        if let fixed = try staticDevice(region, operation: operation) {
+            return try writeStaticArea(bytes, fixed, region: region, operation: operation)
+        }
         guard let area = try areaRange(region) else {
             throw BackendError(
                 operation, bus.attributes.access.absolute(region.path), .operationNotSupportedByDevice,
@@ -59,6 +105,49 @@ extension DevDaxBackend: LiveUpdateMemory {
             "wrote the layout's copy into the region's memory",
             metadata: ["region": "\(id)", "range": "\(area)", "holder": "\(device.name)"])
         return device.name
+    }
+
+    /// Writes the area into the last `LiveUpdateArea.size` bytes of a static region's device (bound for the write
+    /// when it was not, and unbound again), through a shared mapping of its reserved tail.
+    private func writeStaticArea(_ bytes: [UInt8], _ fixed: StaticDaxDevice, region: SysfsDaxRegion, operation: String)
+        throws(BackendError) -> String
+    {
+        let name = "dax\(fixed.region).\(fixed.instance)"
+        guard let tail = fixed.reservedTail, let device = region.device(instance: fixed.instance) else {
+            throw BackendError(
+                operation, bus.attributes.access.absolute(region.path), .operationNotSupportedByDevice,
+                "\(name) (\(ByteCount(fixed.size).spelledOut), align \(fixed.align)) of static dax region "
+                    + "\(fixed.region) is too small to give up a tail for a copy of its layout")
+        }
+        guard device.driver == nil || device.isEnabled else {
+            throw BackendError(
+                operation, bus.attributes.access.absolute(device.path), .resourceBusy,
+                "\(name) is bound to \(device.driver ?? "-") (system-ram): its tail is the kernel's memory now, so "
+                    + "no copy of the layout can go there. Give the memory back (daxpool reclaim) or prepare with "
+                    + "--force (no copy in memory)")
+        }
+        let wasBound = device.isEnabled
+        if !wasBound { try setBound(device, true, region: region, operation: operation) }
+        do {
+            try transfer(
+                name, write: bytes, window: fixed.size - tail, length: tail, at: Int(tail) - LiveUpdateArea.size,
+                operation: operation)
+        } catch {
+            if !wasBound {
+                try? setBound(try refreshed(device, operation: operation), false, region: region, operation: operation)
+            }
+            throw error
+        }
+        if !wasBound {
+            try setBound(try refreshed(device, operation: operation), false, region: region, operation: operation)
+        }
+        logger.notice(
+            "wrote the layout's copy into the tail of the static region's device",
+            metadata: [
+                "region": "\(fixed.region)", "device": "\(name)",
+                "offset": "\(fixed.areaOffset.map(String.init) ?? "-")",
+            ])
+        return name
     }
 
     /// Takes the region's idle seed device and gives it exactly `area` (a holder or a reader of the layout's copy).
@@ -88,6 +177,14 @@ extension DevDaxBackend: LiveUpdateMemory {
     public func readLiveUpdateArea(region id: Int) throws -> [UInt8]? {
         let operation = "live-update restore"
         var region = try requireRegion(id, operation: operation)
+        if let fixed = try staticDevice(region, operation: operation) {
+            // Only through a device the kernel bound (as it does at boot): binding one here would change the kernel.
+            guard let tail = fixed.reservedTail, let device = region.device(instance: fixed.instance), device.isEnabled
+            else { return nil }
+            return try transfer(
+                device.name, at: fixed.size - tail, length: tail, from: Int(tail) - LiveUpdateArea.size,
+                operation: operation)
+        }
         guard let area = try areaRange(region) else { return nil }
         if let covering = region.devices.first(where: { device in
             device.isEnabled
@@ -130,15 +227,20 @@ extension DevDaxBackend: LiveUpdateMemory {
         if device.id.instance != 0 { try delete(device.name, region: region, operation: operation) }
     }
 
-    /// Copies `bytes` into the first bytes of `/dev/<name>` through a shared mapping.
-    func transfer(_ name: String, write bytes: [UInt8], operation: String) throws(BackendError) {
+    /// Copies `bytes` into `/dev/<name>` through a shared mapping of `length` bytes from device offset `window` (both
+    /// multiples of the device's alignment), at offset `at` of the mapping; by default its first 2 MiB.
+    func transfer(
+        _ name: String, write bytes: [UInt8], window: UInt64 = 0, length: UInt64 = UInt64(LiveUpdateArea.size),
+        at: Int = 0, operation: String
+    ) throws(BackendError) {
         let path = deviceDirectory.appending(name)
         do throws(Errno) {
             let node = try OwnedDescriptor.open(path, .readWrite, options: [.noFollow])
-            let mapping = try MemoryMapping(sharing: node, offset: 0, length: LiveUpdateArea.size)
+            let mapping = try MemoryMapping(sharing: node, offset: Int64(window), length: Int(length))
             mapping.withUnsafeMutableBytes { buffer in
+                let target = UnsafeMutableRawBufferPointer(rebasing: buffer[min(at, buffer.count)...])
                 bytes.withUnsafeBytes { source in
-                    buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(buffer.count)))
+                    target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(target.count)))
                 }
             }
             try mapping.unmap()
@@ -147,14 +249,20 @@ extension DevDaxBackend: LiveUpdateMemory {
         }
     }
 
-    /// Reads `LiveUpdateArea.size` bytes of `/dev/<name>` from `offset` through a read-only shared mapping.
-    func transfer(_ name: String, at offset: UInt64, operation: String) throws(BackendError) -> [UInt8] {
+    /// Reads `LiveUpdateArea.size` bytes of `/dev/<name>` through a read-only shared mapping of `length` bytes (by
+    /// default just those) from device offset `offset`, starting at offset `from` of the mapping.
+    func transfer(
+        _ name: String, at offset: UInt64, length: UInt64 = UInt64(LiveUpdateArea.size), from: Int = 0,
+        operation: String
+    ) throws(BackendError) -> [UInt8] {
         let path = deviceDirectory.appending(name)
         do throws(Errno) {
             let node = try OwnedDescriptor.open(path, .readOnly, options: [.noFollow])
             let mapping = try MemoryMapping(
-                sharing: node, offset: Int64(offset), length: LiveUpdateArea.size, protection: [.read])
-            let bytes = mapping.withUnsafeMutableBytes { Array(UnsafeRawBufferPointer($0)) }
+                sharing: node, offset: Int64(offset), length: Int(length), protection: [.read])
+            let bytes = mapping.withUnsafeMutableBytes { buffer in
+                Array(UnsafeRawBufferPointer(rebasing: buffer[min(from, buffer.count)...].prefix(LiveUpdateArea.size)))
+            }
             try mapping.unmap()
             return bytes
         } catch {

@@ -106,7 +106,9 @@ struct LiveUpdateRestore {
     var fromMemory = false
 
     /// Reads the areas of the regions a prepare recorded, or, when the state directory holds no journal (lost or
-    /// new), of every dynamic dax region the kernel has. `nil` when no live update is to be restored.
+    /// new), of every dax region the kernel has. A static region's copy (its device's tail) is used only when it
+    /// claims nothing beyond the kernel's device (`StaticDaxDevice.problems`). `nil` when no live update is to be
+    /// restored.
     static func begin(_ state: LiveUpdateState?, backends: [BackendKind: any MemoryBackend], logger: Logger) throws
         -> LiveUpdateRestore?
     {
@@ -147,6 +149,28 @@ struct LiveUpdateRestore {
             else {
                 restore.notes[id, default: []].append("the copy in memory does not decode as a layout of region \(id)")
                 continue
+            }
+            // A static region's copy is in its device's tail, which the device's tenant can write: it may claim no
+            // more than the kernel's own device shows.
+            let fixed: StaticDaxDevice?
+            do {
+                fixed = try memory.staticLiveUpdateDevice(region: id)
+            } catch {
+                restore.notes[id, default: []].append("the copy in memory cannot be checked: \(error)")
+                continue
+            }
+            if let fixed {
+                let claims = fixed.problems(record.region)
+                if !claims.isEmpty {
+                    restore.notes[id, default: []].append(
+                        "the copy in memory (the tail of static dax\(id).\(fixed.instance), which its tenant can "
+                            + "write) claims what the kernel's device does not show: \(claims.joined(separator: "; "))"
+                            + ". It is not used")
+                    logger.warning(
+                        "live-update: a static region's copy in memory claims more than its kernel device; not used",
+                        metadata: ["region": "\(id)", "claims": "\(claims)"])
+                    continue
+                }
             }
             if let labelled = contents.labelled,
                 Set(labelled) != Set(record.region.devices.map(LiveUpdateArea.namespace(of:)))

@@ -15,9 +15,13 @@ extension PoolService {
     /// last 2 MiB, held by a kernel device until the next start), and answers with the carve arguments the next
     /// kernel needs.
     ///
+    /// A static region (a pmem namespace: one device over the whole region) keeps its copy in the last 2 MiB of its
+    /// device, which `list` (`usable_size`) and `qemu-args` keep from VMMs.
+    ///
     /// Refused (nothing written), unless `force`: shm and hugetlb devices exist (their memory does not survive a
-    /// kexec; the refusal names them), a region's last 2 MiB is held by a device (no room for the copy), or the
-    /// running command line carves a devdax region only in part. Always refused: a degraded region, a daemon
+    /// kexec; the refusal names them), a region's last 2 MiB is held by a device (no room for the copy), a static
+    /// region's layout is not its kernel device's (or the device is lent), or the running command line carves a
+    /// devdax region only in part. Always refused: a degraded region, a daemon
     /// without a state directory.
     public func prepareLiveUpdate(_ request: LiveUpdatePrepareRequest, by caller: Caller = .daemon) throws
         -> LiveUpdateReport
@@ -78,7 +82,29 @@ extension PoolService {
             var entry = LiveUpdateRegion(
                 region: id, devices: region.devices.map(\.record.id.description), memoryCopy: false,
                 carve: carveArgument)
-            if let memory, let offset = try memory.liveUpdateAreaOffset(region: id) {
+            if let memory, let fixed = try memory.staticLiveUpdateDevice(region: id) {
+                let device = "dax\(id).\(fixed.instance)"
+                let claims = fixed.problems(region)
+                if let area = fixed.areaOffset, claims.isEmpty {
+                    plans.append((record, RegionOffset(area)))
+                    entry.areaOffset = area
+                    let kept: String = "\((fixed.reservedTail ?? 0) >> 20) MiB"
+                    let place: String = "the last 2 MiB of \(device) (device offset \(hex(area)))"
+                    notes.append(
+                        "a static region (a pmem namespace): the copy is in \(place), whose last \(kept) daxpool keeps "
+                            + "from VMMs (usable_size); the device's tenant can write it, so it is only as trustworthy "
+                            + "as the tenant")
+                } else if !claims.isEmpty {
+                    notes.append(
+                        "a static region whose layout is not the kernel's \(device) (\(claims.joined(separator: "; "))): "
+                            + "no copy in memory, only in the state directory")
+                    problems.append("region \(id): \(notes.last ?? "")")
+                } else {
+                    notes.append(
+                        "a static region whose \(device) is too small to give up a tail for a copy: only in the state "
+                            + "directory")
+                }
+            } else if let memory, let offset = try memory.liveUpdateAreaOffset(region: id) {
                 let area = Extent(start: offset, length: ByteCount(UInt64(LiveUpdateArea.size)))
                 let holders =
                     self.model.regions[id].map { model in
@@ -93,8 +119,9 @@ extension PoolService {
                             + "quarantined block: no copy in memory, only in the state directory")
                     problems.append("region \(id): \(notes.last ?? "")")
                 }
-            } else {
-                notes.append("a static region (a pmem namespace): its namespace brings its one device back by itself")
+            } else if memory != nil {
+                notes.append(
+                    "the region is smaller than two subsections: no copy in memory, only in the state directory")
             }
             entry.notes = notes
             regions.append(entry)
@@ -165,5 +192,19 @@ extension PoolService {
                 "not_restored": "\(report.notRestored)",
                 "notes": "\(report.regions.flatMap(\.notes))",
             ])
+    }
+}
+
+extension PoolService {
+    /// The bytes of a devdax device a VMM may use when daxpool keeps its tail: a static region's device (one over
+    /// the whole region), whose last 2 MiB hold the copy of the region's layout (`StaticDaxDevice`). `nil` when all
+    /// of the device is the VMM's. Only a device over its whole region is asked about, so `list` reads no sysfs for
+    /// the devices of dynamic regions.
+    func vmmUsableSize(of record: DeviceRecord, in region: RegionState, size: UInt64) -> UInt64? {
+        guard region.config.backend == .devdax, let memory = backends[.devdax] as? any LiveUpdateMemory,
+            region.allocator.ranges(of: record.id.instance) == [Extent(start: .zero, length: region.config.size)],
+            let tail = memory.liveUpdateReservedTail(of: record.id), tail < size
+        else { return nil }
+        return size - tail
     }
 }

@@ -1257,7 +1257,8 @@ public actor PoolService {
             },
             owner: record.owner ?? policy.daemonUID,
             leases: record.leases.map { LeaseInfo(pid: $0.pid, uid: $0.uid) },
-            excessSize: held > size ? held - size : nil
+            excessSize: held > size ? held - size : nil,
+            usableSize: vmmUsableSize(of: record, in: region, size: size)
         )
         .lent(record.state == .lent ? lendStatus(of: record, in: region) : nil)
     }

@@ -1,7 +1,9 @@
 /// The copy of a devdax region's layout that lives inside the region's own memory, so that it survives a kexec
 /// even when the state directory does not.
 ///
-/// The area is the region's last `size` bytes (one 2 MiB subsection, the kernel's smallest dax allocation):
+/// The area is the region's last `size` bytes (one 2 MiB subsection, the kernel's smallest dax allocation); in a
+/// static region (a pmem namespace: one device over the whole region) it is the last `size` bytes of that device,
+/// which daxpool keeps from VMMs (`StaticDaxDevice`):
 ///
 /// | offset | size | what |
 /// |---|---|---|

@@ -49,7 +49,9 @@ struct QemuArgsCommand: ParsableCommand {
                 status: 0
             )
         }
-        let arguments = Self.arguments(path: path, size: info.size, align: info.align)
+        // A static (pmem) region's device keeps its last 2 MiB for the layout's copy: the VMM gets the rest (QEMU
+        // maps a device-dax file smaller than the device).
+        let arguments = Self.arguments(path: path, size: info.usableSize ?? info.size, align: info.align)
         if liveUpdate {
             let steps = LiveUpdateSteps(
                 device: info.chardev, arguments: arguments,
