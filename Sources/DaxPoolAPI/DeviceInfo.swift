@@ -31,6 +31,10 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
     /// The bytes the device's memory holds beyond its size, when its owner grew its file (`ftruncate`,
     /// `fallocate`); absent otherwise. Cut back when the device is destroyed.
     public var excessSize: UInt64?
+    /// JSON `usable_size`: the bytes from the device's start a VMM may use, when daxpool keeps the rest: a static
+    /// (pmem) region's device, whose last 2 MiB (at least its alignment) hold the copy of the region's layout for a
+    /// live update. Absent when all of `size` is the VMM's.
+    public var usableSize: UInt64?
 
     public init(
         chardev: String,
@@ -44,10 +48,6 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
         state: DeviceState,
         backend: BackendKind,
         badblocks: [BadBlock] = [],
-    /// The bytes from the device's start a VMM may use, when daxpool keeps the rest: a static (pmem) region's device,
-    /// whose last 2 MiB (at least its alignment) hold the copy of the region's layout for a live update. Absent when
-    /// all of `size` is the VMM's.
-    public var usableSize: UInt64?
         owner: UInt32 = 0,
         leases: [LeaseInfo] = [],
         excessSize: UInt64? = nil,
@@ -69,6 +69,7 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
         self.owner = owner
         self.leases = leases
         self.excessSize = excessSize
+        self.usableSize = usableSize
     }
 
     enum CodingKeys: String, CodingKey {
@@ -79,11 +80,11 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
         case targetNode = "target_node"
         case badblockCount = "badblock_count"
         case excessSize = "excess_size"
+        case usableSize = "usable_size"
     }
 }
 
 /// A process holding a device, as `list` shows it.
-        self.usableSize = usableSize
 public struct LeaseInfo: Hashable, Sendable, Codable {
     public var pid: Int32
     public var uid: UInt32
@@ -93,4 +94,3 @@ public struct LeaseInfo: Hashable, Sendable, Codable {
         self.uid = uid
     }
 }
-        case usableSize = "usable_size"
