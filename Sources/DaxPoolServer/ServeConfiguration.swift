@@ -251,7 +251,7 @@ public struct ServeConfiguration: Sendable, Equatable {
     }
 
     /// The keys a `regions` entry may hold: those of a `POST /v1/regions` body.
-    static let regionKeys = ["backend", "size", "path", "page_size", "node", "dax_region", "pool"]
+    static let regionKeys = ["backend", "size", "path", "page_size", "node", "dax_region", "pool", "hvo"]
 
     private static func regions(_ value: ConfigurationValue) throws(ConfigurationError) -> [CreateRegionRequest] {
         var requests: [CreateRegionRequest] = []
@@ -287,6 +287,15 @@ public struct ServeConfiguration: Sendable, Equatable {
                     throw ConfigurationError("\(path).pool is only for shm and hugetlb regions")
                 }
                 request.pool = try pool.poolSizes(at: "\(path).pool")
+            }
+            if let hvo = fields["hvo"] {
+                // A hugetlb region is refused at start while HugeTLB Vmemmap Optimization is off, unless "on" or "off".
+                let text = try hvo.string(at: "\(path).hvo")
+                guard backend == .hugetlb, VmemmapOptimizationChoice(rawValue: text) != nil else {
+                    throw ConfigurationError(
+                        "\(path).hvo '\(text)' must be \"on\" or \"off\", and only for a hugetlb region")
+                }
+                request.hvo = text
             }
             switch backend {
             case .devdax:

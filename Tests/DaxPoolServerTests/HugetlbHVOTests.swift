@@ -178,6 +178,34 @@ struct HugetlbHVOTests {
         #expect(try VmemmapOptimizationChoice(parsing: "off") == .off)
     }
 
+    @Test("a serve config's hugetlb region takes hvo on or off (strictly), and without it is refused at start")
+    func serveConfiguration() async throws {
+        func parse(_ hvo: String) throws(ConfigurationError) -> ServeConfiguration {
+            let text = #"{"regions": [{"backend": "hugetlb", "path": "/fake/huge", "size": "1G", "page_size": "1G""#
+            return try ServeConfiguration(json: Data((text + hvo + "}]}").utf8), source: "test")
+        }
+        #expect(try parse(#", "hvo": "on""#).regions?.first?.hvo == "on")
+        #expect(try parse(#", "hvo": "off""#).regions?.first?.hvo == "off")
+        #expect(try parse("").regions?.first?.hvo == nil)
+        for bad in [#", "hvo": "yes""#, #", "hvo": true"#] {
+            #expect(throws: ConfigurationError.self, "\(bad)") { try parse(bad) }
+        }
+        let shm = #"{"regions": [{"backend": "shm", "path": "/fake/shm", "size": "1G", "hvo": "on"}]}"#
+        #expect(throws: ConfigurationError.self) { try ServeConfiguration(json: Data(shm.utf8), source: "test") }
+
+        let backend = HugetlbHVOBackendFake(optimizedNow: false)
+        try await Self.withServer(backend) { _, service in
+            let plain = try parse("").regions ?? []
+            await #expect(throws: ConfigurationError.self) {
+                try await ServeConfiguration.ensureRegions(plain, in: service, logger: Logger(label: "test"))
+            }
+            #expect(backend.events == [], "refused at start: nothing reserved with HVO off")
+            let on = try parse(#", "hvo": "on""#).regions ?? []
+            _ = try await ServeConfiguration.ensureRegions(on, in: service, logger: Logger(label: "test"))
+            #expect(backend.events == ["turn on", "reserve optimized=true"])
+        }
+    }
+
     // MARK: - Helpers
 
     /// Runs `body` against a daemon's router on a fresh socket, with `backend` and an shm backend fake, no default region.
