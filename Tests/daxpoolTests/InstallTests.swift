@@ -70,6 +70,36 @@ struct InstallTests {
         return lstat(path, &status) == 0 ? status.st_mode & 0o7777 : nil
     }
 
+    /// Stops a daemon with SIGTERM, as systemd does, and returns its exit status; one still running after 30 s is
+    /// killed (an issue is recorded), so that a daemon hung in its shutdown cannot hang the suite.
+    static func terminate(_ process: Process) -> Int32 {
+        kill(process.processIdentifier, SIGTERM)
+        for _ in 0..<1200 where process.isRunning { usleep(25_000) }
+        if process.isRunning {
+            Issue.record("the daemon did not exit within 30 s of SIGTERM")
+            kill(process.processIdentifier, SIGKILL)
+        }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Waits until no background work is left in any region (pools filled as far as they go, nothing pending
+    /// scrub), so that a stop interrupts nothing.
+    static func waitUntilSettled(_ cli: ([String]) -> DaemonHarness.Result) {
+        for _ in 0..<600 {
+            let regions = (try? cli(["list", "-R"]).json()) as? [[String: Any]] ?? []
+            let settled = regions.allSatisfy { region in
+                let pool = region["pool"] as? [String: Any]
+                let target = (pool?["target"] as? [Int] ?? []).reduce(0, +)
+                let ready = pool?["ready_bytes"] as? Int ?? 0
+                return (region["pending_scrub_size"] as? Int ?? 0) == 0 && ready >= target
+            }
+            if settled { return }
+            usleep(50_000)
+        }
+        Issue.record("background work did not settle within 30 s")
+    }
+
     /// The unit's `Key=value` lines (comments and section headers left out).
     static func directives(_ unit: String) -> [(key: String, value: String)] {
         unit.split(separator: "\n").compactMap { line in
@@ -239,6 +269,7 @@ struct InstallTests {
                 attributes: [.posixPermissions: 0o700])
         }
 
+        let client = try SocketClient(socket: socketPath)
         func serve() throws -> (Process, NotifySocket) {
             let notify = try NotifySocket(path: "\(destdir)/notify-\(UInt32.random(in: 0...UInt32.max))")
             let process = Process()
@@ -251,11 +282,9 @@ struct InstallTests {
             return (process, notify)
         }
         func stop(_ process: Process) -> Int32 {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-            return process.terminationStatus
+            Self.waitUntilSettled(client.cli)
+            return Self.terminate(process)
         }
-        let client = try SocketClient(socket: socketPath)
 
         let (first, notify) = try serve()
         let ready = notify.receive(seconds: 30)
@@ -278,7 +307,7 @@ struct InstallTests {
         #expect(again.map { $0["id"] as? Int } == [0])
         let devices = try #require(try client.cli(["list"]).json() as? [[String: Any]])
         #expect(devices.map { $0["name"] as? String } == ["vm1"])
-        #expect(client.cli(["destroy-device", "-f", "vm1", "--progress", "none"]).status == 0)
+        #expect(client.cli(["destroy-device", "-f", "vm1", "--progress", "json"]).status == 0)
         #expect(stop(second) == 0)
     }
 
@@ -340,8 +369,7 @@ struct InstallTests {
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
         defer {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
+            _ = Self.terminate(process)
         }
         let client = try SocketClient(socket: "\(root)/flag/daxpool.sock")
         var answered = false
@@ -432,7 +460,8 @@ struct InstallTests {
         #expect((mapping?.first?["page_offset"] as? String)?.hasPrefix("0x") == true)
         // Without -u nothing changes.
         #expect(plain.first?["size"] as? Int == 256 << 20)
-        #expect(daemon.cli(["destroy-device", "-f", "vm1", "--progress", "none"]).status == 0)
+        #expect(daemon.cli(["destroy-device", "-f", "vm1", "--progress", "json"]).status == 0)
+        Self.waitUntilSettled { daemon.cli($0) }
     }
 }
 
