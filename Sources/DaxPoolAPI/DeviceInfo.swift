@@ -3,26 +3,39 @@ public import DaxPoolCore
 /// A device as `daxpool list` prints it: the fields `daxctl list` prints plus daxpool's own.
 public struct DeviceInfo: Hashable, Sendable, Codable {
     // daxctl fields
+    /// JSON `chardev`: the device's name `daxR.N`.
     public var chardev: String
+    /// JSON `size`: the device's size in bytes.
     public var size: UInt64
+    /// JSON `target_node`: the NUMA node the memory sits on; absent when unknown.
     public var targetNode: Int?
+    /// JSON `align`: the device's alignment in bytes (4096, 2097152 or 1073741824).
     public var align: UInt64
+    /// JSON `mode`: `devdax`, or `system-ram` while the device is lent to the host.
     public var mode: String
     /// Present with `-M`.
     public var mappings: [DeviceMapping]?
     /// system-ram mode only (a lent device), as `daxctl list` prints them: whether its memory blocks are in
     /// ZONE_MOVABLE, and how many of them are online out of how many it spans.
     public var movable: Bool?
+    /// JSON `online_memblocks`: how many of the device's memory blocks are online (lent devices only).
     public var onlineMemblocks: Int?
+    /// JSON `total_memblocks`: how many memory blocks the device's memory spans (lent devices only).
     public var totalMemblocks: Int?
     // daxpool fields
+    /// JSON `path`: the file a VMM opens for the device; absent for backends without one (`sim`).
     public var path: String?
+    /// JSON `uuid`: the device's uuid, 8-4-4-4-12 hex.
     public var uuid: String
+    /// JSON `name`: the device's user-chosen name; absent when it has none.
     public var name: String?
+    /// JSON `state`: `enabled`, `disabled` or `lent`.
     public var state: DeviceState
+    /// JSON `backend`: where the memory comes from (`shm`, `hugetlb`, `devdax`, `sim`).
     public var backend: BackendKind
     /// Bad ranges inside the device, as device offsets (as ndctl shows a namespace's badblocks).
     public var badblockCount: Int
+    /// JSON `badblocks`: the bad ranges, each an `offset` from the device's start and a `length`, in bytes.
     public var badblocks: [BadBlock]
     /// The uid that owns the device.
     public var owner: UInt32
@@ -36,6 +49,7 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
     /// live update. Absent when all of `size` is the VMM's.
     public var usableSize: UInt64?
 
+    /// A device as listed; `mode` starts as `devdax` and `badblock_count` is the number of `badblocks`.
     public init(
         chardev: String,
         size: UInt64,
@@ -86,9 +100,12 @@ public struct DeviceInfo: Hashable, Sendable, Codable {
 
 /// A process holding a device, as `list` shows it.
 public struct LeaseInfo: Hashable, Sendable, Codable {
+    /// JSON `pid`: the holder's process id.
     public var pid: Int32
+    /// JSON `uid`: the holder's real uid when it took the lease.
     public var uid: UInt32
 
+    /// A lease held by process `pid` running as uid `uid`.
     public init(pid: Int32, uid: UInt32) {
         self.pid = pid
         self.uid = uid

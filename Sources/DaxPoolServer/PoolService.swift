@@ -200,6 +200,8 @@ public actor PoolService {
         }
     }
 
+    /// Region `id` with the devices `caller` may see.
+    /// - Throws: `PoolError.unknownRegion` when there is no such region.
     public func region(_ id: Int, by caller: Caller = .daemon) throws -> RegionInfo {
         info(for: try model.region(id), includeDevices: true, visibleTo: caller)
     }
@@ -213,6 +215,8 @@ public actor PoolService {
         }
     }
 
+    /// The device named by `name` (`daxR.N` or its name).
+    /// - Throws: `PoolError.unknownDevice`, or `AccessDenied` when `caller` neither owns it nor administers.
     public func device(_ name: String, by caller: Caller = .daemon) throws -> DeviceInfo {
         let record = try authorizedDevice(name, caller, to: "read")
         return try info(for: record, in: model.region(record.id.region))
@@ -259,6 +263,10 @@ public actor PoolService {
 
     // MARK: - Regions
 
+    /// Checks `request`, has the backend prepare the region (off the actor where that is slow), persists it and
+    /// returns it. Administrators only.
+    /// - Throws: `AccessDenied`, `PoolError` for a request the pool refuses, `BackendRefusal` for one the host cannot
+    ///   take, or the backend's or store's error (then nothing of the region stays).
     public func createRegion(_ request: CreateRegionRequest, by caller: Caller = .daemon) async throws -> RegionInfo {
         try policy.requireAdministrator(caller, to: "create regions")
         let backend = try backendFor(request.backend)
@@ -361,6 +369,10 @@ public actor PoolService {
         return info(for: try model.region(id), includeDevices: true, visibleTo: caller)
     }
 
+    /// Removes region `id` from the persisted state, then has the backend release it (a backend failure is only
+    /// logged). Administrators only.
+    /// - Throws: `AccessDenied`, `PoolError` when the region is unknown, in doubt, not empty, has memory waiting to
+    ///   be zeroed or holds lost files, or the store's error.
     public func destroyRegion(_ id: Int, by caller: Caller = .daemon) async throws {
         try policy.requireAdministrator(caller, to: "destroy regions")
         let region = try model.region(id)
@@ -645,6 +657,10 @@ public actor PoolService {
         return info(for: record, in: region)
     }
 
+    /// Resizes or realigns the device named by `name` as `request` asks, in the backend and the persisted state, and
+    /// returns it.
+    /// - Throws: `AccessDenied` unless `caller` owns the device or administers, `PoolError` for a change the pool
+    ///   refuses (an enabled or leased device without `force`, no room), or the backend's or store's error.
     public func reconfigureDevice(_ name: String, _ request: ReconfigureDeviceRequest, by caller: Caller = .daemon)
         async throws -> DeviceInfo
     {
@@ -832,6 +848,10 @@ public actor PoolService {
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
+    /// Enables or disables the device named by `name` (its path appears or goes) and returns it; a device already in
+    /// `state` is returned as it is. `force` disables a leased device.
+    /// - Throws: `AccessDenied` unless `caller` owns the device or administers, `PoolError` when it is leased and not
+    ///   forced, or the backend's or store's error.
     public func setDeviceState(_ name: String, _ state: DeviceState, force: Bool = false, by caller: Caller = .daemon)
         async throws -> DeviceInfo
     {

@@ -48,6 +48,20 @@ public final class ProgressHub: Sendable {
     private struct Subscriber {
         var continuation: AsyncStream<ProgressEvent>.Continuation
         var audience: Audience
+        var ended: EndFlag
+    }
+
+    /// Set when a subscriber's stream ends (its reader went away). The stream's termination handler sets it without
+    /// taking the hub's lock: the handler runs while the runtime holds the cancelled task's status lock, and a
+    /// publish holds the hub's lock while it yields (so events keep their order), and yielding takes that same task
+    /// lock; taking the hub's lock in the handler would let the two wait for each other for ever. Ended subscribers
+    /// are dropped under the hub's lock at the next subscribe or publish.
+    private final class EndFlag: Sendable {
+        private let value = Atomic<Bool>(false)
+
+        func set() { value.store(true, ordering: .relaxed) }
+
+        var isSet: Bool { value.load(ordering: .relaxed) }
     }
 
     private struct State {
@@ -64,9 +78,17 @@ public final class ProgressHub: Sendable {
             operations.values.filter { audience.sees($0.owner) }.map(\.latest).sorted { $0.operation < $1.operation }
         }
 
-        func publish(_ event: ProgressEvent, owner: UInt32?) {
+        mutating func publish(_ event: ProgressEvent, owner: UInt32?) {
+            dropEnded()
             for subscriber in subscribers.values where subscriber.audience.sees(owner) {
                 subscriber.continuation.yield(event)
+            }
+        }
+
+        /// Forgets the subscribers whose streams ended.
+        mutating func dropEnded() {
+            if subscribers.values.contains(where: { $0.ended.isSet }) {
+                subscribers = subscribers.filter { !$0.value.ended.isSet }
             }
         }
     }
@@ -153,13 +175,14 @@ public final class ProgressHub: Sendable {
         latest: [ProgressEvent], stream: AsyncStream<ProgressEvent>
     ) {
         let (stream, continuation) = AsyncStream<ProgressEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+        let ended = EndFlag()
+        // Never the hub's lock here (see `EndFlag`).
+        continuation.onTermination = { _ in ended.set() }
         let latest = state.withLock { state in
+            state.dropEnded()
             let id = state.nextSubscriber
             state.nextSubscriber += 1
-            state.subscribers[id] = Subscriber(continuation: continuation, audience: audience)
-            continuation.onTermination = { [weak self] _ in
-                self?.state.withLock { _ = $0.subscribers.removeValue(forKey: id) }
-            }
+            state.subscribers[id] = Subscriber(continuation: continuation, audience: audience, ended: ended)
             return state.latest(for: audience)
         }
         return (latest, stream)
