@@ -132,7 +132,13 @@ struct HugetlbHVOLinuxTests {
 
     @Test(
         "create-region hvo on through the daemon turns the real HVO setting on and the figure is the optimized one",
-        .enabled(if: HugetlbVmemmapOptimization.isEnabled() != nil, HugetlbMemmapCounters.noHVOReason))
+        .enabled(if: HugetlbVmemmapOptimization.isEnabled() != nil, HugetlbMemmapCounters.noHVOReason),
+        // It holds the huge page pool's lock across awaits of an in-process daemon, while the synchronous hugetlb
+        // tests wait for that lock on the cooperative pool's threads: on a two-core machine the full run deadlocked.
+        // The real binary's tests (HugetlbHVOCommandTests) cover the real setting in every run.
+        .enabled(
+            if: ProcessInfo.processInfo.environment["DAXPOOL_TEST_REAL_HVO"] == "1",
+            "holds the huge page lock across awaits of an in-process daemon: set DAXPOOL_TEST_REAL_HVO=1 to run it"))
     func realSettingTurnedOn() async throws {
         let setting = HugetlbVmemmapOptimization.sysctlPath
         try await HugetlbHVOHost.withPoolAsync { root in
