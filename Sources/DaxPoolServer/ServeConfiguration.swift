@@ -390,61 +390,18 @@ extension ServeConfiguration {
 
 // MARK: - The document as values
 
-/// One JSON value of a configuration file, so that each key can be checked with a message that names it.
-enum ConfigurationValue: Codable, Equatable, Sendable {
-    case object([String: ConfigurationValue])
-    case array([ConfigurationValue])
-    case string(String)
-    case unsigned(UInt64)
-    case signed(Int64)
-    /// A number with a fraction: no setting takes one.
-    case fraction(Double)
-    case bool(Bool)
-    case null
+/// One JSON value of a configuration file (`JSONValue`), checked key by key with messages that name the key.
+typealias ConfigurationValue = JSONValue
 
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(UInt64.self) {
-            self = .unsigned(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .signed(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .fraction(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([ConfigurationValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: ConfigurationValue].self))
-        }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .object(let fields): try container.encode(fields)
-        case .array(let items): try container.encode(items)
-        case .string(let text): try container.encode(text)
-        case .unsigned(let number): try container.encode(number)
-        case .signed(let number): try container.encode(number)
-        case .fraction(let number): try container.encode(number)
-        case .bool(let flag): try container.encode(flag)
-        case .null: try container.encodeNil()
-        }
-    }
-
+extension JSONValue {
     /// What the value is, for messages.
     var kind: String {
         switch self {
         case .object: "an object"
         case .array: "an array"
         case .string: "a string"
-        case .unsigned, .signed: "a number"
-        case .fraction: "a number with a fraction"
+        case .integer, .signed: "a number"
+        case .number: "a number with a fraction"
         case .bool: "true or false"
         case .null: "null"
         }
@@ -486,7 +443,7 @@ enum ConfigurationValue: Codable, Equatable, Sendable {
     func integer(at key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
         let number: Int?
         switch self {
-        case .unsigned(let value): number = Int(exactly: value)
+        case .integer(let value): number = Int(exactly: value)
         case .signed(let value): number = Int(exactly: value)
         default: throw mismatch(key, "a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
@@ -499,7 +456,7 @@ enum ConfigurationValue: Codable, Equatable, Sendable {
     /// A size: a JSON integer (bytes) or a string in the one size grammar (`"2G"`, `"0x200000"`).
     func size(at key: String) throws(ConfigurationError) -> ByteCount {
         switch self {
-        case .unsigned(let bytes):
+        case .integer(let bytes):
             return ByteCount(bytes)
         case .string(let text):
             do {

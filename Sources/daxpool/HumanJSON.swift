@@ -1,3 +1,4 @@
+import DaxPoolAPI
 import DaxPoolCore
 
 /// daxctl's `-u` rendering: sizes as "1.00 GiB (1.07 GB)", addresses and page offsets in hex.

@@ -4,22 +4,33 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// A JSON document as a value, to reshape output (for `-u`) without losing key names.
-indirect enum JSONValue: Codable, Equatable {
+/// A JSON document as a value: the CLI reshapes output with it (`--human`) without losing key names, and the
+/// daemon checks a configuration file key by key with it.
+public indirect enum JSONValue: Codable, Equatable, Sendable {
+    /// A JSON object.
     case object([String: JSONValue])
+    /// A JSON array.
     case array([JSONValue])
+    /// A JSON string.
     case string(String)
+    /// A whole number from 0 up.
     case integer(UInt64)
+    /// A negative whole number.
     case signed(Int64)
+    /// A number with a fraction (or too large for the cases above).
     case number(Double)
+    /// `true` or `false`.
     case bool(Bool)
+    /// `null`.
     case null
 
-    init<Value: Encodable>(encoding value: Value) throws {
+    /// `value` encoded as JSON and read back as a value.
+    public init<Value: Encodable>(encoding value: Value) throws {
         self = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
     }
 
-    init(from decoder: any Decoder) throws {
+    /// Reads any JSON value.
+    public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
@@ -40,7 +51,8 @@ indirect enum JSONValue: Codable, Equatable {
         }
     }
 
-    func encode(to encoder: any Encoder) throws {
+    /// Writes the value as it was read.
+    public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
         case .object(let value): try container.encode(value)
