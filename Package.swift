@@ -14,11 +14,17 @@ let targets: [Target] = [
     .target(name: "DaxPoolAPI", dependencies: ["DaxPoolCore"], swiftSettings: strictSettings),
     // C wrappers for what Swift cannot reach: fallocate, memfd, non-temporal stores.
     .target(name: "CLinuxShims", cSettings: [.define("_GNU_SOURCE")]),
-    // Linux backends (shm, hugetlb, devdax), syscalls, signals.
+    // Every system call, through one funnel (typed flags, Errno, EINTR retried) that tests can interpose on.
+    .target(
+        name: "DaxPoolSystem",
+        dependencies: ["CLinuxShims", .product(name: "SystemPackage", package: "swift-system")],
+        swiftSettings: strictSettings
+    ),
+    // Linux backends (shm, hugetlb, devdax), sysfs, state stores, signals.
     .target(
         name: "DaxPoolLinux",
         dependencies: [
-            "DaxPoolCore", "CLinuxShims",
+            "DaxPoolCore", "CLinuxShims", "DaxPoolSystem",
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "Logging", package: "swift-log"),
         ],
@@ -43,7 +49,7 @@ let targets: [Target] = [
     .executableTarget(
         name: "daxpool",
         dependencies: [
-            "DaxPoolCore", "DaxPoolAPI", "DaxPoolClient", "DaxPoolLinux", "DaxPoolServer",
+            "DaxPoolCore", "DaxPoolAPI", "DaxPoolClient", "DaxPoolLinux", "DaxPoolServer", "DaxPoolSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -61,7 +67,7 @@ let targets: [Target] = [
     .testTarget(
         name: "DaxPoolLinuxTests",
         dependencies: [
-            "DaxPoolLinux", "DaxPoolCore", "CLinuxShims", "DaxPoolTestSupport",
+            "DaxPoolLinux", "DaxPoolCore", "CLinuxShims", "DaxPoolSystem", "DaxPoolTestSupport",
             // The routing of memory-error signals into the pool service is tested with real signals here.
             "DaxPoolServer", "DaxPoolAPI", "DaxPoolClient",
             .product(name: "SystemPackage", package: "swift-system"),

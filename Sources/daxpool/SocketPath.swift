@@ -1,5 +1,6 @@
 import DaxPoolAPI
 import DaxPoolLinux
+import DaxPoolSystem
 import SystemPackage
 
 #if canImport(Glibc)

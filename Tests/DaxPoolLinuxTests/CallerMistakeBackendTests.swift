@@ -2,6 +2,7 @@ import DaxPoolAPI
 import DaxPoolCore
 import DaxPoolLinux
 import DaxPoolServer
+import DaxPoolSystem
 import Foundation
 import Glibc
 import Logging

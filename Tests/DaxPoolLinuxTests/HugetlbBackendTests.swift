@@ -1,6 +1,7 @@
 import CLinuxShims
 import DaxPoolCore
 import DaxPoolLinux
+import DaxPoolSystem
 import Foundation
 import Glibc
 import Synchronization

@@ -1,4 +1,5 @@
 import DaxPoolCore
+import DaxPoolSystem
 import Foundation
 import Glibc
 import Synchronization

@@ -1,5 +1,6 @@
 import DaxPoolCore
 import DaxPoolLinux
+import DaxPoolSystem
 import Glibc
 import SystemPackage
 import Testing

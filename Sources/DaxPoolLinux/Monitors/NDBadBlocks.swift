@@ -1,5 +1,6 @@
 // Linux only.
 import DaxPoolCore
+import DaxPoolSystem
 import SystemPackage
 
 /// Reads the kernel's bad blocks of nd regions: `<sysfs>/bus/nd/devices/region<N>/badblocks` (libnvdimm's list

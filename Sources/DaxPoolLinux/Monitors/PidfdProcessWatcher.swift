@@ -1,6 +1,7 @@
 // Linux only.
 import CLinuxShims
 import DaxPoolCore
+import DaxPoolSystem
 import Dispatch
 import Glibc
 import Synchronization

@@ -1,5 +1,6 @@
 // Linux only.
 import CLinuxShims
+import DaxPoolSystem
 import Glibc
 import SystemPackage
 

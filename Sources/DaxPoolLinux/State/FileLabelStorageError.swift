@@ -1,5 +1,6 @@
 // Linux only.
 import DaxPoolCore
+import DaxPoolSystem
 
 /// Why a label storage area in a file could not be opened or created.
 public enum FileLabelStorageError: Error, Hashable, Sendable, CustomStringConvertible {

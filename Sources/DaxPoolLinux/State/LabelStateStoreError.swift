@@ -1,5 +1,6 @@
 // Linux only.
 import DaxPoolCore
+import DaxPoolSystem
 import SystemPackage
 
 /// Why `LabelStateStore` could not load or commit the pool state.

@@ -1,4 +1,5 @@
 // Linux only.
+import DaxPoolSystem
 import Glibc
 import SystemPackage
 
@@ -96,13 +97,5 @@ extension Ledger {
                 throw .io(FileError("fdatasync", FilePath(path), error))
             }
         }
-    }
-}
-
-extension Syscall {
-    /// Flushes a file's data, and the metadata needed to read it back (its length), to stable storage.
-    /// The corresponding C function is `fdatasync(2)`.
-    static func synchronizeData(_ descriptor: CInt) throws(Errno) {
-        try nothingOrErrno { fdatasync(descriptor) }.get()
     }
 }

@@ -1,4 +1,5 @@
 // Linux only.
+import DaxPoolSystem
 import Synchronization
 import SystemPackage
 

@@ -1,4 +1,5 @@
 // Linux only.
+import DaxPoolSystem
 import SystemPackage
 
 /// Why a `Ledger` could not be opened, appended to or compacted.

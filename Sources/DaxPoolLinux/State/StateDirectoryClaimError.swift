@@ -1,4 +1,5 @@
 // Linux only.
+import DaxPoolSystem
 
 /// Why a `StateDirectoryClaim` could not be taken.
 public enum StateDirectoryClaimError: Error, Equatable, Sendable, CustomStringConvertible {

@@ -1,3 +1,5 @@
+import DaxPoolSystem
+
 /// Why the pool state could not be saved or loaded.
 public enum StateStoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Reading or writing the state file failed.

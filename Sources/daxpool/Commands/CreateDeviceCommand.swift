@@ -3,6 +3,7 @@ import DaxPoolAPI
 import DaxPoolClient
 import DaxPoolCore
 import DaxPoolLinux
+import DaxPoolSystem
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

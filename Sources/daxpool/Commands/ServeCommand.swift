@@ -4,6 +4,7 @@ import DaxPoolClient
 import DaxPoolCore
 import DaxPoolLinux
 import DaxPoolServer
+import DaxPoolSystem
 import Hummingbird
 import Logging
 import SystemPackage

@@ -1,4 +1,5 @@
 // Linux only.
+import DaxPoolSystem
 import Glibc
 import Synchronization
 import SystemPackage

@@ -1,4 +1,5 @@
 // Linux only.
+import DaxPoolSystem
 import SystemPackage
 
 /// Why a region's directory could not be claimed.

@@ -1,5 +1,6 @@
 // Linux only.
 import DaxPoolCore
+import DaxPoolSystem
 import SystemPackage
 
 /// What a file backend needs to claim the directories of the regions it serves for one daemon

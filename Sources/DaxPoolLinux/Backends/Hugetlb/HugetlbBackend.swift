@@ -1,5 +1,6 @@
 // Linux only.
 import DaxPoolCore
+import DaxPoolSystem
 import Glibc
 import Logging
 import SystemPackage

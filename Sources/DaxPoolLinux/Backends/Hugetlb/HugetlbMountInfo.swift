@@ -1,5 +1,6 @@
 // Linux only.
 import DaxPoolCore
+import DaxPoolSystem
 import SystemPackage
 
 /// One line of `/proc/self/mountinfo`: where a filesystem is mounted, its type, its source and its options.

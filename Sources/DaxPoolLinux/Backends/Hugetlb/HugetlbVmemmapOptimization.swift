@@ -1,5 +1,6 @@
 // Linux only.
 import DaxPoolCore
+import DaxPoolSystem
 import SystemPackage
 
 /// HugeTLB Vmemmap Optimization (HVO): whether the kernel frees most of the `struct page` metadata of the huge

@@ -10,7 +10,7 @@ import SystemPackage
 /// policy belongs to the thread, so create, use and drop the value in synchronous code with no `await` between.
 public struct NUMABinding: ~Copyable {
     /// Bits in the node masks passed to the kernel: `MAX_NUMNODES` is at most 1024, so 4096 is plenty.
-    static let maskBits = 4096
+    public static let maskBits = 4096
     private static let maskWords = maskBits / (8 * MemoryLayout<UInt>.size)
 
     /// The node the thread is bound to.

@@ -17,7 +17,8 @@ public struct FileError: Error, Hashable, Sendable, CustomStringConvertible {
         self.errno = errno
     }
 
-    init(_ operation: String, _ path: FilePath, _ errno: Errno) {
+    /// An error for `operation` on `path` that failed with `errno`.
+    public init(_ operation: String, _ path: FilePath, _ errno: Errno) {
         self.init(operation: operation, path: path.string, errno: errno)
     }
 

@@ -7,9 +7,9 @@ import SystemPackage
 ///
 /// Wrappers take `FilePath` and raw C values; the owning types (`OwnedDescriptor`, `MemoryMapping`) and
 /// the backends give them meaning.
-enum Syscall {
+public enum Syscall {
     /// Runs `body`, retrying on `EINTR` when `retryOnInterrupt`, and turns `-1` into `errno`.
-    static func valueOrErrno<Value: FixedWidthInteger>(
+    public static func valueOrErrno<Value: FixedWidthInteger>(
         retryOnInterrupt: Bool = true,
         _ body: () -> Value
     ) -> Result<Value, Errno> {
@@ -23,7 +23,7 @@ enum Syscall {
     }
 
     /// `valueOrErrno` for calls whose only result is success or failure.
-    static func nothingOrErrno<Value: FixedWidthInteger>(
+    public static func nothingOrErrno<Value: FixedWidthInteger>(
         retryOnInterrupt: Bool = true,
         _ body: () -> Value
     ) -> Result<Void, Errno> {
@@ -31,7 +31,7 @@ enum Syscall {
     }
 
     /// Runs `body` with `path` as a C string.
-    static func withCString<Value>(
+    public static func withCString<Value>(
         _ path: FilePath,
         _ body: (UnsafePointer<CChar>) -> Result<Value, Errno>
     ) throws(Errno) -> Value {

@@ -74,7 +74,7 @@ public struct TrustedDirectoryError: Error, Equatable, Sendable, CustomStringCon
     public var description: String { message }
 
     /// `mode` as four octal digits, e.g. `0777`, `1777`.
-    static func octal(_ mode: UInt32) -> String {
+    public static func octal(_ mode: UInt32) -> String {
         let digits = String(mode & 0o7777, radix: 8)
         return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }

@@ -6,7 +6,7 @@ import SystemPackage
 extension Syscall {
     /// The canonical absolute path of `path`, every symbolic link resolved. The corresponding C function is
     /// `realpath(3)`.
-    static func canonicalPath(_ path: FilePath) throws(Errno) -> FilePath {
+    public static func canonicalPath(_ path: FilePath) throws(Errno) -> FilePath {
         try withCString(path) { cPath -> Result<FilePath, Errno> in
             guard let resolved = realpath(cPath, nil) else { return .failure(Errno(rawValue: Glibc.errno)) }
             defer { free(resolved) }
@@ -15,7 +15,7 @@ extension Syscall {
     }
 
     /// Reads from the current position until end of file. The corresponding C function is `read(2)`.
-    static func readAll(_ descriptor: CInt) throws(Errno) -> [UInt8] {
+    public static func readAll(_ descriptor: CInt) throws(Errno) -> [UInt8] {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -29,7 +29,7 @@ extension Syscall {
 
     /// One `write(2)` of all of `bytes` at the current position; a short write is `EIO`, because a sysfs store
     /// either takes the whole value or fails. The corresponding C function is `write(2)`.
-    static func writeOnce(_ descriptor: CInt, _ bytes: [UInt8]) throws(Errno) {
+    public static func writeOnce(_ descriptor: CInt, _ bytes: [UInt8]) throws(Errno) {
         let written = try bytes.withUnsafeBytes { buffer in
             valueOrErrno { Glibc.write(descriptor, buffer.baseAddress, buffer.count) }
         }.get()

@@ -5,7 +5,7 @@ import SystemPackage
 
 extension Syscall {
     /// Maps `length` bytes of `descriptor` from `offset`. The corresponding C function is `mmap(2)`.
-    static func map(
+    public static func map(
         length: Int,
         protection: CInt,
         flags: CInt,
@@ -21,17 +21,17 @@ extension Syscall {
     }
 
     /// The corresponding C function is `munmap(2)`.
-    static func unmap(_ base: UnsafeMutableRawPointer, length: Int) throws(Errno) {
+    public static func unmap(_ base: UnsafeMutableRawPointer, length: Int) throws(Errno) {
         try nothingOrErrno { munmap(base, length) }.get()
     }
 
     /// The corresponding C function is `madvise(2)`. `EINTR` is retried (`MADV_POPULATE_*` can be interrupted).
-    static func advise(_ base: UnsafeMutableRawPointer, length: Int, advice: CInt) throws(Errno) {
+    public static func advise(_ base: UnsafeMutableRawPointer, length: Int, advice: CInt) throws(Errno) {
         try nothingOrErrno { madvise(base, length, advice) }.get()
     }
 
     /// The corresponding C function is `memfd_create(2)`.
-    static func createMemoryFile(name: String, flags: CUnsignedInt) throws(Errno) -> CInt {
+    public static func createMemoryFile(name: String, flags: CUnsignedInt) throws(Errno) -> CInt {
         try name.withCString { cName in valueOrErrno { cshim_memfd_create(cName, flags) } }.get()
     }
 }

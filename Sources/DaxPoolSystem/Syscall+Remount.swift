@@ -7,7 +7,7 @@ extension Syscall {
     /// `nosuid,nodev,noexec`: tmpfs takes a new `size=` and keeps its files.
     /// - Throws: `EINVAL` when the filesystem refuses the options (tmpfs: a `size=` below what its files hold).
     /// The corresponding C function is `mount(2)`.
-    static func remountRestricted(at target: FilePath, type: String, options: String) throws(Errno) {
+    public static func remountRestricted(at target: FilePath, type: String, options: String) throws(Errno) {
         let flags = UInt(MS_REMOUNT) | UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC)
         try withCString(target) { cTarget in
             options.withCString { cOptions in

@@ -6,14 +6,14 @@ import SystemPackage
 extension Syscall {
     /// The magic number of the filesystem holding `path`. The corresponding C function is `statfs(2)`
     /// (field `f_type`).
-    static func fileSystemType(_ path: FilePath) throws(Errno) -> Int {
+    public static func fileSystemType(_ path: FilePath) throws(Errno) -> Int {
         var type = 0
         try withCString(path) { cPath in nothingOrErrno { cshim_statfs_type(cPath, &type) } }
         return type
     }
 
     /// The corresponding C function is `statvfs(3)`.
-    static func fileSystemStatistics(_ path: FilePath) throws(Errno) -> statvfs {
+    public static func fileSystemStatistics(_ path: FilePath) throws(Errno) -> statvfs {
         var info = statvfs()
         try withCString(path) { cPath in nothingOrErrno { statvfs(cPath, &info) } }
         return info
@@ -21,7 +21,7 @@ extension Syscall {
 
     /// The names in directory `path`, without `.` and `..`.
     /// The corresponding C functions are `opendir(3)`, `readdir(3)` and `closedir(3)`.
-    static func directoryEntries(_ path: FilePath) throws(Errno) -> [String] {
+    public static func directoryEntries(_ path: FilePath) throws(Errno) -> [String] {
         let stream = try withCString(path) { cPath -> Result<OpaquePointer, Errno> in
             while true {
                 if let stream = opendir(cPath) { return .success(stream) }
@@ -34,7 +34,7 @@ extension Syscall {
     }
 
     /// The names an open directory stream holds, without `.` and `..`. The corresponding C function is `readdir(3)`.
-    static func entries(of stream: OpaquePointer) throws(Errno) -> [String] {
+    public static func entries(of stream: OpaquePointer) throws(Errno) -> [String] {
         var names: [String] = []
         while true {
             Glibc.errno = 0
@@ -52,7 +52,7 @@ extension Syscall {
 
     /// Mounts a filesystem of `type` from `source` at `target` with `options`, `nosuid,nodev,noexec`.
     /// The corresponding C function is `mount(2)`.
-    static func mountRestricted(source: String, at target: FilePath, type: String, options: String) throws(Errno) {
+    public static func mountRestricted(source: String, at target: FilePath, type: String, options: String) throws(Errno) {
         let flags = UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC)
         try withCString(target) { cTarget in
             source.withCString { cSource in

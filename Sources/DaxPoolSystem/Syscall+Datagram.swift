@@ -5,7 +5,7 @@ import SystemPackage
 extension Syscall {
     /// A connectionless Unix socket, close-on-exec. The corresponding C function is `socket(2)` with `AF_UNIX` and
     /// `SOCK_DGRAM | SOCK_CLOEXEC`.
-    static func unixDatagramSocket() throws(Errno) -> CInt {
+    public static func unixDatagramSocket() throws(Errno) -> CInt {
         try valueOrErrno {
             Glibc.socket(AF_UNIX, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         }.get()
@@ -14,7 +14,7 @@ extension Syscall {
     /// Sends one datagram to the Unix socket at `address`: a path, or with a leading NUL an abstract name (its
     /// length counts, so no terminating NUL is sent). The corresponding C function is `sendto(2)` with
     /// `MSG_NOSIGNAL`.
-    static func send(_ descriptor: CInt, _ bytes: [UInt8], toUnixAddress address: [UInt8]) throws(Errno) {
+    public static func send(_ descriptor: CInt, _ bytes: [UInt8], toUnixAddress address: [UInt8]) throws(Errno) {
         var socketAddress = sockaddr_un()
         socketAddress.sun_family = sa_family_t(AF_UNIX)
         let abstract = address.first == 0

@@ -33,7 +33,7 @@ public enum NUMANodes {
     }
 
     /// `text` without leading and trailing spaces, tabs and newlines, as sysfs and procfs values come.
-    static func trimmed(_ text: String) -> String {
+    public static func trimmed(_ text: String) -> String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
         guard let first = text.firstIndex(where: { !isSpace($0) }), let last = text.lastIndex(where: { !isSpace($0) })
         else { return "" }

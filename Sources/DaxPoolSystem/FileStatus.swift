@@ -24,7 +24,8 @@ public struct FileStatus: Hashable, Sendable {
     /// `st_ino`: the file's number on that filesystem.
     public var inode: UInt64
 
-    init(_ info: stat) {
+    /// The status `stat(2)` filled in as `info`.
+    public init(_ info: stat) {
         size = Int64(info.st_size)
         allocatedBytes = Int64(info.st_blocks) * 512
         permissions = UInt32(info.st_mode) & 0o7777
