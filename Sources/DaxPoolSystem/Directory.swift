@@ -17,11 +17,7 @@ public enum Directory {
                 try Syscall.makeDirectory(prefix, mode: mode)
                 created.append(prefix)
             } catch .fileExists {
-                var info = stat()
-                let isDirectory = try Syscall.withCString(prefix) { cPath in
-                    Syscall.nothingOrErrno { stat(cPath, &info) }.map { info.st_mode & S_IFMT == S_IFDIR }
-                }
-                if !isDirectory { throw Errno.notDirectory }
+                if !(try Syscall.status(prefix).isDirectory) { throw Errno.notDirectory }
             }
         }
         return created

@@ -29,7 +29,7 @@ public struct InstanceLock: ~Copyable, Sendable {
             throw .failed(FileError("open", lockPath, error))
         }
         do throws(Errno) {
-            try Syscall.lock(file.descriptor.rawValue, operation: LOCK_EX | LOCK_NB)
+            try Syscall.lock(file.descriptor.rawValue, operation: [.exclusive, .nonBlocking])
         } catch .wouldBlock {
             throw .held(path: path, pid: Self.recordedHolder(of: file))
         } catch {

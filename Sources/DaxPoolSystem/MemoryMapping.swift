@@ -36,8 +36,8 @@ public struct MemoryMapping: ~Copyable {
     ) throws(Errno) {
         base = try Syscall.map(
             length: length,
-            protection: protection.rawValue,
-            flags: MAP_SHARED,
+            protection: protection,
+            flags: .shared,
             descriptor: file.descriptor.rawValue,
             offset: offset
         )
@@ -57,7 +57,7 @@ public struct MemoryMapping: ~Copyable {
         guard offset >= 0, offset <= length, (count ?? 0) >= 0, (count ?? 0) <= length - offset else {
             throw Errno.invalidArgument
         }
-        try Syscall.advise(base + offset, length: count ?? (length - offset), advice: advice.rawValue)
+        try Syscall.advise(base + offset, length: count ?? (length - offset), advice: advice)
     }
 
     /// Unmaps now and reports a failure. The corresponding C function is `munmap(2)`.

@@ -31,9 +31,11 @@ public struct NUMABinding: ~Copyable {
         let wordBits = 8 * MemoryLayout<UInt>.size
         bound[node / wordBits] = 1 << UInt(node % wordBits)
         do throws(Errno) {
-            _ = try Syscall.valueOrErrno { cshim_get_mempolicy(&mode, mask, UInt(Self.maskBits + 1)) }.get()
+            _ = try Syscall.valueOrErrno(.memoryPolicy(ofAddress: false)) {
+                cshim_get_mempolicy(&mode, mask, UInt(Self.maskBits + 1))
+            }.get()
             try bound.withUnsafeBufferPointer { buffer throws(Errno) in
-                try Self.set(mode: cshim_MPOL_BIND, mask: buffer.baseAddress)
+                try Self.set(mode: cshim_MPOL_BIND, mask: buffer.baseAddress, node: node)
             }
         } catch {
             mask.deallocate()
@@ -50,17 +52,18 @@ public struct NUMABinding: ~Copyable {
         let mask = previousMask
         discard self
         defer { mask.deallocate() }
-        try Self.set(mode: mode, mask: mask)
+        try Self.set(mode: mode, mask: mask, node: nil)
     }
 
     deinit {
-        try? Self.set(mode: previousMode, mask: previousMask)
+        try? Self.set(mode: previousMode, mask: previousMask, node: nil)
         previousMask.deallocate()
     }
 
-    /// `set_mempolicy(mode, mask, maskBits + 1)`; `MPOL_DEFAULT` takes no mask.
-    private static func set(mode: CInt, mask: UnsafePointer<UInt>?) throws(Errno) {
-        _ = try Syscall.valueOrErrno {
+    /// `set_mempolicy(mode, mask, maskBits + 1)`; `MPOL_DEFAULT` takes no mask. `node` is the one node of `mask`
+    /// when it names one, for the call's description.
+    private static func set(mode: CInt, mask: UnsafePointer<UInt>?, node: Int?) throws(Errno) {
+        _ = try Syscall.valueOrErrno(.setMemoryPolicy(mode: mode, node: node)) {
             mode == cshim_MPOL_DEFAULT
                 ? cshim_set_mempolicy(mode, nil, 0) : cshim_set_mempolicy(mode, mask, UInt(maskBits + 1))
         }.get()

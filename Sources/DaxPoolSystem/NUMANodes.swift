@@ -44,7 +44,7 @@ public enum NUMANodes {
     /// The corresponding C function is `get_mempolicy(2)` with `MPOL_F_NODE | MPOL_F_ADDR`.
     public static func node(holding address: UnsafeRawPointer) throws(Errno) -> Int {
         var node: CInt = -1
-        _ = try Syscall.valueOrErrno {
+        _ = try Syscall.valueOrErrno(.memoryPolicy(ofAddress: true)) {
             cshim_get_mempolicy_node_of_address(&node, UnsafeMutableRawPointer(mutating: address))
         }
         .get()

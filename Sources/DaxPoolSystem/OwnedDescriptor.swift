@@ -26,15 +26,14 @@ public struct OwnedDescriptor: ~Copyable, Sendable {
         options: FileDescriptor.OpenOptions = [],
         permissions: FilePermissions = .ownerReadWrite
     ) throws(Errno) -> OwnedDescriptor {
-        let flags = access.rawValue | options.union(.closeOnExec).rawValue
-        let raw = try Syscall.open(path, flags: flags, mode: mode_t(permissions.rawValue))
+        let raw = try Syscall.open(path, access, options: options, permissions: permissions)
         return OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
     }
 
     /// Creates an anonymous memory file (close-on-exec), for tests and scratch memory.
     /// The corresponding C function is `memfd_create(2)`.
     public static func memoryFile(named name: String) throws(Errno) -> OwnedDescriptor {
-        let raw = try Syscall.createMemoryFile(name: name, flags: cshim_MFD_CLOEXEC)
+        let raw = try Syscall.createMemoryFile(name: name)
         return OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
     }
 
@@ -51,7 +50,7 @@ public struct OwnedDescriptor: ~Copyable, Sendable {
     /// Allocates (commits) or, with `.punchHole`, frees `length` bytes from `offset`. Without `.keepSize` the
     /// file grows to cover the range. The corresponding C function is `fallocate(2)`.
     public func allocate(offset: Int64, length: Int64, mode: FileAllocationMode = []) throws(Errno) {
-        try Syscall.allocate(descriptor.rawValue, mode: mode.rawValue, offset: offset, length: length)
+        try Syscall.allocate(descriptor.rawValue, mode: mode, offset: offset, length: length)
     }
 
     /// The corresponding C function is `fchmod(2)`.

@@ -30,7 +30,7 @@ extension Syscall {
         let file = try OwnedDescriptor.open(path, .writeOnly)
         let bytes = Array(value.utf8)
         let written = try bytes.withUnsafeBytes { buffer in
-            valueOrErrno(retryOnInterrupt: false) {
+            valueOrErrno(.write(file.descriptor.rawValue, count: buffer.count, offset: nil), retryOnInterrupt: false) {
                 Glibc.write(file.descriptor.rawValue, buffer.baseAddress, buffer.count)
             }
         }.get()

@@ -2,23 +2,38 @@
 import Glibc
 import SystemPackage
 
-extension Syscall {
-    /// `O_PATH` from `<fcntl.h>` (`__O_PATH`, 010000000 in asm-generic, so on x86-64 and arm64), which `import Glibc`
-    /// does not bring into Swift: a descriptor that names a directory for `*at` calls without opening it for
-    /// reading, so that directories the daemon may only search can be walked.
-    public static let openPathOnly: CInt = 0o1000_0000
+extension FileDescriptor.OpenOptions {
+    /// A descriptor that names a file or directory for `*at` calls and `fstat` without opening it for reading, so
+    /// that directories the daemon may only search can be walked. The corresponding C constant is `O_PATH`
+    /// (`__O_PATH`, 010000000 in asm-generic, so on x86-64 and arm64), which `import Glibc` does not bring into
+    /// Swift.
+    public static var pathOnly: FileDescriptor.OpenOptions { FileDescriptor.OpenOptions(rawValue: 0o1000_0000) }
+}
 
+extension Syscall {
     /// Opens `name` relative to the directory `directory`; close-on-exec is always added.
     /// The corresponding C function is `openat(2)`.
-    public static func open(at directory: CInt, _ name: String, flags: CInt, mode: mode_t = 0) throws(Errno) -> CInt {
-        try withCString(FilePath(name)) { cName in
-            valueOrErrno { openat(directory, cName, flags | O_CLOEXEC, mode) }
+    /// - Parameters:
+    ///   - permissions: the mode of a file that `.create` creates.
+    public static func open(
+        at directory: CInt, _ name: String, _ access: FileDescriptor.AccessMode,
+        options: FileDescriptor.OpenOptions = [], permissions: FilePermissions = .ownerReadWrite
+    ) throws(Errno) -> CInt {
+        let options = options.union(.closeOnExec)
+        return try withCString(FilePath(name)) { cName in
+            valueOrErrno(.openRelative(directory: directory, name: name, access, options, permissions)) {
+                openat(directory, cName, access.rawValue | options.rawValue, mode_t(permissions.rawValue))
+            }
         }
     }
 
     /// Creates the directory `name` in `directory`. The corresponding C function is `mkdirat(2)`.
     public static func makeDirectory(at directory: CInt, _ name: String, mode: mode_t) throws(Errno) {
-        try withCString(FilePath(name)) { cName in nothingOrErrno { mkdirat(directory, cName, mode) } }
+        try withCString(FilePath(name)) { cName in
+            nothingOrErrno(.makeDirectoryRelative(directory: directory, name: name, FilePermissions(rawValue: mode))) {
+                mkdirat(directory, cName, mode)
+            }
+        }
     }
 
     /// The raw status of `name` in `directory` itself, not of a symbolic link's target.
@@ -26,7 +41,9 @@ extension Syscall {
     public static func rawLinkStatus(at directory: CInt, _ name: String) throws(Errno) -> stat {
         var info = stat()
         try withCString(FilePath(name)) { cName in
-            nothingOrErrno { fstatat(directory, cName, &info, AT_SYMLINK_NOFOLLOW) }
+            nothingOrErrno(.linkStatusRelative(directory: directory, name: name)) {
+                fstatat(directory, cName, &info, AT_SYMLINK_NOFOLLOW)
+            }
         }
         return info
     }
@@ -34,7 +51,7 @@ extension Syscall {
     /// The raw status of an open file, owner and all mode bits included. The corresponding C function is `fstat(2)`.
     public static func rawStatus(_ descriptor: CInt) throws(Errno) -> stat {
         var info = stat()
-        try nothingOrErrno { fstat(descriptor, &info) }.get()
+        try nothingOrErrno(.status(descriptor)) { fstat(descriptor, &info) }.get()
         return info
     }
 
@@ -44,7 +61,9 @@ extension Syscall {
         let count = try withCString(FilePath(name)) { cName in
             buffer.withUnsafeMutableBufferPointer { bytes -> Result<Int, Errno> in
                 guard let base = bytes.baseAddress else { return .failure(.invalidArgument) }
-                return valueOrErrno { readlinkat(directory, cName, base, bytes.count - 1) }
+                return valueOrErrno(.readLinkRelative(directory: directory, name: name)) {
+                    readlinkat(directory, cName, base, bytes.count - 1)
+                }
             }
         }
         return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -52,14 +71,18 @@ extension Syscall {
 
     /// Removes the file `name` from `directory`. The corresponding C function is `unlinkat(2)`.
     public static func unlink(at directory: CInt, _ name: String) throws(Errno) {
-        try withCString(FilePath(name)) { cName in nothingOrErrno { unlinkat(directory, cName, 0) } }
+        try withCString(FilePath(name)) { cName in
+            nothingOrErrno(.unlinkRelative(directory: directory, name: name)) { unlinkat(directory, cName, 0) }
+        }
     }
 
     /// Renames `source` to `destination`, both in `directory`. The corresponding C function is `renameat(2)`.
     public static func rename(at directory: CInt, _ source: String, to destination: String) throws(Errno) {
         try withCString(FilePath(source)) { cSource in
             FilePath(destination).withPlatformString { cDestination in
-                nothingOrErrno { renameat(directory, cSource, directory, cDestination) }
+                nothingOrErrno(.renameRelative(directory: directory, source, to: destination)) {
+                    renameat(directory, cSource, directory, cDestination)
+                }
             }
         }
     }
@@ -67,14 +90,20 @@ extension Syscall {
     /// The names in the open directory `directory`, without `.` and `..`; `directory` itself stays open.
     /// The corresponding C functions are `openat(2)` of `"."`, `fdopendir(3)`, `readdir(3)` and `closedir(3)`.
     public static func directoryEntries(of directory: CInt) throws(Errno) -> [String] {
-        // fdopendir takes the descriptor it is given, so it gets a fresh one.
-        let own = try open(at: directory, ".", flags: O_RDONLY | O_DIRECTORY)
-        guard let stream = fdopendir(own) else {
-            let error = Errno(rawValue: Glibc.errno)
-            Glibc.close(own)
-            throw error
-        }
-        defer { closedir(stream) }
-        return try entries(of: stream)
+        var names: [String] = []
+        _ = try outcome(.listDirectoryRelative(directory)) {
+            // fdopendir takes the descriptor it is given, so it gets a fresh one.
+            let own = openat(directory, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard own >= 0 else { return .failure(currentErrno) }
+            guard let stream = fdopendir(own) else {
+                let error = currentErrno
+                Glibc.close(own)
+                return .failure(error)
+            }
+            defer { closedir(stream) }
+            names = []
+            return entries(of: stream, into: &names)
+        }.get()
+        return names
     }
 }

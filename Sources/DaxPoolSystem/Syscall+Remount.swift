@@ -1,5 +1,4 @@
 // Linux only.
-import Glibc
 import SystemPackage
 
 extension Syscall {
@@ -8,11 +7,6 @@ extension Syscall {
     /// - Throws: `EINVAL` when the filesystem refuses the options (tmpfs: a `size=` below what its files hold).
     /// The corresponding C function is `mount(2)`.
     public static func remountRestricted(at target: FilePath, type: String, options: String) throws(Errno) {
-        let flags = UInt(MS_REMOUNT) | UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC)
-        try withCString(target) { cTarget in
-            options.withCString { cOptions in
-                nothingOrErrno { Glibc.mount(nil, cTarget, type, flags, cOptions) }
-            }
-        }
+        try mount(source: nil, at: target, type: type, flags: MountFlags.restricted.union(.remount), data: options)
     }
 }

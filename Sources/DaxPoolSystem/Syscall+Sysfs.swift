@@ -5,13 +5,18 @@ import SystemPackage
 /// The system calls the sysfs layer needs beyond `Syscall+Files`.
 extension Syscall {
     /// The canonical absolute path of `path`, every symbolic link resolved. The corresponding C function is
-    /// `realpath(3)`.
+    /// `realpath(3)`. A scripted success (`SystemCallInterposer`) answers `path` itself.
     public static func canonicalPath(_ path: FilePath) throws(Errno) -> FilePath {
-        try withCString(path) { cPath -> Result<FilePath, Errno> in
-            guard let resolved = realpath(cPath, nil) else { return .failure(Errno(rawValue: Glibc.errno)) }
-            defer { free(resolved) }
-            return .success(FilePath(platformString: resolved))
+        var canonical = path
+        _ = try withCString(path) { cPath in
+            outcome(.canonicalPath(path)) {
+                guard let resolved = realpath(cPath, nil) else { return .failure(currentErrno) }
+                defer { free(resolved) }
+                canonical = FilePath(platformString: resolved)
+                return .success(0)
+            }
         }
+        return canonical
     }
 
     /// Reads from the current position until end of file. The corresponding C function is `read(2)`.
@@ -20,7 +25,7 @@ extension Syscall {
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
             let count = try chunk.withUnsafeMutableBytes { buffer in
-                valueOrErrno { Glibc.read(descriptor, buffer.baseAddress, buffer.count) }
+                Result { () throws(Errno) in try read(descriptor, into: buffer) }
             }.get()
             if count == 0 { return bytes }
             bytes.append(contentsOf: chunk[..<count])
@@ -31,7 +36,7 @@ extension Syscall {
     /// either takes the whole value or fails. The corresponding C function is `write(2)`.
     public static func writeOnce(_ descriptor: CInt, _ bytes: [UInt8]) throws(Errno) {
         let written = try bytes.withUnsafeBytes { buffer in
-            valueOrErrno { Glibc.write(descriptor, buffer.baseAddress, buffer.count) }
+            Result { () throws(Errno) in try write(descriptor, from: buffer) }
         }.get()
         if written != bytes.count { throw Errno.ioError }
     }

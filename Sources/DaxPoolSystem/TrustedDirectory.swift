@@ -47,7 +47,7 @@ public enum TrustedDirectory {
         var created: [FilePath] = []
         let leaf = try walk(path, purpose: purpose, creating: nil, created: &created)
         do throws(Errno) {
-            let raw = try Syscall.open(at: leaf.descriptor.rawValue, ".", flags: O_RDONLY | O_DIRECTORY)
+            let raw = try Syscall.open(at: leaf.descriptor.rawValue, ".", .readOnly, options: .directory)
             return OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
         } catch {
             throw TrustedDirectoryError(
@@ -76,7 +76,7 @@ public enum TrustedDirectory {
         var prefix = FilePath("/")
         var current: OwnedDescriptor
         do throws(Errno) {
-            let raw = try Syscall.open("/", flags: Syscall.openPathOnly | O_DIRECTORY | O_CLOEXEC, mode: 0)
+            let raw = try Syscall.open("/", .readOnly, options: [.pathOnly, .directory])
             current = OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
         } catch {
             throw failure(prefix, .system(operation: "open", errno: error))
@@ -123,8 +123,7 @@ public enum TrustedDirectory {
 
     /// `openat(parent, name, O_PATH | O_NOFOLLOW | O_DIRECTORY)`.
     private static func openComponent(_ name: String, in parent: borrowing OwnedDescriptor) throws(Errno) -> CInt {
-        try Syscall.open(
-            at: parent.descriptor.rawValue, name, flags: Syscall.openPathOnly | O_NOFOLLOW | O_DIRECTORY)
+        try Syscall.open(at: parent.descriptor.rawValue, name, .readOnly, options: [.pathOnly, .noFollow, .directory])
     }
 
     /// Why `name` could not be opened as a directory: a symbolic link, something else, or the system error.
@@ -155,7 +154,7 @@ public enum TrustedDirectory {
     ) throws(TrustedDirectoryError) {
         do throws(Errno) {
             // fchmod does not take an O_PATH descriptor; "." through it is the very directory checked.
-            let raw = try Syscall.open(at: directory.descriptor.rawValue, ".", flags: O_RDONLY | O_DIRECTORY)
+            let raw = try Syscall.open(at: directory.descriptor.rawValue, ".", .readOnly, options: .directory)
             let readable = OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
             try Syscall.changeMode(readable.descriptor.rawValue, mode)
         } catch {

@@ -1,4 +1,5 @@
 import DaxPoolLinux
+import DaxPoolSystem
 import Foundation
 import Glibc
 import SystemPackage

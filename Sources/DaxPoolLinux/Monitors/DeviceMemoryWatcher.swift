@@ -53,8 +53,8 @@ public final class DeviceMemoryWatcher: Sendable {
             let file = try OwnedDescriptor.open(path, .readOnly, options: .noFollow)
             let base = try Syscall.map(
                 length: length,
-                protection: PROT_READ,
-                flags: MAP_SHARED | MAP_POPULATE,
+                protection: .read,
+                flags: [.shared, .populate],
                 descriptor: file.descriptor.rawValue,
                 offset: 0
             )
@@ -83,6 +83,16 @@ public final class DeviceMemoryWatcher: Sendable {
             }
             return nil
         }
+    }
+
+    /// Whether the running kernel handles memory failures (`CONFIG_MEMORY_FAILURE`: it has
+    /// `/proc/sys/vm/memory_failure_early_kill`). A kernel without it poisons nothing and signals nobody, so
+    /// mapping and populating every device's memory to hear of errors would only cost time (every page of a new
+    /// shm device faulted in, and so scrubbed in full when the device goes).
+    /// - Parameter procRoot: `/proc`, or a copy of it in a test.
+    public static func kernelHandlesMemoryFailure(procRoot: FilePath = "/proc") -> Bool {
+        let knob = procRoot.appending("sys").appending("vm").appending("memory_failure_early_kill")
+        return (try? Syscall.linkStatusIfPresent(knob)) != nil
     }
 
     /// The address and length of the device's mapping (for tests and drills).

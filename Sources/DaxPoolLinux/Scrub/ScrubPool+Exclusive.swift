@@ -33,13 +33,13 @@ extension ScrubPool {
             return "the daemon cannot take it (fchown/fchmod): \(error)"
         }
         do throws(Errno) {
-            try Syscall.nothingOrErrno { fcntl(descriptor, cshim_F_SETLEASE, CInt(F_WRLCK)) }.get()
+            try Syscall.setLease(descriptor, .write)
         } catch .resourceTemporarilyUnavailable {
             return "another process still has it open or mapped, or holds a descriptor of it in a socket message"
         } catch {
             return "cannot take a write lease on it: \(error)"
         }
-        defer { _ = fcntl(descriptor, cshim_F_SETLEASE, CInt(F_UNLCK)) }
+        defer { try? Syscall.setLease(descriptor, .none) }
         let status: FileStatus
         do throws(Errno) {
             status = try Syscall.fileStatus(descriptor)
@@ -50,7 +50,7 @@ extension ScrubPool {
         guard status.linkCount == 1 else {
             return "it has \(status.linkCount) names: someone kept a hard link to it"
         }
-        guard fcntl(descriptor, cshim_F_GETLEASE) == F_WRLCK else {
+        guard (try? Syscall.lease(descriptor)) == .write else {
             return "someone opened it while the daemon checked it"
         }
         return nil

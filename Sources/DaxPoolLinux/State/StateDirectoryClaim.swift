@@ -68,8 +68,8 @@ public struct StateDirectoryClaim: ~Copyable, Sendable {
         let raw: CInt
         do throws(Errno) {
             raw = try Syscall.open(
-                at: directory.descriptor.rawValue, lockFileName, flags: O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK,
-                mode: 0o600)
+                at: directory.descriptor.rawValue, lockFileName, .readWrite,
+                options: [.create, .noFollow, .nonBlocking])
         } catch {
             throw .failed(FileError(operation: "open", path: lockPath, errno: error))
         }
@@ -84,7 +84,7 @@ public struct StateDirectoryClaim: ~Copyable, Sendable {
             throw .failed(FileError(operation: "open", path: lockPath, errno: .notSupported))
         }
         do throws(Errno) {
-            try Syscall.lock(file.descriptor.rawValue, operation: LOCK_EX | LOCK_NB)
+            try Syscall.lock(file.descriptor.rawValue, operation: [.exclusive, .nonBlocking])
         } catch .wouldBlock {
             let bytes = (try? file.readToEnd()) ?? []
             let pid = Int32(String(decoding: bytes, as: UTF8.self).filter { !$0.isWhitespace })
@@ -110,7 +110,7 @@ public struct StateDirectoryClaim: ~Copyable, Sendable {
         let raw: CInt
         do throws(Errno) {
             raw = try Syscall.open(
-                at: directory.descriptor.rawValue, identityFileName, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+                at: directory.descriptor.rawValue, identityFileName, .readOnly, options: [.noFollow, .nonBlocking])
         } catch .noSuchFileOrDirectory {
             return try makeIdentity(in: directory, directory: path)
         } catch .tooManySymbolicLinkLevels {
@@ -155,8 +155,7 @@ public struct StateDirectoryClaim: ~Copyable, Sendable {
         var stepPath = Self.path(path, temporary)
         do throws(Errno) {
             let raw = try Syscall.open(
-                at: directory.descriptor.rawValue, temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
-                mode: 0o600)
+                at: directory.descriptor.rawValue, temporary, .writeOnly, options: [.create, .truncate, .noFollow])
             let file = OwnedDescriptor(taking: FileDescriptor(rawValue: raw))
             step = "write"
             try file.setPermissions(.ownerReadWrite)

@@ -27,7 +27,7 @@ extension DevDaxBackend {
         do throws(Errno) {
             let node = try OwnedDescriptor.open(path, .readWrite, options: [.noFollow])
             let base = try Syscall.map(
-                length: length, protection: PROT_READ | PROT_WRITE, flags: MAP_SHARED,
+                length: length, protection: [.read, .write], flags: .shared,
                 descriptor: node.descriptor.rawValue, offset: start)
             defer { try? Syscall.unmap(base, length: length) }
             let faults = scrubber.zero(UnsafeMutableRawBufferPointer(start: base, count: length), threads: scrubThreads)

@@ -126,7 +126,7 @@ extension FileBackedDevices {
             progress(ByteCount(UInt64(offset)), total)
             while offset < length {
                 let piece = min(policy.chunk, length - offset)
-                try Syscall.allocate(descriptor, mode: 0, offset: offset, length: piece)
+                try Syscall.allocate(descriptor, offset: offset, length: piece)
                 offset += piece
                 progress(ByteCount(UInt64(offset)), total)
             }

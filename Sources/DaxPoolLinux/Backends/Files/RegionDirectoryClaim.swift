@@ -72,13 +72,14 @@ public struct RegionDirectoryClaim: ~Copyable, Sendable {
         var created = true
         let raw: CInt
         do throws(Errno) {
-            let flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK
+            let options: FileDescriptor.OpenOptions = [.noFollow, .nonBlocking]
             do throws(Errno) {
                 raw = try Syscall.open(
-                    at: handle.descriptor.rawValue, name, flags: flags | O_CREAT | O_EXCL, mode: 0o600)
+                    at: handle.descriptor.rawValue, name, .readOnly,
+                    options: options.union([.create, .exclusiveCreate]))
             } catch .fileExists {
                 created = false
-                raw = try Syscall.open(at: handle.descriptor.rawValue, name, flags: flags)
+                raw = try Syscall.open(at: handle.descriptor.rawValue, name, .readOnly, options: options)
             }
         } catch {
             throw .failed(FileError(operation: "open", path: path.appending(name).string, errno: error))
@@ -90,7 +91,7 @@ public struct RegionDirectoryClaim: ~Copyable, Sendable {
             throw .failed(FileError(operation: "open", path: path.appending(name).string, errno: error))
         }
         do throws(Errno) {
-            try Syscall.lock(marker.descriptor.rawValue, operation: LOCK_EX | LOCK_NB)
+            try Syscall.lock(marker.descriptor.rawValue, operation: [.exclusive, .nonBlocking])
         } catch .wouldBlock {
             throw .inUse(directory: path.string, marker: name, pid: lockHolder(of: marker))
         } catch {

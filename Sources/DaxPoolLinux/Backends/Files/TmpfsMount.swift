@@ -52,12 +52,10 @@ struct TmpfsMount {
     /// The corresponding C function is `umount2(2)`.
     func unmount() throws(Errno) -> Bool {
         do throws(Errno) {
-            try Syscall.withCString(mountPoint) { target in Syscall.nothingOrErrno { umount2(target, 0) } }
+            try Syscall.unmount(mountPoint)
             return false
         } catch .resourceBusy {
-            try Syscall.withCString(mountPoint) { target in
-                Syscall.nothingOrErrno { umount2(target, CInt(MNT_DETACH)) }
-            }
+            try Syscall.unmount(mountPoint, flags: .detach)
             return true
         }
     }

@@ -56,6 +56,6 @@ struct HugetlbMount {
     /// - Throws: `EBUSY` while a process has a file of the mount open or mapped; the `Errno` of `umount2` otherwise.
     /// The corresponding C function is `umount2(2)`.
     func unmount() throws(Errno) {
-        try Syscall.withCString(mountPoint) { target in Syscall.nothingOrErrno { umount2(target, 0) } }
+        try Syscall.unmount(mountPoint)
     }
 }
