@@ -18,7 +18,7 @@ extension PoolService {
         while true {
             do {
                 return try await createDeviceNow(request, by: caller)
-            } catch PoolError.allocation(.insufficientSpace(let requested, _, _))
+            } catch PoolError.allocation(.insufficientSpace(let requested, _, _, _))
                 where queuedScrubs.isServed && scrubsWouldMakeRoom(for: requested, in: request.region)
             {
                 logger.info(

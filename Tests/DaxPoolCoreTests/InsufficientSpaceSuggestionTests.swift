@@ -13,7 +13,7 @@ struct InsufficientSpaceSuggestionTests {
 
     /// The size the error's message tells the user to ask for, checked against the error's field.
     private func suggestion(in error: AllocationError) throws -> ByteCount {
-        guard case .insufficientSpace(_, let available, _) = error else {
+        guard case .insufficientSpace(_, let available, _, _) = error else {
             Issue.record("expected insufficient space, got \(error)")
             return .zero
         }

@@ -1,9 +1,11 @@
 /// Why the allocator refused a request. Every case names what conflicted and what was available.
 public enum AllocationError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The request needs more than the region has free. `requested` is the device size asked for; `available` is
-    /// the largest device size the request's alignment allows now (a multiple of it, so asking for it works);
-    /// `largestFreeExtent` is the largest contiguous free extent usable at that alignment.
-    case insufficientSpace(requested: ByteCount, available: ByteCount, largestFreeExtent: ByteCount)
+    /// the largest device size the request's alignment allows now (a multiple of it that fits in one part of the
+    /// region, so asking for it works); `largestFreeExtent` is the largest contiguous free extent usable at that
+    /// alignment; `segments` is how many parts the region's memory is in (a device lies in one).
+    case insufficientSpace(
+        requested: ByteCount, available: ByteCount, largestFreeExtent: ByteCount, segments: Int = 1)
     /// A size or range that is not a multiple of the alignment.
     case misaligned(what: String, value: UInt64, alignment: Alignment)
     /// A size of zero where a device needs memory.
@@ -17,7 +19,14 @@ public enum AllocationError: Error, Equatable, Sendable, CustomStringConvertible
     /// for instead.
     public var description: String {
         switch self {
-        case .insufficientSpace(let requested, let available, let largest):
+        case .insufficientSpace(let requested, let available, let largest, let segments) where segments > 1:
+            "not enough free memory in one part of the region: \(requested) bytes requested; the region's memory is "
+                + "in \(segments) parts (it grew while devices held it: one hugetlbfs mount each) and a device lies in "
+                + "one, so the largest device that fits now is \(available) bytes at this alignment (largest free "
+                + "extent \(largest) bytes); "
+                + (available.rawValue > 0
+                    ? "ask for at most \(available) bytes or free memory first" : "free memory first")
+        case .insufficientSpace(let requested, let available, let largest, _):
             "not enough free memory: \(requested) bytes requested, \(available) bytes available at this alignment "
                 + "(largest free extent \(largest) bytes); "
                 + (available.rawValue > 0

@@ -10,6 +10,11 @@
 /// Unlike the kernel, every range start is aligned to the device alignment too, so 1 GiB devices
 /// are always backed by 1 GiB-aligned memory.
 ///
+/// A region whose memory is held in more than one part (`RegionConfig.segments`: a hugetlb region that grew while
+/// devices held its memory is one hugetlbfs mount per part) has `barriers` where one part ends: every range a grow
+/// takes for a device lies in the part its other ranges lie in (a new device: the first part with room for all of
+/// it), so no device lies across a barrier, and the sizes a refusal suggests are ones that fit in one part.
+///
 /// The kernel walks its resource list linearly; here the occupied extents live in a B+tree keyed by
 /// start, in which every extent also carries the free gap after it and every subtree knows the largest
 /// gap usable at each alignment. So the first-fit walk, inserts, removals and lookups are O(log n), and
@@ -19,7 +24,11 @@ public struct RegionAllocator: Sendable, Equatable {
     public let size: ByteCount
 
     /// Occupied extents (device ranges and quarantined blocks) with the gap after each.
-    private var tree: ExtentTree
+    private(set) var tree: ExtentTree
+
+    /// The offsets where one part of the region's memory ends and the next begins, ascending, each inside the region
+    /// (`RegionConfig.segmentBoundaries`): no device lies across one. Empty for a region of one part.
+    public private(set) var barriers: [UInt64] = []
 
     /// Each device's ranges in page-offset order.
     private var deviceRanges = DeviceTable()
@@ -29,16 +38,19 @@ public struct RegionAllocator: Sendable, Equatable {
 
     private var allocatedBytes: UInt64 = 0
 
-    /// An allocator for an empty region of `size` bytes: no device ranges, nothing quarantined.
-    public init(size: ByteCount) {
+    /// An allocator for an empty region of `size` bytes: no device ranges, nothing quarantined; `barriers` are the
+    /// offsets where a part of its memory begins (those outside the region are ignored).
+    public init(size: ByteCount, barriers: [UInt64] = []) {
         self.size = size
         self.tree = ExtentTree(regionEnd: size.rawValue)
+        self.barriers = Array(Set(barriers.filter { $0 > 0 && $0 < size.rawValue })).sorted()
     }
 
     /// Equal allocators hold the same device ranges and quarantined extents, and their trees the same extents with
     /// the same owners and gaps; how the tree's nodes are split does not matter.
     public static func == (lhs: RegionAllocator, rhs: RegionAllocator) -> Bool {
-        lhs.size == rhs.size && lhs.allocatedBytes == rhs.allocatedBytes && lhs.quarantineList == rhs.quarantineList
+        lhs.size == rhs.size && lhs.barriers == rhs.barriers && lhs.allocatedBytes == rhs.allocatedBytes
+            && lhs.quarantineList == rhs.quarantineList
             && lhs.deviceRanges == rhs.deviceRanges && lhs.tree.elements == rhs.tree.elements
     }
 
@@ -68,8 +80,9 @@ public struct RegionAllocator: Sendable, Equatable {
     /// The quarantined extents in address order.
     public var quarantined: [Extent] { quarantineList }
 
-    /// The free gaps in address order.
+    /// The free gaps in address order, cut at `barriers`.
     public var freeExtents: [Extent] {
+        guard barriers.isEmpty else { return segmentedFreeExtents }
         var gaps: [Extent] = []
         let head = headGapEnd
         if head > 0 { gaps.append(Extent(start: .zero, length: ByteCount(head))) }
@@ -79,16 +92,23 @@ public struct RegionAllocator: Sendable, Equatable {
         return gaps
     }
 
-    /// The free bytes a device aligned to `alignment` can take: each gap with its start rounded up and its
-    /// length rounded down, added up. Always a multiple of `alignment`; at most `availableSize`.
+    /// The free bytes devices aligned to `alignment` can take: each gap (cut at `barriers`) with its start rounded
+    /// up and its length rounded down, added up. Always a multiple of `alignment`; at most `availableSize`. In a region
+    /// of more than one part, the largest one device can have is `largestDevice(alignment:)`.
     public func availableSize(alignment: Alignment) -> ByteCount {
+        guard barriers.isEmpty else {
+            return ByteCount(parts.indices.reduce(0) { $0 + usable(inPart: $1, alignment: alignment).total })
+        }
         let kind = AlignmentClass(alignment)
         let head = ExtentTree.usable(from: 0, to: headGapEnd, mask: kind.mask)?.length ?? 0
         return ByteCount(head + tree.usableTotal(kind))
     }
 
-    /// The largest free extent usable at `alignment` (start rounded up, length rounded down).
+    /// The largest free extent usable at `alignment` (start rounded up, length rounded down), inside one part.
     public func largestFreeExtent(alignment: Alignment = .page4K) -> ByteCount {
+        guard barriers.isEmpty else {
+            return ByteCount(parts.indices.map { usable(inPart: $0, alignment: alignment).largest }.max() ?? 0)
+        }
         let kind = AlignmentClass(alignment)
         let head = ExtentTree.usable(from: 0, to: headGapEnd, mask: kind.mask)?.length ?? 0
         return ByteCount(max(head, tree.largestUsable(kind)))
@@ -124,6 +144,11 @@ public struct RegionAllocator: Sendable, Equatable {
             return
         }
         let wanted = ByteCount(newSize.rawValue - current.rawValue)
+        guard barriers.isEmpty else {
+            let part = try partToGrow(device: device, current: current, by: wanted, alignment: alignment)
+            grow(device: device, by: wanted.rawValue, alignment: alignment, within: parts[part])
+            return
+        }
         // Each step of the walk takes all it can of the first usable gap, and taking from one gap never
         // changes what the others offer, so the walk succeeds exactly when the usable space at this
         // alignment adds up to `wanted`. The error reports the device sizes: the one asked for, and the
@@ -136,7 +161,7 @@ public struct RegionAllocator: Sendable, Equatable {
                 largestFreeExtent: largestFreeExtent(alignment: alignment)
             )
         }
-        grow(device: device, by: wanted.rawValue, alignment: alignment)
+        grow(device: device, by: wanted.rawValue, alignment: alignment, within: nil)
     }
 
     /// Appends an explicit range to `device`, as a write to sysfs `mapping` does.
@@ -184,7 +209,7 @@ public struct RegionAllocator: Sendable, Equatable {
     }
 
     /// The end of the gap at the region start: the first extent's start, or the region end.
-    private var headGapEnd: UInt64 { tree.first?.start ?? size.rawValue }
+    var headGapEnd: UInt64 { tree.first?.start ?? size.rawValue }
 
     private func checkClaimable(_ extent: Extent, alignment: Alignment) throws(AllocationError) {
         guard extent.length.rawValue > 0 else { throw .zeroSize }
@@ -213,14 +238,19 @@ public struct RegionAllocator: Sendable, Equatable {
         }
     }
 
-    /// Takes `wanted` bytes for `device` step by step; the caller has checked that they are there.
-    private mutating func grow(device: Int, by wanted: UInt64, alignment: Alignment) {
+    /// Takes `wanted` bytes for `device` step by step, only from `[within.start, within.end)` when given; the caller
+    /// has checked that they are there.
+    private mutating func grow(
+        device: Int, by wanted: UInt64, alignment: Alignment, within bounds: (start: UInt64, end: UInt64)?
+    ) {
         var ranges = deviceRanges.remove(device)
         defer { if let ranges { deviceRanges.set(device, ranges) } }
         var remaining = wanted
         while remaining > 0 {
             let lastRange = (ranges?.count ?? 0) - 1
-            guard let step = nextStep(device: device, lastRange: lastRange, remaining: remaining, alignment: alignment)
+            guard
+                let step = nextStep(
+                    device: device, lastRange: lastRange, remaining: remaining, alignment: alignment, within: bounds)
             else { return }
             if let extendStart = step.extendStart {
                 tree.changeLength(start: extendStart, by: step.length, growing: true)
@@ -247,9 +277,27 @@ public struct RegionAllocator: Sendable, Equatable {
     }
 
     /// The kernel's walk: the gap before the first extent, then the gap after each extent, taking the
-    /// first gap that holds at least one aligned unit. The tree finds that gap without walking.
-    private func nextStep(device: Int, lastRange: Int, remaining: UInt64, alignment: Alignment) -> Step? {
+    /// first gap that holds at least one aligned unit. The tree finds that gap without walking; inside a part of the
+    /// region (`bounds`) the walk goes over that part's gaps.
+    private func nextStep(
+        device: Int, lastRange: Int, remaining: UInt64, alignment: Alignment,
+        within bounds: (start: UInt64, end: UInt64)?
+    ) -> Step? {
         let kind = AlignmentClass(alignment)
+        if let bounds {
+            guard
+                let gap = freeGaps(from: bounds.start, to: bounds.end).lazy.compactMap({
+                    ExtentTree.usable(from: $0.start, to: $0.end, mask: kind.mask)
+                }).first
+            else { return nil }
+            let before = tree.last(atOrBefore: gap.start)
+            let extends =
+                before.map {
+                    $0.rangeIndex >= 0 && $0.owner == device && $0.rangeIndex == lastRange && $0.end == gap.start
+                } ?? false
+            return Step(
+                start: gap.start, length: min(gap.length, remaining), extendStart: extends ? before?.start : nil)
+        }
         if let gap = ExtentTree.usable(from: 0, to: headGapEnd, mask: kind.mask) {
             return Step(start: gap.start, length: min(gap.length, remaining))
         }

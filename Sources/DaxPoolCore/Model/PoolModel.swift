@@ -32,7 +32,7 @@ public struct RegionState: Sendable, Equatable {
     /// A new region with nothing allocated: no devices, no bad blocks, no pending scrubs, not in doubt.
     public init(config: RegionConfig) {
         self.config = config
-        self.allocator = RegionAllocator(size: config.size)
+        self.allocator = RegionAllocator(size: config.size, barriers: config.segmentBoundaries)
         self.devices = [:]
         self.badBlocks = []
         self.pendingScrubs = []
@@ -74,6 +74,9 @@ public struct PoolModel: Sendable, Equatable {
     public init(snapshot: PoolSnapshot) throws(PoolError) {
         for region in snapshot.regions {
             guard regions[region.config.id] == nil else { throw .regionExists(region.config.id) }
+            if let problem = region.config.segmentsProblem() {
+                throw .invalidLayout("region \(region.config.id): \(problem)")
+            }
             var state = RegionState(config: region.config)
             for device in region.devices {
                 guard device.record.id.region == region.config.id, state.devices[device.record.id.instance] == nil
@@ -351,13 +354,14 @@ public struct PoolModel: Sendable, Equatable {
                 )
             }
         } else {
-            let wanted = size ?? region.allocator.availableSize(alignment: alignment)
+            let wanted = size ?? region.allocator.largestDevice(alignment: alignment)
             guard wanted.rawValue > 0 else {
                 if size == nil {
                     throw .allocation(
                         .insufficientSpace(
                             requested: alignment.byteCount, available: .zero,
-                            largestFreeExtent: region.allocator.largestFreeExtent(alignment: alignment))
+                            largestFreeExtent: region.allocator.largestFreeExtent(alignment: alignment),
+                            segments: region.allocator.parts.count)
                     )
                 }
                 throw .allocation(.zeroSize)
@@ -511,6 +515,9 @@ public struct PoolModel: Sendable, Equatable {
         // A region in doubt is never chosen for a new device.
         let ids = regionIDs.filter { regions[$0]?.degraded == nil }
         guard let first = ids.first ?? regionIDs.first else { throw .noRegion }
-        return ids.first { id in (regions[id]?.allocator.availableSize ?? .zero) >= size } ?? first
+        return ids.first { id in
+            guard let region = regions[id] else { return false }
+            return region.allocator.largestDevice(alignment: region.config.pageSize) >= size
+        } ?? first
     }
 }

@@ -20,6 +20,11 @@ public struct RegionConfig: Hashable, Sendable, Codable {
     /// The sizes of the ready files the region's pool keeps filled (file backends): a new device of one of these
     /// sizes gets memory that is already allocated and zero. Each size appears as often as files of it are kept.
     public var pool: [ByteCount]
+    /// The sizes of the parts the region's memory is held in, in offset order, adding up to `size`, when there is
+    /// more than one; empty for a region of one part (JSON `segments`, omitted then). A hugetlb region that grew
+    /// while its devices held memory is one hugetlbfs mount per part, and a device's file lies on one mount, so
+    /// every device lies in one part: the allocator treats the parts' boundaries as barriers.
+    public var segments: [ByteCount] = []
 
     /// A region config with every field given; `targetNode` and `base` default to unknown and `pool` to empty.
     public init(
@@ -45,12 +50,12 @@ public struct RegionConfig: Hashable, Sendable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, backend, size, align, path, base, pool
+        case id, backend, size, align, path, base, pool, segments
         case pageSize = "page_size"
         case targetNode = "target_node"
     }
 
-    /// Decodes configs written by any daxpool version: `pool` may be missing.
+    /// Decodes configs written by any daxpool version: `pool` and `segments` may be missing.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         id = try container.decode(Int.self, forKey: .id)
@@ -62,9 +67,10 @@ public struct RegionConfig: Hashable, Sendable, Codable {
         path = try container.decode(String.self, forKey: .path)
         base = try container.decodeIfPresent(UInt64.self, forKey: .base)
         pool = try container.decodeIfPresent([ByteCount].self, forKey: .pool) ?? []
+        segments = try container.decodeIfPresent([ByteCount].self, forKey: .segments) ?? []
     }
 
-    /// Encodes every field, leaving out `target_node` and `base` when unknown and `pool` when empty.
+    /// Encodes every field, leaving out `target_node` and `base` when unknown and `pool` and `segments` when empty.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
@@ -76,6 +82,39 @@ public struct RegionConfig: Hashable, Sendable, Codable {
         try container.encode(path, forKey: .path)
         try container.encodeIfPresent(base, forKey: .base)
         if !pool.isEmpty { try container.encode(pool, forKey: .pool) }
+        if !segments.isEmpty { try container.encode(segments, forKey: .segments) }
+    }
+
+    /// The region offsets where a part of the region's memory begins, other than 0 (`segments`): empty for a
+    /// region of one part.
+    public var segmentBoundaries: [UInt64] {
+        guard segments.count > 1 else { return [] }
+        var boundaries: [UInt64] = []
+        var offset: UInt64 = 0
+        for part in segments.dropLast() {
+            offset += part.rawValue
+            boundaries.append(offset)
+        }
+        return boundaries
+    }
+
+    /// Why `segments` does not describe this region (parts of zero bytes or not whole pages, or not adding up to
+    /// `size`), or `nil` when it does.
+    public func segmentsProblem() -> String? {
+        guard !segments.isEmpty else { return nil }
+        var total: UInt64 = 0
+        for part in segments {
+            guard part.rawValue > 0, part.isAligned(to: pageSize) else {
+                return "segment size \(part.rawValue) bytes is not a whole, non-zero number of \(pageSize) pages"
+            }
+            let (sum, overflow) = total.addingReportingOverflow(part.rawValue)
+            guard !overflow else { return "the segments add up to more than a byte count holds" }
+            total = sum
+        }
+        guard total == size.rawValue else {
+            return "the segments add up to \(total) bytes, not the region's \(size.rawValue)"
+        }
+        return nil
     }
 
     /// The most files a region's pool may name.
