@@ -57,11 +57,16 @@ let targets: [Target] = [
         ],
         swiftSettings: strictSettings
     ),
-    // What several test targets share: throwaway users for the threat model's tenants.
-    .target(name: "DaxPoolTestSupport", path: "Tests/DaxPoolTestSupport", swiftSettings: strictSettings),
+    // What several test targets and the benchmarks share: throwaway users for the threat model's tenants, the seeded
+    // generator, daxpool's first allocator (test oracle and benchmark baseline).
+    .target(
+        name: "DaxPoolTestSupport", dependencies: ["DaxPoolCore"], path: "Tests/DaxPoolTestSupport",
+        swiftSettings: strictSettings),
     .testTarget(
         name: "DaxPoolCoreTests",
-        dependencies: ["DaxPoolCore", .product(name: "PropertyBased", package: "swift-property-based")],
+        dependencies: [
+            "DaxPoolCore", "DaxPoolTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+        ],
         swiftSettings: strictSettings
     ),
     .testTarget(
@@ -80,6 +85,11 @@ let targets: [Target] = [
     .testTarget(
         name: "DaxPoolServerTests",
         dependencies: ["DaxPoolServer", "DaxPoolCore", "DaxPoolAPI", "DaxPoolClient", "DaxPoolTestSupport"],
+        swiftSettings: strictSettings
+    ),
+    .testTarget(
+        name: "DaxPoolClientTests",
+        dependencies: ["DaxPoolClient", "DaxPoolAPI", "DaxPoolTestSupport"],
         swiftSettings: strictSettings
     ),
     .testTarget(
@@ -116,6 +126,7 @@ if Context.environment["DAXPOOL_BENCHMARKS"] != nil {
             name: "daxpool-bench",
             dependencies: [
                 "DaxPoolCore", "DaxPoolAPI", "DaxPoolClient", "DaxPoolLinux", "DaxPoolServer", "CLinuxShims",
+                "DaxPoolTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

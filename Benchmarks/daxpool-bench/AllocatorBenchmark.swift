@@ -1,8 +1,10 @@
 import DaxPoolCore
+import DaxPoolTestSupport
 
 /// What the allocator benchmarks drive: daxpool's allocator and the linear baseline.
 protocol BenchAllocator {
-    init(size: ByteCount)
+    /// An empty region of `size` bytes, as the benchmark measures it.
+    static func empty(size: ByteCount) -> Self
     mutating func resize(device: Int, to newSize: ByteCount, alignment: Alignment) throws(AllocationError)
     mutating func claim(device: Int, extent: Extent, alignment: Alignment) throws(AllocationError)
     mutating func release(device: Int)
@@ -11,8 +13,15 @@ protocol BenchAllocator {
     var extentCount: Int { get }
 }
 
-extension RegionAllocator: BenchAllocator {}
-extension LinearAllocator: BenchAllocator {}
+extension RegionAllocator: BenchAllocator {
+    static func empty(size: ByteCount) -> RegionAllocator { RegionAllocator(size: size) }
+}
+
+/// The linear baseline: daxpool's first allocator from DaxPoolTestSupport (the scale tests' oracle), growing in place
+/// as the kernel does.
+extension LinearAllocator: BenchAllocator {
+    static func empty(size: ByteCount) -> LinearAllocator { .baseline(size: size) }
+}
 
 /// Allocation churn on a sim region with `liveRanges` live devices of one 2 MiB range each, packed from offset 0
 /// with free space after them: each iteration frees a random device (a hole at a random depth) and creates a new
@@ -37,7 +46,7 @@ struct AllocatorBenchmark {
         liveRanges: Int,
         iterations: Int,
         budgetSeconds: Double,
-        generator: inout SplitMix
+        generator: inout SplitMix64
     ) -> (alloc: Samples, free: Samples) {
         let clock = ContinuousClock()
         var alloc = Samples()
@@ -63,7 +72,7 @@ struct AllocatorBenchmark {
         _ allocator: Allocator,
         liveRanges: Int,
         lookups: Int,
-        generator: inout SplitMix
+        generator: inout SplitMix64
     ) -> (owner: Samples, deviceOffset: Samples) {
         let clock = ContinuousClock()
         var ownerLookup = Samples()
@@ -104,7 +113,7 @@ struct AllocatorBenchmark {
         seed: UInt64 = 1
     ) -> Result {
         let regionSize = ByteCount(unit.rawValue * UInt64(liveRanges) * 2)
-        var allocator = Allocator(size: regionSize)
+        var allocator = Allocator.empty(size: regionSize)
         let clock = ContinuousClock()
         let buildStart = clock.now
         // One device per range, packed from offset 0.
@@ -117,7 +126,7 @@ struct AllocatorBenchmark {
             }
         }
         let buildSeconds = (clock.now - buildStart).nanoseconds / 1e9
-        var generator = SplitMix(state: seed)
+        var generator = SplitMix64(state: seed)
         let (alloc, free) = churn(
             &allocator, liveRanges: liveRanges, iterations: iterations, budgetSeconds: budgetSeconds,
             generator: &generator)

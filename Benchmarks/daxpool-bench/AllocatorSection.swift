@@ -1,4 +1,5 @@
 import DaxPoolCore
+import DaxPoolTestSupport
 
 /// Allocator and error-attribution rows: daxpool's B+tree allocator against the linear first-fit walk.
 enum AllocatorSection {

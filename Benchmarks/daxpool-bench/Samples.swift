@@ -47,18 +47,6 @@ func measure<T>(_ body: () throws -> T) rethrows -> (T, Double) {
     return (value, (clock.now - start).nanoseconds)
 }
 
-/// A small deterministic generator (SplitMix64) so every run does the same work.
-struct SplitMix: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
-    }
-}
-
 /// The cost of reading the clock, to put sub-microsecond figures in context.
 func clockOverheadNanoseconds() -> Double {
     let clock = ContinuousClock()

@@ -2,6 +2,7 @@ import DaxPoolAPI
 import DaxPoolCore
 import DaxPoolLinux
 import DaxPoolServer
+import DaxPoolTestSupport
 import Foundation
 import Glibc
 
@@ -127,7 +128,7 @@ enum StateSection {
         try? model.addRegion(
             RegionConfig(
                 id: region, backend: .sim, size: size, align: .page1G, pageSize: .page4K, path: "sim:region\(region)"))
-        var generator = SplitMix(state: 7)
+        var generator = SplitMix64(state: 7)
         for _ in 0..<devices {
             _ = try? model.createDevice(
                 region: region, size: .mebibytes(2), align: .page2M, name: nil,
@@ -191,7 +192,7 @@ enum StateSection {
                                 RegionConfig(
                                     id: 0, backend: .sim, size: ByteCount(UInt64(devices + 16) << 21), align: .page1G,
                                     pageSize: .page4K, path: "sim:region0"))
-                            var generator = SplitMix(state: 7)
+                            var generator = SplitMix64(state: 7)
                             var ticket: UInt64 = 0
                             for count in 0..<devices {
                                 _ = try model.createDevice(

@@ -1,19 +1,8 @@
 import DaxPoolCore
+import DaxPoolTestSupport
 import Testing
 
-/// A small deterministic generator (SplitMix64) so failures reproduce from the printed seed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
-    }
-}
-
-@Suite("allocator properties")
+@Suite("allocator properties", .timeLimit(.minutes(3)))
 struct AllocatorPropertyTests {
     /// Checks every invariant of the allocator against an independent recount.
     static func checkInvariants(_ allocator: RegionAllocator, aligns: [Int: Alignment], seed: UInt64) {
@@ -50,7 +39,7 @@ struct AllocatorPropertyTests {
 
     @Test("random create, grow, shrink and destroy sequences keep every invariant", arguments: 0..<40)
     func randomSequences(seed: UInt64) throws {
-        var generator = SplitMix(state: seed)
+        var generator = SplitMix64(state: seed)
         let region = ByteCount.gibibytes(UInt64.random(in: 1...8, using: &generator))
         var allocator = RegionAllocator(size: region)
         var aligns: [Int: Alignment] = [:]
@@ -93,7 +82,7 @@ struct AllocatorPropertyTests {
 
     @Test("quarantined ranges are never handed out", arguments: 0..<20)
     func quarantineNeverAllocated(seed: UInt64) throws {
-        var generator = SplitMix(state: seed &+ 1000)
+        var generator = SplitMix64(state: seed &+ 1000)
         var allocator = RegionAllocator(size: .gibibytes(2))
         var bad: [Extent] = []
         for _ in 0..<8 {

@@ -1,14 +1,15 @@
 import DaxPoolCore
+import DaxPoolTestSupport
 import Testing
 
 /// The allocator at scale: thousands to tens of thousands of ranges, so that its tree has several levels and
 /// nodes split, merge and collapse. Behaviour only: every answer must equal the linear first-fit walk's.
-@Suite("allocator at scale")
+@Suite("allocator at scale", .timeLimit(.minutes(5)))
 struct AllocatorScaleTests {
     /// Compares everything the two allocators expose.
     static func expectSame(
         _ tree: RegionAllocator,
-        _ reference: LinearReferenceAllocator,
+        _ reference: LinearAllocator,
         probes: [UInt64],
         seed: UInt64,
         step: Int
@@ -45,10 +46,10 @@ struct AllocatorScaleTests {
 
     @Test("random churn over thousands of ranges gives exactly the linear walk's layouts and errors", arguments: 0..<4)
     func churnMatchesLinearWalk(seed: UInt64) {
-        var generator = SplitMix(state: seed &+ 7000)
+        var generator = SplitMix64(state: seed &+ 7000)
         let regionSize = ByteCount.gibibytes(64)
         var tree = RegionAllocator(size: regionSize)
-        var reference = LinearReferenceAllocator(size: regionSize)
+        var reference = LinearAllocator(size: regionSize)
         var aligns: [Int: Alignment] = [:]
         let deviceCount = 2500
         for step in 0..<2000 {
@@ -166,11 +167,11 @@ struct AllocatorScaleTests {
 
     @Test("device instances far apart, huge or negative behave like dense ones", arguments: 0..<4)
     func sparseInstances(seed: UInt64) {
-        var generator = SplitMix(state: seed &+ 9000)
+        var generator = SplitMix64(state: seed &+ 9000)
         let instances = [-7, -1, 0, 1, 2, 3, 5, 8, 100, 5_000, 1 << 40, Int.max, Int.min]
         let regionSize = ByteCount.gibibytes(4)
         var tree = RegionAllocator(size: regionSize)
-        var reference = LinearReferenceAllocator(size: regionSize)
+        var reference = LinearAllocator(size: regionSize)
         for step in 0..<400 {
             let device = instances.randomElement(using: &generator) ?? 0
             let target = ByteCount(UInt64.random(in: 0...40, using: &generator) << 21)
@@ -200,7 +201,7 @@ struct AllocatorScaleTests {
         let count = 5_000
         let regionSize = ByteCount(UInt64(count * 2) << 12)
         var tree = RegionAllocator(size: regionSize)
-        var reference = LinearReferenceAllocator(size: regionSize)
+        var reference = LinearAllocator(size: regionSize)
         for device in 0..<count {
             let extent = Extent(start: RegionOffset(UInt64(device * 2) << 12), length: .kibibytes(4))
             try tree.claim(device: device, extent: extent, alignment: .page4K)

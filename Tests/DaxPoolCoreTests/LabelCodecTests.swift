@@ -2,7 +2,7 @@ import DaxPoolCore
 import PropertyBased
 import Testing
 
-@Suite("NamespaceLabel")
+@Suite("NamespaceLabel", .timeLimit(.minutes(1)))
 struct LabelCodecTests {
     static func label(version: LabelVersion) -> Generator<NamespaceLabel, Shrink.None<NamespaceLabel>> {
         Generator(run: { rng in

@@ -1,7 +1,7 @@
 import DaxPoolCore
 import Testing
 
-@Suite("LabelStore crash safety")
+@Suite("LabelStore crash safety", .timeLimit(.minutes(3)))
 struct LabelCrashTests {
     typealias Support = LabelTestSupport
 

@@ -2,7 +2,7 @@ import DaxPoolCore
 import PropertyBased
 import Testing
 
-@Suite("NamespaceIndex")
+@Suite("NamespaceIndex", .timeLimit(.minutes(1)))
 struct LabelIndexTests {
     static let geometry: LabelAreaGeometry = {
         do {

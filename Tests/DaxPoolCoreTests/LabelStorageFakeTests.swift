@@ -1,4 +1,5 @@
 import DaxPoolCore
+import DaxPoolTestSupport
 import Foundation
 import Testing
 
@@ -107,23 +108,6 @@ struct WriteCuttingLabelStorageFake: LabelStorage, Sendable {
     }
 }
 
-/// A deterministic SplitMix64 generator for label tests.
-struct LabelTestRandom: RandomNumberGenerator, Sendable {
-    var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        value = (value ^ (value >> 27)) &* 0x94d0_49bb_1331_11eb
-        return value ^ (value >> 31)
-    }
-}
-
 /// The kernel-written label area under `Tests/Fixtures/nvdimm-labels`, found relative to this file.
 enum LabelFixture {
     static let relativePath = "Fixtures/nvdimm-labels/label-area-128K-v1.1-3ns.bin"
@@ -152,7 +136,7 @@ enum LabelTestSupport {
     static let mebibyte: UInt64 = 1 << 20
 
     static func uuid(_ seed: UInt64) -> LabelUUID {
-        var generator = LabelTestRandom(seed: seed)
+        var generator = SplitMix64(seed: seed)
         return LabelUUID.random(using: &generator)
     }
 
@@ -188,7 +172,7 @@ enum LabelTestSupport {
     }
 }
 
-@Suite("Label storage fakes")
+@Suite("Label storage fakes", .timeLimit(.minutes(1)))
 struct LabelStorageFakeTests {
     @Test("the in-memory fake records writes and flushes in order")
     func inMemoryFakeRecords() throws {

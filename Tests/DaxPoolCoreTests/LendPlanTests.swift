@@ -1,8 +1,9 @@
 import DaxPoolCore
+import DaxPoolTestSupport
 import Testing
 
 /// The lending decisions: whole memory blocks only, the policy's reserve, and which lent devices a reclaim takes.
-@Suite("lend plan")
+@Suite("lend plan", .timeLimit(.minutes(2)))
 struct LendPlanTests {
     static let mib: UInt64 = 1 << 20
     static let block = ByteCount(128 << 20)
@@ -40,7 +41,7 @@ struct LendPlanTests {
     @Test("lent extents are whole blocks inside free memory and add up to the size, for random free maps")
     func extentsProperty() {
         for seed in UInt64(1)...300 {
-            var random = SplitMix(state: seed)
+            var random = SplitMix64(state: seed)
             var free: [Extent] = []
             var cursor: UInt64 = 0
             for _ in 0..<Int.random(in: 1...6, using: &random) {

@@ -2,7 +2,7 @@ import DaxPoolCore
 import PropertyBased
 import Testing
 
-@Suite("LiveUpdateArea")
+@Suite("LiveUpdateArea", .timeLimit(.minutes(1)))
 struct LiveUpdateAreaTests {
     static let mib: UInt64 = 1 << 20
 

@@ -1,7 +1,8 @@
 import DaxPoolCore
+import DaxPoolTestSupport
 import Testing
 
-@Suite("memory errors in the model")
+@Suite("memory errors in the model", .timeLimit(.minutes(2)))
 struct MemoryErrorModelTests {
     func model() throws -> PoolModel {
         var model = PoolModel()
@@ -11,7 +12,7 @@ struct MemoryErrorModelTests {
     }
 
     func uuid(_ seed: UInt64) -> LabelUUID {
-        var generator = SplitMix(state: seed)
+        var generator = SplitMix64(state: seed)
         return LabelUUID.random(using: &generator)
     }
 
@@ -46,7 +47,7 @@ struct MemoryErrorModelTests {
 
     @Test("a bad range in a destroyed device is never handed out again, over many random layouts", arguments: 0..<25)
     func neverReallocated(seed: UInt64) throws {
-        var generator = SplitMix(state: seed &* 7919)
+        var generator = SplitMix64(state: seed &* 7919)
         var model = try model()
         var bad: [Extent] = []
         for step in 0..<120 {

@@ -7,7 +7,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-@Suite("page metadata")
+@Suite("page metadata", .timeLimit(.minutes(1)))
 struct PageMetadataTests {
     static let gib = ByteCount.gibibytes(1)
     static let tib = ByteCount(1 << 40)

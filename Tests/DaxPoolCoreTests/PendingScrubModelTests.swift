@@ -1,4 +1,5 @@
 import DaxPoolCore
+import DaxPoolTestSupport
 import Testing
 
 #if canImport(FoundationEssentials)
@@ -7,7 +8,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-@Suite("memory waiting to be scrubbed")
+@Suite("memory waiting to be scrubbed", .timeLimit(.minutes(1)))
 struct PendingScrubModelTests {
     func model() throws -> PoolModel {
         var model = PoolModel()
@@ -17,7 +18,7 @@ struct PendingScrubModelTests {
     }
 
     func uuid(_ seed: UInt64) -> LabelUUID {
-        var generator = SplitMix(state: seed)
+        var generator = SplitMix64(state: seed)
         return LabelUUID.random(using: &generator)
     }
 
@@ -112,7 +113,7 @@ struct PendingScrubModelTests {
     }
 }
 
-@Suite("kernel bad blocks")
+@Suite("kernel bad blocks", .timeLimit(.minutes(1)))
 struct KernelBadBlocksTests {
     @Test("sysfs badblocks lines are 512-byte sectors and counts, merged and sorted")
     func parse() throws {

@@ -1,10 +1,11 @@
 import DaxPoolCore
+import DaxPoolTestSupport
 import Testing
 
-@Suite struct PlanPropertyTests {
+@Suite(.timeLimit(.minutes(3))) struct PlanPropertyTests {
     /// A random `/proc/iomem`: RAM and reserved or PCI resources of random (4 KiB-granular, often unaligned) sizes,
     /// some RAM with the kernel image nested in it.
-    static func randomMap(_ random: inout SplitMix) -> String {
+    static func randomMap(_ random: inout SplitMix64) -> String {
         var lines: [String] = []
         var cursor: UInt64 = 0
         let hex = { (value: UInt64) in String(value, radix: 16) }
@@ -30,7 +31,7 @@ import Testing
 
     @Test("a plan over any map is inside System RAM, clear of nested resources, aligned and exact", arguments: 0..<200)
     func planOverRandomMap(seed: UInt64) throws {
-        var random = SplitMix(state: seed)
+        var random = SplitMix64(state: seed)
         let map = try IOMemoryMap(text: Self.randomMap(&random))
         let blockSize: UInt64 = [1 << 27, 1 << 30, 2 << 30][Int.random(in: 0..<3, using: &random)]
         let pageSize: Alignment = Bool.random(using: &random) ? .page2M : .page1G

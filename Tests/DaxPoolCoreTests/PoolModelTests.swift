@@ -1,7 +1,8 @@
 import DaxPoolCore
+import DaxPoolTestSupport
 import Testing
 
-@Suite("pool model")
+@Suite("pool model", .timeLimit(.minutes(2)))
 struct PoolModelTests {
     func model(size: ByteCount = .gibibytes(1)) throws -> PoolModel {
         var model = PoolModel()
@@ -11,7 +12,7 @@ struct PoolModelTests {
     }
 
     func uuid(_ seed: UInt64) -> LabelUUID {
-        var generator = SplitMix(state: seed)
+        var generator = SplitMix64(state: seed)
         return LabelUUID.random(using: &generator)
     }
 

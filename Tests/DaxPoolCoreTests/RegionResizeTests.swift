@@ -1,7 +1,8 @@
 import DaxPoolCore
+import DaxPoolTestSupport
 import Testing
 
-@Suite("region resize in the model")
+@Suite("region resize in the model", .timeLimit(.minutes(2)))
 struct RegionResizeTests {
     static func model(size: ByteCount = .mebibytes(64), pageSize: Alignment = .page2M) throws -> PoolModel {
         var model = PoolModel()
@@ -11,7 +12,7 @@ struct RegionResizeTests {
     }
 
     static func uuid(_ seed: UInt64) -> LabelUUID {
-        var generator = SplitMix(state: seed &+ 1)
+        var generator = SplitMix64(state: seed &+ 1)
         return LabelUUID.random(using: &generator)
     }
 
@@ -133,7 +134,7 @@ struct RegionResizeTests {
         "random devices and random resizes: every device keeps its ranges and the free memory is exact",
         arguments: 0..<30)
     func property(seed: UInt64) throws {
-        var generator = SplitMix(state: seed)
+        var generator = SplitMix64(state: seed)
         let page = Alignment.page2M
         var model = try Self.model(size: ByteCount(UInt64.random(in: 8...256, using: &generator) << 21))
         var uuidSeed: UInt64 = seed << 16

@@ -1,4 +1,5 @@
 import DaxPoolCore
+import DaxPoolTestSupport
 import Testing
 
 #if canImport(FoundationEssentials)
@@ -7,7 +8,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-@Suite("state changes: the journal's records")
+@Suite("state changes: the journal's records", .timeLimit(.minutes(2)))
 struct StateChangeTests {
     /// A random walk of pool operations; after each one the changes between the states before and after must
     /// rebuild the state after, also through JSON (as the journal stores them).
@@ -17,7 +18,7 @@ struct StateChangeTests {
         try model.addRegion(
             RegionConfig(id: 0, backend: .sim, size: .mebibytes(64), align: .page1G, pageSize: .page4K, path: "/r0"))
         var devices: [DeviceRecord] = []
-        var generator = SplitMix(state: 7)
+        var generator = SplitMix64(state: 7)
         for _ in 0..<3 {
             devices.append(
                 try model.createDevice(
@@ -39,7 +40,7 @@ struct StateChangeTests {
 
     @Test("the changes between two states rebuild the second from the first, for 2,000 random operations")
     func changesRebuildTheTarget() throws {
-        var generator = SplitMix(state: 0x5eed_cafe)
+        var generator = SplitMix64(state: 0x5eed_cafe)
         var model = PoolModel()
         var created = 0
         let start = model.snapshot
@@ -125,7 +126,7 @@ struct StateChangeTests {
                 RegionConfig(
                     id: id, backend: .sim, size: .mebibytes(64), align: .page1G, pageSize: .page4K, path: "/r\(id)"))
         }
-        var generator = SplitMix(state: 7)
+        var generator = SplitMix64(state: 7)
         let device = try model.createDevice(
             region: 0, size: .mebibytes(8), align: nil, name: nil, uuid: LabelUUID.random(using: &generator))
         var snapshot = model.snapshot

@@ -1,7 +1,8 @@
 import DaxPoolCore
+import DaxPoolTestSupport
 import Testing
 
-@Suite("units and names")
+@Suite("units and names", .timeLimit(.minutes(1)))
 struct UnitTests {
     static let sizes: [(String, UInt64)] = [
         ("4096", 4096), ("4k", 4096), ("4K", 4096), ("2M", 2 << 20), ("2m", 2 << 20), ("1G", 1 << 30),
@@ -61,7 +62,7 @@ struct UnitTests {
     func uuids() throws {
         let text = "5b405e8d-700e-4499-9e09-1967d5637178"
         #expect(try #require(LabelUUID(text)).description == text)
-        var generator = SplitMix(state: 7)
+        var generator = SplitMix64(state: 7)
         let random = LabelUUID.random(using: &generator)
         #expect(LabelUUID(random.description) == random)
         #expect(LabelUUID("not-a-uuid") == nil)

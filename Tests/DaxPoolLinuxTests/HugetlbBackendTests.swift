@@ -8,7 +8,9 @@ import Synchronization
 import SystemPackage
 import Testing
 
-@Suite("hugetlb backend", .serialized, .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason))
+@Suite(
+    "hugetlb backend", .timeLimit(.minutes(10)), .serialized,
+    .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason))
 struct HugetlbBackendTests {
     let backend = HugetlbBackend(scrubThreads: 2)
 
@@ -246,7 +248,7 @@ struct HugetlbBackendTests {
     }
 }
 
-@Suite("hugetlb backend without root")
+@Suite("hugetlb backend without root", .timeLimit(.minutes(10)))
 struct HugetlbPrivilegeTests {
     @Test("a non-root daemon is told that the hugetlb backend needs root and what to use instead")
     func nonRootIsRefused() throws {

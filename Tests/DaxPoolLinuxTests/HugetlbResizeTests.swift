@@ -39,7 +39,8 @@ enum HugetlbResizeHost {
 }
 
 @Suite(
-    "hugetlb region resize", .serialized, .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason),
+    "hugetlb region resize", .timeLimit(.minutes(10)), .serialized,
+    .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason),
     .enabled(if: HugetlbResizeHost.givesPages, HugetlbResizeHost.reason))
 struct HugetlbResizeTests {
     let backend = HugetlbBackend(scrubThreads: 2)

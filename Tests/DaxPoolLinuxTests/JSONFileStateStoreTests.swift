@@ -5,7 +5,7 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("JSON file state store")
+@Suite("JSON file state store", .timeLimit(.minutes(3)))
 struct JSONFileStateStoreTests {
     static let snapshot = PoolSnapshot(regions: [
         RegionSnapshot(

@@ -61,7 +61,7 @@ final class CuttingInterposerFake: FileLabelStorage.WriteInterposer {
     }
 }
 
-@Suite("Label state store crash safety")
+@Suite("Label state store crash safety", .timeLimit(.minutes(5)))
 struct LabelStateStoreCrashTests {
     typealias Script = LabelStateScript
 

@@ -62,7 +62,7 @@ enum LabelStateScript {
     }
 }
 
-@Suite("Label state store")
+@Suite("Label state store", .timeLimit(.minutes(3)))
 struct LabelStateStoreTests {
     typealias Script = LabelStateScript
 

@@ -5,7 +5,7 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("shm backend")
+@Suite("shm backend", .timeLimit(.minutes(3)))
 struct ShmBackendTests {
     let backend = ShmBackend()
 

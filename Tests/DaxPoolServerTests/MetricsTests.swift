@@ -58,7 +58,7 @@ enum PrometheusParser {
     }
 }
 
-@Suite("Metrics")
+@Suite("Metrics", .timeLimit(.minutes(10)))
 struct MetricsTests {
     static let size: UInt64 = 64 << 20
 

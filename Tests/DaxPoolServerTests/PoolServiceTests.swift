@@ -4,7 +4,7 @@ import DaxPoolServer
 import Logging
 import Testing
 
-@Suite("pool service rollbacks")
+@Suite("pool service rollbacks", .timeLimit(.minutes(10)))
 struct PoolServiceTests {
     func service() async throws -> (PoolService, InMemoryStateStoreFake, RecordingBackendFake) {
         let store = InMemoryStateStoreFake()

@@ -5,7 +5,7 @@ import Foundation
 import Logging
 import Testing
 
-@Suite("the serve configuration file")
+@Suite("the serve configuration file", .timeLimit(.minutes(10)))
 struct ServeConfigurationTests {
     static let source = "/etc/daxpool/daxpool.json"
 

@@ -1,16 +1,17 @@
+import DaxPoolTestSupport
 import Foundation
 import Testing
 
 /// Hostile input against a live daemon: no crash, no 5xx, no state change from a rejected request, no
 /// descriptor leak.
-@Suite("API fuzz", .serialized)
+@Suite("API fuzz", .timeLimit(.minutes(15)), .serialized)
 struct APIFuzzTests {
     static func descriptorCount(_ pid: Int32) -> Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
     }
 
     struct Generator {
-        var rng: SplitMixFuzz
+        var rng: SplitMix64
 
         mutating func pick<T>(_ items: [T]) -> T { items[Int(rng.next() % UInt64(items.count))] }
 
@@ -78,7 +79,7 @@ struct APIFuzzTests {
         let pid = try #require(daemon.process?.processIdentifier)
         _ = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/regions", body: nil)
         let fdsBefore = Self.descriptorCount(pid)
-        var generator = Generator(rng: SplitMixFuzz(state: 20_261_126))
+        var generator = Generator(rng: SplitMix64(state: 20_261_126))
         var statusCounts: [Int: Int] = [:]
         var state = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/regions", body: nil).body
         for index in 0..<10_000 {
@@ -114,7 +115,8 @@ struct APIFuzzTests {
         for _ in 0..<50 { try halfRequest(socket: daemon.socket) }
         #expect(daemon.process?.isRunning == true)
         #expect(try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/health", body: nil).status == 200)
-        usleep(300_000)
+        // The half requests' connections close as the daemon reads their end of file: wait for that, not a time.
+        try? waitUntil("the daemon's descriptors back to \(fdsBefore)") { Self.descriptorCount(pid) <= fdsBefore }
         let fdsAfter = Self.descriptorCount(pid)
         #expect(fdsAfter <= fdsBefore, "descriptors before \(fdsBefore), after \(fdsAfter)")
         print("fuzz statuses: \(statusCounts.sorted { $0.key < $1.key }), fds \(fdsBefore) → \(fdsAfter)")
@@ -122,30 +124,18 @@ struct APIFuzzTests {
 }
 
 extension APIFuzzTests {
-    /// `GET /v1/regions` once no scrub is pending, no scrub or fill runs, and two reads 20 ms apart agree (at most
-    /// about 10 s).
+    /// `GET /v1/regions` once no scrub is pending, no scrub or fill runs, and two reads in a row agree. Throws
+    /// `WaitTimeout` when the daemon has not settled within 60 s.
     static func settled(_ daemon: DaemonHarness) throws -> String {
         var last = ""
-        for _ in 0..<500 {
+        try waitUntil("the daemon settled (no scrub pending, no scrub or fill running)", timeout: .seconds(60)) {
             let progress = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/progress", body: nil).body
             let regions = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/regions", body: nil).body
             let idle = !progress.contains("\"state\":\"running\"") && !regions.contains("pending_scrub_size")
-            if idle, regions == last { return regions }
-            last = regions
-            usleep(20_000)
+            defer { last = regions }
+            return idle && regions == last
         }
         return last
-    }
-}
-
-struct SplitMixFuzz {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
     }
 }
 

@@ -16,15 +16,56 @@ final class DaemonHarness {
         if let override = ProcessInfo.processInfo.environment["DAXPOOL_TEST_BINARY"], !override.isEmpty {
             return override
         }
-        let executable =
-            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-        for _ in 0..<3 {
-            let candidate = directory.appendingPathComponent("daxpool").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory = directory.deletingLastPathComponent()
+        return URL(fileURLWithPath: testBundle).deletingLastPathComponent().appendingPathComponent("daxpool").path
+    }
+
+    /// The running test bundle (`.build/<triple>/debug/daxpoolPackageTests.xctest`); the `daxpool` built with it
+    /// is its sibling, never one found further up (an old build of another configuration).
+    static var testBundle: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    /// The repository this file is in, found from its own path.
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    /// Why the binary under test cannot be trusted to be the current code, or `nil`: it is missing, or older than a
+    /// file in `Sources/` or `Package.swift` (`swift test --skip-build` after an edit would test an old build).
+    /// Checked once; `DAXPOOL_TEST_BINARY` (a deliberate other build) is not checked.
+    static let staleBinary: String? = {
+        let environment = ProcessInfo.processInfo.environment
+        if let override = environment["DAXPOOL_TEST_BINARY"], !override.isEmpty { return nil }
+        let path = binary
+        guard let built = modificationTime(path) else {
+            return "\(path) does not exist: build it with `swift build --build-tests` before `swift test --skip-build`"
         }
-        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("daxpool").path
+        var newest: (path: String, time: Double)?
+        func visit(_ path: String) {
+            guard let time = modificationTime(path) else { return }
+            if newest.map({ time > $0.time }) ?? true { newest = (path, time) }
+        }
+        visit("\(repository)/Package.swift")
+        let sources = "\(repository)/Sources"
+        for relative in FileManager.default.subpaths(atPath: sources) ?? []
+        where relative.hasSuffix(".swift") || relative.hasSuffix(".c") || relative.hasSuffix(".h") {
+            visit("\(sources)/\(relative)")
+        }
+        guard let newest, newest.time > built else { return nil }
+        return
+            "\(path) is older than \(newest.path): it is not a build of the current sources. "
+            + "Build with `swift build --build-tests` (or run `swift test` without --skip-build)."
+    }()
+
+    /// A file's modification time in seconds, or `nil` when it cannot be read.
+    static func modificationTime(_ path: String) -> Double? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        return Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9
+    }
+
+    /// Throws, with the reason and what to run, when the binary under test is missing or older than the sources.
+    static func requireCurrentBinary() throws {
+        if let staleBinary { throw HarnessError(staleBinary) }
     }
 
     init() throws {
@@ -60,7 +101,8 @@ final class DaemonHarness {
         }
     }
 
-    /// Starts `daxpool serve` and waits until it answers. `launcher` runs it through another program, e.g.
+    /// Starts `daxpool serve` and waits until it is ready: it says `READY=1` on `$NOTIFY_SOCKET` (an abstract socket
+    /// of this harness) once its socket listens, as it tells systemd. `launcher` runs it through another program, e.g.
     /// `["/usr/bin/prlimit", "--nofile=256:256"]` for a low descriptor limit (the launcher must exec the daemon);
     /// `log` is a file for the daemon's standard error (default: none).
     func start(
@@ -77,14 +119,46 @@ final class DaemonHarness {
         process.standardOutput = FileHandle.nullDevice
         if let log { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         process.standardError = FileHandle(forWritingAtPath: log ?? "/dev/null")
-        try process.run()
+        try Self.run(process, waitingForReadiness: "daxpool serve on \(socket)")
         self.process = process
-        for _ in 0..<400 {
-            if cli(["list", "-R"]).status == 0 { return }
-            if !process.isRunning { throw HarnessError("daxpool serve exited with \(process.terminationStatus)") }
-            usleep(25_000)
+    }
+
+    /// Runs `process` (a `daxpool serve`, possibly through a launcher) with `$NOTIFY_SOCKET` set, and returns when it
+    /// says `READY=1`. Throws when it exits first (with its status) or is not ready within 60 s (then it is killed).
+    static func run(_ process: Process, waitingForReadiness what: String) throws {
+        if try runUntilReadyOrExit(process, what) == .exited {
+            throw HarnessError("\(what) exited with \(process.terminationStatus) before it was ready")
         }
-        throw HarnessError("daxpool serve did not answer within 10 s")
+    }
+
+    /// How a started daemon ended its start: ready to serve, or exited (its status is the process's).
+    enum Start { case ready, exited }
+
+    /// Runs `process` with `$NOTIFY_SOCKET` set and waits until it says `READY=1` or exits, whichever comes first.
+    /// Throws when neither happens within 60 s (the process is killed).
+    static func runUntilReadyOrExit(_ process: Process, _ what: String) throws -> Start {
+        try requireCurrentBinary()
+        let notify = try NotifySocket(abstract: "daxpool-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        var environment = process.environment ?? ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = notify.path
+        process.environment = environment
+        try process.run()
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(60)
+        while clock.now < deadline {
+            // A short wait per turn, so an early exit is seen at once.
+            if let message = notify.receive(milliseconds: 100) {
+                if message.split(separator: "\n").contains("READY=1") { return .ready }
+                continue
+            }
+            if !process.isRunning {
+                process.waitUntilExit()
+                return .exited
+            }
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        throw HarnessError("\(what) neither said READY=1 nor exited within 60 s")
     }
 
     /// Sends `signal` and waits for the daemon to exit; returns its exit status.
@@ -127,6 +201,10 @@ final class DaemonHarness {
 
     /// Runs the CLI with `DAXPOOL_SOCKET` pointing at this daemon (through `launcher` when given).
     func cli(_ arguments: [String], socket override: String? = nil, launcher: [String] = []) -> Result {
+        if let problem = Self.staleBinary {
+            Issue.record(Comment(rawValue: problem))
+            return Result(status: -1, stdout: "", stderr: problem)
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: launcher.first ?? Self.binary)
         process.arguments = Array(launcher.dropFirst()) + arguments
@@ -240,6 +318,62 @@ final class DaemonHarness {
 
 /// Whether the tests run as root (needed to act as other users).
 var runningAsRoot: Bool { geteuid() == 0 }
+
+/// A datagram socket standing in for systemd's `$NOTIFY_SOCKET`: a daemon says `READY=1` on it once it serves.
+final class NotifySocket {
+    /// What `$NOTIFY_SOCKET` is set to: the path, or `@name` for an abstract socket.
+    let path: String
+    let descriptor: Int32
+
+    /// A socket bound at `path` in the file system.
+    convenience init(path: String) throws {
+        try self.init(address: Array(path.utf8), path: path)
+    }
+
+    /// A socket in the abstract namespace (`@name`): no file, so a daemon running as another user can send to it.
+    convenience init(abstract name: String) throws {
+        try self.init(address: [0] + Array(name.utf8), path: "@\(name)")
+    }
+
+    private init(address bytes: [UInt8], path: String) throws {
+        self.path = path
+        descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw HarnessError("socket: errno \(errno)") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            close(descriptor)
+            throw HarnessError("notify socket name too long: \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        // A path's length includes its NUL; an abstract name is exactly its bytes.
+        let length = MemoryLayout<sa_family_t>.size + bytes.count + (bytes.first == 0 ? 0 : 1)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(length)) }
+        }
+        guard bound == 0 else {
+            let error = errno
+            close(descriptor)
+            throw HarnessError("bind \(path): errno \(error)")
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    /// The next datagram, or `nil` after `seconds`.
+    func receive(seconds: Int32) -> String? {
+        receive(milliseconds: seconds * 1000)
+    }
+
+    /// The next datagram, or `nil` after `milliseconds`.
+    func receive(milliseconds: Int32) -> String? {
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, milliseconds) == 1 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = recv(descriptor, &buffer, buffer.count, 0)
+        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : nil
+    }
+}
 
 struct HarnessError: Error, CustomStringConvertible {
     var description: String

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// `scripts/install`, the systemd unit it installs, the example configuration, the completions and `list --human`.
-@Suite("installing daxpool as a daemon")
+@Suite("installing daxpool as a daemon", .timeLimit(.minutes(10)))
 struct InstallTests {
     /// The repository: the unit, the example and the install script are read from it.
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -202,38 +202,6 @@ struct InstallTests {
         #expect(value("ProtectClock") == nil && value("DeviceAllow") == nil && value("DevicePolicy") == nil)
     }
 
-    /// A datagram socket standing in for systemd's `$NOTIFY_SOCKET`.
-    final class NotifySocket {
-        let path: String
-        let descriptor: Int32
-
-        init(path: String) throws {
-            self.path = path
-            descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard descriptor >= 0 else { throw HarnessError("socket: errno \(errno)") }
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-            guard bound == 0 else { throw HarnessError("bind \(path): errno \(errno)") }
-        }
-
-        deinit { close(descriptor) }
-
-        /// The next datagram, or `nil` after `seconds`.
-        func receive(seconds: Int32) -> String? {
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, seconds * 1000) == 1 else { return nil }
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let count = recv(descriptor, &buffer, buffer.count, 0)
-            return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : nil
-        }
-    }
-
     @Test("the unit's ExecStart runs the installed binary on the example configuration: it says READY=1 and answers")
     func execStartServes() throws {
         let destdir = try Self.temporaryDirectory("execstart")
@@ -367,20 +335,12 @@ struct InstallTests {
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
+        try DaemonHarness.run(process, waitingForReadiness: "daxpool serve --config")
         defer {
             _ = Self.terminate(process)
         }
         let client = try SocketClient(socket: "\(root)/flag/daxpool.sock")
-        var answered = false
-        for _ in 0..<400 where process.isRunning {
-            if client.cli(["list", "-R"]).status == 0 {
-                answered = true
-                break
-            }
-            usleep(25_000)
-        }
-        #expect(answered, "the daemon does not answer on the --socket path")
+        #expect(client.cli(["list", "-R"]).status == 0, "the daemon does not answer on the --socket path")
         #expect(!FileManager.default.fileExists(atPath: "\(root)/file/daxpool.sock"))
         // The file's state directory and shm root (no flag for them), the flag's region size.
         #expect(FileManager.default.fileExists(atPath: "\(root)/state/ledger"))

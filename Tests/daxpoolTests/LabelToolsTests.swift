@@ -35,7 +35,7 @@ enum NVDIMMLabelFixtures {
     }
 }
 
-@Suite("label tools: read-labels, check-labels, init-labels", .serialized)
+@Suite("label tools: read-labels, check-labels, init-labels", .timeLimit(.minutes(10)), .serialized)
 struct LabelToolsTests {
     typealias Fixtures = NVDIMMLabelFixtures
 

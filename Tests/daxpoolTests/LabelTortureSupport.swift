@@ -107,11 +107,12 @@ final class TortureClient: Sendable {
                 case .create(let uuid, let device):
                     _ = try client.createDevice(
                         CreateDeviceRequest(
-                            region: 0, size: SizeValue(bytes: device.size), name: device.name, uuid: uuid))
+                            region: 0, size: ByteCount(device.size), name: try? DeviceName(validating: device.name),
+                            uuid: LabelUUID(uuid)))
                 case .resize(let uuid, let size):
                     guard let name = devices[uuid]?.name else { continue }
                     _ = try client.reconfigureDevice(
-                        name, ReconfigureDeviceRequest(size: SizeValue(bytes: size), force: true))
+                        name, ReconfigureDeviceRequest(size: ByteCount(size), force: true))
                 case .destroy(let uuid):
                     guard let name = devices[uuid]?.name else { continue }
                     try client.destroyDevice(name, force: true)
@@ -137,7 +138,7 @@ final class TortureClient: Sendable {
 }
 
 /// The daemon of a `DaemonHarness` (same binary, socket, state directory and shm root), started and killed
-/// quickly: readiness is polled in-process over the socket instead of by running the CLI.
+/// quickly: readiness is the daemon's own `READY=1` on a notify socket, so no CLI runs between kills.
 final class TortureDaemon {
     let harness: DaemonHarness
     let regionSize: String
@@ -152,7 +153,7 @@ final class TortureDaemon {
         kill()
     }
 
-    /// Starts `daxpool serve` and waits until it answers `GET /v1/health`.
+    /// Starts `daxpool serve` and waits until it says it is ready (`READY=1`, once its socket listens).
     func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: DaemonHarness.binary)
@@ -162,19 +163,8 @@ final class TortureDaemon {
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try DaemonHarness.run(process, waitingForReadiness: "daxpool serve on \(harness.socket)")
         self.process = process
-        let client = DaxPoolClient(socketPath: harness.socket)
-        for _ in 0..<4000 {
-            if (try? client.health()) != nil {
-                return
-            }
-            if !process.isRunning {
-                throw HarnessError("daxpool serve exited with \(process.terminationStatus)")
-            }
-            usleep(2_500)
-        }
-        throw HarnessError("daxpool serve did not answer within 10 s")
     }
 
     /// `kill -9` and wait for the process to go.

@@ -1,13 +1,14 @@
 import DaxPoolAPI
 import DaxPoolClient
 import DaxPoolCore
+import DaxPoolTestSupport
 import Foundation
 import Testing
 
 /// `kill -9` a real daemon at random moments while a client loops create / resize / destroy, then restart it and
 /// check what it recovered. Set `DAXPOOL_TORTURE_KILLS` to change the number of kills (default 200) and
 /// `DAXPOOL_TORTURE_SEED` to replay a run.
-@Suite("label storage torture", .serialized)
+@Suite("label storage torture", .timeLimit(.minutes(15)), .serialized)
 struct LabelTortureTests {
     /// One device as `list -M` shows it.
     struct Listed: Hashable {
@@ -25,7 +26,7 @@ struct LabelTortureTests {
         let environment = ProcessInfo.processInfo.environment
         let kills = environment["DAXPOOL_TORTURE_KILLS"].flatMap(Int.init) ?? 200
         let seed = environment["DAXPOOL_TORTURE_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
-        var random = SplitMix(seed: seed)
+        var random = SplitMix64(seed: seed)
         let daemon = try DaemonHarness()
         let regionSize: UInt64 = 48 << 20
         let server = TortureDaemon(harness: daemon, regionSize: "48M")
@@ -45,6 +46,7 @@ struct LabelTortureTests {
             let client = TortureClient(
                 socket: daemon.socket, ledger: ledger, seed: random.next(), counter: counter)
             client.start()
+            // The point of the test: the kill lands at a random moment of the client's work (5–155 ms in).
             usleep(UInt32(5_000 + random.next() % 150_000))
             server.kill()
             let result = client.join()
@@ -170,22 +172,5 @@ struct LabelTortureTests {
         #expect(result.allSatisfy { uuidsInSlots.contains($0.uuid) }, "a live namespace is missing from read-labels")
         #expect((areas.first?["index"] as? [[String: Any]])?.count == 2)
         return result
-    }
-}
-
-/// A small seeded generator, so a failing run can be replayed with `DAXPOOL_TORTURE_SEED`.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        value = (value ^ (value >> 27)) &* 0x94d0_49bb_1331_11eb
-        return value ^ (value >> 31)
     }
 }

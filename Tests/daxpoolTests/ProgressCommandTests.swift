@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite("progress on the command line", .serialized)
+@Suite("progress on the command line", .timeLimit(.minutes(5)), .serialized)
 struct ProgressCommandTests {
     /// The JSON objects on `text`'s lines; every line must be one.
     static func lines(_ text: String) throws -> [[String: Any]] {

@@ -5,7 +5,7 @@ import Testing
 /// as guest RAM, QEMU (TCG) boots the lab's Debian kernel with an initramfs whose `/init` writes a marker into
 /// guest RAM and powers off, and the host then finds the marker in the device's file.
 @Suite(
-    "a real QEMU guest running on daxpool memory", .serialized,
+    "a real QEMU guest running on daxpool memory", .timeLimit(.minutes(20)), .serialized,
     .enabled(if: QemuGuestLab.missing == nil, QemuGuestLab.skipReason)
 )
 struct QemuGuestTests {

@@ -68,14 +68,7 @@ struct ServeBesideKernelRegionsTests {
         process.standardOutput = FileHandle.nullDevice
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: log)
-        try process.run()
-        for _ in 0..<400 {
-            if daemon.cli(["list", "-R"]).status == 0 { return process }
-            if !process.isRunning { throw HarnessError("daxpool serve exited with \(process.terminationStatus)") }
-            usleep(25_000)
-        }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        throw HarnessError("daxpool serve did not answer within 10 s")
+        try DaemonHarness.run(process, waitingForReadiness: "daxpool serve on \(daemon.socket)")
+        return process
     }
 }

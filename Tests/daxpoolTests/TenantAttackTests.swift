@@ -68,10 +68,9 @@ struct TenantAttackTests {
             #expect(result.status == 0, "\(arguments): \(result.stderr)")
         }
         // Wait for the background scrub: the region's pending_scrub_size goes away.
-        for _ in 0..<200 {
+        try waitUntil("the destroyed device's scrub finished (no pending_scrub_size)") {
             let regions = try daemon.cli(["list", "-R"]).json() as? [[String: Any]]
-            if regions?.first?["pending_scrub_size"] == nil { break }
-            usleep(50_000)
+            return regions?.first?["pending_scrub_size"] == nil
         }
 
         let next = daemon.cli(["create-device", "-s", "16M", "--name", "next"])

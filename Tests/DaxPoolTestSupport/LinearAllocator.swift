@@ -1,13 +1,15 @@
 import DaxPoolCore
 
-/// The baseline for the allocator rows: daxpool's first allocator, kept verbatim. It stores the occupied extents in
-/// a sorted array and grows a device with the same linear first-fit walk as the Linux dax bus
-/// (`drivers/dax/bus.c` `dev_dax_resize` walks the region's resource list), so its cost is what the kernel's
-/// algorithm costs: O(n) per allocation, O(n) array insert and remove, O(log n) lookup by binary search.
-/// The one change: it no longer copies itself per grow (see `resize`).
-struct LinearAllocator: Sendable, Equatable {
+/// daxpool's first allocator, kept verbatim in one place for two uses: occupied extents in a sorted array and the
+/// kernel's linear first-fit walk (`drivers/dax/bus.c` `dev_dax_resize` walks the region's resource list).
+///
+/// - The oracle for the tree-based `RegionAllocator` (`init(size:)`): slow (O(n) per change) but obviously right;
+///   the scale tests require the new allocator to give exactly its answers.
+/// - The baseline of the benchmark's allocator rows (`baseline(size:)`): its cost is what the kernel's algorithm
+///   costs, O(n) per allocation, O(n) array insert and remove, O(log n) lookup by binary search.
+public struct LinearAllocator: Sendable, Equatable {
     /// The region's size; offsets run from 0 to `size`.
-    let size: ByteCount
+    public let size: ByteCount
 
     /// Occupied extents sorted by start; never overlapping.
     private var occupied: [OccupiedExtent] = []
@@ -17,44 +19,73 @@ struct LinearAllocator: Sendable, Equatable {
 
     private var allocatedBytes: UInt64 = 0
 
-    struct OccupiedExtent: Sendable, Equatable {
-        var extent: Extent
-        var owner: ExtentOwner
+    /// An occupied extent and who holds it.
+    public struct OccupiedExtent: Sendable, Equatable {
+        /// The bytes held.
+        public var extent: Extent
+        /// The device or quarantine holding them.
+        public var owner: ExtentOwner
     }
 
-    init(size: ByteCount) {
+    /// How a grow is checked and applied.
+    public enum Mode: Sendable, Equatable {
+        /// The oracle: a grow is checked against the free space usable at its alignment (the answers the tree
+        /// allocator gives, errors included) and works on a copy, so a failure changes nothing.
+        case reference
+        /// The benchmark baseline: a grow is checked against the available size only and works in place, so that
+        /// it measures the walk itself, as the kernel does it. daxpool's first allocator grew a copy of itself,
+        /// which copies all n extents per allocation.
+        case baseline
+    }
+
+    /// How this allocator grows a device.
+    public let mode: Mode
+
+    /// An empty region of `size` bytes, as the test oracle (`Mode.reference`).
+    public init(size: ByteCount) {
         self.size = size
+        mode = .reference
+    }
+
+    /// An empty region of `size` bytes, as the benchmark baseline (`Mode.baseline`).
+    public static func baseline(size: ByteCount) -> LinearAllocator {
+        LinearAllocator(size: size, mode: .baseline)
+    }
+
+    private init(size: ByteCount, mode: Mode) {
+        self.size = size
+        self.mode = mode
     }
 
     /// Bytes not held by any device or quarantine.
-    var availableSize: ByteCount { ByteCount(size.rawValue - allocatedBytes) }
+    public var availableSize: ByteCount { ByteCount(size.rawValue - allocatedBytes) }
 
     /// The device instances that hold memory, in ascending order.
-    var devices: [Int] { deviceRanges.keys.sorted() }
+    public var devices: [Int] { deviceRanges.keys.sorted() }
 
     /// The number of occupied extents (device ranges and quarantined blocks).
-    var extentCount: Int { occupied.count }
+    public var extentCount: Int { occupied.count }
 
     /// A device's ranges in page-offset order (empty for an unknown or zero-sized device).
-    func ranges(of device: Int) -> [Extent] { deviceRanges[device] ?? [] }
+    public func ranges(of device: Int) -> [Extent] { deviceRanges[device] ?? [] }
 
     /// The sum of a device's ranges.
-    func size(of device: Int) -> ByteCount {
+    public func size(of device: Int) -> ByteCount {
         ByteCount(ranges(of: device).reduce(0) { $0 + $1.length.rawValue })
     }
 
     /// Every occupied extent with its owner, in address order.
-    var occupiedExtents: [(extent: Extent, owner: ExtentOwner)] {
+    public var occupiedExtents: [(extent: Extent, owner: ExtentOwner)] {
         occupied.map { ($0.extent, $0.owner) }
     }
 
     /// The quarantined extents in address order.
-    var quarantined: [Extent] {
+    public var quarantined: [Extent] {
         occupied.filter { $0.owner == .quarantine }.map(\.extent)
     }
 
     /// The free gaps in address order.
-    var freeExtents: [Extent] {
+    public var freeExtents: [Extent] {
         var gaps: [Extent] = []
         var cursor: UInt64 = 0
         for item in occupied {
@@ -70,7 +101,7 @@ struct LinearAllocator: Sendable, Equatable {
     }
 
     /// The largest free extent usable at `alignment` (start rounded up, length rounded down).
-    func largestFreeExtent(alignment: Alignment = .page4K) -> ByteCount {
+    public func largestFreeExtent(alignment: Alignment = .page4K) -> ByteCount {
         var best = ByteCount.zero
         for gap in freeExtents {
             guard let alignedStart = gap.start.roundedUp(to: alignment), alignedStart < gap.end else { continue }
@@ -81,14 +112,14 @@ struct LinearAllocator: Sendable, Equatable {
     }
 
     /// Who holds `offset`, and where inside the holder: O(log n).
-    func owner(at offset: RegionOffset) -> (owner: ExtentOwner, extent: Extent)? {
+    public func owner(at offset: RegionOffset) -> (owner: ExtentOwner, extent: Extent)? {
         guard let index = lastIndex(startingAtOrBefore: offset) else { return nil }
         let item = occupied[index]
         return item.extent.contains(offset) ? (item.owner, item.extent) : nil
     }
 
     /// The device holding `offset` and the byte offset inside that device.
-    func deviceOffset(at offset: RegionOffset) -> (device: Int, offset: ByteCount)? {
+    public func deviceOffset(at offset: RegionOffset) -> (device: Int, offset: ByteCount)? {
         guard let (owner, extent) = owner(at: offset), case .device(let device) = owner else { return nil }
         var base: UInt64 = 0
         for range in ranges(of: device) {
@@ -101,7 +132,7 @@ struct LinearAllocator: Sendable, Equatable {
     // MARK: - Changes
 
     /// Grows or shrinks `device` to `newSize`, as a write to sysfs `size` does. A failure changes nothing.
-    mutating func resize(device: Int, to newSize: ByteCount, alignment: Alignment) throws(AllocationError) {
+    public mutating func resize(device: Int, to newSize: ByteCount, alignment: Alignment) throws(AllocationError) {
         guard newSize.isAligned(to: alignment) else {
             throw .misaligned(what: "size", value: newSize.rawValue, alignment: alignment)
         }
@@ -112,34 +143,49 @@ struct LinearAllocator: Sendable, Equatable {
             return
         }
         let wanted = ByteCount(newSize.rawValue - current.rawValue)
-        guard wanted <= availableSize else {
+        if mode == .baseline {
+            guard wanted <= availableSize else {
+                throw .insufficientSpace(
+                    requested: wanted,
+                    available: availableSize,
+                    largestFreeExtent: largestFreeExtent(alignment: alignment)
+                )
+            }
+            try grow(device: device, by: wanted, alignment: alignment)
+            return
+        }
+        var usable: UInt64 = 0
+        for gap in freeExtents {
+            guard let alignedStart = gap.start.roundedUp(to: alignment), alignedStart < gap.end else { continue }
+            usable += ByteCount(gap.end.rawValue - alignedStart.rawValue).roundedDown(to: alignment).rawValue
+        }
+        guard wanted.rawValue <= usable else {
             throw .insufficientSpace(
-                requested: wanted,
-                available: availableSize,
+                requested: newSize,
+                available: ByteCount(current.rawValue + usable),
                 largestFreeExtent: largestFreeExtent(alignment: alignment)
             )
         }
-        // daxpool's first allocator grew a copy of itself here (`var copy = self`), so that a failure changed
-        // nothing; that copies all n extents per allocation. The baseline leaves it out so that it measures
-        // the walk itself, as the kernel does it.
-        try grow(device: device, by: wanted, alignment: alignment)
+        var copy = self
+        try copy.grow(device: device, by: wanted, alignment: alignment)
+        self = copy
     }
 
     /// Appends an explicit range to `device`, as a write to sysfs `mapping` does.
-    mutating func claim(device: Int, extent: Extent, alignment: Alignment) throws(AllocationError) {
+    public mutating func claim(device: Int, extent: Extent, alignment: Alignment) throws(AllocationError) {
         try checkClaimable(extent, alignment: alignment)
         insert(OccupiedExtent(extent: extent, owner: .device(device)))
         deviceRanges[device, default: []].append(extent)
     }
 
     /// Marks a free extent as quarantined. Fails if any byte of it is in use.
-    mutating func quarantine(_ extent: Extent) throws(AllocationError) {
+    public mutating func quarantine(_ extent: Extent) throws(AllocationError) {
         try checkClaimable(extent, alignment: .page4K)
         insert(OccupiedExtent(extent: extent, owner: .quarantine))
     }
 
     /// Frees every range of `device`.
-    mutating func release(device: Int) {
+    public mutating func release(device: Int) {
         guard let ranges = deviceRanges.removeValue(forKey: device) else { return }
         for range in ranges { remove(startingAt: range.start) }
     }

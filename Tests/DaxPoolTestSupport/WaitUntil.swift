@@ -1,0 +1,44 @@
+import Glibc
+
+/// The error a wait throws when what it waited for did not happen in time: it names the thing, so the failing test
+/// says what never happened instead of failing later on a stale answer.
+public struct WaitTimeout: Error, CustomStringConvertible {
+    /// What was waited for, and for how long.
+    public var description: String
+
+    /// A timeout saying that `what` did not happen within `timeout`.
+    public init(_ what: String, timeout: Duration) {
+        description = "\(what): did not happen within \(timeout)"
+    }
+}
+
+/// Checks `condition` every `interval` until it holds; throws `WaitTimeout` naming `what` when `timeout` passes first.
+/// For tests that wait for something another process or thread does: wait for the thing itself, never a fixed time.
+public func waitUntil(
+    _ what: String, timeout: Duration = .seconds(30), interval: Duration = .milliseconds(10),
+    _ condition: () throws -> Bool
+) throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while true {
+        if try condition() { return }
+        guard clock.now < deadline else { throw WaitTimeout(what, timeout: timeout) }
+        let (seconds, attoseconds) = interval.components
+        usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+    }
+}
+
+/// Checks `condition` every `interval` until it holds; throws `WaitTimeout` naming `what` when `timeout` passes first.
+/// The async form: the task sleeps between checks, so the thing waited for can run on the same executor.
+public func waitUntil(
+    _ what: String, timeout: Duration = .seconds(30), interval: Duration = .milliseconds(10),
+    isolation: isolated (any Actor)? = #isolation, _ condition: () async throws -> Bool
+) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while true {
+        if try await condition() { return }
+        guard clock.now < deadline else { throw WaitTimeout(what, timeout: timeout) }
+        try await Task.sleep(for: interval)
+    }
+}
