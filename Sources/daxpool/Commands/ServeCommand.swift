@@ -310,7 +310,18 @@ struct ServeCommand: AsyncParsableCommand {
         }
         // Memory errors: the daemon maps every device's memory itself, asks for early notification, and turns
         // each SIGBUS with BUS_MCEERR_AO/AR in that memory into a recorded memory error.
-        let memoryWatcher = DeviceMemoryWatcher(logger: logger)
+        // A kernel without memory-failure handling reports no errors: then nothing is mapped to hear of them.
+        let memoryWatcher: DeviceMemoryWatcher?
+        if DeviceMemoryWatcher.kernelHandlesMemoryFailure() {
+            memoryWatcher = DeviceMemoryWatcher(logger: logger)
+        } else {
+            memoryWatcher = nil
+            logger.notice(
+                """
+                the kernel has no memory-failure handling (no /proc/sys/vm/memory_failure_early_kill): device \
+                memory is not watched for errors; the API and kernel bad blocks still report them
+                """)
+        }
         let monitor: MemoryErrorMonitor?
         do {
             monitor = try MemoryErrorMonitor(earlyKill: true)
@@ -373,7 +384,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         let routing = MemoryErrorRouting(service: service, logger: logger) { address in
-            memoryWatcher.resolve(address: address)
+            memoryWatcher?.resolve(address: address)
         }
         monitor?.start { report in
             Task { await routing.handle(code: report.code, address: report.address, granuleShift: report.granuleShift) }
