@@ -56,6 +56,8 @@ enum APISection {
                 label: "sim region, label state store of before the journal (durable)", backend: .sim, durable: true),
             Config(label: "sim region, state kept in memory (no fsync)", backend: .sim, durable: false),
         ]
+        // As `daxpool serve` does: device memory is mapped to hear of memory errors where the kernel reports them.
+        let watcher = DeviceMemoryWatcher.kernelHandlesMemoryFailure() ? DeviceMemoryWatcher(logger: quietLogger) : nil
         for (index, config) in configs.enumerated() {
             log("api: \(config.label)")
             let stateDirectory = directory.path + "/state\(index)"
@@ -70,7 +72,8 @@ enum APISection {
             let socket = directory.path + "/daxpool\(index).sock"
             do {
                 let daemon = try await InProcessDaemon.start(
-                    socketPath: socket, backends: [SimBackend(), ShmBackend(logger: quietLogger)], store: store,
+                    socketPath: socket, backends: [SimBackend(), ShmBackend(logger: quietLogger, watcher: watcher)],
+                    store: store,
                     shmRoot: shmRoot)
                 let regionID = try await daemon.service.createRegion(
                     CreateRegionRequest(backend: config.backend, size: SizeValue("1G"))
