@@ -24,19 +24,19 @@ extension DaxPoolClient {
         do {
             bytes = Array(try JSONEncoder().encode(body))
         } catch {
-            throw ErrorBody(code: "bad_request", message: "cannot encode the request: \(error)", status: 0)
+            throw ErrorBody(code: .badRequest, message: "cannot encode the request: \(error)")
         }
         let (status, answer) = try raw(method: method, path: path, body: bytes)
         guard (200..<300).contains(status) else {
             if let error = try? JSONDecoder().decode(ErrorBody.self, from: Data(answer)) { throw error }
             throw ErrorBody(
-                code: "http_\(status)",
+                code: .badResponse,
                 message: "the daemon answered \(status): \(String(decoding: answer, as: UTF8.self))", status: status)
         }
         do {
             return try JSONDecoder().decode(Value.self, from: Data(answer))
         } catch {
-            throw ErrorBody(code: "bad_response", message: "cannot decode the daemon's answer: \(error)", status: 0)
+            throw ErrorBody(code: .badResponse, message: "cannot decode the daemon's answer: \(error)")
         }
     }
 }

@@ -135,16 +135,16 @@ public final class DaxPoolClient {
                     let event: Event = try decode(Array(line.utf8))
                     return onEvent(event)
                 } catch {
-                    failure = error as? ErrorBody ?? ErrorBody(code: "bad_response", message: "\(error)", status: 0)
+                    failure = error as? ErrorBody ?? ErrorBody(code: .badResponse, message: "\(error)")
                     return false
                 }
             }
         } catch {
-            throw ErrorBody(code: "daemon_unreachable", message: error.description, status: 0)
+            throw ErrorBody(code: .daemonUnreachable, message: error.description)
         }
         if let failure { throw failure }
         guard (200..<300).contains(status) else {
-            throw ErrorBody(code: "http_\(status)", message: "the daemon answered \(status)", status: status)
+            throw ErrorBody(code: .badResponse, message: "the daemon answered \(status)", status: status)
         }
     }
 
@@ -177,7 +177,7 @@ public final class DaxPoolClient {
             let response = try http.send(method: method, path: path, body: body)
             return (response.status, response.body)
         } catch {
-            throw ErrorBody(code: "daemon_unreachable", message: error.description, status: 0)
+            throw ErrorBody(code: .daemonUnreachable, message: error.description)
         }
     }
 
@@ -194,7 +194,7 @@ public final class DaxPoolClient {
         do {
             bytes = Array(try JSONEncoder().encode(body))
         } catch {
-            throw ErrorBody(code: "bad_request", message: "cannot encode the request: \(error)", status: 0)
+            throw ErrorBody(code: .badRequest, message: "cannot encode the request: \(error)")
         }
         return try decode(try exchange(method, path, body: bytes))
     }
@@ -208,7 +208,7 @@ public final class DaxPoolClient {
         guard (200..<300).contains(status) else {
             if let error = try? JSONDecoder().decode(ErrorBody.self, from: Data(bytes)) { throw error }
             throw ErrorBody(
-                code: "http_\(status)",
+                code: .badResponse,
                 message: "the daemon answered \(status): \(String(decoding: bytes, as: UTF8.self))",
                 status: status
             )
@@ -220,7 +220,7 @@ public final class DaxPoolClient {
         do {
             return try JSONDecoder().decode(Value.self, from: Data(bytes))
         } catch {
-            throw ErrorBody(code: "bad_response", message: "cannot decode the daemon's answer: \(error)", status: 0)
+            throw ErrorBody(code: .badResponse, message: "cannot decode the daemon's answer: \(error)")
         }
     }
 

@@ -83,8 +83,9 @@ enum JSONWire {
     /// carry another request, and a client waiting for the close is not left waiting for the idle timeout.
     static func error(_ error: any Error, context: DaxPoolRequestContext? = nil) -> Response {
         let body = ErrorMapping.body(for: error)
-        var response = response(body, status: HTTPResponse.Status(code: body.status))
-        if body.status == 413 {
+        let status = ErrorMapping.status(for: body.knownCode ?? .internalError)
+        var response = response(body, status: HTTPResponse.Status(code: status))
+        if status == 413 {
             response.headers[.connection] = "close"
             context?.closeConnectionAfterResponse()
         }
@@ -98,9 +99,8 @@ enum JSONWire {
             return Array(try await request.collectBody(upTo: maximumBodySize).readableBytesView)
         } catch {
             throw RequestError(
-                code: "payload_too_large",
-                message: "the request body is larger than \(maximumBodySize) bytes",
-                status: 413
+                code: .payloadTooLarge,
+                message: "the request body is larger than \(maximumBodySize) bytes"
             )
         }
     }
@@ -110,7 +110,7 @@ enum JSONWire {
     static func decode<Value: KeyedRequestBody>(_ type: Value.Type, from request: Request) async throws -> Value {
         let bytes = try await body(of: request)
         guard !bytes.isEmpty else {
-            throw RequestError(code: "bad_request", message: "the request needs a JSON body", status: 400)
+            throw RequestError(code: .badRequest, message: "the request needs a JSON body")
         }
         return try decode(type, from: bytes)
     }
@@ -123,7 +123,7 @@ enum JSONWire {
         } catch let error as DecodingError {
             throw error
         } catch {
-            throw RequestError(code: "bad_request", message: "the request body is not JSON: \(error)", status: 400)
+            throw RequestError(code: .badRequest, message: "the request body is not JSON: \(error)")
         }
     }
 }
@@ -136,17 +136,13 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError {
-            let code =
-                error.status == .notFound
-                ? "not_found" : error.status == .methodNotAllowed ? "method_not_allowed" : "bad_request"
+            let code = ErrorMapping.code(forRouterStatus: error.status.code)
             let message =
                 error.status == .notFound
                 ? "no such API route: \(request.method) \(request.uri.path); see openapi.yaml"
                 : (error.body ?? "\(error.status)")
-            return JSONWire.response(
-                ErrorBody(code: code, message: message, status: error.status.code),
-                status: error.status
-            )
+            let body = ErrorMapping.body(code, message)
+            return JSONWire.response(body, status: HTTPResponse.Status(code: ErrorMapping.status(for: code)))
         } catch {
             return JSONWire.error(error, context: context as? DaxPoolRequestContext)
         }

@@ -331,12 +331,12 @@ final class ConnectionLimiter: ChannelInboundHandler, RemovableChannelHandler {
     private func refuse(context: ChannelHandlerContext, message: String) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let error = ErrorBody(code: "too_many_connections", message: message, status: 503)
+        let error = ErrorMapping.body(.tooManyConnections, message)
         var body = ByteBuffer()
         body.writeBytes((try? encoder.encode(error)) ?? Data("{}".utf8))
         body.writeString("\n")
         let head = HTTPResponse(
-            status: .serviceUnavailable,
+            status: HTTPResponse.Status(code: ErrorMapping.status(for: .tooManyConnections)),
             headerFields: [
                 .contentType: "application/json", .contentLength: "\(body.readableBytes)", .connection: "close",
             ]

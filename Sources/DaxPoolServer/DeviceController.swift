@@ -59,7 +59,7 @@ struct DeviceController {
             let caller = try context.requireCaller()
             guard let text = context.parameters.get("pid"), let pid = Int32(text), pid > 0 else {
                 throw RequestError(
-                    code: "bad_request", message: "the lease pid must be a positive integer", status: 400)
+                    code: .badRequest, message: "the lease pid must be a positive integer")
             }
             try await service.detach(try Self.deviceName(context), pid: pid, by: caller)
             return Response(status: .noContent)
@@ -73,7 +73,7 @@ struct DeviceController {
         case "true", "1": return true
         case "false", "0": return false
         default:
-            throw RequestError(code: "bad_request", message: "force must be true or false, not '\(text)'", status: 400)
+            throw RequestError(code: .badRequest, message: "force must be true or false, not '\(text)'")
         }
     }
 
@@ -84,9 +84,8 @@ struct DeviceController {
             owner == caller.uid || service.policy.isAdministrator(caller), !userExists(owner)
         else { return }
         throw RequestError(
-            code: "unknown_owner",
-            message: "owner uid \(owner) is not a user on this host (getpwuid): a device's owner must exist",
-            status: 400)
+            code: .unknownOwner,
+            message: "owner uid \(owner) is not a user on this host (getpwuid): a device's owner must exist")
     }
 
     /// The lease body (strict JSON, as every body); an empty body means the caller's own pid.
@@ -98,7 +97,7 @@ struct DeviceController {
 
     static func deviceName(_ context: DaxPoolRequestContext) throws -> String {
         guard let text = context.parameters.get("device"), !text.isEmpty, text.utf8.count <= 255 else {
-            throw RequestError(code: "bad_request", message: "a device name or daxR.N id is needed", status: 400)
+            throw RequestError(code: .badRequest, message: "a device name or daxR.N id is needed")
         }
         return text
     }

@@ -68,7 +68,7 @@ struct ErrorController {
         case "true", "1": return true
         case let other?:
             throw RequestError(
-                code: "bad_request", message: "follow must be true or false, not '\(other)'", status: 400)
+                code: .badRequest, message: "follow must be true or false, not '\(other)'")
         }
     }
 
@@ -76,7 +76,7 @@ struct ErrorController {
         guard let text = request.uri.queryParameters.get("since") else { return 0 }
         guard let value = UInt64(text) else {
             throw RequestError(
-                code: "bad_request", message: "since must be a non-negative event sequence number", status: 400)
+                code: .badRequest, message: "since must be a non-negative event sequence number")
         }
         return value
     }

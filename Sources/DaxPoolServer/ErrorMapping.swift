@@ -1,78 +1,142 @@
 import DaxPoolAPI
 import DaxPoolCore
 
-/// The one place that turns any error into an HTTP status and the JSON error body.
+/// The one place that says what an error means for the API: which `ErrorCode` it answers, and the one HTTP status
+/// of each code. Core and backend errors say what went wrong; only this type knows HTTP.
 enum ErrorMapping {
+    /// The JSON error body for `error`: its code, its message, and the status of its code.
     static func body(for error: any Error) -> ErrorBody {
+        let (code, message) = codeAndMessage(for: error)
+        return body(code, message)
+    }
+
+    /// The JSON error body for `code` with `message`, and the status of `code`.
+    static func body(_ code: ErrorCode, _ message: String) -> ErrorBody {
+        ErrorBody(code: code, message: message, status: status(for: code))
+    }
+
+    /// The code `error` answers with, and the message of the body.
+    static func codeAndMessage(for error: any Error) -> (code: ErrorCode, message: String) {
         switch error {
         case let error as PoolError:
-            return body(for: error)
+            (code(for: error), error.description)
         case let error as AllocationError:
-            return body(for: PoolError.allocation(error))
+            (code(for: error), PoolError.allocation(error).description)
         case let error as BackendError:
-            if error.errno == 28 || error.errno == 12 {  // ENOSPC, ENOMEM
-                return ErrorBody(code: "insufficient_memory", message: error.message, status: 409)
-            }
-            switch error.errno {
-            case 16, 17, 39:  // EBUSY, EEXIST, ENOTEMPTY: something else is in the way
-                return ErrorBody(code: "busy", message: error.message, status: 409)
-            case 22:  // EINVAL: the backend refused what was asked (a path not on tmpfs, a wrong page size, ...)
-                return ErrorBody(code: "bad_request", message: error.message, status: 400)
-            case 1, 13:  // EPERM, EACCES: the daemon lacks the privilege (hugetlb and devdax need root)
-                return ErrorBody(code: "not_permitted", message: error.message, status: 403)
-            default:
-                return ErrorBody(code: "backend_error", message: error.message, status: 500)
-            }
+            (code(for: error.errno), error.message)
         case let error as BackendRefusal:
-            let status =
-                switch error.reason {
-                case .noSuchDaxRegion, .noSuchNamespace: 404
-                case .invalidRequest: 400
-                case .vmemmapOptimizationOff, .vmemmapOptimizationUnavailable: 409
-                }
-            return ErrorBody(code: error.code, message: error.message, status: status)
+            (code(for: error.reason), error.message)
         case let error as AccessDenied:
-            return ErrorBody(code: "forbidden", message: error.message, status: 403)
+            (.forbidden, error.message)
         case let error as RequestError:
-            return ErrorBody(code: error.code, message: error.message, status: error.status)
+            (error.code, error.message)
         case let error as DecodingError:
-            return ErrorBody(
-                code: "bad_request", message: "the request body is not valid: \(describe(error))", status: 400)
+            (.badRequest, "the request body is not valid: \(describe(error))")
         case let error as any StateStoreReportableError:
-            return ErrorBody(code: error.code, message: error.description, status: error.status)
+            (code(for: error.failureKind), error.description)
         default:
-            return ErrorBody(code: "internal_error", message: "\(error)", status: 500)
+            (.internalError, "\(error)")
         }
     }
 
-    static func body(for error: PoolError) -> ErrorBody {
-        let (code, status): (String, Int) =
-            switch error {
-            case .unknownRegion, .unknownDevice: ("not_found", 404)
-            case .noRegion: ("no_region", 409)
-            case .regionExists: ("conflict", 409)
-            case .regionPathConflict: ("region_path_conflict", 409)
-            case .regionNotEmpty, .scrubPending: ("region_busy", 409)
-            case .regionDegraded: ("region_degraded", 409)
-            case .regionHoldsLostFiles: ("region_busy", 409)
-            case .regionTailInUse: ("range_in_use", 409)
-            case .duplicateName, .duplicateUUID: ("conflict", 409)
-            case .alignmentTooSmall, .alignmentTooLarge: ("invalid_alignment", 400)
-            case .deviceEnabled: ("device_enabled", 409)
-            case .deviceBusy: ("device_busy", 409)
-            case .deviceLeased: ("device_leased", 409)
-            case .leaseExists: ("lease_exists", 409)
-            case .noLease: ("not_found", 404)
-            case .allocation(let allocation):
-                switch allocation {
-                case .insufficientSpace: ("insufficient_space", 409)
-                case .rangeInUse: ("range_in_use", 409)
-                case .misaligned: ("misaligned", 400)
-                case .zeroSize, .outOfRegion: ("bad_request", 400)
-                }
-            case .invalidLayout, .invalidRequest: ("bad_request", 400)
-            }
-        return ErrorBody(code: code, message: error.description, status: status)
+    /// The code of a pool refusal.
+    static func code(for error: PoolError) -> ErrorCode {
+        switch error {
+        case .unknownRegion, .unknownDevice, .noLease: .notFound
+        case .noRegion: .noRegion
+        case .regionExists, .duplicateName, .duplicateUUID: .conflict
+        case .regionPathConflict: .regionPathConflict
+        case .regionNotEmpty, .scrubPending, .regionHoldsLostFiles: .regionBusy
+        case .regionDegraded: .regionDegraded
+        case .regionTailInUse: .rangeInUse
+        case .alignmentTooSmall, .alignmentTooLarge: .invalidAlignment
+        case .deviceEnabled: .deviceEnabled
+        case .deviceBusy: .deviceBusy
+        case .deviceLeased: .deviceLeased
+        case .leaseExists: .leaseExists
+        case .allocation(let allocation): code(for: allocation)
+        case .invalidLayout, .invalidRequest: .badRequest
+        }
+    }
+
+    /// The code of an allocator refusal.
+    static func code(for error: AllocationError) -> ErrorCode {
+        switch error {
+        case .insufficientSpace: .insufficientSpace
+        case .rangeInUse: .rangeInUse
+        case .misaligned: .misaligned
+        case .zeroSize, .outOfRegion: .badRequest
+        }
+    }
+
+    /// The code of a backend failure, by the class of its error number.
+    static func code(for number: SystemErrorNumber) -> ErrorCode {
+        switch number {
+        // The host lacks the memory or room.
+        case .noSpace, .outOfMemory: .insufficientMemory
+        // Something else is in the way.
+        case .busy, .exists, .notEmpty: .busy
+        // The backend refused what was asked (a path not on tmpfs, a wrong page size, ...).
+        case .invalid: .badRequest
+        // The daemon lacks the privilege (hugetlb and devdax need root).
+        case .notPermitted, .accessDenied: .notPermitted
+        default: .backendError
+        }
+    }
+
+    /// The code of a backend's refusal of a request.
+    static func code(for reason: BackendRefusal.Reason) -> ErrorCode {
+        switch reason {
+        case .noSuchDaxRegion: .noSuchDaxRegion
+        case .noSuchNamespace: .noSuchNamespace
+        case .invalidRequest: .badRequest
+        case .vmemmapOptimizationOff: .hvoOff
+        case .vmemmapOptimizationUnavailable: .hvoUnavailable
+        }
+    }
+
+    /// The code of a state store failure the API reports.
+    static func code(for kind: StateStoreFailureKind) -> ErrorCode {
+        switch kind {
+        case .areaFull: .labelAreaFull
+        case .stateInDoubt: .stateInDoubt
+        case .failed: .stateStoreFailed
+        }
+    }
+
+    /// The code of an error Hummingbird's router raises itself (no route, wrong method, ...), by its status.
+    static func code(forRouterStatus status: Int) -> ErrorCode {
+        switch status {
+        case 404: .notFound
+        case 405: .methodNotAllowed
+        case 413: .payloadTooLarge
+        case 400..<500: .badRequest
+        default: .internalError
+        }
+    }
+
+    /// The one HTTP status of each code. Codes only the client library or the CLI raise never come from the daemon;
+    /// should one ever reach this mapping, it is the daemon's own failure: 500.
+    static func status(for code: ErrorCode) -> Int {
+        switch code {
+        case .badRequest, .unknownOwner, .invalidAlignment, .misaligned: 400
+        case .forbidden, .notPermitted: 403
+        case .notFound, .noSuchDaxRegion, .noSuchNamespace: 404
+        case .methodNotAllowed: 405
+        case .conflict, .noRegion, .regionPathConflict, .regionBusy, .regionDegraded, .rangeInUse, .deviceEnabled,
+            .deviceBusy, .deviceLeased, .leaseExists, .insufficientSpace, .insufficientMemory, .busy, .hvoOff,
+            .hvoUnavailable, .stateInDoubt, .liveUpdateUnavailable, .liveUpdateRefused:
+            409
+        case .payloadTooLarge: 413
+        case .backendError, .stateStoreFailed, .liveUpdateFailed, .internalError: 500
+        case .tooManyConnections: 503
+        case .labelAreaFull: 507
+        case .daemonUnreachable, .badResponse, .usage, .badInput, .badPath, .untrustedDirectory, .badConfig,
+            .badLabelAreaSize, .alreadyRunning, .badState, .leasesUnavailable, .startFailed, .liveUpdateMismatch,
+            .invalidLabels, .labelsValid, .ioError, .noPath, .deviceDisabled, .planFailed, .unreadable,
+            .addressesHidden, .unsupported:
+            500
+        }
     }
 
     private static func describe(_ error: DecodingError) -> String {
@@ -93,9 +157,11 @@ enum ErrorMapping {
     }
 }
 
-/// A request the server refuses before it reaches the pool (bad body, unknown route, bad method).
+/// A request the server refuses before it reaches the pool (bad body, bad query, unknown owner, a live update it
+/// cannot take): what is wrong as an `ErrorCode` and in words. `ErrorMapping` gives its HTTP status.
 struct RequestError: Error {
-    var code: String
+    /// What is wrong.
+    var code: ErrorCode
+    /// What is wrong and what to do, in words.
     var message: String
-    var status: Int
 }

@@ -22,7 +22,7 @@ struct JSONStrictness {
         scanner.skipWhitespace()
         guard scanner.peek == UInt8(ascii: "{") else {
             throw RequestError(
-                code: "bad_request", message: "the request body must be one JSON object", status: 400)
+                code: .badRequest, message: "the request body must be one JSON object")
         }
         try scanner.value(keys: keys, path: "the request body", depth: 1)
         scanner.skipWhitespace()
@@ -37,7 +37,7 @@ struct JSONStrictness {
 
     private func malformed(_ what: String) -> RequestError {
         RequestError(
-            code: "bad_request", message: "the request body is not valid JSON: \(what) at byte \(index)", status: 400)
+            code: .badRequest, message: "the request body is not valid JSON: \(what) at byte \(index)")
     }
 
     /// One value; `keys` apply when it is an object (or to each object in it when it is an array).
@@ -79,14 +79,13 @@ struct JSONStrictness {
             let key = try string()
             guard seen.insert(key).inserted else {
                 throw RequestError(
-                    code: "bad_request", message: "duplicate key \(Self.quoted(key)) in \(path)", status: 400)
+                    code: .badRequest, message: "duplicate key \(Self.quoted(key)) in \(path)")
             }
             if let keys, !keys.known.contains(key) {
                 throw RequestError(
-                    code: "bad_request",
+                    code: .badRequest,
                     message: "unknown key \(Self.quoted(key)) in \(path); known keys: "
-                        + keys.known.sorted().joined(separator: ", "),
-                    status: 400)
+                        + keys.known.sorted().joined(separator: ", "))
             }
             skipWhitespace()
             guard peek == UInt8(ascii: ":") else { throw malformed("':' is missing after a key") }
@@ -227,10 +226,9 @@ struct JSONStrictness {
         if let byte = peek, byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
             let text = String(decoding: bytes[start..<min(bytes.count, index + 1)], as: UTF8.self)
             throw RequestError(
-                code: "bad_request",
+                code: .badRequest,
                 message: "\(path) is \(text)...: numbers in a request body are integers (sizes may be strings "
-                    + "such as \"2G\")",
-                status: 400)
+                    + "such as \"2G\")")
         }
         if let byte = peek, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) {
             throw malformed("a number with a leading zero")
@@ -246,9 +244,8 @@ struct JSONStrictness {
 
     private static func tooDeep() -> RequestError {
         RequestError(
-            code: "bad_request",
-            message: "the request body nests objects and arrays deeper than \(maximumDepth) levels",
-            status: 400)
+            code: .badRequest,
+            message: "the request body nests objects and arrays deeper than \(maximumDepth) levels")
     }
 
     /// `key` in double quotes for a message: at most 64 characters, everything outside printable ASCII escaped.

@@ -193,33 +193,30 @@ struct LiveUpdateRestore {
         let recorded = prepared?.kernelCarve ?? memory.values.first?.kernelCarve
         if let recorded, recorded != carve.arguments {
             throw ErrorBody(
-                code: "live_update_mismatch",
+                code: .liveUpdateMismatch,
                 message: "live-update: this kernel's command line carves \(carve.arguments) but the prepare recorded "
                     + "\(recorded): the carved memory may not be where the layouts say. Boot again (kexec) with "
-                    + "\(recorded.joined(separator: " ")) on the command line. Nothing was changed",
-                status: 0)
+                    + "\(recorded.joined(separator: " ")) on the command line. Nothing was changed")
         }
         guard hadState else { return }
         for (id, record) in memory.sorted(by: { $0.key < $1.key }) {
             guard let region = loaded.regions.first(where: { $0.config.id == id }) else {
                 throw ErrorBody(
-                    code: "live_update_mismatch",
+                    code: .liveUpdateMismatch,
                     message: "live-update: dax region \(id)'s memory holds a layout of \(record.deviceCount) devices "
                         + "(prepare \(record.sequence)) but the state directory has no region \(id). Nothing was "
                         + "changed. To use the copy in memory, move the state directory away and start again; to "
-                        + "use the state directory, remove \(region0Hint(id))",
-                    status: 0)
+                        + "use the state directory, remove \(region0Hint(id))")
             }
             let differences = LiveUpdateRecord.differences(region, record.region)
             if !differences.isEmpty {
                 throw ErrorBody(
-                    code: "live_update_mismatch",
+                    code: .liveUpdateMismatch,
                     message: "live-update: the state directory and the copy in dax region \(id)'s memory disagree: "
                         + differences.joined(separator: "; ")
                         + ". Nothing was changed and no memory was touched. To trust the copy in memory, move the "
                         + "state directory away and start again; to trust the state directory, remove "
-                        + region0Hint(id),
-                    status: 0)
+                        + region0Hint(id))
             }
         }
     }

@@ -29,7 +29,7 @@ extension PoolService {
         try policy.requireAdministrator(caller, to: "prepare a live update")
         guard let liveUpdate else {
             throw RequestError(
-                code: "live_update_unavailable", message: "this daemon keeps no state directory", status: 409)
+                code: .liveUpdateUnavailable, message: "this daemon keeps no state directory")
         }
         let force = request.force ?? false
         let snapshot = model.snapshot
@@ -42,12 +42,11 @@ extension PoolService {
         }
         if !lost.isEmpty, !force {
             throw RequestError(
-                code: "live_update_refused",
+                code: .liveUpdateRefused,
                 message: "these devices would lose their memory in the kexec: \(lost.joined(separator: ", ")). shm "
                     + "and hugetlb memory belongs to the running kernel, and a kernel without memory preservation "
                     + "(KHO/memfd preservation) gives it to the next kernel as free RAM. Move their VMs to devdax "
-                    + "devices or stop them, or prepare with --force to lose them",
-                status: 409)
+                    + "devices or stop them, or prepare with --force to lose them")
         }
         let carve = KernelCarve(commandLine: liveUpdate.commandLine())
         let memory = backends[.devdax] as? any LiveUpdateMemory
@@ -62,9 +61,9 @@ extension PoolService {
             let id = region.config.id
             if let doubt = region.degraded {
                 throw RequestError(
-                    code: "region_degraded",
+                    code: .regionDegraded,
                     message: "region \(id) is degraded (\(doubt.reasons.joined(separator: "; "))): recover it before "
-                        + "a live update", status: 409)
+                        + "a live update")
             }
             var notes: [String] = []
             var carveArgument: String?
@@ -128,9 +127,9 @@ extension PoolService {
         }
         if !problems.isEmpty, !force {
             throw RequestError(
-                code: "live_update_refused",
+                code: .liveUpdateRefused,
                 message: "live update refused: \(problems.joined(separator: "; ")). Fix the command line or the "
-                    + "layout, or prepare with --force", status: 409)
+                    + "layout, or prepare with --force")
         }
         // The state directory first: a start after a kexec finds the records there even if a memory copy fails.
         do {
@@ -138,7 +137,7 @@ extension PoolService {
                 LiveUpdateState.Prepared(sequence: sequence, kernelCarve: carve.arguments, records: records))
         } catch {
             throw RequestError(
-                code: "live_update_failed", message: "cannot write \(liveUpdate.preparedPath): \(error)", status: 500)
+                code: .liveUpdateFailed, message: "cannot write \(liveUpdate.preparedPath): \(error)")
         }
         for (record, _) in plans {
             let id = record.region.config.id

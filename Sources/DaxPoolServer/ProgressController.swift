@@ -78,15 +78,14 @@ struct ProgressController {
         if let text = query.get("operation") {
             guard let value = UInt64(text) else {
                 throw RequestError(
-                    code: "bad_request", message: "operation must be a progress operation number", status: 400)
+                    code: .badRequest, message: "operation must be a progress operation number")
             }
             filter.operation = value
         }
         if let text = query.get("device") {
             guard !text.isEmpty, text.utf8.count <= 255 else {
                 throw RequestError(
-                    code: "bad_request", message: "device must be a device id, name or uuid (1 to 255 bytes)",
-                    status: 400)
+                    code: .badRequest, message: "device must be a device id, name or uuid (1 to 255 bytes)")
             }
             filter.device = text
         }
@@ -96,7 +95,7 @@ struct ProgressController {
         case "true", "1": follow = true
         case let other?:
             throw RequestError(
-                code: "bad_request", message: "follow must be true or false, not '\(other)'", status: 400)
+                code: .badRequest, message: "follow must be true or false, not '\(other)'")
         }
         return (filter, follow)
     }

@@ -46,7 +46,7 @@ struct RegionController {
 
     static func regionID(_ context: some RequestContext) throws -> Int {
         guard let text = context.parameters.get("region"), let id = Int(text), id >= 0 else {
-            throw RequestError(code: "bad_request", message: "region id must be a non-negative integer", status: 400)
+            throw RequestError(code: .badRequest, message: "region id must be a non-negative integer")
         }
         return id
     }

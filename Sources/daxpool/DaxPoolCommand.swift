@@ -59,14 +59,14 @@ struct DaxPoolCommand: AsyncParsableCommand {
             }
         } catch let error as ErrorBody {
             Output.printError(error)
-            Glibc.exit(error.status == 0 ? 2 : 1)
+            Glibc.exit(error.status == nil ? 2 : 1)
         } catch {
             let code = exitCode(for: error)
             if code == .success || error is CleanExit {
                 exit(withError: error)
             }
             let message = fullMessage(for: error)
-            Output.printError(ErrorBody(code: "usage", message: message, status: 0))
+            Output.printError(ErrorBody(code: .usage, message: message))
             Glibc.exit(code.rawValue == 0 ? 1 : code.rawValue)
         }
     }

@@ -29,20 +29,12 @@ enum Output {
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    /// Prints one JSON error object. An error the CLI raised itself (status 0: no daemon answered) carries its code
-    /// and message only, never a fake HTTP status.
+    /// Prints one JSON error object. An error the CLI raised itself (no daemon answered) has no status, so it
+    /// carries its code and message only, never a fake HTTP status.
     static func printError(_ error: ErrorBody) {
-        let encoded =
-            error.status == 0 ? try? json(LocalError(code: error.code, message: error.message)) : try? json(error)
-        let text = encoded ?? "{\"code\":\"\(error.code)\",\"message\":\"\(error.message)\"}"
+        let text = (try? json(error)) ?? "{\"code\":\"\(error.code)\",\"message\":\"\(error.message)\"}"
         FileHandleStandardError.write(text + "\n")
     }
-}
-
-/// The JSON of an error the CLI raised itself: no daemon answered, so there is no HTTP status to report.
-private struct LocalError: Encodable {
-    var code: String
-    var message: String
 }
 
 /// Writes to standard error without Foundation's FileHandle.
@@ -65,7 +57,7 @@ func parseSizeOption(_ text: String, option: String) throws -> ByteCount {
     do {
         return try ByteCount(parsing: text)
     } catch {
-        throw ErrorBody(code: "bad_request", message: "\(option): \(error.description)", status: 0)
+        throw ErrorBody(code: .badRequest, message: "\(option): \(error.description)")
     }
 }
 

@@ -15,16 +15,14 @@ enum SocketPath {
         guard lstat(path, &status) == 0 else { return }
         guard status.st_mode & S_IFMT == S_IFSOCK else {
             throw ErrorBody(
-                code: "bad_path",
-                message: "\(path) exists and is not a socket: remove it or choose another --socket",
-                status: 0
+                code: .badPath,
+                message: "\(path) exists and is not a socket: remove it or choose another --socket"
             )
         }
         guard unlink(path) == 0 else {
             throw ErrorBody(
-                code: "bad_path",
-                message: "cannot remove the stale socket \(path): \(String(cString: strerror(errno)))",
-                status: 0
+                code: .badPath,
+                message: "cannot remove the stale socket \(path): \(String(cString: strerror(errno)))"
             )
         }
     }
@@ -36,7 +34,7 @@ extension SocketPath {
     /// can reach the socket; its other directories must already let them through.
     static func setAccess(_ path: String, mode: UInt32, group: UInt32?) throws {
         func fail(_ what: String) -> ErrorBody {
-            ErrorBody(code: "bad_path", message: "cannot \(what): \(String(cString: strerror(errno)))", status: 0)
+            ErrorBody(code: .badPath, message: "cannot \(what): \(String(cString: strerror(errno)))")
         }
         if let group {
             guard chown(path, uid_t.max, group) == 0 else { throw fail("give the socket \(path) group \(group)") }
@@ -66,9 +64,9 @@ enum Directories {
             _ = try TrustedDirectory.ensure(FilePath(path), mode: mode, purpose: purpose)
         } catch {
             if case .system = error.problem {
-                throw ErrorBody(code: "bad_path", message: error.message, status: 0)
+                throw ErrorBody(code: .badPath, message: error.message)
             }
-            throw ErrorBody(code: "untrusted_directory", message: error.message, status: 0)
+            throw ErrorBody(code: .untrustedDirectory, message: error.message)
         }
     }
 

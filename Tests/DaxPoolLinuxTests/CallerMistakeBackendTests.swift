@@ -27,7 +27,7 @@ struct CallerMistakeBackendTests {
         bus.addDynamicRegion(id: 2, start: 0x2_4000_0000, size: 1 << 30)
         try await Self.withService(backend: DevDaxBackend(sysfs: bus, scrubsReleasedMemory: false)) { service in
             let refusal = try await Self.refusal(service, CreateRegionRequest(backend: .devdax, daxRegion: 5))
-            #expect(refusal.reason == .noSuchDaxRegion && refusal.code == "no_such_dax_region")
+            #expect(refusal.reason == .noSuchDaxRegion)
             #expect(refusal.message.contains("no dax region 5"))
             #expect(refusal.message.contains("dax regions: 0, 2"), "\(refusal)")
             #expect(refusal.message.contains("--dax-region"))
@@ -53,7 +53,7 @@ struct CallerMistakeBackendTests {
             let refusal = try await Self.refusal(
                 service,
                 CreateRegionRequest(backend: .devdax, path: "/sys/bus/nd/devices/namespace7.0", daxRegion: 0))
-            #expect(refusal.reason == .noSuchNamespace && refusal.code == "no_such_namespace")
+            #expect(refusal.reason == .noSuchNamespace)
             #expect(refusal.message.contains("no namespace7.0"), "\(refusal)")
         }
         #expect(bus.stores.isEmpty, "nothing was written to sysfs")
@@ -93,7 +93,7 @@ struct CallerMistakeBackendTests {
             let refusal = try await Self.refusal(
                 service,
                 CreateRegionRequest(backend: .hugetlb, size: SizeValue("4M"), path: "\(root)/region0", node: 4000))
-            #expect(refusal.reason == .invalidRequest && refusal.code == "bad_request")
+            #expect(refusal.reason == .invalidRequest)
             #expect(refusal.message.contains("NUMA node 4000 does not exist"), "\(refusal)")
             #expect(refusal.message.contains("--node"))
         }

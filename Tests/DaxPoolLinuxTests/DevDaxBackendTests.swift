@@ -69,7 +69,7 @@ struct DevDaxBackendTests {
                 try DevDaxBackend(sysfs: busy, scrubsReleasedMemory: false).createRegion(
                     RegionConfig(id: 0, backend: .devdax, size: .zero, align: .page1G, pageSize: .page4K, path: "/"))
             })
-        #expect(error.errno == Errno.resourceBusy.rawValue)
+        #expect(error.errno.rawValue == Errno.resourceBusy.rawValue)
         #expect(error.message.contains("daxctl disable-device dax0.0 && daxctl reconfigure-device -s 0 dax0.0"))
     }
 
@@ -85,7 +85,7 @@ struct DevDaxBackendTests {
                     RegionConfig(
                         id: 0, backend: .devdax, size: .mebibytes(512), align: .page1G, pageSize: .page4K, path: "/"))
             })
-        #expect(wrongSize.errno == Errno.invalidArgument.rawValue && wrongSize.message.contains("1073741824"))
+        #expect(wrongSize.errno.rawValue == Errno.invalidArgument.rawValue && wrongSize.message.contains("1073741824"))
     }
 
     @Test("a static pmem region is adopted whole at its alignment; a partial device is refused")
@@ -104,7 +104,7 @@ struct DevDaxBackendTests {
             performing: {
                 try backend.provisionDevice(device, size: Self.size(part), extents: part, align: .page2M, in: config)
             })
-        #expect(error.errno == Errno.invalidArgument.rawValue && error.message.contains("static"))
+        #expect(error.errno.rawValue == Errno.invalidArgument.rawValue && error.message.contains("static"))
         let whole = [Extent(start: .zero, length: config.size)]
         try backend.provisionDevice(device, size: config.size, extents: whole, align: .page2M, in: config)
         try backend.destroyDevice(device, in: config)
@@ -196,7 +196,7 @@ struct DevDaxBackendTests {
             performing: {
                 try backend.provisionDevice(id, size: Self.size(extents), extents: extents, align: .page2M, in: config)
             })
-        #expect(error.errno == Errno.noMemory.rawValue)
+        #expect(error.errno.rawValue == Errno.noMemory.rawValue)
         #expect(error.message.contains("held by another device"))
         #expect(fake.ranges("dax0.1").isEmpty && fake.driver("dax0.1") == nil)
     }
@@ -214,7 +214,7 @@ struct DevDaxBackendTests {
                     DaxPoolCore.DeviceID(region: 0, instance: instance), size: .mebibytes(512),
                     extents: [Self.extent(0, 512)], align: .page2M, in: config)
             })
-        #expect(error.errno == Errno.resourceBusy.rawValue && error.message.contains("held by dax0.5"))
+        #expect(error.errno.rawValue == Errno.resourceBusy.rawValue && error.message.contains("held by dax0.5"))
         #expect(fake.stores.isEmpty)
     }
 
@@ -224,7 +224,7 @@ struct DevDaxBackendTests {
         fake.skewNextMapping(by: 512 * Self.mib)
         let error = try #require(
             throws: BackendError.self, performing: { try self.create([Self.extent(0, 256)], in: config) })
-        #expect(error.errno == Errno.ioError.rawValue)
+        #expect(error.errno.rawValue == Errno.ioError.rawValue)
         #expect(error.message.contains("0x160000000-0x16fffffff@0") && error.message.contains("asked for"))
         #expect(fake.ranges("dax0.1").isEmpty && fake.driver("dax0.1") == nil, "undone")
     }
@@ -242,7 +242,7 @@ struct DevDaxBackendTests {
                     DaxPoolCore.DeviceID(region: 0, instance: instance), size: .mebibytes(2), extents: odd,
                     align: .page4K, in: config)
             })
-        #expect(error.errno == Errno.invalidArgument.rawValue && error.message.contains("max(align, 2 MiB)"))
+        #expect(error.errno.rawValue == Errno.invalidArgument.rawValue && error.message.contains("max(align, 2 MiB)"))
         #expect(fake.stores.isEmpty)
     }
 
@@ -274,7 +274,7 @@ struct DevDaxBackendTests {
         fake.setDriver("dax0.1", "kmem")
         let error = try #require(
             throws: BackendError.self, performing: { try backend.setDeviceEnabled(id, enabled: false, in: config) })
-        #expect(error.errno == Errno.resourceBusy.rawValue)
+        #expect(error.errno.rawValue == Errno.resourceBusy.rawValue)
         #expect(error.message.contains("daxctl reconfigure-device -m devdax -f dax0.1"))
     }
 
@@ -284,7 +284,7 @@ struct DevDaxBackendTests {
         _ = try create([Self.extent(0, 1024)], in: config)
         let error = try #require(
             throws: BackendError.self, performing: { try backend.claimDeviceInstance(in: config, proposed: 0) })
-        #expect(error.errno == Errno.noSpace.rawValue)
+        #expect(error.errno.rawValue == Errno.noSpace.rawValue)
         #expect(error.message.contains("has 0 bytes available"))
     }
 
@@ -299,7 +299,7 @@ struct DevDaxBackendTests {
             performing: {
                 try backend.provisionDevice(id, size: Self.size(grown), extents: grown, align: .page2M, in: config)
             })
-        #expect(error.errno == Errno.resourceBusy.rawValue)
+        #expect(error.errno.rawValue == Errno.resourceBusy.rawValue)
     }
 
     // MARK: - Reconcile
@@ -380,7 +380,7 @@ struct DevDaxNamespaceTests {
             throws: BackendError.self,
             performing: { try backend.convertNamespaceToDevDax("namespace0.0", align: .page2M) })
         // A tree does not react like the kernel: no dax region appears, and the backend says so.
-        #expect(error.errno == Errno.ioError.rawValue && error.message.contains("no static dax region 0"))
+        #expect(error.errno.rawValue == Errno.ioError.rawValue && error.message.contains("no static dax region 0"))
         #expect(try tree.contents("bus/nd/drivers/nd_pmem/unbind") == "namespace0.0")
         #expect(try tree.contents("\(region)/namespace0.0/holder_class") == "dax\n")
         #expect(LabelUUID(try tree.contents("\(region)/dax0.0/uuid").trimmingCharacters(in: .newlines)) != nil)
@@ -405,7 +405,7 @@ struct DevDaxNamespaceTests {
         let error = try #require(
             throws: BackendError.self,
             performing: { try backend.convertNamespaceToDevDax("namespace0.0", align: .page1G) })
-        #expect(error.errno == Errno.invalidArgument.rawValue && error.message.contains("4096"))
+        #expect(error.errno.rawValue == Errno.invalidArgument.rawValue && error.message.contains("4096"))
     }
 }
 

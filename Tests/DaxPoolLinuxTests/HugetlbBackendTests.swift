@@ -193,10 +193,10 @@ struct HugetlbBackendTests {
             var request = HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(16))
             request.pageSize = .page4K
             var error = try #require(throws: BackendError.self) { try backend.createRegion(request) }
-            #expect(error.errno == EINVAL && error.message.contains("2M or 1G"))
+            #expect(error.errno.rawValue == EINVAL && error.message.contains("2M or 1G"))
             request = HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(3))
             error = try #require(throws: BackendError.self) { try backend.createRegion(request) }
-            #expect(error.errno == EINVAL && error.message.contains("whole number"))
+            #expect(error.errno.rawValue == EINVAL && error.message.contains("whole number"))
             request = HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(4))
             request.targetNode = 4000
             let refusal = try #require(throws: BackendRefusal.self) { try backend.createRegion(request) }
@@ -214,7 +214,7 @@ struct HugetlbBackendTests {
             let error = try #require(throws: BackendError.self) {
                 try backend.createRegion(request, vmemmapOptimization: .off)
             }
-            #expect(error.errno == ENOMEM)
+            #expect(error.errno.rawValue == ENOMEM)
             #expect(error.message.contains("asked the kernel for 8 pages of 2M on NUMA node 0"))
             #expect(error.message.contains("got 3"))
             #expect(pages.current == 5, "the 3 pages the kernel gave were given back")
@@ -241,7 +241,8 @@ struct HugetlbBackendTests {
                 try backend.createRegion(request, vmemmapOptimization: .off)
             }
             #expect(
-                error.errno == ENOMEM && error.message.contains("asked the kernel for \(size.rawValue >> 21) pages"))
+                error.errno.rawValue == ENOMEM
+                    && error.message.contains("asked the kernel for \(size.rawValue >> 21) pages"))
             #expect(HugetlbTestSupport.count(.page2M) == before)
             #expect(!Scratch.exists(request.path))
         }
@@ -255,7 +256,7 @@ struct HugetlbPrivilegeTests {
         let error = try #require(throws: BackendError.self) {
             try HugetlbBackend.checkPrivilege(effectiveUserID: 1000, operation: "create-region", path: "/run/x")
         }
-        #expect(error.errno == EPERM)
+        #expect(error.errno.rawValue == EPERM)
         #expect(error.operation == "create-region" && error.path == "/run/x")
         #expect(error.message.contains("needs root") && error.message.contains("--backend shm"))
         try HugetlbBackend.checkPrivilege(effectiveUserID: 0, operation: "create-region", path: "/run/x")

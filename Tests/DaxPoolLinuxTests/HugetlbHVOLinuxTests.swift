@@ -39,7 +39,7 @@ struct HugetlbHVOLinuxTests {
                 let backend = HugetlbBackend(vmemmapSysctlPath: setting)
                 let request = HugetlbTestSupport.region("\(root)/region0", size: .mebibytes(8))
                 let refusal = try #require(throws: BackendRefusal.self) { try backend.createRegion(request) }
-                #expect(refusal.reason == .vmemmapOptimizationOff && refusal.code == "hvo_off")
+                #expect(refusal.reason == .vmemmapOptimizationOff)
                 // 8 MiB of 2M pages: 4 pages × 32 KiB without HVO, 4 × 4 KiB with it.
                 #expect(refusal.message.contains("costs 128 KiB of page metadata"), "\(refusal)")
                 #expect(refusal.message.contains("16 GiB per TiB"))
@@ -63,7 +63,7 @@ struct HugetlbHVOLinuxTests {
                     let refusal = try #require(throws: BackendRefusal.self) {
                         try backend.createRegion(request, vmemmapOptimization: choice)
                     }
-                    #expect(refusal.code == "hvo_unavailable", "\(String(describing: choice))")
+                    #expect(refusal.reason == .vmemmapOptimizationUnavailable, "\(String(describing: choice))")
                     #expect(refusal.message.contains("no HugeTLB Vmemmap Optimization"), "\(refusal)")
                     #expect(refusal.message.contains("--hvo off"))
                     #expect(refusal.message.hasPrefix("--hvo on cannot be done") == (choice == .on))
@@ -158,7 +158,7 @@ struct HugetlbHVOLinuxTests {
                 try await service.createRegion(
                     CreateRegionRequest(backend: .hugetlb, size: SizeValue("8M"), path: "\(root)/region0"))
             }
-            #expect(refused?.code == "hvo_off")
+            #expect(refused?.reason == .vmemmapOptimizationOff)
             #expect(HugetlbVmemmapOptimization.isEnabled() == false, "a refusal leaves HVO off")
             let region = try await service.createRegion(
                 CreateRegionRequest(backend: .hugetlb, size: SizeValue("8M"), path: "\(root)/region0", hvo: "on"))

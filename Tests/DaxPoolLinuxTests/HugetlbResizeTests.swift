@@ -101,7 +101,7 @@ struct HugetlbResizeTests {
             let options = try Self.mountOptions(region.path)
 
             let error = try #require(throws: BackendError.self) { try stingy.resizeRegion(region, to: .mebibytes(16)) }
-            #expect(error.errno == ENOMEM && error.message.contains("got 2"))
+            #expect(error.errno.rawValue == ENOMEM && error.message.contains("got 2"))
             #expect(HugetlbTestSupport.count(.page2M) == base + 4, "the 2 pages the kernel gave went back")
             #expect(try Self.mountOptions(region.path) == options)
             #expect(try Self.record(root) == record)
@@ -125,7 +125,7 @@ struct HugetlbResizeTests {
 
             for size in [ByteCount.mebibytes(6), .mebibytes(4)] {
                 let error = try #require(throws: BackendError.self) { try backend.resizeRegion(region, to: size) }
-                #expect(error.errno == EBUSY && error.message.contains("dax0.0"))
+                #expect(error.errno.rawValue == EBUSY && error.message.contains("dax0.0"))
                 #expect(error.message.contains("size cannot change while files are on it"))
             }
             #expect(HugetlbTestSupport.count(.page2M) == base + 4)

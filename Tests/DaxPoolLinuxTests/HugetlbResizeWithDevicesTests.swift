@@ -107,7 +107,7 @@ struct HugetlbResizeWithDevicesTests {
             let error = try #require(throws: BackendError.self) {
                 try backend.resizeRegion(current, to: Self.megabytes(4))
             }
-            #expect(error.errno == EBUSY && error.message.contains("dax0.0"), "\(error.message)")
+            #expect(error.errno.rawValue == EBUSY && error.message.contains("dax0.0"), "\(error.message)")
             #expect(error.message.contains("\(8 << 20) bytes"), "names the smallest size allowed: \(error.message)")
             #expect(HugetlbTestSupport.count(.page2M) == base + 4)
             #expect(try HugetlbResizeTests.record(root) == record)
@@ -139,7 +139,7 @@ struct HugetlbResizeWithDevicesTests {
                 let error = try #require(throws: BackendError.self) {
                     try backend.resizeRegion(grown, to: Self.megabytes(size))
                 }
-                #expect(error.errno == EBUSY && error.message.contains("dax0.2"), "\(error.message)")
+                #expect(error.errno.rawValue == EBUSY && error.message.contains("dax0.2"), "\(error.message)")
                 #expect(error.message.contains("\(16 << 20) bytes"), "\(error.message)")
             }
             #expect(HugetlbTestSupport.count(.page2M) == base + 8)

@@ -44,7 +44,7 @@ struct RefusalLeftoverTests {
             try backend.provisionDevice(
                 DaxPoolCore.DeviceID(region: 0, instance: 2), size: .mebibytes(16), extents: [], in: region)
         }
-        #expect(error.errno == ENOSPC, "\(error)")
+        #expect(error.errno.rawValue == ENOSPC, "\(error)")
         #expect(Self.listing(directory) == before)
         #expect(backend.readyFiles(in: region) == [.mebibytes(8)])
     }

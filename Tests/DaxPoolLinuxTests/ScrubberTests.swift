@@ -116,7 +116,7 @@ struct ScrubberTests {
         let error = #expect(throws: BackendError.self) {
             try Scrubber().scrubDeviceFile(path: "/dev/shm/daxpool-no-such-file-\(getpid())")
         }
-        #expect(error?.errno == ENOENT)
+        #expect(error?.errno.rawValue == ENOENT)
         #expect(error?.operation == "scrub")
         #expect(error?.message.contains("daxpool-no-such-file") == true)
     }

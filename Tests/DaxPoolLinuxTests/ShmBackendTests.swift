@@ -103,7 +103,7 @@ struct ShmBackendTests {
         let error = try #require(throws: BackendError.self) {
             try backend.setDeviceEnabled(DeviceID(region: 0, instance: 7), enabled: true, in: region)
         }
-        #expect(error.errno == ENOENT)
+        #expect(error.errno.rawValue == ENOENT)
         #expect(error.message.contains("dax0.7"))
     }
 
@@ -195,7 +195,7 @@ struct ShmBackendTests {
         let error = try #require(throws: BackendError.self) {
             try backend.createRegion(Scratch.region("\(root)/a/b"))
         }
-        #expect(error.errno == EINVAL)
+        #expect(error.errno.rawValue == EINVAL)
         #expect(error.message.contains("not tmpfs"))
         #expect(!Scratch.exists("\(root)/a"))
     }
@@ -205,7 +205,7 @@ struct ShmBackendTests {
         let error = try #require(throws: BackendError.self) {
             try backend.createRegion(Scratch.region("region0"))
         }
-        #expect(error.errno == EINVAL)
+        #expect(error.errno.rawValue == EINVAL)
     }
 
     @Test("a region larger than the free tmpfs space is refused with the free space in the message")
@@ -215,7 +215,7 @@ struct ShmBackendTests {
         let error = try #require(throws: BackendError.self) {
             try backend.createRegion(Scratch.region("\(root)/big", size: .gibibytes(1 << 20)))
         }
-        #expect(error.errno == ENOSPC)
+        #expect(error.errno.rawValue == ENOSPC)
         #expect(error.message.contains("free"))
         #expect(!Scratch.exists("\(root)/big"))
     }
@@ -237,7 +237,7 @@ struct ShmBackendTests {
         let tooBig = try #require(throws: BackendError.self) {
             try backend.provisionDevice(DeviceID(region: 0, instance: 0), size: .mebibytes(16), extents: [], in: region)
         }
-        #expect(tooBig.errno == ENOSPC)
+        #expect(tooBig.errno.rawValue == ENOSPC)
         #expect(tooBig.message.contains("16.00 MiB") && tooBig.message.contains("full"))
         #expect(!Scratch.exists("\(root)/dax0.0"))
 
@@ -259,12 +259,12 @@ struct ShmBackendTests {
         let device = DeviceID(region: 0, instance: 0)
         try backend.provisionDevice(device, size: .mebibytes(1), extents: [], in: region)
         let busy = try #require(throws: BackendError.self) { try backend.destroyRegion(region) }
-        #expect(busy.errno == ENOTEMPTY && busy.message.contains("dax0.0"))
+        #expect(busy.errno.rawValue == ENOTEMPTY && busy.message.contains("dax0.0"))
 
         try backend.destroyDevice(device, in: region)
         Scratch.makeFile("\(root)/region0/notes.txt")
         let foreign = try #require(throws: BackendError.self) { try backend.destroyRegion(region) }
-        #expect(foreign.errno == ENOTEMPTY && foreign.message.contains("notes.txt"))
+        #expect(foreign.errno.rawValue == ENOTEMPTY && foreign.message.contains("notes.txt"))
 
         Scratch.remove("\(root)/region0/notes.txt")
         try backend.destroyRegion(region)

@@ -65,7 +65,7 @@ struct ShmResizeTests {
             let error = try #require(throws: BackendError.self) {
                 try backend.resizeRegion(region, to: .mebibytes(2))
             }
-            #expect(error.errno == EBUSY && error.message.contains("hold"), "\(error)")
+            #expect(error.errno.rawValue == EBUSY && error.message.contains("hold"), "\(error)")
             #expect(try Self.mountSize(region.path) == 16 << 20)
             #expect(backend.readyFiles(in: region) == ready, "the pool keeps its ready file")
             #expect(Scratch.read(4 << 20, from: path).allSatisfy { $0 == 0x5A })

@@ -38,18 +38,27 @@ struct CallerMistakeTests {
 
     @Test("a backend's refusal answers its own code and 4xx status with its message, and no region is made")
     func backendRefusals() async throws {
-        let cases: [(BackendRefusal, Int)] = [
-            (BackendRefusal(.noSuchDaxRegion, "the kernel has no dax region 5 (dax regions: 0, 2)"), 404),
-            (BackendRefusal(.noSuchNamespace, "the kernel has no namespace7.0 (namespaces: namespace0.0)"), 404),
-            (BackendRefusal(.invalidRequest, "NUMA node 4000 does not exist on this host (online nodes: 0)"), 400),
+        let cases: [(BackendRefusal, Int, String)] = [
+            (
+                BackendRefusal(.noSuchDaxRegion, "the kernel has no dax region 5 (dax regions: 0, 2)"), 404,
+                "no_such_dax_region"
+            ),
+            (
+                BackendRefusal(.noSuchNamespace, "the kernel has no namespace7.0 (namespaces: namespace0.0)"), 404,
+                "no_such_namespace"
+            ),
+            (
+                BackendRefusal(.invalidRequest, "NUMA node 4000 does not exist on this host (online nodes: 0)"), 400,
+                "bad_request"
+            ),
         ]
-        for (refusal, expected) in cases {
+        for (refusal, expected, code) in cases {
             let refusing = RefusingBackendFake(refusal)
             try await Self.withServer(backends: [RecordingBackendFake(), refusing]) { client, service in
                 let (status, error) = try await RouterCalls.send(
                     client, "POST", "/v1/regions", #"{"backend":"devdax","dax_region":5}"#)
                 #expect(status == expected, "\(refusal): \(String(describing: error))")
-                #expect(error?.code == refusal.code)
+                #expect(error?.code == code)
                 #expect(error?.message == refusal.message)
                 #expect(await service.snapshot.regions.map(\.config.backend) == [.shm], "only the default region")
             }

@@ -45,7 +45,7 @@ final class RecordingBackendFake: MemoryBackend {
             if value.failNext {
                 value.failNext = false
                 throw BackendError(
-                    operation: "fallocate", path: "/fake/\(device)", errno: 28, message: "injected ENOSPC")
+                    operation: "fallocate", path: "/fake/\(device)", errno: .noSpace, message: "injected ENOSPC")
             }
             value.devices[device] = size
             value.calls.append("provision \(device) \(size)")

@@ -162,7 +162,7 @@ struct HugetlbHVOTests {
                 return
                     "\(try VmemmapOptimizationChoice.step(optimizedNow: now, choice: choice, memory: .gibibytes(1), pageSize: .page1G))"
             } catch {
-                return error.code
+                return "\(error.reason)"
             }
         }
         #expect(step(true, nil) == "reserve(optimized: true)")
@@ -170,9 +170,9 @@ struct HugetlbHVOTests {
         #expect(step(true, .off) == "reserve(optimized: true)")
         #expect(step(false, .on) == "turnOnThenReserve")
         #expect(step(false, .off) == "reserve(optimized: false)")
-        #expect(step(false, nil) == "hvo_off")
-        #expect(step(nil, nil) == "hvo_unavailable")
-        #expect(step(nil, .on) == "hvo_unavailable")
+        #expect(step(false, nil) == "vmemmapOptimizationOff")
+        #expect(step(nil, nil) == "vmemmapOptimizationUnavailable")
+        #expect(step(nil, .on) == "vmemmapOptimizationUnavailable")
         #expect(step(nil, .off) == "reserve(optimized: false)")
         #expect(throws: PoolError.self) { try VmemmapOptimizationChoice(parsing: "true") }
         #expect(try VmemmapOptimizationChoice(parsing: "off") == .off)

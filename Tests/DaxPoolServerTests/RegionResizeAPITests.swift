@@ -30,7 +30,7 @@ final class ResizingBackendFake: MemoryBackend {
         try state.withLock { state in
             if newSize > config.size, state.refuseGrowth {
                 throw BackendError(
-                    operation: "reserve-hugepages", path: "node0", errno: ENOMEM,
+                    operation: "reserve-hugepages", path: "node0", errno: .outOfMemory,
                     message: "asked the kernel for more pages and got 0; they were given back")
             }
             state.resizes.append(newSize.rawValue)

@@ -235,13 +235,13 @@ public struct BackendError: Error, Equatable, Sendable, CustomStringConvertible 
     public var operation: String
     /// The file, directory or sysfs attribute it acted on.
     public var path: String
-    /// The `errno.h` value the failure came with.
-    public var errno: Int32
+    /// The `errno.h` number the failure came with.
+    public var errno: SystemErrorNumber
     /// The whole story in words, for logs and error bodies.
     public var message: String
 
     /// A backend error with every field given.
-    public init(operation: String, path: String, errno: Int32, message: String) {
+    public init(operation: String, path: String, errno: SystemErrorNumber, message: String) {
         self.operation = operation
         self.path = path
         self.errno = errno

@@ -168,12 +168,3 @@ public struct StoreFinding: Hashable, Sendable {
         self.detail = detail
     }
 }
-
-/// A `StateStore` error that the API answers with its own code and HTTP status instead of `internal_error`,
-/// such as a full label storage area (nothing was changed; freeing room fixes it).
-public protocol StateStoreReportableError: Error, CustomStringConvertible {
-    /// A stable machine-readable code, e.g. `label_area_full`.
-    var code: String { get }
-    /// The HTTP status to answer with.
-    var status: Int { get }
-}

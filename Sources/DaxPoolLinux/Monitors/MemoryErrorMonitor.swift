@@ -3,6 +3,7 @@ import DaxPoolCore
 import Dispatch
 import Glibc
 import Synchronization
+import SystemPackage
 
 /// Receives the kernel's memory-error signals: `SIGBUS` with `BUS_MCEERR_AO` (action optional, sent early
 /// to every process mapping the poisoned page when `PR_MCE_KILL_EARLY` is set) and `BUS_MCEERR_AR` (action
@@ -33,8 +34,7 @@ public final class MemoryErrorMonitor: Sendable {
     public init(earlyKill: Bool = true) throws(BackendError) {
         var descriptors: [Int32] = [-1, -1]
         guard pipe(&descriptors) == 0 else {
-            throw BackendError(
-                operation: "pipe2", path: "", errno: errno, message: "cannot create the memory-error pipe")
+            throw BackendError("pipe2", "", Errno(rawValue: errno), "cannot create the memory-error pipe")
         }
         readDescriptor = descriptors[0]
         writeDescriptor = descriptors[1]
@@ -46,10 +46,8 @@ public final class MemoryErrorMonitor: Sendable {
             close(readDescriptor)
             close(writeDescriptor)
             throw BackendError(
-                operation: "sigaction/prctl(PR_MCE_KILL)",
-                path: "",
-                errno: code,
-                message: "cannot install the SIGBUS handler for memory errors: \(String(cString: strerror(code)))"
+                "sigaction/prctl(PR_MCE_KILL)", "", Errno(rawValue: code),
+                "cannot install the SIGBUS handler for memory errors: \(String(cString: strerror(code)))"
             )
         }
     }

@@ -31,7 +31,7 @@ public final class PidfdProcessWatcher: ProcessWatcher {
     public init() throws(BackendError) {
         let descriptor = cshim_epoll_create()
         guard descriptor >= 0 else {
-            throw BackendError(operation: "epoll_create1", path: "", errno: errno, message: "cannot create an epoll")
+            throw BackendError("epoll_create1", "", Errno(rawValue: errno), "cannot create an epoll")
         }
         epoll = descriptor
         DispatchQueue(label: "daxpool.lease-holders").async { [self] in self.run() }

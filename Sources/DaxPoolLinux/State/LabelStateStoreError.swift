@@ -86,18 +86,13 @@ extension LabelStateStoreError {
 }
 
 extension LabelStateStoreError: StateStoreReportableError {
-    /// `label_area_full` for a full label area (the request changed nothing and can succeed once room is
-    /// freed); `state_store_failed` for the rest.
-    public var code: String {
-        if case .areaFull = self { return "label_area_full" }
-        if case .stateInDoubt = self { return "state_in_doubt" }
-        return "state_store_failed"
-    }
-
-    /// 507 Insufficient Storage for a full label area, 500 for the rest.
-    public var status: Int {
-        if case .areaFull = self { return 507 }
-        if case .stateInDoubt = self { return 409 }
-        return 500
+    /// `areaFull` for a full label area (the request changed nothing and can succeed once room is freed),
+    /// `stateInDoubt` for state in doubt, `failed` for the rest.
+    public var failureKind: StateStoreFailureKind {
+        switch self {
+        case .areaFull: .areaFull
+        case .stateInDoubt: .stateInDoubt
+        default: .failed
+        }
     }
 }

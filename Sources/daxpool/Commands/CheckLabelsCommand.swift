@@ -68,9 +68,8 @@ struct CheckLabelsCommand: ParsableCommand {
         try Output.print(report)
         if !report.valid {
             throw ErrorBody(
-                code: "invalid_labels",
-                message: "\(name): " + report.problems.joined(separator: "; "),
-                status: 0
+                code: .invalidLabels,
+                message: "\(name): " + report.problems.joined(separator: "; ")
             )
         }
     }

@@ -96,7 +96,7 @@ struct InputLayout {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw ErrorBody(code: "bad_input", message: "cannot read --input file '\(path)': \(error)", status: 0)
+            throw ErrorBody(code: .badInput, message: "cannot read --input file '\(path)': \(error)")
         }
         let document: Document
         do {
@@ -106,10 +106,9 @@ struct InputLayout {
                 let many = try JSONDecoder().decode([Document].self, from: data)
                 guard many.count == 1, let only = many.first else {
                     throw ErrorBody(
-                        code: "bad_input",
+                        code: .badInput,
                         message:
-                            "--input file '\(path)' holds \(many.count) devices: give the 'list -M' output of exactly one",
-                        status: 0
+                            "--input file '\(path)' holds \(many.count) devices: give the 'list -M' output of exactly one"
                     )
                 }
                 document = only
@@ -118,16 +117,14 @@ struct InputLayout {
             throw error
         } catch {
             throw ErrorBody(
-                code: "bad_input",
-                message: "--input file '\(path)' is not 'daxpool list -M' JSON of one device: \(error)",
-                status: 0
+                code: .badInput,
+                message: "--input file '\(path)' is not 'daxpool list -M' JSON of one device: \(error)"
             )
         }
         guard let mappings = document.mappings, !mappings.isEmpty else {
             throw ErrorBody(
-                code: "bad_input",
-                message: "--input file '\(path)' has no mappings: produce it with 'daxpool list -M -d DEVICE'",
-                status: 0
+                code: .badInput,
+                message: "--input file '\(path)' has no mappings: produce it with 'daxpool list -M -d DEVICE'"
             )
         }
         let region = document.chardev.flatMap { DeviceID(parsing: $0)?.region }

@@ -78,7 +78,7 @@ func parsePoolOption(_ text: String) throws -> [SizeValue] {
     do {
         return try PoolSpec.parse(text)
     } catch {
-        throw ErrorBody(code: "bad_request", message: "--pool: \(error.description)", status: 0)
+        throw ErrorBody(code: .badRequest, message: "--pool: \(error.description)")
     }
 }
 

@@ -67,14 +67,13 @@ struct InitLabelsCommand: ParsableCommand {
         do {
             existing = try storage.read(offset: 0, count: storage.size)
         } catch {
-            throw ErrorBody(code: "io_error", message: "\(name): \(error)", status: 0)
+            throw ErrorBody(code: .ioError, message: "\(name): \(error)")
         }
         if !force, let valid = try? LabelArea.decode(existing) {
             throw ErrorBody(
-                code: "labels_valid",
+                code: .labelsValid,
                 message: "\(name) already holds a valid v\(valid.version) label area with \(valid.namespaces.count) "
-                    + "namespace(s); give -f to erase it",
-                status: 0
+                    + "namespace(s); give -f to erase it"
             )
         }
         var store: LabelStore<FileLabelStorage>
@@ -84,7 +83,7 @@ struct InitLabelsCommand: ParsableCommand {
                 try store.apply(puts: wanted, removes: [])
             }
         } catch {
-            throw ErrorBody(code: "invalid_labels", message: "\(name): \(error)", status: 0)
+            throw ErrorBody(code: .invalidLabels, message: "\(name): \(error)")
         }
         try Output.print(
             Summary(

@@ -42,7 +42,8 @@ struct ListCommand: ParsableCommand {
         if let region, region != "all", let id = Int(region) {
             regionList = regionList.filter { $0.id == id }
             if regionList.isEmpty {
-                throw ErrorBody(code: "not_found", message: PoolError.unknownRegion(id).description, status: 404)
+                // Ask for the region itself: the daemon answers 404 `not_found` (or the region, made meanwhile).
+                regionList = [try client.region(id)]
             }
         }
         let includeDevices = devices || mappings || !regions
@@ -61,7 +62,7 @@ struct ListCommand: ParsableCommand {
             // Lists show a caller only its own devices: ask for the device itself, which answers 403 `forbidden`
             // for someone else's device and 404 for none.
             _ = try client.device(device)
-            throw ErrorBody(code: "not_found", message: PoolError.unknownDevice(device).description, status: 404)
+            throw ErrorBody(code: .notFound, message: PoolError.unknownDevice(device).description)
         }
         if regions {
             if !includeDevices {

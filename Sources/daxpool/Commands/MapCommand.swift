@@ -44,11 +44,13 @@ struct MapCommand: ParsableCommand {
     }
 
     func run() throws {
-        var regions = try connection.client().regions()
+        let client = connection.client()
+        var regions = try client.regions()
         if let region {
             regions = regions.filter { $0.id == region }
             if regions.isEmpty {
-                throw ErrorBody(code: "not_found", message: PoolError.unknownRegion(region).description, status: 404)
+                // Ask for the region itself: the daemon answers 404 `not_found` (or the region, made meanwhile).
+                regions = [try client.region(region)]
             }
         }
         let maps = try regions.map(Self.map)
@@ -65,7 +67,7 @@ struct MapCommand: ParsableCommand {
         do {
             try Data(document.utf8).write(to: URL(fileURLWithPath: svg), options: .atomic)
         } catch {
-            throw ErrorBody(code: "io_error", message: "cannot write the map to '\(svg)': \(error)", status: 0)
+            throw ErrorBody(code: .ioError, message: "cannot write the map to '\(svg)': \(error)")
         }
         try Output.print(Written(regions: regions.map(\.id), svg: svg))
     }
@@ -83,11 +85,10 @@ struct MapCommand: ParsableCommand {
             let mappings = (device.mappings ?? []).sorted { $0.pageOffset < $1.pageOffset }
             if info.backend == .devdax, mappings.contains(where: { $0.offset == nil && $0.start >= info.size }) {
                 throw ErrorBody(
-                    code: "unsupported",
+                    code: .unsupported,
                     message:
                         "the daemon lists \(device.chardev)'s ranges by physical address only: a daemon as new as this "
-                        + "command adds their region offsets",
-                    status: 0)
+                        + "command adds their region offsets")
             }
             return MapDevice(
                 chardev: device.chardev,

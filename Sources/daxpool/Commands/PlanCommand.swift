@@ -54,7 +54,7 @@ struct PlanCommand: ParsableCommand {
         do {
             plan = try CarvePlanner.plan(request, on: facts)
         } catch {
-            throw ErrorBody(code: "plan_failed", message: error.description, status: 0)
+            throw ErrorBody(code: .planFailed, message: error.description)
         }
         if json {
             try Output.print(plan)
@@ -70,18 +70,17 @@ struct PlanCommand: ParsableCommand {
         do {
             map = try IOMemoryMap(text: iomemText)
         } catch {
-            throw ErrorBody(code: "unreadable", message: error.description, status: 0)
+            throw ErrorBody(code: .unreadable, message: error.description)
         }
         if map.isRedacted {
             throw ErrorBody(
-                code: "addresses_hidden",
+                code: .addressesHidden,
                 message: "/proc/iomem shows every address as 0: the kernel hides physical addresses from non-root "
-                    + "readers; run 'daxpool plan' as root",
-                status: 0)
+                    + "readers; run 'daxpool plan' as root")
         }
         let blockText = try read("/sys/devices/system/memory/block_size_bytes")
         guard let blockSize = UInt64(blockText.filter { !$0.isWhitespace }, radix: 16) else {
-            throw ErrorBody(code: "unreadable", message: "block_size_bytes is not hex: \(blockText)", status: 0)
+            throw ErrorBody(code: .unreadable, message: "block_size_bytes is not hex: \(blockText)")
         }
         var nodes: [HostMemoryFacts.NodeMemory] = []
         let nodeDirectory = root + "/sys/devices/system/node"
@@ -116,7 +115,7 @@ struct PlanCommand: ParsableCommand {
 
     func read(_ path: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: root + path) else {
-            throw ErrorBody(code: "unreadable", message: "cannot read \(root + path)", status: 0)
+            throw ErrorBody(code: .unreadable, message: "cannot read \(root + path)")
         }
         return String(decoding: data, as: UTF8.self)
     }

@@ -37,16 +37,14 @@ struct QemuArgsCommand: ParsableCommand {
         let info = try connection.client().device(device)
         guard let path = info.path else {
             throw ErrorBody(
-                code: "no_path",
-                message: "\(info.chardev) is on a \(info.backend) region, which has no memory to map",
-                status: 0
+                code: .noPath,
+                message: "\(info.chardev) is on a \(info.backend) region, which has no memory to map"
             )
         }
         guard info.state == .enabled else {
             throw ErrorBody(
-                code: "device_disabled",
-                message: "\(info.chardev) is disabled: run 'daxpool enable-device \(info.chardev)' first",
-                status: 0
+                code: .deviceDisabled,
+                message: "\(info.chardev) is disabled: run 'daxpool enable-device \(info.chardev)' first"
             )
         }
         // A static (pmem) region's device keeps its last 2 MiB for the layout's copy: the VMM gets the rest (QEMU

@@ -46,7 +46,7 @@ struct ReadLabelsCommand: ParsableCommand {
                 try storage.write(offset: 0, bytes: bytes)
                 try storage.flush()
             } catch {
-                throw ErrorBody(code: "io_error", message: "cannot write \(output): \(error)", status: 0)
+                throw ErrorBody(code: .ioError, message: "cannot write \(output): \(error)")
             }
             return
         }
@@ -178,7 +178,7 @@ struct ReadLabelsCommand: ParsableCommand {
         do {
             geometry = try LabelAreaGeometry(configSize: bytes.count, version: version)
         } catch {
-            throw ErrorBody(code: "invalid_labels", message: "\(device): \(error)", status: 0)
+            throw ErrorBody(code: .invalidLabels, message: "\(device): \(error)")
         }
         var index: [Index] = []
         for block in 0..<2 {
@@ -301,7 +301,7 @@ struct ReadLabelsCommand: ParsableCommand {
                     path: place.path, offset: place.offset, size: place.size, access: access)
                 return (storage, place.name)
             } catch {
-                throw ErrorBody(code: "bad_path", message: "\(error)", status: 0)
+                throw ErrorBody(code: .badPath, message: "\(error)")
             }
         }
 
@@ -311,7 +311,7 @@ struct ReadLabelsCommand: ParsableCommand {
             do {
                 return (name, try storage.read(offset: 0, count: storage.size))
             } catch {
-                throw ErrorBody(code: "io_error", message: "\(storage.path): \(error)", status: 0)
+                throw ErrorBody(code: .ioError, message: "\(storage.path): \(error)")
             }
         }
     }

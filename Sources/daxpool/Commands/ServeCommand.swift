@@ -170,9 +170,8 @@ struct ServeCommand: AsyncParsableCommand {
             let size = try parseSizeOption(labelAreaSize, option: "--label-area-size")
             guard ServeConfiguration.labelAreaSizeRange.contains(size.rawValue), size.rawValue % 256 == 0 else {
                 throw ErrorBody(
-                    code: "bad_label_area_size",
-                    message: "--label-area-size \(labelAreaSize) must be 4K to 16M and a multiple of 256 bytes",
-                    status: 0)
+                    code: .badLabelAreaSize,
+                    message: "--label-area-size \(labelAreaSize) must be 4K to 16M and a multiple of 256 bytes")
             }
             flags.labelAreaSize = size
         }
@@ -203,19 +202,19 @@ struct ServeCommand: AsyncParsableCommand {
                 data = try Data(contentsOf: URL(fileURLWithPath: config))
             } catch {
                 throw ErrorBody(
-                    code: "bad_config", message: "cannot read --config file '\(config)': \(error)", status: 0)
+                    code: .badConfig, message: "cannot read --config file '\(config)': \(error)")
             }
             do {
                 file = try ServeConfiguration(json: data, source: config)
             } catch {
-                throw ErrorBody(code: "bad_config", message: error.message, status: 0)
+                throw ErrorBody(code: .badConfig, message: error.message)
             }
         }
         let merged = file.overridden(by: try flagSettings())
         do {
             try merged.checkCombinations()
         } catch {
-            throw ErrorBody(code: "bad_config", message: error.message, status: 0)
+            throw ErrorBody(code: .badConfig, message: error.message)
         }
         return merged
     }
@@ -261,11 +260,10 @@ struct ServeCommand: AsyncParsableCommand {
                 || access.socketGroup != nil
         {
             throw ErrorBody(
-                code: "bad_config",
+                code: .badConfig,
                 message: "a daemon that does not run as root serves its own user only: the --config file names "
                     + "other users or groups (device_creators, admins or socket.group); run the daemon as root, or "
-                    + "leave them out",
-                status: 0)
+                    + "leave them out")
         }
         umask(0o077)
         var logger = Logger(label: "daxpool") { StreamLogHandler.standardError(label: $0) }
@@ -281,7 +279,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             lock = try InstanceLock(socketPath: socketPath)
         } catch {
-            throw ErrorBody(code: "already_running", message: "\(error)", status: 0)
+            throw ErrorBody(code: .alreadyRunning, message: "\(error)")
         }
         // One daemon per state directory (a second one on another socket is refused too), and the identity that
         // region directories carry.
@@ -289,13 +287,13 @@ struct ServeCommand: AsyncParsableCommand {
         do throws(StateDirectoryClaimError) {
             stateClaim = try StateDirectoryClaim(directory: stateDirectory)
         } catch {
-            let code =
+            let code: ErrorCode =
                 switch error {
-                case .held: "already_running"
-                case .untrusted: "untrusted_directory"
-                case .damagedIdentity, .failed: "bad_state"
+                case .held: .alreadyRunning
+                case .untrusted: .untrustedDirectory
+                case .damagedIdentity, .failed: .badState
                 }
-            throw ErrorBody(code: code, message: error.message, status: 0)
+            throw ErrorBody(code: code, message: error.message)
         }
         // After the locks, so that a daemon refused as a second instance leaves no shm root behind.
         try Directories.ensure(shmRootPath, mode: othersOwnDevices ? 0o711 : 0o700, purpose: "shm root")
@@ -306,7 +304,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             processWatcher = try PidfdProcessWatcher()
         } catch {
-            throw ErrorBody(code: "leases_unavailable", message: "cannot watch lease holders: \(error)", status: 0)
+            throw ErrorBody(code: .leasesUnavailable, message: "cannot watch lease holders: \(error)")
         }
         // Memory errors: the daemon maps every device's memory itself, asks for early notification, and turns
         // each SIGBUS with BUS_MCEERR_AO/AR in that memory into a recorded memory error.
@@ -373,14 +371,14 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as ErrorBody {
             throw error
         } catch {
-            throw ErrorBody(code: "start_failed", message: "cannot bring back the saved state: \(error)", status: 0)
+            throw ErrorBody(code: .startFailed, message: "cannot bring back the saved state: \(error)")
         }
         // The regions the file names, made when the state does not hold them yet, before the first request.
         if let regions = settings.regions {
             do {
                 _ = try await ServeConfiguration.ensureRegions(regions, in: service, logger: logger)
             } catch {
-                throw ErrorBody(code: "start_failed", message: "\(config ?? "--config"): \(error.message)", status: 0)
+                throw ErrorBody(code: .startFailed, message: "\(config ?? "--config"): \(error.message)")
             }
         }
         let routing = MemoryErrorRouting(service: service, logger: logger) { address in
@@ -445,7 +443,7 @@ struct ServeCommand: AsyncParsableCommand {
                 user: { UserDatabase.uid(named: $0) }, group: { UserDatabase.gid(named: $0) }
             )
         } catch {
-            throw ErrorBody(code: "bad_config", message: error.message, status: 0)
+            throw ErrorBody(code: .badConfig, message: error.message)
         }
     }
 }

@@ -23,7 +23,7 @@ extension DevDaxBackend: MemoryLending {
             return ByteCount(try memoryBlocks.blockSize())
         } catch {
             throw BackendError(
-                operation: "lend", path: error.path, errno: Errno.operationNotSupportedByDevice.rawValue,
+                operation: "lend", path: error.path, errno: SystemErrorNumber(Errno.operationNotSupportedByDevice),
                 message: "the kernel has no memory hot-plug (\(error)): it cannot take dax memory as System RAM")
         }
     }

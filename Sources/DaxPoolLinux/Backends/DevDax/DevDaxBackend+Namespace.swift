@@ -79,7 +79,7 @@ extension DevDaxBackend {
         } catch {
             try? namespaces.setNamespace(seed, nil)
             giveBack(namespace)
-            if error.errno == Errno.noSuchAddressOrDevice.rawValue {
+            if error.errno == SystemErrorNumber(.noSuchAddressOrDevice) {
                 throw BackendError(
                     operation, path, .noSuchAddressOrDevice,
                     "\(name) cannot hold a devdax namespace aligned to \(align): after its info block and the "

@@ -392,7 +392,7 @@ extension HugetlbBackend {
                         "the region's old mount could not be made again after a failed resize",
                         metadata: ["path": "\(mountPoint)", "error": "\(again)"])
                     throw BackendError(
-                        operation, mountPoint, Errno(rawValue: error.errno),
+                        operation, mountPoint, Errno(rawValue: error.errno.rawValue),
                         "\(error.message); mounting the region's old size again failed too (\(again.message)): "
                             + "restart the daemon so that it mounts the region again"
                     )
@@ -421,5 +421,5 @@ extension BackendError {
     static let simulatedCrashPrefix = "simulated crash"
 
     /// Whether this error is a crash a test simulated: nothing may be undone after it.
-    var isSimulatedCrash: Bool { errno == Errno.canceled.rawValue && message.hasPrefix(Self.simulatedCrashPrefix) }
+    var isSimulatedCrash: Bool { errno == .canceled && message.hasPrefix(Self.simulatedCrashPrefix) }
 }

@@ -26,7 +26,7 @@ extension HugetlbPageCounter {
         let (wanted, overflow) = before.addingReportingOverflow(pages)
         guard !overflow else {
             throw BackendError(
-                operation: "reserve-hugepages", path: "node\(node)", errno: Errno.invalidArgument.rawValue,
+                operation: "reserve-hugepages", path: "node\(node)", errno: SystemErrorNumber(Errno.invalidArgument),
                 message: "\(pages) pages of \(pageSize) is not a page count: ask for a smaller region"
             )
         }
@@ -43,7 +43,7 @@ extension HugetlbPageCounter {
         }
         throw BackendError(
             operation: "reserve-hugepages", path: "node\(node)/hugepages-\(pageSize.rawValue >> 10)kB",
-            errno: Errno.noMemory.rawValue,
+            errno: SystemErrorNumber(Errno.noMemory),
             message: "asked the kernel for \(pages) pages of \(pageSize) on NUMA node \(node) (on top of the "
                 + "\(before) already there) and got \(got); \(givenBack). Free memory on that node, ask for "
                 + "a smaller region, or reserve the pages at boot (hugepagesz=\(pageSize) hugepages=N on the kernel "
