@@ -190,7 +190,8 @@ struct UnixHTTPClientTests {
         }
     }
 
-    @Test("streamLines hands over each line of a chunked stream, lines split across chunks included, until told to stop")
+    @Test(
+        "streamLines hands over each line of a chunked stream, lines split across chunks included, until told to stop")
     func streamLines() throws {
         let stream = response(
             "200 OK", ["Transfer-Encoding: chunked"],
@@ -273,7 +274,8 @@ struct UnixHTTPClientTests {
     func longestPath() throws {
         let base = "/tmp/daxpool-client-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let path = base + "/" + String(repeating: "l", count: 107 - base.utf8.count - "/".utf8.count - "/s".utf8.count)
+        let path =
+            base + "/" + String(repeating: "l", count: 107 - base.utf8.count - "/".utf8.count - "/s".utf8.count)
             + "/s"
         try #require(path.utf8.count == 107)
         let server = try ScriptedServer(at: path) { _ in .send(response("200 OK", body: "{}")) }

@@ -2,6 +2,7 @@ import DaxPoolAPI
 import DaxPoolCore
 import DaxPoolLinux
 import DaxPoolServer
+import DaxPoolTestSupport
 import Glibc
 import Logging
 import Synchronization
@@ -32,7 +33,7 @@ struct MemoryErrorMonitorTests {
         let page = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
         defer { page.deallocate() }
         for _ in 0..<3 { #expect(MemoryErrorMonitor.raise(code: 5, address: page, granuleShift: 12)) }
-        for _ in 0..<200 where received.withLock({ $0.count }) < 3 { usleep(10_000) }
+        try waitBlockingUntil("the draining thread handed over 3 reports") { received.withLock { $0.count } >= 3 }
         #expect(received.withLock { $0.count } == 3)
     }
 

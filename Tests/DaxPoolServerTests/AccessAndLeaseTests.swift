@@ -1,6 +1,7 @@
 import DaxPoolAPI
 import DaxPoolCore
 import DaxPoolServer
+import DaxPoolTestSupport
 import Foundation
 import Logging
 import Testing
@@ -141,13 +142,10 @@ struct AccessAndLeaseTests {
         await expectLeased("disable") { _ = try await service.setDeviceState("vm", .disabled, by: Self.alice) }
         #expect(await service.snapshot == before)
         watcher.exit(pid: 100)
-        var released = false
-        // The watch's exit hands the release to a new task: wait for it (bounded), whatever the load.
-        for _ in 0..<3000 where !released {
-            released = try await service.device("vm").leases.isEmpty
-            if !released { try await Task.sleep(for: .milliseconds(10)) }
+        // The watch's exit hands the release to a new task: wait for it.
+        try await waitUntil("the lease of the exited holder is released") {
+            try await service.device("vm").leases.isEmpty
         }
-        #expect(released)
         #expect(store.stored?.regions.first?.devices.first?.record.leases == [])
         try await service.destroyDevice("vm", force: true, by: Self.alice)
     }

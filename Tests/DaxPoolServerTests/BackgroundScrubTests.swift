@@ -1,6 +1,7 @@
 import DaxPoolAPI
 import DaxPoolCore
 import DaxPoolServer
+import DaxPoolTestSupport
 import Logging
 import Testing
 

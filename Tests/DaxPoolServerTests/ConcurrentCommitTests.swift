@@ -1,6 +1,7 @@
 import DaxPoolAPI
 import DaxPoolCore
 import DaxPoolServer
+import DaxPoolTestSupport
 import Logging
 import Synchronization
 import Testing
@@ -12,7 +13,7 @@ import Glibc
 /// A shm backend fake whose provision blocks until the test lets it go, as a slow `fallocate` of many GiB would.
 final class BlockingBackendFake: MemoryBackend {
     let kind: BackendKind = .shm
-    private let gate = Mutex<(blocked: Bool, entered: Int)>((true, 0))
+    private let gate = Gate(open: false)
 
     func createRegion(_ request: RegionConfig) throws -> RegionConfig { request }
     func destroyRegion(_ config: RegionConfig) throws {}
@@ -23,14 +24,13 @@ final class BlockingBackendFake: MemoryBackend {
 
     func provisionDevice(_ device: DeviceID, size: ByteCount, extents: [Extent], in region: RegionConfig) throws {
         guard size > .mebibytes(512) else { return }
-        gate.withLock { $0.entered += 1 }
-        while gate.withLock({ $0.blocked }) { usleep(1000) }
+        gate.pass()
     }
 
     /// Whether a big provision is waiting at the gate.
-    var isBlocking: Bool { gate.withLock { $0.entered > 0 && $0.blocked } }
+    var isBlocking: Bool { gate.waiting > 0 }
 
-    func release() { gate.withLock { $0.blocked = false } }
+    func release() { gate.open() }
 }
 
 // The limit is long because the full load run's blocking clients hold the shared threads for minutes; a hang (the old
@@ -47,12 +47,7 @@ struct ConcurrentCommitTests {
         let slow = Task {
             try await service.createDevice(CreateDeviceRequest(size: SizeValue("1G"), name: "slow"))
         }
-        var waited = 0
-        while !backend.isBlocking, waited < 10_000 {
-            try await Task.sleep(for: .milliseconds(1))
-            waited += 1
-        }
-        #expect(backend.isBlocking, "the slow create never reached its fallocate")
+        try await waitUntil("the slow create reached its fallocate") { backend.isBlocking }
 
         // The actor answers while the slow fallocate is in progress.
         #expect(await service.devices().isEmpty, "a device still being made is listed")
@@ -88,12 +83,7 @@ extension ConcurrentCommitTests {
         let grow = Task {
             try await service.reconfigureDevice("vm", ReconfigureDeviceRequest(size: SizeValue("1G"), force: true))
         }
-        var waited = 0
-        while !backend.isBlocking, waited < 10_000 {
-            try await Task.sleep(for: .milliseconds(1))
-            waited += 1
-        }
-        #expect(backend.isBlocking, "the grow never reached its fallocate")
+        try await waitUntil("the grow reached its fallocate") { backend.isBlocking }
 
         // The actor answers while the grow allocates; the device is persisted as it was and cannot be changed.
         let other = try await service.createDevice(CreateDeviceRequest(size: SizeValue("64M"), name: "other"))
@@ -131,11 +121,10 @@ extension ConcurrentCommitTests {
 /// pages would.
 final class SlowRegionBackendFake: MemoryBackend {
     let kind: BackendKind = .hugetlb
-    private let gate = Mutex<(blocked: Bool, entered: Int)>((true, 0))
+    private let gate = Gate(open: false)
 
     func createRegion(_ request: RegionConfig) throws -> RegionConfig {
-        gate.withLock { $0.entered += 1 }
-        while gate.withLock({ $0.blocked }) { usleep(1000) }
+        gate.pass()
         return request
     }
     func destroyRegion(_ config: RegionConfig) throws {}
@@ -145,9 +134,9 @@ final class SlowRegionBackendFake: MemoryBackend {
     func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws {}
     func provisionDevice(_ device: DeviceID, size: ByteCount, extents: [Extent], in region: RegionConfig) throws {}
 
-    var isBlocking: Bool { gate.withLock { $0.entered > 0 && $0.blocked } }
+    var isBlocking: Bool { gate.waiting > 0 }
 
-    func release() { gate.withLock { $0.blocked = false } }
+    func release() { gate.open() }
 }
 
 extension ConcurrentCommitTests {
@@ -162,12 +151,7 @@ extension ConcurrentCommitTests {
             try await service.createRegion(
                 CreateRegionRequest(backend: .hugetlb, size: SizeValue("1G"), path: "/fake/huge"))
         }
-        var waited = 0
-        while !slow.isBlocking, waited < 10_000 {
-            try await Task.sleep(for: .milliseconds(1))
-            waited += 1
-        }
-        #expect(slow.isBlocking, "the region creation never reached the backend")
+        try await waitUntil("the region creation reached the backend") { slow.isBlocking }
         // The actor answers meanwhile: lists, device creates in other regions, other region creates.
         #expect(await service.regions().map(\.id) == [0])
         let device = try await service.createDevice(CreateDeviceRequest(region: 0, size: SizeValue("64M")))
@@ -188,25 +172,22 @@ extension ConcurrentCommitTests {
 
 /// A state store in memory whose commits wait at a gate the test opens, as a slow disk's fsync would.
 final class GatedStateStoreFake: StateStore {
-    private let state = Mutex<(snapshot: PoolSnapshot?, open: Bool, waiting: Int)>((nil, true, 0))
+    private let state = Mutex<PoolSnapshot?>(nil)
+    private let gate = Gate(open: true)
 
-    func load() throws -> PoolSnapshot? { state.withLock { $0.snapshot } }
-    func commit(_ snapshot: PoolSnapshot) throws { state.withLock { $0.snapshot = snapshot } }
+    func load() throws -> PoolSnapshot? { state.withLock { $0 } }
+    func commit(_ snapshot: PoolSnapshot) throws { state.withLock { $0 = snapshot } }
 
     func enqueue(_ snapshot: PoolSnapshot) throws -> UInt64 {
-        state.withLock { $0.snapshot = snapshot }
+        state.withLock { $0 = snapshot }
         return 1
     }
 
-    func waitDurable(_ ticket: UInt64) throws {
-        state.withLock { $0.waiting += 1 }
-        while !state.withLock({ $0.open }) { usleep(1000) }
-        state.withLock { $0.waiting -= 1 }
-    }
+    func waitDurable(_ ticket: UInt64) throws { gate.pass() }
 
-    func close() { state.withLock { $0.open = false } }
-    func open() { state.withLock { $0.open = true } }
-    var waiting: Int { state.withLock { $0.waiting } }
+    func close() { gate.close() }
+    func open() { gate.open() }
+    var waiting: Int { gate.waiting }
 }
 
 @Suite("a destroy whose commit is in flight", .timeLimit(.minutes(20)))
@@ -223,21 +204,13 @@ struct DestroyInFlightTests {
         #expect(first.chardev == "dax0.0")
         store.close()
         let destroy = Task { try await service.destroyDevice("first", force: true) }
-        var waited = 0
-        while store.waiting == 0, waited < 10_000 {
-            try await Task.sleep(for: .milliseconds(1))
-            waited += 1
-        }
+        try await waitUntil("the destroy waits for its record") { store.waiting > 0 }
         // The destroy is committed in the model and waits for its record; its backend work has not run yet. A create
         // now chooses its number, and waits for its own record too.
         let create = Task {
             try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), name: "second"))
         }
-        waited = 0
-        while store.waiting < 2, waited < 10_000 {
-            try await Task.sleep(for: .milliseconds(1))
-            waited += 1
-        }
+        try await waitUntil("the create waits for its record too") { store.waiting >= 2 }
         #expect(store.waiting == 2)
         store.open()
         _ = try await destroy.value

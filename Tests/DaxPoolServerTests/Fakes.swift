@@ -1,4 +1,5 @@
 import DaxPoolCore
+import DaxPoolTestSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -121,7 +122,8 @@ final class ProcessWatcherFake: ProcessWatcher {
 /// scrub can be held until the test lets it go, and every retired and scrubbed token is recorded.
 final class ScrubbingBackendFake: MemoryBackend {
     let kind: BackendKind = .hugetlb
-    private let state = Mutex<(retired: [String], scrubbed: [String], held: Bool)>(([], [], false))
+    private let state = Mutex<(retired: [String], scrubbed: [String])>(([], []))
+    private let gate = Gate(open: true)
 
     func createRegion(_ request: RegionConfig) throws -> RegionConfig { request }
     func destroyRegion(_ config: RegionConfig) throws {}
@@ -144,13 +146,15 @@ final class ScrubbingBackendFake: MemoryBackend {
         let total = region.size
         for step in 1...8 {
             progress(ByteCount(total.rawValue / 8 * UInt64(step)), total)
-            while step == 1 && state.withLock({ $0.held }) { usleep(1000) }
+            if step == 1 { gate.pass() }
         }
         state.withLock { $0.scrubbed.append(token) }
     }
 
-    func hold() { state.withLock { $0.held = true } }
-    func release() { state.withLock { $0.held = false } }
+    func hold() { gate.close() }
+    func release() { gate.open() }
+    /// Whether a scrub is held at the gate now.
+    var isHolding: Bool { gate.waiting > 0 }
     var retired: [String] { state.withLock { $0.retired } }
     var scrubbed: [String] { state.withLock { $0.scrubbed } }
 }

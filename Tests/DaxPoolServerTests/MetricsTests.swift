@@ -2,6 +2,7 @@ import DaxPoolAPI
 import DaxPoolClient
 import DaxPoolCore
 import DaxPoolServer
+import DaxPoolTestSupport
 import Foundation
 import Hummingbird
 import Logging
@@ -104,12 +105,7 @@ struct MetricsTests {
             group.addTask { try await app.runService() }
             defer { group.cancelAll() }
             let client = DaxPoolClient(socketPath: socket)
-            var ready = false
-            for _ in 0..<200 where !ready {
-                ready = (try? await RouterCalls.blocking { try DaxPoolClient(socketPath: socket).health() }) != nil
-                if !ready { try await Task.sleep(for: .milliseconds(20)) }
-            }
-            try #require(ready)
+            try await RouterCalls.waitUntilAnswering(socket)
             _ = try await service.createRegion(
                 CreateRegionRequest(backend: .hugetlb, size: SizeValue(bytes: Self.size), path: "/fake/region1"))
             _ = try await service.createDevice(
@@ -125,16 +121,14 @@ struct MetricsTests {
             }
 
             var text = ""
-            for _ in 0..<200 {
+            try await waitUntil("/metrics counts region 1's scrubbed bytes") {
                 let (status, bytes) = try await RouterCalls.blocking {
                     try DaxPoolClient(socketPath: socket).raw(method: "GET", path: "/metrics", body: nil)
                 }
                 #expect(status == 200)
                 text = String(decoding: bytes, as: UTF8.self)
-                if text.contains("daxpool_region_scrubbed_bytes_total{region=\"1\",backend=\"hugetlb\"} \(Self.size)") {
-                    break
-                }
-                try await Task.sleep(for: .milliseconds(20))
+                return text.contains(
+                    "daxpool_region_scrubbed_bytes_total{region=\"1\",backend=\"hugetlb\"} \(Self.size)")
             }
             let samples = try PrometheusParser.parse(text)
             func value(_ name: String, _ labels: [String: String]) -> Double? {

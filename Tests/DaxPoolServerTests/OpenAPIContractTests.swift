@@ -85,12 +85,7 @@ struct OpenAPIContractTests {
             group.addTask { try await app.runService() }
             defer { group.cancelAll() }
             let client = DaxPoolClient(socketPath: socket)
-            var ready = false
-            for _ in 0..<200 where !ready {
-                ready = (try? client.health()) != nil
-                if !ready { try await Task.sleep(for: .milliseconds(20)) }
-            }
-            #expect(ready)
+            try await RouterCalls.waitUntilAnswering(socket)
             let spec = try Self.documented()
             let probes: [(String, String, String?)] = [
                 ("GET", "/v1/health", nil), ("GET", "/v1/regions", nil),

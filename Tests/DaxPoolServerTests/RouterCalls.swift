@@ -1,5 +1,6 @@
 import DaxPoolAPI
 import DaxPoolClient
+import DaxPoolTestSupport
 import Foundation
 import Hummingbird
 import Testing
@@ -26,13 +27,15 @@ enum RouterCalls {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService() }
             defer { group.cancelAll() }
-            var ready = false
-            for _ in 0..<250 where !ready {
-                ready = (try? await blocking { try DaxPoolClient(socketPath: socket).health() }) != nil
-                if !ready { try await Task.sleep(for: .milliseconds(20)) }
-            }
-            try #require(ready, "the server did not come up")
+            try await waitUntilAnswering(socket)
             try await body(DaxPoolClient(socketPath: socket))
+        }
+    }
+
+    /// Waits until the server on `socket` answers `GET /v1/health`; throws `WaitTimeout` after 60 s.
+    static func waitUntilAnswering(_ socket: String) async throws {
+        try await waitUntil("the server on \(socket) answers /v1/health", timeout: .seconds(60)) {
+            (try? await blocking { try DaxPoolClient(socketPath: socket).health() }) != nil
         }
     }
 

@@ -2,6 +2,7 @@ import DaxPoolAPI
 import DaxPoolClient
 import DaxPoolCore
 import DaxPoolServer
+import DaxPoolTestSupport
 import Foundation
 import Hummingbird
 import Logging
@@ -262,9 +263,8 @@ struct ProgressAudienceTests {
         let alice = Caller(uid: 4242, gid: 4242, pid: 100)
         let device = try await service.createDevice(CreateDeviceRequest(size: SizeValue("64M")), by: alice)
         _ = try await service.destroyDevice(device.chardev, force: true, by: alice)
-        for _ in 0..<500 {
-            if service.progress.latest.contains(where: { $0.kind == .scrub && $0.state != .running }) { break }
-            try await Task.sleep(for: .milliseconds(10))
+        try await waitUntil("the destroyed device's scrub finished") {
+            service.progress.latest.contains(where: { $0.kind == .scrub && $0.state != .running })
         }
         let alices = service.progress.latest(for: .owner(4242))
         #expect(alices.map(\.kind) == [.prefault, .scrub], "\(alices)")

@@ -13,8 +13,10 @@ public struct WaitTimeout: Error, CustomStringConvertible {
 }
 
 /// Checks `condition` every `interval` until it holds; throws `WaitTimeout` naming `what` when `timeout` passes first.
-/// For tests that wait for something another process or thread does: wait for the thing itself, never a fixed time.
-public func waitUntil(
+/// For synchronous tests that wait for something another process or thread does: wait for the thing itself, never a
+/// fixed time. It blocks the calling thread between checks, so async code uses `waitUntil` instead.
+@available(*, noasync, message: "use waitUntil: a blocked thread of the cooperative pool stalls other tests")
+public func waitBlockingUntil(
     _ what: String, timeout: Duration = .seconds(30), interval: Duration = .milliseconds(10),
     _ condition: () throws -> Bool
 ) throws {
@@ -29,7 +31,7 @@ public func waitUntil(
 }
 
 /// Checks `condition` every `interval` until it holds; throws `WaitTimeout` naming `what` when `timeout` passes first.
-/// The async form: the task sleeps between checks, so the thing waited for can run on the same executor.
+/// For async tests: the task sleeps between checks, so the thing waited for can run on the same executor.
 public func waitUntil(
     _ what: String, timeout: Duration = .seconds(30), interval: Duration = .milliseconds(10),
     isolation: isolated (any Actor)? = #isolation, _ condition: () async throws -> Bool

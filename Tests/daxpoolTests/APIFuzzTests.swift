@@ -116,7 +116,9 @@ struct APIFuzzTests {
         #expect(daemon.process?.isRunning == true)
         #expect(try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/health", body: nil).status == 200)
         // The half requests' connections close as the daemon reads their end of file: wait for that, not a time.
-        try? waitUntil("the daemon's descriptors back to \(fdsBefore)") { Self.descriptorCount(pid) <= fdsBefore }
+        try? waitBlockingUntil("the daemon's descriptors back to \(fdsBefore)") {
+            Self.descriptorCount(pid) <= fdsBefore
+        }
         let fdsAfter = Self.descriptorCount(pid)
         #expect(fdsAfter <= fdsBefore, "descriptors before \(fdsBefore), after \(fdsAfter)")
         print("fuzz statuses: \(statusCounts.sorted { $0.key < $1.key }), fds \(fdsBefore) → \(fdsAfter)")
@@ -128,7 +130,8 @@ extension APIFuzzTests {
     /// `WaitTimeout` when the daemon has not settled within 60 s.
     static func settled(_ daemon: DaemonHarness) throws -> String {
         var last = ""
-        try waitUntil("the daemon settled (no scrub pending, no scrub or fill running)", timeout: .seconds(60)) {
+        try waitBlockingUntil("the daemon settled (no scrub pending, no scrub or fill running)", timeout: .seconds(60))
+        {
             let progress = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/progress", body: nil).body
             let regions = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/regions", body: nil).body
             let idle = !progress.contains("\"state\":\"running\"") && !regions.contains("pending_scrub_size")

@@ -225,7 +225,7 @@ struct LoadTests {
         let after = try #require(try daemon.cli(["list", "-R"]).json() as? [[String: Any]])
         #expect(after.first?["available_size"] as? Int == 512 << 20)
         // The clients' connections are closed; the daemon closes its ends as it reads their end of file.
-        try? waitUntil("the daemon's descriptors back to \(fdsBefore)") {
+        try? waitBlockingUntil("the daemon's descriptors back to \(fdsBefore)") {
             APIFuzzTests.descriptorCount(pid) <= fdsBefore
         }
         let fdsAfter = APIFuzzTests.descriptorCount(pid)

@@ -68,7 +68,7 @@ struct TenantAttackTests {
             #expect(result.status == 0, "\(arguments): \(result.stderr)")
         }
         // Wait for the background scrub: the region's pending_scrub_size goes away.
-        try waitUntil("the destroyed device's scrub finished (no pending_scrub_size)") {
+        try waitBlockingUntil("the destroyed device's scrub finished (no pending_scrub_size)") {
             let regions = try daemon.cli(["list", "-R"]).json() as? [[String: Any]]
             return regions?.first?["pending_scrub_size"] == nil
         }
