@@ -18,7 +18,9 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             record(request, context, status: error.status.code, since: start)
             throw error
         } catch {
-            record(request, context, status: 500, since: start)
+            record(
+                request, context, status: ErrorMapping.status(for: ErrorMapping.codeAndMessage(for: error).code),
+                since: start)
             throw error
         }
     }
