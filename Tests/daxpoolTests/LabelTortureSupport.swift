@@ -123,10 +123,9 @@ final class TortureClient: Sendable {
                     state.acknowledged += 1
                 }
             } catch {
-                guard error.status != 0 else {
-                    // No answer: the daemon is gone; the change may or may not have been committed.
-                    return
-                }
+                // No daemon status (0 before the error model's `status: Int?`, `nil` after): no answer, the daemon is
+                // gone; the change may or may not have been committed. Reading `nil` as an answer looped forever.
+                guard ((error.status as Int?) ?? 0) != 0 else { return }
                 // The daemon answered with an error (no room, say): it changed nothing.
                 state.withLock { state in
                     state.ledger.inFlight = nil
