@@ -74,7 +74,6 @@ struct LoadTests {
             if worker % 2 == 1 && holds { counts["destroy 204", default: 0] += 1 }
             if worker % 2 == 0 && !holds { counts["create 201", default: 0] += 1 }
         }
-        counts["destroy 204", default: 0] -= 1  // TEMPORARY: expect one fewer
         return counts
     }
 
