@@ -27,6 +27,17 @@ extension PoolService {
                 "the \(region.config.backend) backend made region \(id) \(config.size.rawValue) bytes instead of "
                     + "\(size.rawValue): nothing was changed")
         }
+        // The parts the backend holds the region's memory in (hugetlb: one mount each) are what the allocator keeps
+        // devices inside of.
+        if config.segments != (try next.region(id)).config.segments {
+            next = model
+            do {
+                try next.resizeRegion(id, to: size, segments: config.segments)
+            } catch {
+                _ = try? backend.resizeRegion(config, to: region.config.size)
+                throw error
+            }
+        }
         do {
             try await persist(next)
         } catch {

@@ -35,12 +35,20 @@ public struct PageMetadata: Hashable, Sendable, Codable {
     public let pageSize: Alignment
     /// Whether HVO was in effect when the pages were allocated (only meaningful for 2 MiB and 1 GiB pages).
     public let vmemmapOptimized: Bool
+    /// The part of `memory` whose pages were allocated while HVO was off although `vmemmapOptimized` (a hugetlb
+    /// region that grew while HVO was off): those pages keep their full vmemmap (JSON `unoptimized_memory`, omitted
+    /// when zero). Zero when `vmemmapOptimized` is false: then all of `memory` is unoptimized.
+    public let unoptimizedMemory: ByteCount
 
     /// - Parameters:
     ///   - memory: bytes of memory; a partial page counts as a whole page.
     ///   - pageSize: the page size the memory is allocated in (4K for tmpfs and anonymous memory).
     ///   - vmemmapOptimized: whether HVO was on when the huge pages were allocated.
-    public init(memory: ByteCount, pageSize: Alignment, vmemmapOptimized: Bool) {
+    ///   - unoptimizedMemory: with `vmemmapOptimized`, the part of `memory` whose pages were allocated while HVO was
+    ///     off (at most `memory`, in whole pages).
+    public init(
+        memory: ByteCount, pageSize: Alignment, vmemmapOptimized: Bool, unoptimizedMemory: ByteCount = .zero
+    ) {
         let pageBytes = pageSize.rawValue
         let pages = memory.rawValue / pageBytes + (memory.rawValue % pageBytes == 0 ? 0 : 1)
         // Cannot overflow past 2^64 - pageBytes + 1 for a caller-supplied memory below 2^64; saturate to be safe.
@@ -48,6 +56,8 @@ public struct PageMetadata: Hashable, Sendable, Codable {
         self.memory = ByteCount(overflow ? UInt64.max & ~(pageBytes - 1) : rounded)
         self.pageSize = pageSize
         self.vmemmapOptimized = vmemmapOptimized && pageSize > .page4K
+        let unoptimizedPages = min(unoptimizedMemory.rawValue / pageBytes, self.memory.rawValue / pageBytes)
+        self.unoptimizedMemory = self.vmemmapOptimized ? ByteCount(unoptimizedPages * pageBytes) : .zero
     }
 
     /// The number of `pageSize` pages in `memory`.
@@ -61,13 +71,19 @@ public struct PageMetadata: Hashable, Sendable, Codable {
         vmemmapOptimized ? min(vmemmapBytesPerPage, Self.vmemmapReserveSize) : vmemmapBytesPerPage
     }
 
-    /// The page-metadata bytes the host spends on `memory`.
-    public var bytes: ByteCount { ByteCount(pageCount * bytesPerPage) }
+    /// The pages of `memory` whose metadata HVO optimized.
+    var optimizedPageCount: UInt64 { pageCount - unoptimizedMemory.rawValue / pageSize.rawValue }
+
+    /// The page-metadata bytes the host spends on `memory` (the pages of `unoptimizedMemory` at full cost).
+    public var bytes: ByteCount {
+        ByteCount(optimizedPageCount * bytesPerPage + (pageCount - optimizedPageCount) * vmemmapBytesPerPage)
+    }
 
     /// The page-metadata bytes HVO frees for `memory` compared with plain 64 B per 4 KiB (zero without HVO).
-    public var savedBytes: ByteCount { ByteCount(pageCount * (vmemmapBytesPerPage - bytesPerPage)) }
+    public var savedBytes: ByteCount { ByteCount(optimizedPageCount * (vmemmapBytesPerPage - bytesPerPage)) }
 
-    /// The page-metadata bytes the host would spend on one TiB of memory in the same pages.
+    /// The page-metadata bytes the host would spend on one TiB of memory in the same pages, allocated as
+    /// `vmemmapOptimized` says.
     public var bytesPerTebibyte: ByteCount {
         ByteCount(Self.tebibyte / pageSize.rawValue * bytesPerPage)
     }
@@ -77,16 +93,18 @@ public struct PageMetadata: Hashable, Sendable, Codable {
         case pageSize = "page_size"
         case vmemmapOptimized = "vmemmap_optimized"
         case bytesPerTebibyte = "bytes_per_tib"
+        case unoptimizedMemory = "unoptimized_memory"
     }
 
-    /// Decodes `memory`, `page_size` and `vmemmap_optimized` and recomputes the rest, so derived figures in the JSON
+    /// Decodes `memory`, `page_size`, `vmemmap_optimized` and `unoptimized_memory` and recomputes the rest, so derived figures in the JSON
     /// (`bytes`, `bytes_per_tib`) are never trusted.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
             memory: try container.decode(ByteCount.self, forKey: .memory),
             pageSize: try container.decode(Alignment.self, forKey: .pageSize),
-            vmemmapOptimized: try container.decode(Bool.self, forKey: .vmemmapOptimized)
+            vmemmapOptimized: try container.decode(Bool.self, forKey: .vmemmapOptimized),
+            unoptimizedMemory: try container.decodeIfPresent(ByteCount.self, forKey: .unoptimizedMemory) ?? .zero
         )
     }
 
@@ -99,5 +117,6 @@ public struct PageMetadata: Hashable, Sendable, Codable {
         try container.encode(vmemmapOptimized, forKey: .vmemmapOptimized)
         try container.encode(bytes, forKey: .bytes)
         try container.encode(bytesPerTebibyte, forKey: .bytesPerTebibyte)
+        if unoptimizedMemory.rawValue > 0 { try container.encode(unoptimizedMemory, forKey: .unoptimizedMemory) }
     }
 }

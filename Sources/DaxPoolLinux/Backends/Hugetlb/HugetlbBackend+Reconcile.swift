@@ -13,8 +13,10 @@ extension HugetlbBackend {
         _ = try reconcile(region, devices: devices, pendingScrubs: [], mode: .normal)
     }
 
-    /// Brings the region back after a start. After a reboot the reservation and the mount are gone: the pages are
-    /// reserved again (and recorded) and hugetlbfs is mounted again, in either mode. After a daemon restart the
+    /// Brings the region back after a start. After a reboot the reservation and the mounts are gone: the pages are
+    /// reserved again (and recorded) and hugetlbfs is mounted again, in either mode, as the state's layout says
+    /// (`RegionConfig.segments`: segment 0 at the region's path, segment `k` at `<path>/.segment<k>`, each with its
+    /// size), so that every device's file is made again in the segment that holds its extents, at the path it had. After a daemon restart the
     /// mount is still there and is reused. Then, in `.normal` mode, as `ShmBackend` does, every device's file is
     /// put under the name its state asks for and grown or created to its size, all allocated on the region's node;
     /// a file larger than its record is left as it is (a doubt); device files that no device owns go to
@@ -31,8 +33,9 @@ extension HugetlbBackend {
         let operation = "reconcile"
         let mountPoint = try checkRegion(region, operation: operation)
         let node = region.targetNode ?? Self.defaultNode
+        let layout = region.segments.isEmpty ? [region.size] : region.segments
         let mount = HugetlbMount(
-            mountPoint: mountPoint, regionID: region.id, pageSize: region.pageSize, size: region.size)
+            mountPoint: mountPoint, regionID: region.id, pageSize: region.pageSize, size: layout[0])
         let recordPath = HugetlbRegionRecord.path(mountPoint: mountPoint, region: region.id)
         let bootID = HugetlbRegionRecord.currentBootID()
         let state = try mountState(mount, operation: operation)
@@ -57,20 +60,27 @@ extension HugetlbBackend {
             if !reserved { warnUnoptimizedReservation(region, optimizedNow: optimizedNow, earlier: record) }
             let added =
                 reserved ? record?.pagesAdded ?? 0 : try pages.reserve(wanted, node: node, pageSize: region.pageSize)
+            var mounted = false
             do throws(BackendError) {
                 try mountRegion(mount, operation: operation)
+                mounted = true
+                try mountSegments(layout, from: 1, region: region, mountPoint: mountPoint, operation: operation)
                 try HugetlbRegionRecord(
                     region: region.id, node: node, pageSize: region.pageSize, pagesAdded: added,
                     vmemmapOptimized: reserved ? record?.vmemmapOptimized ?? false : optimizedNow,
-                    bootID: bootID, mountPoint: mountPoint.string
+                    bootID: bootID, mountPoint: mountPoint.string,
+                    unoptimizedPages: reserved ? record?.unoptimized(of: wanted) : (optimizedNow ? 0 : wanted)
                 ).save(recordPath)
             } catch {
+                if mounted { try? mount.unmount() }
                 if !reserved { _ = try? pages.release(added, node: node, pageSize: region.pageSize) }
                 throw error
             }
             logger.notice(
                 "mounted the region's hugetlbfs again",
-                metadata: ["path": "\(mountPoint)", "pages_added": "\(reserved ? 0 : added)"]
+                metadata: [
+                    "path": "\(mountPoint)", "pages_added": "\(reserved ? 0 : added)", "segments": "\(layout.count)",
+                ]
             )
         } else if record == nil {
             logger.warning(

@@ -48,7 +48,9 @@ extension HugetlbBackend {
     /// many pages the region holds and bring it back to the state's size (`repairResize`): a grow writes the intent,
     /// adds the pages, records them, then mounts; a shrink writes the intent, unmounts, records, notes the node's
     /// count, then gives the pages back. Whatever fails, the mounts, the node's pool and the record are put back.
-    /// - Returns: `config` with `size` set to `newSize`.
+    /// - Returns: `config` with `size` set to `newSize` and `segments` to the sizes of the region's mounts afterwards
+    ///   (empty when it is one mount): the daemon keeps them with the region, so that its allocator keeps each device
+    ///   inside one mount and a start after a reboot mounts them again as they were.
     /// - Throws: `BackendError` (`EBUSY`) naming the devices that hold what a shrink would give back; (`ENOMEM`) when
     ///   the kernel gives fewer pages than asked, saying how many; (`EINVAL`) for a size that is not a whole number of
     ///   the region's pages.
@@ -89,6 +91,8 @@ extension HugetlbBackend {
         }
         // Refused before anything changes.
         let plan = try planSegments(config, found: found, to: newSize, operation: operation)
+        let layout = Self.sizes(after: plan, found: found)
+        resized.segments = layout.count > 1 ? layout : []
 
         let oldPages = Int(config.size.rawValue / config.pageSize.rawValue)
         let newPages = Int(newSize.rawValue / config.pageSize.rawValue)
@@ -96,12 +100,16 @@ extension HugetlbBackend {
         let givenBack = min(max(0, oldPages - newPages), before.pagesAdded)
         var after = before
         after.pagesAdded = before.pagesAdded + added - givenBack
+        // HVO acts when a page is allocated: a grow's pages follow the setting now. Which pages a shrink frees is the
+        // kernel's choice, so the unoptimized ones are kept as long as the region has pages for them.
+        let optimizedNow = HugetlbVmemmapOptimization.isEnabled(sysctlPath: vmemmapSysctlPath) ?? false
+        after.unoptimizedPages = min(before.unoptimized(of: oldPages) + (optimizedNow ? 0 : added), newPages)
         // Until the new size is committed, a start undoes this resize from what the intent says (repairResize).
         let intentPath = HugetlbResizeIntent.path(mountPoint: mountPoint, region: config.id)
         var intent = HugetlbResizeIntent(
             region: config.id, fromSize: config.size.rawValue, toSize: newSize.rawValue,
             pagesAddedBefore: before.pagesAdded, pagesAddedAfter: after.pagesAdded, pagesToGiveBack: givenBack,
-            bootID: before.bootID)
+            bootID: before.bootID, unoptimizedPagesBefore: before.unoptimizedPages)
         var reserved = false
         do throws(BackendError) {
             if added > 0 { intent.nodePagesBefore = try pages.count(node: node, pageSize: config.pageSize) }
@@ -159,6 +167,20 @@ extension HugetlbBackend {
             ]
         )
         return resized
+    }
+
+    /// The sizes of the region's mounts, in order, once `plan` is carried out on the mounts `found`.
+    static func sizes(after plan: SegmentPlan, found: [HugetlbSegment]) -> [ByteCount] {
+        switch plan {
+        case .collapse(_, _, let size): return [size]
+        case .remount(let segment, let size):
+            return found.map { $0.index == segment.index ? size : $0.size }
+        case .add(_, let size): return found.map(\.size) + [size]
+        case .trim(let removed, let shrunk, let size):
+            return found.filter { kept in !removed.contains { $0.index == kept.index } }.map {
+                $0.index == shrunk?.index ? size : $0.size
+            }
+        }
     }
 
     /// Throws the error of a simulated crash when the test hook `resizeCut` asks to cut at `step`.

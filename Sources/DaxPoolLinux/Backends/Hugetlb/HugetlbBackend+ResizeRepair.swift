@@ -14,17 +14,19 @@ enum HugetlbHeldPages: Equatable {
 }
 
 extension HugetlbBackend {
-    /// Brings a region whose mounts or reservation a resize changed, without the new size being committed (the
-    /// daemon died between the backend's resize, or in the middle of it, and the journal's commit), back to the
-    /// state's size: the state is the truth. The sizes of the region's mounts (`size=` of each segment in
-    /// `/proc/self/mountinfo`) are added up and compared with `region.size`, and its last resize's intent
+    /// Brings a region whose mounts or reservation differ from its state back to the state: the state is the truth.
+    /// A resize changed them without the new size being committed (the daemon died between the backend's resize, or
+    /// in the middle of it, and the journal's commit), or some of the region's mounts are gone (unmounted by hand).
+    /// The sizes of the region's mounts (`size=` of each segment in `/proc/self/mountinfo`) are compared with the
+    /// state's layout (`RegionConfig.segments`, or one mount of `region.size`), and its last resize's intent
     /// (`HugetlbResizeIntent`, when its `fromSize` is the state's size and it matches the region's record) says how
-    /// many pages that resize added or gave back (`pagesHeld`).
+    /// many pages that resize added or gave back (`pagesHeld`). A state without segments whose mounts add up to its
+    /// size (written before the state kept them) keeps its mounts as they are.
     ///
-    /// The pages the resize gave back are reserved again first, then the mounts are brought to the state's size as a
-    /// resize would (`planSegments`: segments that hold no device file are unmounted or mounted again, a missing
-    /// part is mounted as a new segment), then the record is put back and the pages the resize added are given
-    /// back, each a note. When the mounts cannot be brought back without freeing a device's file, when the node's
+    /// The pages the resize gave back are reserved again first, then the mounts are brought to the state's layout
+    /// (`arrangement`: the mounts that match it from the start are kept, those after them, which must hold no
+    /// device file, are unmounted, and the state's other segments mounted), then the record is put back and the
+    /// pages the resize added are given back, each a note. When the mounts cannot be brought back without freeing a device's file, when the node's
     /// count does not tell whether the last write to it happened, or in `.keep` mode, nothing is touched and a doubt
     /// says what was found.
     func repairResize(
@@ -38,6 +40,10 @@ extension HugetlbBackend {
         let found = try segments(of: region, mountPoint: mountPoint, operation: operation)
         guard !found.isEmpty else { return report }
         let mounted = found.reduce(UInt64(0)) { $0 + $1.size.rawValue }
+        let layout = region.segments.isEmpty ? [region.size] : region.segments
+        let arranged =
+            found.map(\.size) == layout && found.map(\.index) == Array(found.indices)
+            || (region.segments.isEmpty && mounted == size)
         var record = try HugetlbRegionRecord.load(recordPath)
         // The pages the region holds now (`held`) and those the state's size had (`wanted`).
         var held = record?.pagesAdded ?? 0
@@ -65,26 +71,26 @@ extension HugetlbBackend {
             }
             if intent == nil { HugetlbResizeIntent.remove(intentPath) }
         }
-        guard mounted != size || held != wanted else {
+        guard !arranged || held != wanted else {
             if intent != nil { HugetlbResizeIntent.remove(intentPath) }
             return report
         }
+        let sizes = { (parts: [ByteCount]) in parts.map { String($0.rawValue) }.joined(separator: " + ") }
         let what =
-            "region \(region.id)'s hugetlbfs mounts at \(mountPoint) hold \(mounted) bytes in \(found.count) mount(s) "
-            + "while its state says \(size)\(held != wanted ? " and it holds \(held) added pages instead of \(wanted)" : "") "
-            + "(a resize that was not committed)"
+            "region \(region.id)'s hugetlbfs mounts at \(mountPoint) hold \(sizes(found.map(\.size))) bytes "
+            + "while its state says \(sizes(layout))"
+            + (held != wanted ? " and it holds \(held) added pages instead of \(wanted)" : "")
+            + (intent != nil ? " (a resize that was not committed)" : "")
         guard mode == .normal else {
             report.doubts.append("\(what): left as it is while the region is in doubt")
             return report
         }
-        var current = region
-        current.size = ByteCount(mounted)
-        var plan: SegmentPlan?
-        if mounted != size {
+        var plan: HugetlbArrangement?
+        if !arranged {
             do throws(BackendError) {
-                plan = try planSegments(current, found: found, to: region.size, operation: operation)
+                plan = try arrangement(region, found: found, to: layout, operation: operation)
             } catch {
-                report.doubts.append("\(what); its mounts cannot be brought to the state's size: \(error.message)")
+                report.doubts.append("\(what); its mounts cannot be brought to the state's: \(error.message)")
                 return report
             }
         }
@@ -99,15 +105,17 @@ extension HugetlbBackend {
         }
         if let plan {
             do throws(BackendError) {
-                try applySegments(plan, config: current, resized: region, operation: operation)
+                try arrange(plan, region: region, operation: operation)
             } catch {
                 if missing > 0 { _ = try? pages.release(missing, node: node, pageSize: region.pageSize) }
-                report.doubts.append("\(what); mounting it again at the state's size failed: \(error.message)")
+                report.doubts.append("\(what); mounting it again as the state says failed: \(error.message)")
                 return report
             }
         }
         if var put = record, put.pagesAdded != wanted {
             put.pagesAdded = wanted
+            put.unoptimizedPages =
+                intent.map(\.unoptimizedPagesBefore) ?? put.unoptimized(of: Int(size / region.pageSize.rawValue))
             try put.save(recordPath)
             record = put
         }

@@ -127,9 +127,21 @@ extension HugetlbBackend {
         return Int64(clamping: segment.size.rawValue) - usage.devices - usage.other
     }
 
-    /// The segment directory a device's file goes to: where it is already; else the first segment with a ready file
-    /// of exactly `size`; else the segment its first extent lies in, when it has room; else the first segment with
-    /// room. A device is one file, and a file lies on one mount.
+    /// The segment a device whose ranges are `extents` lies in: the one whose offsets hold all of them (the allocator
+    /// keeps a device inside one of the region's parts, `RegionConfig.segments`), or `nil` without extents or when
+    /// they lie in more than one.
+    static func segment(of extents: [Extent], in found: [HugetlbSegment]) -> HugetlbSegment? {
+        guard let first = extents.first,
+            let segment = found.first(where: { $0.offset <= first.start.rawValue && first.start.rawValue < $0.end }),
+            extents.allSatisfy({ $0.start.rawValue >= segment.offset && $0.end.rawValue <= segment.end })
+        else { return nil }
+        return segment
+    }
+
+    /// The segment directory a device's file goes to: where it is already; else the segment whose offsets hold its
+    /// extents (the allocator placed it there, within that segment's memory); without extents, the first segment
+    /// with a ready file of exactly `size`, else the first segment with room. A device is one file, and a file lies
+    /// on one mount.
     /// - Throws: `BackendError` (`ENOSPC`) when no segment has room for `size`, naming each segment's room.
     func placement(
         of device: DaxPoolCore.DeviceID, size: ByteCount, extents: [Extent], in region: RegionConfig,
@@ -141,6 +153,7 @@ extension HugetlbBackend {
         {
             return segment.directory
         }
+        if let segment = Self.segment(of: extents, in: found) { return segment.directory }
         let length = Int64(clamping: size.rawValue)
         if keepsScrubbedFiles {
             for segment in found
@@ -390,7 +403,7 @@ extension HugetlbBackend {
     }
 
     /// `reconcileFiles` in each segment, each device in the segment that holds its file (a missing file is made in
-    /// segment 0).
+    /// the segment whose offsets hold its extents, as `placement` puts it, else in segment 0).
     func reconcileSegments(
         _ region: RegionConfig, mountPoint: FilePath, devices: [(record: DeviceRecord, extents: [Extent])],
         pendingScrubs: [PendingScrub], mode: ReconcileMode
@@ -402,7 +415,10 @@ extension HugetlbBackend {
         }
         var bySegment = Array(repeating: [(record: DeviceRecord, extents: [Extent])](), count: found.count)
         for device in devices {
-            var position = 0
+            var position =
+                Self.segment(of: device.extents, in: found).flatMap { segment in
+                    found.firstIndex(of: segment)
+                } ?? 0
             for (index, segment) in found.enumerated()
             where try FileBackedDevices(directory: segment.directory, logger: logger).existingFile(
                 of: device.record.id, operation: "reconcile") != nil

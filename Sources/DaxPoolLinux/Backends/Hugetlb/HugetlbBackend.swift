@@ -163,7 +163,8 @@ public struct HugetlbBackend: PooledFileBackend, VmemmapOptimizingBackend {
             try ownership?.claim(mountPoint, for: request, operation: operation)
             let record = HugetlbRegionRecord(
                 region: request.id, node: node, pageSize: request.pageSize, pagesAdded: added,
-                vmemmapOptimized: vmemmapOptimized, bootID: bootID, mountPoint: mountPoint.string
+                vmemmapOptimized: vmemmapOptimized, bootID: bootID, mountPoint: mountPoint.string,
+                unoptimizedPages: vmemmapOptimized ? 0 : wanted
             )
             try record.save(recordPath)
         } catch {
@@ -278,13 +279,22 @@ public struct HugetlbBackend: PooledFileBackend, VmemmapOptimizingBackend {
     static var minimumKeptSize: Int64 { 0 }
 
     /// The page metadata the host spends on the region's memory: whether HVO applies comes from the region's
-    /// record (HVO acts when pages are allocated), else from the current setting.
+    /// record (HVO acts when pages are allocated), else from the current setting. Pages a grow reserved while HVO
+    /// was off count at full cost (`HugetlbRegionRecord.unoptimizedPages`); a region whose pages were all reserved
+    /// with HVO off is unoptimized.
     public func pageMetadata(for region: RegionConfig) -> PageMetadata {
         let mountPoint = FilePath(region.path).lexicallyNormalized()
-        let record = try? HugetlbRegionRecord.load(HugetlbRegionRecord.path(mountPoint: mountPoint, region: region.id))
-        let optimized =
-            record.flatMap { $0 }.map(\.vmemmapOptimized)
-            ?? HugetlbVmemmapOptimization.isEnabled(sysctlPath: vmemmapSysctlPath) ?? false
-        return PageMetadata(memory: region.size, pageSize: region.pageSize, vmemmapOptimized: optimized)
+        let record =
+            (try? HugetlbRegionRecord.load(HugetlbRegionRecord.path(mountPoint: mountPoint, region: region.id)))
+            .flatMap { $0 }
+        let pages = Int(region.size.rawValue / region.pageSize.rawValue)
+        guard let record else {
+            let optimized = HugetlbVmemmapOptimization.isEnabled(sysctlPath: vmemmapSysctlPath) ?? false
+            return PageMetadata(memory: region.size, pageSize: region.pageSize, vmemmapOptimized: optimized)
+        }
+        let unoptimized = record.unoptimized(of: pages)
+        return PageMetadata(
+            memory: region.size, pageSize: region.pageSize, vmemmapOptimized: unoptimized < pages,
+            unoptimizedMemory: ByteCount(UInt64(unoptimized) * region.pageSize.rawValue))
     }
 }

@@ -27,6 +27,11 @@ public struct HugetlbRegionRecord: Hashable, Sendable, Codable {
     /// Whether HVO (`/proc/sys/vm/hugetlb_optimize_vmemmap`) was on when the pages were reserved: it decides the
     /// pages' metadata overhead for as long as they exist.
     public var vmemmapOptimized: Bool
+    /// JSON `unoptimized_pages`: how many of the region's pages were reserved while HVO was off (a grow reserves
+    /// its pages with the setting of its time), at most the region's pages; `nil` in records written before, whose
+    /// pages all follow `vmemmapOptimized`. A shrink cannot tell which pages the kernel frees, so it keeps as many
+    /// of these as the smaller region has pages: the region's page metadata is never under-counted.
+    public var unoptimizedPages: Int?
     /// JSON `boot_id`: `/proc/sys/kernel/random/boot_id` when the pages were reserved.
     public var bootID: String
     /// JSON `mount_point`: the hugetlbfs mount the region's files live on.
@@ -35,8 +40,9 @@ public struct HugetlbRegionRecord: Hashable, Sendable, Codable {
     /// A record with every field given.
     public init(
         region: Int, node: Int, pageSize: Alignment, pagesAdded: Int, vmemmapOptimized: Bool, bootID: String,
-        mountPoint: String
+        mountPoint: String, unoptimizedPages: Int? = nil
     ) {
+        self.unoptimizedPages = unoptimizedPages
         self.region = region
         self.node = node
         self.pageSize = pageSize
@@ -53,6 +59,13 @@ public struct HugetlbRegionRecord: Hashable, Sendable, Codable {
         case vmemmapOptimized = "vmemmap_optimized"
         case bootID = "boot_id"
         case mountPoint = "mount_point"
+        case unoptimizedPages = "unoptimized_pages"
+    }
+
+    /// The region's pages reserved while HVO was off, out of `pages`: `unoptimizedPages`, or for a record written
+    /// before it all pages or none as `vmemmapOptimized` says.
+    public func unoptimized(of pages: Int) -> Int {
+        min(unoptimizedPages ?? (vmemmapOptimized ? 0 : pages), pages)
     }
 
     /// `<mount point's parent>/region<id>.hugetlb.json`.

@@ -33,12 +33,16 @@ public struct HugetlbResizeIntent: Hashable, Sendable, Codable {
     /// plus or minus the pages) to learn exactly whether the write happened, and reports a doubt when the count is
     /// neither (another user of the pool changed it meanwhile).
     public var nodePagesBefore: Int?
+    /// JSON `unoptimized_pages_before`: `HugetlbRegionRecord.unoptimizedPages` before the resize, which undoing it
+    /// puts back (a shrink keeps fewer, as it cannot tell which pages the kernel frees).
+    public var unoptimizedPagesBefore: Int?
 
     /// An intent with every field given; `nodePagesBefore` defaults to not yet read.
     public init(
         region: Int, fromSize: UInt64, toSize: UInt64, pagesAddedBefore: Int, pagesAddedAfter: Int,
-        pagesToGiveBack: Int, bootID: String, nodePagesBefore: Int? = nil
+        pagesToGiveBack: Int, bootID: String, nodePagesBefore: Int? = nil, unoptimizedPagesBefore: Int? = nil
     ) {
+        self.unoptimizedPagesBefore = unoptimizedPagesBefore
         self.region = region
         self.fromSize = fromSize
         self.toSize = toSize
@@ -58,6 +62,7 @@ public struct HugetlbResizeIntent: Hashable, Sendable, Codable {
         case pagesToGiveBack = "pages_to_give_back"
         case bootID = "boot_id"
         case nodePagesBefore = "node_pages_before"
+        case unoptimizedPagesBefore = "unoptimized_pages_before"
     }
 
     /// `<mount point's parent>/region<id>.resize.json`.
