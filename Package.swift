@@ -31,12 +31,19 @@ let targets: [Target] = [
         swiftSettings: strictSettings
     ),
     // A small blocking HTTP/1.1 client over a Unix socket, used by the CLI, the tests and benchmarks.
-    .target(name: "DaxPoolClient", dependencies: ["DaxPoolAPI", "DaxPoolCore"], swiftSettings: strictSettings),
+    .target(
+        name: "DaxPoolClient",
+        dependencies: [
+            "DaxPoolAPI", "DaxPoolCore", "DaxPoolSystem", .product(name: "SystemPackage", package: "swift-system"),
+        ],
+        swiftSettings: strictSettings
+    ),
     // The daemon: state, persistence, API routes. Takes backends as protocol values.
     .target(
         name: "DaxPoolServer",
         dependencies: [
-            "DaxPoolCore", "DaxPoolAPI", "CLinuxShims",
+            "DaxPoolCore", "DaxPoolAPI", "CLinuxShims", "DaxPoolSystem",
+            .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -60,7 +67,7 @@ let targets: [Target] = [
     // What several test targets and the benchmarks share: throwaway users for the threat model's tenants, the seeded
     // generator, daxpool's first allocator (test oracle and benchmark baseline).
     .target(
-        name: "DaxPoolTestSupport", dependencies: ["DaxPoolCore"], path: "Tests/DaxPoolTestSupport",
+        name: "DaxPoolTestSupport", dependencies: ["DaxPoolCore", "DaxPoolSystem"], path: "Tests/DaxPoolTestSupport",
         swiftSettings: strictSettings),
     .testTarget(
         name: "DaxPoolCoreTests",

@@ -1,3 +1,6 @@
+import DaxPoolSystem
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,7 +19,7 @@ public final class UnixHTTPClient {
     }
 
     deinit {
-        if descriptor >= 0 { close(descriptor) }
+        if descriptor >= 0 { try? Syscall.close(descriptor) }
     }
 
     /// A response: status code and body bytes.
@@ -124,34 +127,23 @@ public final class UnixHTTPClient {
     }
 
     private func connectSocket() throws(ClientError) {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw .connect(path: socketPath, errno: errno) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let pathBytes = Array(socketPath.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard pathBytes.count < capacity else {
-            close(fd)
-            throw .connect(path: socketPath, errno: ENAMETOOLONG)
+        let fd: CInt
+        do throws(Errno) {
+            fd = try Syscall.unixSocket(.stream)
+        } catch {
+            throw .connect(path: socketPath, errno: error.rawValue)
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in pathBytes.enumerated() { raw[index] = byte }
-        }
-        let result = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard result == 0 else {
-            let code = errno
-            close(fd)
-            throw .connect(path: socketPath, errno: code)
+        do throws(Errno) {
+            try Syscall.connect(fd, toUnixPath: socketPath)
+        } catch {
+            try? Syscall.close(fd)
+            throw .connect(path: socketPath, errno: error.rawValue)
         }
         descriptor = fd
     }
 
     private func disconnect() {
-        if descriptor >= 0 { close(descriptor) }
+        if descriptor >= 0 { try? Syscall.close(descriptor) }
         descriptor = -1
         buffer.removeAll()
     }
@@ -160,13 +152,14 @@ public final class UnixHTTPClient {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { raw in
-                Glibc.send(descriptor, raw.baseAddress.map { $0 + offset }, bytes.count - offset, Int32(MSG_NOSIGNAL))
+                Result { () throws(Errno) in
+                    try Syscall.send(descriptor, UnsafeRawBufferPointer(rebasing: raw[offset...]), flags: .noSignal)
+                }
             }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw .io("write", errno: errno)
+            switch written {
+            case .success(let count): offset += count
+            case .failure(let error): throw .io("write", errno: error.rawValue)
             }
-            offset += written
         }
     }
 
@@ -175,10 +168,13 @@ public final class UnixHTTPClient {
     private func fill() throws(ClientError) {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .io("read", errno: errno)
+            let received = chunk.withUnsafeMutableBytes { raw in
+                Result { () throws(Errno) in try Syscall.receive(descriptor, into: raw) }
+            }
+            let count: Int
+            switch received {
+            case .success(let value): count = value
+            case .failure(let error): throw .io("read", errno: error.rawValue)
             }
             if count == 0 { throw .malformed("connection closed") }
             buffer += chunk[0..<count]

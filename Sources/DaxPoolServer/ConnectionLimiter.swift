@@ -1,12 +1,14 @@
 // Linux only: reads RLIMIT_NOFILE, /proc/self/fd and SO_PEERCRED.
 import CLinuxShims
 import DaxPoolAPI
+import DaxPoolSystem
 import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTPTypes
 import Synchronization
+import SystemPackage
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -201,14 +203,8 @@ final class ConnectionLedger: Sendable {
 
     /// How many descriptors this process has open (entries of `/proc/self/fd`, less the one reading it).
     static func openDescriptorCount() -> Int {
-        guard let directory = opendir("/proc/self/fd") else { return 0 }
-        defer { closedir(directory) }
-        var count = 0
-        while let entry = readdir(directory) {
-            let isDot = withUnsafeBytes(of: entry.pointee.d_name) { $0.first == UInt8(ascii: ".") }
-            if !isDot { count += 1 }
-        }
-        return max(0, count - 1)
+        guard let names = try? Syscall.directoryEntries(FilePath("/proc/self/fd")) else { return 0 }
+        return max(0, names.count - 1)
     }
 }
 

@@ -1,6 +1,8 @@
 import CLinuxShims
+import DaxPoolSystem
 import Hummingbird
 import NIOCore
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -68,17 +70,9 @@ struct CallerMiddleware: RouterMiddleware {
 enum ProcessStatus {
     /// The `Groups:` line of `/proc/PID/status`; empty when the file cannot be read.
     static func supplementaryGroups(of pid: Int32) -> [UInt32] {
-        let descriptor = open("/proc/\(pid)/status", O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return [] }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while bytes.count < 1 << 16 {
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { break }
-            bytes += buffer[0..<count]
-        }
+        guard let file = try? OwnedDescriptor.open(FilePath("/proc/\(pid)/status"), .readOnly),
+            let bytes = try? Syscall.readAll(file.descriptor.rawValue)
+        else { return [] }
         let text = String(decoding: bytes, as: UTF8.self)
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Groups:") }) else { return [] }
         return line.dropFirst("Groups:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap {

@@ -1,7 +1,9 @@
 import DaxPoolAPI
 import DaxPoolCore
+import DaxPoolSystem
 import Logging
 import Synchronization
+import SystemPackage
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -32,7 +34,10 @@ public final class LiveUpdateState: Sendable {
 
     /// `/proc/cmdline`, or an empty line.
     public static let procCommandLine: @Sendable () -> String = {
-        (try? String(contentsOfFile: "/proc/cmdline", encoding: .utf8)) ?? ""
+        guard let file = try? OwnedDescriptor.open(FilePath("/proc/cmdline"), .readOnly),
+            let bytes = try? Syscall.readAll(file.descriptor.rawValue)
+        else { return "" }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     var directory: String { stateDirectory + "/live-update" }

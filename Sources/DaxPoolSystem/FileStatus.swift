@@ -13,6 +13,8 @@ public struct FileStatus: Hashable, Sendable {
     public var isRegularFile: Bool
     /// Whether `st_mode` says directory (`S_ISDIR`).
     public var isDirectory: Bool
+    /// Whether `st_mode` says socket (`S_ISSOCK`).
+    public var isSocket: Bool
     /// `st_nlink`: how many names the file has.
     public var linkCount: UInt64
     /// `st_uid` and `st_gid`: who owns the file.
@@ -31,6 +33,7 @@ public struct FileStatus: Hashable, Sendable {
         permissions = UInt32(info.st_mode) & 0o7777
         isRegularFile = info.st_mode & S_IFMT == S_IFREG
         isDirectory = info.st_mode & S_IFMT == S_IFDIR
+        isSocket = info.st_mode & S_IFMT == S_IFSOCK
         linkCount = UInt64(info.st_nlink)
         ownerUID = info.st_uid
         ownerGID = info.st_gid

@@ -1,5 +1,6 @@
 import DaxPoolAPI
 import DaxPoolCore
+import DaxPoolSystem
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -40,12 +41,12 @@ enum Output {
 /// Writes to standard error without Foundation's FileHandle.
 enum FileHandleStandardError {
     static func write(_ text: String) {
-        var bytes = Array(text.utf8)
-        bytes.withUnsafeMutableBytes { raw in
+        let bytes = Array(text.utf8)
+        bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let written = Glibc.write(2, raw.baseAddress.map { $0 + offset }, raw.count - offset)
-                if written <= 0 { break }
+                let rest = UnsafeRawBufferPointer(rebasing: raw[offset...])
+                guard let written = try? Syscall.write(2, from: rest), written > 0 else { break }
                 offset += written
             }
         }

@@ -11,19 +11,17 @@ import Glibc
 enum SocketPath {
     /// Removes a leftover socket at `path` (the caller holds the instance lock, so no live daemon owns it).
     static func clearStale(_ path: String) throws {
-        var status = stat()
-        guard lstat(path, &status) == 0 else { return }
-        guard status.st_mode & S_IFMT == S_IFSOCK else {
+        guard let status = try? Syscall.linkStatusIfPresent(FilePath(path)) else { return }
+        guard status.isSocket else {
             throw ErrorBody(
                 code: .badPath,
                 message: "\(path) exists and is not a socket: remove it or choose another --socket"
             )
         }
-        guard unlink(path) == 0 else {
-            throw ErrorBody(
-                code: .badPath,
-                message: "cannot remove the stale socket \(path): \(String(cString: strerror(errno)))"
-            )
+        do throws(Errno) {
+            try Syscall.unlink(FilePath(path))
+        } catch {
+            throw ErrorBody(code: .badPath, message: "cannot remove the stale socket \(path): \(error)")
         }
     }
 }
@@ -33,23 +31,32 @@ extension SocketPath {
     /// With a group, the socket's directory gets the group and search permission too (0710), so that members
     /// can reach the socket; its other directories must already let them through.
     static func setAccess(_ path: String, mode: UInt32, group: UInt32?) throws {
-        func fail(_ what: String) -> ErrorBody {
-            ErrorBody(code: .badPath, message: "cannot \(what): \(String(cString: strerror(errno)))")
+        func attempt(_ what: String, _ body: () throws(Errno) -> Void) throws(ErrorBody) {
+            do throws(Errno) {
+                try body()
+            } catch {
+                throw ErrorBody(code: .badPath, message: "cannot \(what): \(error)")
+            }
         }
         if let group {
-            guard chown(path, uid_t.max, group) == 0 else { throw fail("give the socket \(path) group \(group)") }
+            try attempt("give the socket \(path) group \(group)") { () throws(Errno) in
+                try Syscall.changeOwner(FilePath(path), uid: nil, gid: group)
+            }
             if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
-                let directory = String(path[..<slash])
-                var status = stat()
-                guard stat(directory, &status) == 0 else { throw fail("read \(directory)") }
-                if status.st_uid == getuid(), status.st_mode & 0o077 == 0 {
-                    guard chown(directory, uid_t.max, group) == 0, chmod(directory, 0o710) == 0 else {
-                        throw fail("let group \(group) through the socket directory \(directory)")
+                let directory = FilePath(String(path[..<slash]))
+                var status: FileStatus?
+                try attempt("read \(directory)") { () throws(Errno) in status = try Syscall.status(directory) }
+                if let status, status.ownerUID == getuid(), status.permissions & 0o077 == 0 {
+                    try attempt("let group \(group) through the socket directory \(directory)") { () throws(Errno) in
+                        try Syscall.changeOwner(directory, uid: nil, gid: group)
+                        try Syscall.changeMode(directory, 0o710)
                     }
                 }
             }
         }
-        guard chmod(path, mode_t(mode)) == 0 else { throw fail("set the mode of the socket \(path)") }
+        try attempt("set the mode of the socket \(path)") { () throws(Errno) in
+            try Syscall.changeMode(FilePath(path), mode_t(mode))
+        }
     }
 }
 

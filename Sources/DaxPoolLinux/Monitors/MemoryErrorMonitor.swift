@@ -1,5 +1,6 @@
 import CLinuxShims
 import DaxPoolCore
+import DaxPoolSystem
 import Dispatch
 import Glibc
 import Synchronization
@@ -32,19 +33,19 @@ public final class MemoryErrorMonitor: Sendable {
 
     /// Installs the handler (once per process) and asks for early notification when `earlyKill` is set.
     public init(earlyKill: Bool = true) throws(BackendError) {
-        var descriptors: [Int32] = [-1, -1]
-        guard pipe(&descriptors) == 0 else {
-            throw BackendError("pipe2", "", Errno(rawValue: errno), "cannot create the memory-error pipe")
+        let ends: (read: CInt, write: CInt)
+        do throws(Errno) {
+            ends = try Syscall.pipe(options: .closeOnExec)
+        } catch {
+            throw BackendError("pipe2", "", error, "cannot create the memory-error pipe")
         }
-        readDescriptor = descriptors[0]
-        writeDescriptor = descriptors[1]
-        _ = fcntl(readDescriptor, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(writeDescriptor, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(writeDescriptor, F_SETFL, O_NONBLOCK)
+        readDescriptor = ends.read
+        writeDescriptor = ends.write
+        try? Syscall.setNonBlocking(writeDescriptor)
         guard cshim_memory_errors_install(writeDescriptor, earlyKill ? 1 : 0) == 0 else {
             let code = errno
-            close(readDescriptor)
-            close(writeDescriptor)
+            try? Syscall.close(readDescriptor)
+            try? Syscall.close(writeDescriptor)
             throw BackendError(
                 "sigaction/prctl(PR_MCE_KILL)", "", Errno(rawValue: code),
                 "cannot install the SIGBUS handler for memory errors: \(String(cString: strerror(code)))"
@@ -53,8 +54,8 @@ public final class MemoryErrorMonitor: Sendable {
     }
 
     deinit {
-        close(readDescriptor)
-        close(writeDescriptor)
+        try? Syscall.close(readDescriptor)
+        try? Syscall.close(writeDescriptor)
     }
 
     /// The oldest queued report, if any (non-blocking).
@@ -71,8 +72,8 @@ public final class MemoryErrorMonitor: Sendable {
         DispatchQueue(label: "daxpool.memory-errors").async {
             var byte: UInt8 = 0
             while !self.stopped.load(ordering: .relaxed) {
-                let count = read(descriptor, &byte, 1)
-                if count < 0 && errno == EINTR { continue }
+                // The funnel retries the read when a signal (a memory error's own) interrupts it.
+                let count = (try? withUnsafeMutableBytes(of: &byte) { try Syscall.read(descriptor, into: $0) }) ?? -1
                 if count <= 0 { break }
                 while let report = self.next() { onError(report) }
             }
@@ -82,8 +83,8 @@ public final class MemoryErrorMonitor: Sendable {
     /// Stops the draining thread.
     public func stop() {
         stopped.store(true, ordering: .relaxed)
-        var byte: UInt8 = 0
-        _ = write(writeDescriptor, &byte, 1)
+        let byte: UInt8 = 0
+        _ = try? withUnsafeBytes(of: byte) { try Syscall.write(writeDescriptor, from: $0) }
     }
 
     /// Zeroes memory with a guard: a synchronous `SIGBUS` inside the range ends the zeroing and comes back
