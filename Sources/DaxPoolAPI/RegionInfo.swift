@@ -50,6 +50,10 @@ public struct RegionInfo: Hashable, Sendable, Codable {
     /// The free gaps of the region in address order (region offsets), what `daxpool map` draws as free; absent
     /// from daemons older than the field.
     public var freeExtents: [FreeExtent]?
+    /// JSON `segments`: the sizes of the parts the region's memory is in, in offset order, when there is more than
+    /// one (a hugetlb region that grew while devices held its memory: one hugetlbfs mount each); a device lies in
+    /// one part, so the largest device that fits is the most free memory of one part. Omitted for one part.
+    public var segments: [UInt64]?
 
     /// A region as listed; `badblock_count` is the number of `badblocks`, and `state` and `remedy` follow from
     /// `degradedReasons` (present means degraded).
@@ -71,8 +75,10 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         pendingScrubSize: UInt64? = nil,
         degradedReasons: [String]? = nil,
         lostFound: [LostFileInfo]? = nil,
-        freeExtents: [FreeExtent]? = nil
+        freeExtents: [FreeExtent]? = nil,
+        segments: [UInt64]? = nil
     ) {
+        self.segments = segments
         self.id = id
         self.path = path
         self.size = size
@@ -110,6 +116,7 @@ public struct RegionInfo: Hashable, Sendable, Codable {
         case degradedReasons = "degraded_reasons"
         case lostFound = "lost_found"
         case freeExtents = "free_extents"
+        case segments
     }
 }
 

@@ -283,7 +283,8 @@ public actor PoolService {
             lostFound: lostFiles(region.config),
             freeExtents: region.allocator.freeExtents.map {
                 FreeExtent(offset: $0.start.rawValue, length: $0.length.rawValue)
-            }
+            },
+            segments: region.config.segments.isEmpty ? nil : region.config.segments.map(\.rawValue)
         )
     }
 
