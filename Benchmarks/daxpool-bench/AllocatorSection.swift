@@ -120,7 +120,7 @@ enum MemoryLatency {
         let lines = megabytes << 20 / 64
         var next = [Int](repeating: 0, count: lines * 8)
         var order = Array(0..<lines)
-        var generator = SplitMix(state: 42)
+        var generator = SplitMix64(state: 42)
         order.shuffle(using: &generator)
         for index in 0..<lines { next[order[index] * 8] = order[(index + 1) % lines] * 8 }
         let clock = ContinuousClock()
