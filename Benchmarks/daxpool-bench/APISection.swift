@@ -76,7 +76,7 @@ enum APISection {
                     store: store,
                     shmRoot: shmRoot)
                 let regionID = try await daemon.service.createRegion(
-                    CreateRegionRequest(backend: config.backend, size: SizeValue("1G"))
+                    CreateRegionRequest(backend: config.backend, size: ByteCount.gibibytes(1))
                 ).id
                 let samples = await onThread {
                     roundTrips(socket: socket, iterations: iterations) { createDestroy($0, region: regionID, tag: $1) }

@@ -54,7 +54,7 @@ enum DeviceReadySection {
                 backends: [ShmBackend(logger: quietLogger, keepsScrubbedFiles: false)],
                 store: LabelStateStore(directory: directory.path + "/shm-state"), shmRoot: shmRoot)
             _ = try await daemon.service.createRegion(
-                CreateRegionRequest(backend: .shm, size: SizeValue(bytes: UInt64(deviceBytes) * 2)))
+                CreateRegionRequest(backend: .shm, size: ByteCount(UInt64(deviceBytes) * 2)))
             var samples = Samples()
             var creates = Samples()
             for _ in 0..<repetitions {
@@ -126,8 +126,8 @@ enum DeviceReadySection {
         do {
             let region = try await daemon.service.createRegion(
                 CreateRegionRequest(
-                    backend: .hugetlb, size: SizeValue(bytes: UInt64(deviceBytes)), path: directory + "/mnt/region",
-                    pageSize: "2M", hvo: "off"))
+                    backend: .hugetlb, size: ByteCount(UInt64(deviceBytes)), path: directory + "/mnt/region",
+                    pageSize: .page2M, hvo: "off"))
             regionID = region.id
             var cold = Samples()
             var coldCreate = Samples()
@@ -166,9 +166,9 @@ enum DeviceReadySection {
             for repetition in 0..<repetitions {
                 let filled = try await daemon.service.createRegion(
                     CreateRegionRequest(
-                        backend: .hugetlb, size: SizeValue(bytes: UInt64(deviceBytes)),
-                        path: directory + "/mnt/filled\(repetition)", pageSize: "2M",
-                        pool: [SizeValue(bytes: UInt64(deviceBytes))], hvo: "off"))
+                        backend: .hugetlb, size: ByteCount(UInt64(deviceBytes)),
+                        path: directory + "/mnt/filled\(repetition)", pageSize: .page2M,
+                        pool: [ByteCount(UInt64(deviceBytes))], hvo: "off"))
                 regionID = filled.id
                 let clock = ContinuousClock()
                 let fillStart = clock.now
@@ -273,7 +273,7 @@ enum DeviceReadySection {
         let start = clock.now
         let device: DeviceInfo
         do {
-            device = try client.createDevice(CreateDeviceRequest(region: region, size: SizeValue(bytes: UInt64(bytes))))
+            device = try client.createDevice(CreateDeviceRequest(region: region, size: ByteCount(UInt64(bytes))))
         } catch { return .failure(BenchError("create: \(error.message)")) }
         let created = (clock.now - start).nanoseconds
         guard let path = device.path else { return .failure(BenchError("device \(device.chardev) has no path")) }

@@ -1,14 +1,17 @@
+public import DaxPoolCore
+
 /// `POST /v1/lend`: make a device from free memory of a devdax region and give it to the host as System RAM.
 public struct LendRequest: Hashable, Sendable, Codable {
     /// JSON `region`: the id of the devdax region whose free memory is lent.
     public var region: Int
-    /// A whole number of memory blocks (`/sys/devices/system/memory/block_size_bytes`).
-    public var size: SizeValue
-    /// JSON `name`: the new device's name; absent for none.
-    public var name: String?
+    /// JSON `size`: a whole number of memory blocks (`/sys/devices/system/memory/block_size_bytes`), as bytes or a
+    /// size string.
+    public var size: ByteCount
+    /// JSON `name`: the new device's name (checked with every rule of `DeviceName(validating:)`); absent for none.
+    public var name: DeviceName?
 
     /// A request to lend `size` bytes of region `region` as a new device named `name`.
-    public init(region: Int, size: SizeValue, name: String? = nil) {
+    public init(region: Int, size: ByteCount, name: DeviceName? = nil) {
         self.region = region
         self.size = size
         self.name = name
@@ -16,6 +19,15 @@ public struct LendRequest: Hashable, Sendable, Codable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case region, size, name
+    }
+
+    /// Decodes a body, checking the size and the name as it goes.
+    /// - Throws: `DecodingError` naming the field and what to write for a value of the wrong form.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        region = try container.decode(Int.self, forKey: .region)
+        size = try container.decodeSize(forKey: .size)
+        name = try container.decodeDeviceNameIfPresent(forKey: .name)
     }
 }
 
@@ -28,18 +40,19 @@ extension LendRequest: KeyedRequestBody {
 /// of region `region`'s lent devices.
 public struct ReclaimRequest: Hashable, Sendable, Codable {
     /// JSON `device`: the lent device to take back, `daxR.N` or its name; absent when reclaiming by `region`/`size`.
-    public var device: String?
+    public var device: DeviceReference?
     /// JSON `region`: the region whose lent devices are taken back, with `size`; absent when naming a `device`.
     public var region: Int?
     /// JSON `size`: at least how many bytes of the region's lent memory to take back (a size string or integer).
-    public var size: SizeValue?
+    public var size: ByteCount?
     /// How long the kernel may take to offline the memory (milliseconds, default 60,000); past it the device stays
     /// lent and the answer says how far the offline came.
     public var timeLimitMilliseconds: UInt64?
 
     /// A reclaim of `device`, or of `size` bytes of `region`; the time limit defaults to the daemon's (60 s).
-    public init(device: String? = nil, region: Int? = nil, size: SizeValue? = nil, timeLimitMilliseconds: UInt64? = nil)
-    {
+    public init(
+        device: DeviceReference? = nil, region: Int? = nil, size: ByteCount? = nil, timeLimitMilliseconds: UInt64? = nil
+    ) {
         self.device = device
         self.region = region
         self.size = size
@@ -49,6 +62,16 @@ public struct ReclaimRequest: Hashable, Sendable, Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case device, region, size
         case timeLimitMilliseconds = "time_limit_ms"
+    }
+
+    /// Decodes a body, checking the device and the size as it goes.
+    /// - Throws: `DecodingError` naming the field and what to write for a value of the wrong form.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        device = try container.decodeIfPresent(DeviceReference.self, forKey: .device)
+        region = try container.decodeIfPresent(Int.self, forKey: .region)
+        size = try container.decodeSizeIfPresent(forKey: .size)
+        timeLimitMilliseconds = try container.decodeIfPresent(UInt64.self, forKey: .timeLimitMilliseconds)
     }
 }
 

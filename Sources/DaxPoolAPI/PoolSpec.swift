@@ -1,4 +1,4 @@
-import DaxPoolCore
+public import DaxPoolCore
 
 /// The pool sizes the CLI takes: a comma-separated list of `SIZE` or `SIZExCOUNT` (`"2Gx4,8G"`: four 2 GiB files
 /// and one 8 GiB file). A count needs a size with a unit suffix, so that a hex size such as `0x200000` stays one.
@@ -12,9 +12,9 @@ public enum PoolSpec {
     /// The sizes `text` names, one entry per file, in the order given; `""` names none.
     /// - Throws: `ParseError` for an empty item, a bad size or count, or more than
     ///   `RegionConfig.maximumPoolFiles` files.
-    public static func parse(_ text: String) throws(ParseError) -> [SizeValue] {
+    public static func parse(_ text: String) throws(ParseError) -> [ByteCount] {
         guard !text.isEmpty else { return [] }
-        var sizes: [SizeValue] = []
+        var sizes: [ByteCount] = []
         for item in text.split(separator: ",", omittingEmptySubsequences: false) {
             var sizeText = Substring(item)
             var count = 1
@@ -38,7 +38,7 @@ public enum PoolSpec {
                         description:
                             "'\(text)' names more than the \(RegionConfig.maximumPoolFiles) files a pool may keep")
                 }
-                sizes += Array(repeating: SizeValue(bytes: size.rawValue), count: count)
+                sizes += Array(repeating: size, count: count)
             } catch let error as ParseError {
                 throw error
             } catch {

@@ -50,26 +50,11 @@ extension PoolService {
             try policy.requireAdministrator(caller, to: "create a device for uid \(owner)")
         }
         let owner = request.owner ?? caller.uid
-        let size = try request.size.map { try parseSize($0, field: "size") }
-        let align = try request.align.map { try parseAlignment($0) }
-        var name: DeviceName?
-        if let text = request.name {
-            do { name = try DeviceName(validating: text) } catch { throw PoolError.invalidRequest(error.description) }
-        }
-        let uuid: LabelUUID
-        if let text = request.uuid {
-            guard let parsed = LabelUUID(text) else {
-                throw PoolError.invalidRequest("uuid '\(text)' is not a UUID: use the 8-4-4-4-12 hex form")
-            }
-            guard !parsed.isZero else {
-                throw PoolError.invalidRequest(
-                    "uuid \(parsed) is the all-zero uuid, which namespace labels reserve for \"no namespace\": "
-                        + "give another uuid, or omit uuid for a random one")
-            }
-            uuid = parsed
-        } else {
-            uuid = LabelUUID.random(using: &generator)
-        }
+        let size = request.size
+        let align = request.align
+        let name = request.name
+        // The request's uuid was checked as it was decoded (8-4-4-4-12 hex, not all zero).
+        let uuid = request.uuid ?? LabelUUID.random(using: &generator)
         // Mappings from `list -M` carry physical addresses for devdax: validate them, choose the region by their
         // total, then turn them into region offsets with that region's base.
         let requestedLayout = try request.mappings.map { try Self.layout(from: $0) }
@@ -83,7 +68,10 @@ extension PoolService {
             size: size ?? ByteCount(requestedLayout?.reduce(0) { $0 + $1.length.rawValue } ?? 0)
         )
         let target = try model.region(targetID)
-        let layout = try requestedLayout.map { try Self.offsets($0, base: target.config.base ?? 0) }
+        let layout = try requestedLayout.map {
+            try Self.offsets(
+                $0, base: target.config.base ?? 0, claimed: Self.ordered(request.mappings ?? []).map(\.offset))
+        }
         let backend = try backendFor(target.config.backend)
         let instance = try backend.claimDeviceInstance(in: target.config, proposed: target.nextInstance)
         var next = model
@@ -152,8 +140,8 @@ extension PoolService {
     public func reconfigureDevice(_ name: String, _ request: ReconfigureDeviceRequest, by caller: Caller = .daemon)
         async throws -> DeviceInfo
     {
-        let size = try request.size.map { try parseSize($0, field: "size") }
-        let align = try request.align.map { try parseAlignment($0) }
+        let size = request.size
+        let align = request.align
         let old = try authorizedDevice(name, caller, to: "reconfigure")
         let oldRegion = try model.region(old.id.region)
         let oldSize = oldRegion.allocator.size(of: old.id.instance)

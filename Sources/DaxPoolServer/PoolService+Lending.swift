@@ -39,11 +39,8 @@ extension PoolService {
     /// a crash leaves it lent again at the next start, never half-recorded.
     public func lend(_ request: LendRequest, by caller: Caller = .daemon) async throws -> DeviceInfo {
         try policy.requireAdministrator(caller, to: "lend memory to the host")
-        let size = try parseSize(request.size, field: "size")
-        var name: DeviceName?
-        if let text = request.name {
-            do { name = try DeviceName(validating: text) } catch { throw PoolError.invalidRequest(error.description) }
-        }
+        let size = request.size
+        let name = request.name
         let region = try model.region(request.region)
         try region.requireSound(to: "lend memory")
         let backend = try backendFor(region.config.backend)
@@ -91,12 +88,11 @@ extension PoolService {
             ?? lending.timeLimit
         let devices: [DeviceID]
         switch (request.device, request.region, request.size) {
-        case (let name?, nil, nil):
-            let record = try model.resolveDevice(name)
+        case (let reference?, nil, nil):
+            let record = try model.resolveDevice(reference.text)
             try requireLent(record)
             devices = [record.id]
-        case (nil, let regionID?, let sizeValue?):
-            let size = try parseSize(sizeValue, field: "size")
+        case (nil, let regionID?, let size?):
             _ = try model.region(regionID)
             let lent = model.lentDevices(in: regionID).filter { !lending.busy.contains($0.id) }
             guard let chosen = LendPlan.reclaimChoice(lent: lent, needed: size) else {

@@ -29,51 +29,61 @@ extension PoolService {
         let size = model.extents(of: device).reduce(0) { $0 + $1.length.rawValue }
         let length = min(granule.rawValue, size > start ? size - start : 0)
         return try await recordMemoryError(
-            InjectErrorRequest(
-                device: device.description,
-                offset: SizeValue(bytes: start),
-                length: SizeValue(bytes: max(length, 1)),
-                granule: SizeValue(bytes: granule.rawValue)
-            ),
-            source: source
-        )
+            device: device, offset: ByteCount(start), length: ByteCount(max(length, 1)), granule: granule,
+            source: source)
     }
 
-    /// Records a memory error (from the API, a SIGBUS or kernel badblocks): attributes it, quarantines it,
-    /// persists it, and tells every connected event client.
+    /// Records a memory error from the API (administrators only), by device offset or region offset, as the typed
+    /// `recordMemoryError(device:offset:length:granule:source:)` and `recordMemoryError(region:offset:...)` do.
     public func recordMemoryError(_ request: InjectErrorRequest, source: String = "api", by caller: Caller = .daemon)
         async throws -> [MemoryErrorEvent]
     {
         try policy.requireAdministrator(caller, to: "report memory errors")
-        let length = try parseSize(request.length, field: "length")
-        let granule = try request.granule.map { try parseAlignment($0) } ?? .page4K
-        let regionID: Int
-        let offset: RegionOffset
-        if let deviceName = request.device {
+        let granule = request.granule ?? .page4K
+        if let reference = request.device {
             guard request.region == nil, request.regionOffset == nil else {
                 throw PoolError.invalidRequest("give either device and offset, or region and region_offset")
             }
-            let record = try model.resolveDevice(deviceName)
-            let deviceOffset = try request.offset.map { try parseSize($0, field: "offset") } ?? .zero
-            guard let regionOffset = Self.regionOffset(of: deviceOffset, in: model.extents(of: record.id)) else {
-                throw PoolError.invalidRequest(
-                    "offset \(deviceOffset) is past the end of \(record.id) (size \(model.extents(of: record.id).reduce(0) { $0 + $1.length.rawValue }) bytes)"
-                )
-            }
-            guard length.rawValue <= Self.bytes(after: deviceOffset, in: model.extents(of: record.id)) else {
-                throw PoolError.invalidRequest("offset + length runs past the end of \(record.id)")
-            }
-            regionID = record.id.region
-            offset = regionOffset
-        } else if let region = request.region, let regionOffsetValue = request.regionOffset {
+            let record = try model.resolveDevice(reference.text)
+            return try await recordMemoryError(
+                device: record.id, offset: request.offset ?? .zero, length: request.length, granule: granule,
+                source: source)
+        } else if let region = request.region, let regionOffset = request.regionOffset {
             guard request.offset == nil else {
                 throw PoolError.invalidRequest("offset is a device offset: use region_offset with region")
             }
-            regionID = region
-            offset = RegionOffset(try parseSize(regionOffsetValue, field: "region_offset").rawValue)
+            return try await recordMemoryError(
+                region: region, offset: regionOffset, length: request.length, granule: granule, source: source)
         } else {
             throw PoolError.invalidRequest("give either device and offset, or region and region_offset")
         }
+    }
+
+    /// Records a memory error `length` bytes long at `deviceOffset` in device `id`, quarantined in `granule`.
+    /// - Throws: `PoolError` when the device is unknown or the range runs past its end, or the store's error.
+    func recordMemoryError(
+        device id: DeviceID, offset deviceOffset: ByteCount, length: ByteCount, granule: Alignment, source: String
+    ) async throws -> [MemoryErrorEvent] {
+        _ = try model.device(id)
+        let extents = model.extents(of: id)
+        guard let regionOffset = Self.regionOffset(of: deviceOffset, in: extents) else {
+            throw PoolError.invalidRequest(
+                "offset \(deviceOffset) is past the end of \(id) (size \(extents.reduce(0) { $0 + $1.length.rawValue }) bytes)"
+            )
+        }
+        guard length.rawValue <= Self.bytes(after: deviceOffset, in: extents) else {
+            throw PoolError.invalidRequest("offset + length runs past the end of \(id)")
+        }
+        return try await recordMemoryError(
+            region: id.region, offset: regionOffset, length: length, granule: granule, source: source)
+    }
+
+    /// Records a memory error `length` bytes long at `offset` in region `regionID`, quarantined in `granule`:
+    /// attributes it, quarantines it, persists it, and tells every connected event client.
+    /// - Throws: `PoolError` when the model refuses it (unknown region, a range outside it), or the store's error.
+    func recordMemoryError(
+        region regionID: Int, offset: RegionOffset, length: ByteCount, granule: Alignment, source: String
+    ) async throws -> [MemoryErrorEvent] {
         var next = model
         let produced = try next.recordMemoryError(
             region: regionID, offset: offset, length: length, granule: granule, source: source, time: Self.now()
@@ -104,13 +114,7 @@ extension PoolService {
         var produced: [MemoryErrorEvent] = []
         for range in KernelBadBlocks.uncovered(inside, by: region.badBlocks) {
             produced += try await recordMemoryError(
-                InjectErrorRequest(
-                    region: regionID,
-                    regionOffset: SizeValue(bytes: range.start.rawValue),
-                    length: SizeValue(bytes: range.length.rawValue)
-                ),
-                source: "badblocks"
-            )
+                region: regionID, offset: range.start, length: range.length, granule: .page4K, source: "badblocks")
         }
         return produced
     }
@@ -120,15 +124,15 @@ extension PoolService {
         -> ClearErrorsResponse
     {
         try policy.requireAdministrator(caller, to: "clear memory errors")
-        let start = try parseSize(request.regionOffset, field: "region_offset")
-        let length = try parseSize(request.length, field: "length")
+        let start = request.regionOffset
+        let length = request.length
         guard length.rawValue > 0, start.adding(length) != nil else {
             throw PoolError.invalidRequest("length must be greater than zero and the range must fit in 64 bits")
         }
         var next = model
         let cleared = try next.clearBadBlocks(
             region: request.region,
-            extent: Extent(start: RegionOffset(start.rawValue), length: length)
+            extent: Extent(start: start, length: length)
         )
         try await persist(next)
         return ClearErrorsResponse(cleared: cleared, region: try region(request.region, by: caller))

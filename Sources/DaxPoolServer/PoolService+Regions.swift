@@ -17,17 +17,30 @@ extension PoolService {
     ///   take, or the backend's or store's error (then nothing of the region stays).
     public func createRegion(_ request: CreateRegionRequest, by caller: Caller = .daemon) async throws -> RegionInfo {
         try policy.requireAdministrator(caller, to: "create regions")
-        let backend = try backendFor(request.backend)
-        guard let sizeValue = request.size ?? (request.backend == .devdax ? SizeValue(bytes: 0) : nil) else {
+        guard let size = request.size ?? (request.backend == .devdax ? .zero : nil) else {
             throw PoolError.invalidRequest("size is required for a \(request.backend) region")
         }
-        let size = try parseSize(sizeValue, field: "size")
         let hvo = try request.hvo.map { text throws(PoolError) in try VmemmapOptimizationChoice(parsing: text) }
-        if hvo != nil, request.backend != .hugetlb {
-            throw PoolError.invalidRequest("hvo is only for hugetlb regions: omit it for a \(request.backend) region")
+        return try await createRegion(
+            backend: request.backend, size: size, path: request.path, pageSize: request.pageSize, node: request.node,
+            daxRegion: request.daxRegion, pool: request.pool ?? [], hvo: hvo, visibleTo: caller)
+    }
+
+    /// Creates a region of `size` bytes (`.zero` for a devdax region: the kernel region's size), as
+    /// `createRegion(_:by:)` does for a request, with the daemon's authority (the default region at start).
+    /// - Throws: `PoolError` for a region the pool refuses, `BackendRefusal` for one the host cannot take, or the
+    ///   backend's or store's error (then nothing of the region stays).
+    func createRegion(
+        backend kind: BackendKind, size: ByteCount, path requestedPath: String? = nil,
+        pageSize requestedPageSize: Alignment? = nil, node: Int? = nil, daxRegion: Int? = nil, pool: [ByteCount] = [],
+        hvo: VmemmapOptimizationChoice? = nil, visibleTo caller: Caller = .daemon
+    ) async throws -> RegionInfo {
+        let backend = try backendFor(kind)
+        if hvo != nil, kind != .hugetlb {
+            throw PoolError.invalidRequest("hvo is only for hugetlb regions: omit it for a \(kind) region")
         }
-        if let daxRegion = request.daxRegion {
-            guard request.backend == .devdax else {
+        if let daxRegion {
+            guard kind == .devdax else {
                 throw PoolError.invalidRequest("dax_region is only for devdax regions")
             }
             guard daxRegion >= 0, daxRegion < 1 << 20 else {
@@ -38,38 +51,33 @@ extension PoolService {
             }
         }
         // A new shm, hugetlb or sim region never takes a kernel region's id (devdax adopts that one under it).
-        let id = request.daxRegion ?? (request.backend == .devdax ? model.nextRegionID : freeRegionID())
-        let pageSize: Alignment
-        if let text = request.pageSize {
-            do { pageSize = try Alignment(parsing: text) } catch { throw PoolError.invalidRequest(error.description) }
-        } else {
-            pageSize = request.backend == .hugetlb ? .page2M : .page4K
-        }
-        if let node = request.node, node < 0 || node > 4095 {
+        let id = daxRegion ?? (kind == .devdax ? model.nextRegionID : freeRegionID())
+        let pageSize = requestedPageSize ?? (kind == .hugetlb ? .page2M : .page4K)
+        if let node, node < 0 || node > 4095 {
             throw PoolError.invalidRequest("node \(node) is not a NUMA node number")
         }
         let path: String
-        if let requested = request.path {
+        if let requested = requestedPath {
             try PathRules.check(requested)
             path = requested
         } else {
-            path = settings.defaultPath(for: request.backend, region: id)
+            path = settings.defaultPath(for: kind, region: id)
         }
-        let pool = try parsePool(request.pool ?? [], backend: request.backend)
+        try checkPoolBackend(pool, backend: kind)
         var wanted = RegionConfig(
             id: id,
-            backend: request.backend,
+            backend: kind,
             size: size,
             align: .page1G,
             pageSize: pageSize,
-            targetNode: request.node,
+            targetNode: node,
             path: path
         )
         wanted.pool = pool
-        if request.backend != .devdax, let problem = wanted.poolProblem() {
+        if kind != .devdax, let problem = wanted.poolProblem() {
             throw PoolError.invalidRequest(problem)
         }
-        if request.backend != .devdax {
+        if kind != .devdax {
             var next = model
             try next.addRegion(wanted)
         }
@@ -77,7 +85,7 @@ extension PoolService {
             throw PoolError.invalidRequest("a region at \(path) is being created: wait for it, or give another path")
         }
         let config: RegionConfig
-        if request.backend == .devdax {
+        if kind == .devdax {
             config = try backend.createRegion(wanted)
         } else {
             // Mounting and reserving huge pages can take long: off this actor, with the id and the path taken.
@@ -226,7 +234,8 @@ extension PoolService {
         try policy.requireAdministrator(caller, to: "configure region pools")
         let region = try model.region(id)
         var config = region.config
-        config.pool = try parsePool(request.pool, backend: config.backend)
+        try checkPoolBackend(request.pool, backend: config.backend)
+        config.pool = request.pool
         if let problem = config.poolProblem() { throw PoolError.invalidRequest(problem) }
         var next = model
         try next.replaceConfig(config)
@@ -255,17 +264,15 @@ extension PoolService {
         return (region.config, backend)
     }
 
-    /// The pool sizes of a request: only shm and hugetlb keep a pool.
-    func parsePool(_ values: [SizeValue], backend: BackendKind) throws(PoolError) -> [ByteCount] {
-        guard values.isEmpty || backend == .shm || backend == .hugetlb else {
+    /// Refuses a pool for a backend that keeps none (only shm and hugetlb do) and one of more files than a region
+    /// may keep.
+    func checkPoolBackend(_ sizes: [ByteCount], backend: BackendKind) throws(PoolError) {
+        guard sizes.isEmpty || backend == .shm || backend == .hugetlb else {
             throw .invalidRequest("a \(backend) region keeps no pool: pool is for shm and hugetlb regions")
         }
-        guard values.count <= RegionConfig.maximumPoolFiles else {
+        guard sizes.count <= RegionConfig.maximumPoolFiles else {
             throw .invalidRequest(
-                "a pool of \(values.count) files is more than the \(RegionConfig.maximumPoolFiles) a region may keep")
+                "a pool of \(sizes.count) files is more than the \(RegionConfig.maximumPoolFiles) a region may keep")
         }
-        var sizes: [ByteCount] = []
-        for value in values { sizes.append(try parseSize(value, field: "pool")) }
-        return sizes
     }
 }

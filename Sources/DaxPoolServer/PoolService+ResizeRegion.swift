@@ -12,7 +12,7 @@ extension PoolService {
     {
         try policy.requireAdministrator(caller, to: "resize regions")
         let region = try model.region(id)
-        let size = try parseSize(request.size, field: "size")
+        let size = request.size
         if let creating = region.provisional.min() {
             throw PoolError.deviceBusy(DeviceID(region: id, instance: creating))
         }

@@ -131,8 +131,7 @@ public actor PoolService {
         if model.regions.isEmpty, !keepsState, let defaultSize = settings.defaultRegionSize, defaultSize.rawValue > 0,
             !skipsDefaultRegionForKernelRegions()
         {
-            let region = try await createRegion(
-                CreateRegionRequest(backend: .shm, size: SizeValue(bytes: defaultSize.rawValue)))
+            let region = try await createRegion(backend: .shm, size: defaultSize)
             logger.info(
                 "created the embedded default region", metadata: ["region": "\(region.id)", "path": "\(region.path)"])
         }
@@ -215,26 +214,27 @@ public actor PoolService {
         return backend
     }
 
-    func parseSize(_ value: SizeValue, field: String) throws(PoolError) -> ByteCount {
-        do { return try value.parsed() } catch { throw .invalidRequest("\(field): \(error.description)") }
-    }
-
-    func parseAlignment(_ value: SizeValue) throws(PoolError) -> Alignment {
-        do { return try Alignment(parsing: value.text) } catch { throw .invalidRequest(error.description) }
+    /// `mappings` in device order: by `page_offset` where given, else in the order sent.
+    static func ordered(_ mappings: [MappingRequest]) -> [MappingRequest] {
+        mappings.enumerated().sorted {
+            ($0.element.pageOffset ?? UInt64($0.offset)) < ($1.element.pageOffset ?? UInt64($1.offset))
+        }.map(\.element)
     }
 
     static func layout(from mappings: [MappingRequest]) throws(PoolError) -> [Extent] {
         guard !mappings.isEmpty else { throw .invalidLayout("mappings is empty") }
-        let ordered = mappings.enumerated().sorted {
-            ($0.element.pageOffset ?? UInt64($0.offset)) < ($1.element.pageOffset ?? UInt64($1.offset))
-        }
         var extents: [Extent] = []
         var expectedPageOffset: UInt64 = 0
-        for (_, mapping) in ordered {
+        for mapping in ordered(mappings) {
             guard mapping.end >= mapping.start, mapping.end < UInt64.max else {
                 throw .invalidLayout("mapping \(mapping.start)-\(mapping.end) ends before it starts")
             }
             let length = mapping.end - mapping.start + 1
+            if let size = mapping.size, size.rawValue != length {
+                throw .invalidLayout(
+                    "mapping \(mapping.start)-\(mapping.end) holds \(length) bytes, but its size says \(size.rawValue): "
+                        + "send size as list -M printed it for this range, or omit it")
+            }
             if let pageOffset = mapping.pageOffset, pageOffset != expectedPageOffset {
                 throw .invalidLayout(
                     "page_offset \(pageOffset) should be \(expectedPageOffset): mappings must be contiguous in the device"
@@ -246,16 +246,26 @@ public actor PoolService {
         return extents
     }
 
-    /// `extents` with `base` subtracted: physical addresses (devdax `list -M`) to region offsets.
-    static func offsets(_ extents: [Extent], base: UInt64) throws(PoolError) -> [Extent] {
-        guard base > 0 else { return extents }
-        return try extents.map { extent throws(PoolError) in
+    /// `extents` with `base` subtracted: physical addresses (devdax `list -M`) to region offsets. `claimed` holds
+    /// each mapping's `offset` in the same order, where the request gave one: it must be the region offset its range
+    /// stands for.
+    static func offsets(_ extents: [Extent], base: UInt64, claimed: [RegionOffset?] = []) throws(PoolError)
+        -> [Extent]
+    {
+        try extents.enumerated().map { index, extent throws(PoolError) in
             guard extent.start.rawValue >= base else {
                 throw .invalidLayout(
                     "mapping \(extent) starts below the region's first byte \(RegionOffset(base)): use the "
                         + "start/end addresses that list -M prints for this region")
             }
-            return Extent(start: RegionOffset(extent.start.rawValue - base), length: extent.length)
+            let offset = RegionOffset(extent.start.rawValue - base)
+            if index < claimed.count, let claim = claimed[index], claim != offset {
+                throw .invalidLayout(
+                    "mapping \(extent) has offset \(claim.rawValue), but in this region (first byte "
+                        + "\(RegionOffset(base))) its range starts at region offset \(offset.rawValue): send offset as "
+                        + "list -M printed it for this region, or omit it")
+            }
+            return Extent(start: offset, length: extent.length)
         }
     }
 

@@ -267,7 +267,7 @@ public struct ServeConfiguration: Sendable, Equatable {
             }
             var request = CreateRegionRequest(backend: backend)
             if let size = fields["size"] {
-                request.size = SizeValue(bytes: try size.size(at: "\(path).size").rawValue)
+                request.size = try size.size(at: "\(path).size")
             } else if backend != .devdax {
                 throw ConfigurationError("\(path) needs \"size\" for a \(backend) region")
             }
@@ -275,7 +275,7 @@ public struct ServeConfiguration: Sendable, Equatable {
             if let pageSize = fields["page_size"] {
                 let text = try pageSize.string(at: "\(path).page_size")
                 do {
-                    request.pageSize = try Alignment(parsing: text).description
+                    request.pageSize = try Alignment(parsing: text)
                 } catch {
                     throw ConfigurationError("\(path).page_size '\(text)' is not 4K, 2M or 1G")
                 }
@@ -362,7 +362,7 @@ extension ServeConfiguration {
                         "\(path) is a \(request.backend) region, but the state's region \(match.id) at its place is "
                             + "\(match.backend): change the file, or destroy region \(match.id)")
                 }
-                if let size = request.size, let bytes = try? size.parsed(), request.backend != .devdax,
+                if let bytes = request.size, request.backend != .devdax,
                     bytes.rawValue != match.size
                 {
                     logger.warning(
@@ -470,7 +470,7 @@ extension JSONValue {
     }
 
     /// A pool list: a string such as `"2Gx4,8G"` or an array of sizes.
-    func poolSizes(at key: String) throws(ConfigurationError) -> [SizeValue] {
+    func poolSizes(at key: String) throws(ConfigurationError) -> [ByteCount] {
         switch self {
         case .string(let text):
             do {
@@ -479,9 +479,9 @@ extension JSONValue {
                 throw ConfigurationError("'\(key)': \(error.description)")
             }
         case .array(let items):
-            var sizes: [SizeValue] = []
+            var sizes: [ByteCount] = []
             for (index, item) in items.enumerated() {
-                sizes.append(SizeValue(bytes: try item.size(at: "\(key)[\(index)]").rawValue))
+                sizes.append(try item.size(at: "\(key)[\(index)]"))
             }
             return sizes
         default:

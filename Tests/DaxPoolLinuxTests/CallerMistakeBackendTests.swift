@@ -92,7 +92,8 @@ struct CallerMistakeBackendTests {
         try await Self.withService(backend: HugetlbBackend()) { service in
             let refusal = try await Self.refusal(
                 service,
-                CreateRegionRequest(backend: .hugetlb, size: SizeValue("4M"), path: "\(root)/region0", node: 4000))
+                CreateRegionRequest(
+                    backend: .hugetlb, size: ByteCount.mebibytes(4), path: "\(root)/region0", node: 4000))
             #expect(refusal.reason == .invalidRequest)
             #expect(refusal.message.contains("NUMA node 4000 does not exist"), "\(refusal)")
             #expect(refusal.message.contains("--node"))

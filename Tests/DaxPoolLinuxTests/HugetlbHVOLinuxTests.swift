@@ -156,12 +156,13 @@ struct HugetlbHVOLinuxTests {
                 logger: Logger(label: "test"))
             let refused = await #expect(throws: BackendRefusal.self) {
                 try await service.createRegion(
-                    CreateRegionRequest(backend: .hugetlb, size: SizeValue("8M"), path: "\(root)/region0"))
+                    CreateRegionRequest(backend: .hugetlb, size: ByteCount.mebibytes(8), path: "\(root)/region0"))
             }
             #expect(refused?.reason == .vmemmapOptimizationOff)
             #expect(HugetlbVmemmapOptimization.isEnabled() == false, "a refusal leaves HVO off")
             let region = try await service.createRegion(
-                CreateRegionRequest(backend: .hugetlb, size: SizeValue("8M"), path: "\(root)/region0", hvo: "on"))
+                CreateRegionRequest(backend: .hugetlb, size: ByteCount.mebibytes(8), path: "\(root)/region0", hvo: "on")
+            )
             #expect(HugetlbVmemmapOptimization.isEnabled() == true, "\(setting) reads 1")
             let metadata = try #require(region.pageMetadata)
             #expect(metadata.vmemmapOptimized && metadata.bytes == .kibibytes(16), "\(metadata)")

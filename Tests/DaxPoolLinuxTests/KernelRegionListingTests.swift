@@ -42,7 +42,7 @@ struct KernelRegionListingTests {
         #expect(try await service.region(0).align == 2 << 20)
         // Devices of the region may still be 1G-aligned: the allowed alignment is the region's config, not `align`.
         let device = try await service.createDevice(
-            CreateDeviceRequest(region: 0, size: SizeValue("1G"), align: SizeValue("1G")))
+            CreateDeviceRequest(region: 0, size: ByteCount.gibibytes(1), align: .page1G))
         #expect(device.align == Self.gib)
     }
 
@@ -62,10 +62,10 @@ struct KernelRegionListingTests {
         let root = try Scratch.makeDirectory()
         defer { Scratch.remove(root) }
         let service = try await Self.service(root: root, sysfs: SysfsDaxBusFake())
-        let small = try await service.createRegion(CreateRegionRequest(backend: .shm, size: SizeValue("64M")))
+        let small = try await service.createRegion(CreateRegionRequest(backend: .shm, size: ByteCount.mebibytes(64)))
         #expect(small.align == 4096)
         let large = try await service.createRegion(
-            CreateRegionRequest(backend: .shm, size: SizeValue("64M"), pageSize: "2M"))
+            CreateRegionRequest(backend: .shm, size: ByteCount.mebibytes(64), pageSize: .page2M))
         #expect(large.align == 2 << 20)
         #expect(await service.regions().map(\.align) == [4096, 2 << 20])
     }
@@ -89,7 +89,7 @@ struct KernelRegionListingTests {
         fake.addDynamicRegion(id: 0, start: 0x1_4000_0000, size: Self.gib)
         let service = try await Self.service(root: root, sysfs: fake, defaultRegionSize: .mebibytes(64))
         #expect(await service.regions().isEmpty, "no default region beside the kernel's")
-        let shm = try await service.createRegion(CreateRegionRequest(backend: .shm, size: SizeValue("64M")))
+        let shm = try await service.createRegion(CreateRegionRequest(backend: .shm, size: ByteCount.mebibytes(64)))
         #expect(shm.id == 1, "region 0 stays the kernel's")
         let adopted = try await service.createRegion(CreateRegionRequest(backend: .devdax, daxRegion: 0))
         #expect(adopted.id == 0)
@@ -120,7 +120,7 @@ struct KernelRegionListingTests {
         let service = try await Self.service(
             root: root, sysfs: Sysfs(root: FilePath(sysfs)), defaultRegionSize: .mebibytes(64))
         #expect(await service.regions().isEmpty)
-        let sim = try await service.createRegion(CreateRegionRequest(backend: .sim, size: SizeValue("64M")))
+        let sim = try await service.createRegion(CreateRegionRequest(backend: .sim, size: ByteCount.mebibytes(64)))
         #expect(sim.id == 1)
     }
 }

@@ -106,9 +106,11 @@ extension MemoryErrorMonitorTests {
             logger: Logger(label: "test")
         )
         _ = try await service.createRegion(
-            CreateRegionRequest(backend: .shm, size: SizeValue("64M"), path: "\(root)/region0"))
-        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("8M"), name: "first"))
-        let victim = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), name: "victim"))
+            CreateRegionRequest(backend: .shm, size: ByteCount.mebibytes(64), path: "\(root)/region0"))
+        _ = try await service.createDevice(
+            CreateDeviceRequest(size: ByteCount.mebibytes(8), name: try DeviceName(validating: "first")))
+        let victim = try await service.createDevice(
+            CreateDeviceRequest(size: ByteCount.mebibytes(16), name: try DeviceName(validating: "victim")))
         let parsed = DaxPoolCore.DeviceID(parsing: victim.chardev)
         let id = try #require(parsed)
         let mapping = try #require(watcher.mapping(of: id), "the daemon maps every device it provisions")

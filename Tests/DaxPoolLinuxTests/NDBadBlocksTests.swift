@@ -53,9 +53,11 @@ struct NDBadBlocksTests {
             settings: PoolSettings(defaultRegionSize: nil, shmRoot: root, hugetlbRoot: root),
             logger: Logger(label: "test")
         )
-        _ = try await service.createRegion(CreateRegionRequest(backend: .sim, size: SizeValue("64M")))
-        let first = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), name: "a"))
-        let second = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), name: "b"))
+        _ = try await service.createRegion(CreateRegionRequest(backend: .sim, size: ByteCount.mebibytes(64)))
+        let first = try await service.createDevice(
+            CreateDeviceRequest(size: ByteCount.mebibytes(16), name: try DeviceName(validating: "a")))
+        let second = try await service.createDevice(
+            CreateDeviceRequest(size: ByteCount.mebibytes(16), name: try DeviceName(validating: "b")))
         let secondStart = try #require(second.mappings?.first?.start)
         let reader = NDBadBlocks(sysfsRoot: FilePath(root))
         // The daxpool region starts 1 MiB into the nd region.

@@ -70,13 +70,14 @@ struct RefusalLeftoverTests {
             logger: Logger(label: "test")
         )
         _ = try await service.createRegion(
-            CreateRegionRequest(backend: .shm, size: SizeValue("64M"), path: "\(root)/region0"))
+            CreateRegionRequest(backend: .shm, size: ByteCount.mebibytes(64), path: "\(root)/region0"))
         let region = "\(root)/region0"
         let before = Self.listing(region)
         Self.fill(state)
 
         await #expect(throws: (any Error).self) {
-            _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("8M"), name: "refused"))
+            _ = try await service.createDevice(
+                CreateDeviceRequest(size: ByteCount.mebibytes(8), name: try DeviceName(validating: "refused")))
         }
         #expect(await service.devices().isEmpty)
         #expect(Self.listing(region) == before, "the device file is neither left nor kept in the pool")

@@ -39,7 +39,7 @@ struct AccessAndLeaseTests {
     func creatorOwns() async throws {
         let backend = RecordingBackendFake()
         let service = try await service(backend: backend)
-        let device = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M")), by: Self.alice)
+        let device = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(16)), by: Self.alice)
         #expect(device.owner == 4242)
         #expect(backend.calls.contains("owner dax0.0 4242"))
     }
@@ -48,12 +48,13 @@ struct AccessAndLeaseTests {
     func othersAreRefused() async throws {
         let store = InMemoryStateStoreFake()
         let service = try await service(store: store)
-        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), name: "a"), by: Self.alice)
+        _ = try await service.createDevice(
+            CreateDeviceRequest(size: ByteCount.mebibytes(16), name: try DeviceName(validating: "a")), by: Self.alice)
         let before = await service.snapshot
         await #expect(throws: AccessDenied.self) { _ = try await service.device("a", by: Self.bob) }
         await #expect(throws: AccessDenied.self) {
             _ = try await service.reconfigureDevice(
-                "a", ReconfigureDeviceRequest(size: SizeValue("8M"), force: true), by: Self.bob)
+                "a", ReconfigureDeviceRequest(size: ByteCount.mebibytes(8), force: true), by: Self.bob)
         }
         await #expect(throws: AccessDenied.self) { _ = try await service.setDeviceState("a", .disabled, by: Self.bob) }
         await #expect(throws: AccessDenied.self) { _ = try await service.attach("a", pid: 200, by: Self.bob) }
@@ -72,18 +73,19 @@ struct AccessAndLeaseTests {
         let service = try await service()
         await #expect(throws: AccessDenied.self) {
             _ = try await service.createRegion(
-                CreateRegionRequest(backend: .shm, size: SizeValue("64M")), by: Self.alice)
+                CreateRegionRequest(backend: .shm, size: ByteCount.mebibytes(64)), by: Self.alice)
         }
         await #expect(throws: AccessDenied.self) { try await service.destroyRegion(0, by: Self.alice) }
         await #expect(throws: AccessDenied.self) {
-            _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), owner: 4343), by: Self.alice)
+            _ = try await service.createDevice(
+                CreateDeviceRequest(size: ByteCount.mebibytes(16), owner: 4343), by: Self.alice)
         }
         await #expect(throws: AccessDenied.self) {
             _ = try await service.recordMemoryError(
-                InjectErrorRequest(region: 0, regionOffset: 0, length: 4096), by: Self.alice)
+                InjectErrorRequest(region: 0, regionOffset: .zero, length: .kibibytes(4)), by: Self.alice)
         }
         let given = try await service.createDevice(
-            CreateDeviceRequest(size: SizeValue("16M"), owner: 4343), by: Self.admin)
+            CreateDeviceRequest(size: ByteCount.mebibytes(16), owner: 4343), by: Self.admin)
         #expect(given.owner == 4343)
         #expect(try await service.device(given.chardev, by: Self.bob).owner == 4343)
         #expect(await service.devices().count == 1)
@@ -94,9 +96,10 @@ struct AccessAndLeaseTests {
         let service = try await service()
         let stranger = Caller(uid: 7000, gid: 7000, pid: 500)
         await #expect(throws: AccessDenied.self) {
-            _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M")), by: stranger)
+            _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(16)), by: stranger)
         }
-        let device = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M")), by: Self.kvmMember)
+        let device = try await service.createDevice(
+            CreateDeviceRequest(size: ByteCount.mebibytes(16)), by: Self.kvmMember)
         #expect(device.owner == 6000)
         #expect(Self.policy.isAdministrator(Caller(uid: 0, gid: 0, pid: 1)))
         #expect(Self.policy.isAdministrator(Caller(uid: 999, gid: 999, pid: 1)))
@@ -109,7 +112,8 @@ struct AccessAndLeaseTests {
         watcher.add(pid: 100, uid: 4242)
         let store = InMemoryStateStoreFake()
         let service = try await service(store: store, watcher: watcher)
-        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("32M"), name: "vm"), by: Self.alice)
+        _ = try await service.createDevice(
+            CreateDeviceRequest(size: ByteCount.mebibytes(32), name: try DeviceName(validating: "vm")), by: Self.alice)
         _ = try await service.setDeviceState("vm", .disabled, by: Self.alice)
         let leased = try await service.attach("vm", pid: nil, by: Self.alice)
         #expect(leased.leases == [LeaseInfo(pid: 100, uid: 4242)])
@@ -133,10 +137,11 @@ struct AccessAndLeaseTests {
         await expectLeased("destroy") { try await service.destroyDevice("vm", force: false, by: Self.alice) }
         await expectLeased("shrink") {
             _ = try await service.reconfigureDevice(
-                "vm", ReconfigureDeviceRequest(size: SizeValue("16M")), by: Self.alice)
+                "vm", ReconfigureDeviceRequest(size: ByteCount.mebibytes(16)), by: Self.alice)
         }
         #expect(await service.snapshot == before)
-        _ = try await service.reconfigureDevice("vm", ReconfigureDeviceRequest(size: SizeValue("64M")), by: Self.alice)
+        _ = try await service.reconfigureDevice(
+            "vm", ReconfigureDeviceRequest(size: ByteCount.mebibytes(64)), by: Self.alice)
         _ = try await service.setDeviceState("vm", .enabled, by: Self.alice)
         before = await service.snapshot
         await expectLeased("disable") { _ = try await service.setDeviceState("vm", .disabled, by: Self.alice) }
@@ -156,7 +161,7 @@ struct AccessAndLeaseTests {
         watcher.add(pid: 100, uid: 4242)
         let backend = RecordingBackendFake()
         let service = try await service(backend: backend, watcher: watcher)
-        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M")), by: Self.alice)
+        _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(16)), by: Self.alice)
         _ = try await service.attach("dax0.0", pid: 100, by: Self.alice)
         try await service.destroyDevice("dax0.0", force: true, by: Self.alice)
         let calls = backend.calls
@@ -171,7 +176,7 @@ struct AccessAndLeaseTests {
         let watcher = ProcessWatcherFake()
         watcher.add(pid: 200, uid: 4343)
         let service = try await service(watcher: watcher)
-        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M")), by: Self.alice)
+        _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(16)), by: Self.alice)
         let before = await service.snapshot
         await #expect(throws: AccessDenied.self) { _ = try await service.attach("dax0.0", pid: 200, by: Self.alice) }
         await #expect(throws: PoolError.self) { _ = try await service.attach("dax0.0", pid: 999, by: Self.alice) }
@@ -191,7 +196,7 @@ struct AccessAndLeaseTests {
         let store = InMemoryStateStoreFake()
         let backend = RecordingBackendFake()
         let service = try await service(store: store, backend: backend, watcher: watcher)
-        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M")), by: Self.alice)
+        _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(16)), by: Self.alice)
         _ = try await service.attach("dax0.0", pid: 100, by: Self.alice)
         _ = try await service.attach("dax0.0", pid: 200, by: Self.alice)
         let restartedWatcher = ProcessWatcherFake()
@@ -232,15 +237,17 @@ struct EventVisibilityTests {
         )
         let alice = AccessAndLeaseTests.alice
         let bob = AccessAndLeaseTests.bob
-        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M")), by: alice)
+        _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(16)), by: alice)
         let events = try await service.recordMemoryError(
-            InjectErrorRequest(device: "dax0.0", offset: 0, length: 4096), by: AccessAndLeaseTests.admin)
+            InjectErrorRequest(
+                device: DeviceReference(DeviceID(region: 0, instance: 0)), offset: .zero, length: .kibibytes(4)),
+            by: AccessAndLeaseTests.admin)
         let event = try #require(events.first)
         #expect(await service.mayRead(event, alice))
         #expect(await !service.mayRead(event, bob))
         #expect(await service.mayRead(event, AccessAndLeaseTests.admin))
         try await service.destroyDevice("dax0.0", force: true, by: alice)
-        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M")), by: bob)
+        _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(16)), by: bob)
         #expect(await !service.mayRead(event, bob), "a later device with the same id does not inherit the events")
     }
 }

@@ -45,15 +45,15 @@ struct BackgroundScrubTests {
         let backend = ScrubbingBackendFake()
         let service = try await service(store, backend)
         _ = try await service.createRegion(
-            CreateRegionRequest(backend: .hugetlb, size: SizeValue(bytes: Self.size), path: "/fake/region0"))
-        let first = try await service.createDevice(CreateDeviceRequest(size: SizeValue(bytes: Self.size)))
+            CreateRegionRequest(backend: .hugetlb, size: ByteCount(Self.size), path: "/fake/region0"))
+        let first = try await service.createDevice(CreateDeviceRequest(size: ByteCount(Self.size)))
 
         let pending = try #require(try await service.destroyDevice(first.chardev, force: true))
         #expect(pending.size.rawValue == Self.size)
         #expect(backend.retired == [pending.token])
         #expect(try await service.region(0).availableSize == nil)
         await #expect(throws: PoolError.self) {
-            _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("2M")))
+            _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(2)))
         }
         await #expect(throws: PoolError.scrubPending(0, bytes: ByteCount(Self.size))) {
             try await service.destroyRegion(0)
@@ -92,7 +92,7 @@ struct BackgroundScrubTests {
         // scrub service has scrubbed it.
         scrubbing.cancel()
         _ = await scrubbing.result
-        let second = try await service.createDevice(CreateDeviceRequest(size: SizeValue(bytes: Self.size)))
+        let second = try await service.createDevice(CreateDeviceRequest(size: ByteCount(Self.size)))
         let secondPending = try #require(try await service.destroyDevice(second.chardev, force: true))
         let restarted = try await self.service(store, backend)
         #expect(await restarted.pendingScrubs == [secondPending])
@@ -113,14 +113,17 @@ struct BackgroundScrubTests {
         let backend = ScrubbingBackendFake()
         let service = try await service(store, backend)
         _ = try await service.createRegion(
-            CreateRegionRequest(backend: .hugetlb, size: SizeValue(bytes: Self.size), path: "/fake/region0"))
-        let first = try await service.createDevice(CreateDeviceRequest(size: SizeValue(bytes: Self.size)))
+            CreateRegionRequest(backend: .hugetlb, size: ByteCount(Self.size), path: "/fake/region0"))
+        let first = try await service.createDevice(CreateDeviceRequest(size: ByteCount(Self.size)))
         backend.hold()
         let scrubbing = startScrubbing(service)
         defer { scrubbing.cancel() }
         _ = try #require(try await service.destroyDevice(first.chardev, force: true))
         // The VM comes back at once, with the same size: its old memory is still being zeroed.
-        let create = Task { try await service.createDevice(CreateDeviceRequest(size: SizeValue(bytes: Self.size))) }
+        try await waitUntil("the destroyed device's scrub started and is held") { backend.isHolding }
+        let create = Task { try await service.createDevice(CreateDeviceRequest(size: ByteCount(Self.size))) }
+        // Nothing to wait for here: the right behaviour is that nothing happens. The pause gives a create that wrongly
+        // goes ahead the time to do so; the scrub is held (above), so the memory cannot have been freed meanwhile.
         try await Task.sleep(for: .milliseconds(200))
         #expect(await service.devices().isEmpty, "the create went ahead before the scrub freed the memory")
         backend.release()
@@ -129,7 +132,7 @@ struct BackgroundScrubTests {
         #expect(backend.scrubbed.count == 1, "the create got the memory only after its scrub")
         // A create the region cannot hold even after every scrub still fails at once.
         await #expect(throws: PoolError.self) {
-            _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue(bytes: 2 * Self.size)))
+            _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount(2 * Self.size)))
         }
     }
 
@@ -141,7 +144,7 @@ struct BackgroundScrubTests {
             settings: PoolSettings(defaultRegionSize: .mebibytes(64), shmRoot: "/fake", hugetlbRoot: "/fake"),
             logger: Logger(label: "test")
         )
-        let device = try await service.createDevice(CreateDeviceRequest(size: SizeValue("64M")))
+        let device = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(64)))
         #expect(try await service.destroyDevice(device.chardev, force: true) == nil)
         #expect(try await service.region(0).availableSize == 64 << 20)
         let prefaults = service.progress.latest.filter { $0.kind == .prefault && $0.device == device.chardev }

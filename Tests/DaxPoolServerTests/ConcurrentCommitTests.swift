@@ -45,18 +45,21 @@ struct ConcurrentCommitTests {
             settings: PoolSettings(defaultRegionSize: .gibibytes(2), shmRoot: "/fake", hugetlbRoot: "/fake"),
             logger: Logger(label: "test"))
         let slow = Task {
-            try await service.createDevice(CreateDeviceRequest(size: SizeValue("1G"), name: "slow"))
+            try await service.createDevice(
+                CreateDeviceRequest(size: ByteCount.gibibytes(1), name: try DeviceName(validating: "slow")))
         }
         try await waitUntil("the slow create reached its fallocate") { backend.isBlocking }
 
         // The actor answers while the slow fallocate is in progress.
         #expect(await service.devices().isEmpty, "a device still being made is listed")
-        let quick = try await service.createDevice(CreateDeviceRequest(size: SizeValue("64M"), name: "quick"))
+        let quick = try await service.createDevice(
+            CreateDeviceRequest(size: ByteCount.mebibytes(64), name: try DeviceName(validating: "quick")))
         #expect(quick.name == "quick")
         #expect(await service.devices().map(\.name) == ["quick"])
         // Its name and ranges are taken meanwhile, and it cannot be destroyed half made.
         await #expect(throws: PoolError.self) {
-            _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("64M"), name: "slow"))
+            _ = try await service.createDevice(
+                CreateDeviceRequest(size: ByteCount.mebibytes(64), name: try DeviceName(validating: "slow")))
         }
         await #expect(throws: PoolError.deviceBusy(DeviceID(region: 0, instance: 0))) {
             try await service.destroyDevice("slow", force: true)
@@ -79,21 +82,24 @@ extension ConcurrentCommitTests {
             backends: [backend], store: InMemoryStateStoreFake(),
             settings: PoolSettings(defaultRegionSize: .gibibytes(2), shmRoot: "/fake", hugetlbRoot: "/fake"),
             logger: Logger(label: "test"))
-        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("64M"), name: "vm"))
+        _ = try await service.createDevice(
+            CreateDeviceRequest(size: ByteCount.mebibytes(64), name: try DeviceName(validating: "vm")))
         let grow = Task {
-            try await service.reconfigureDevice("vm", ReconfigureDeviceRequest(size: SizeValue("1G"), force: true))
+            try await service.reconfigureDevice(
+                "vm", ReconfigureDeviceRequest(size: ByteCount.gibibytes(1), force: true))
         }
         try await waitUntil("the grow reached its fallocate") { backend.isBlocking }
 
         // The actor answers while the grow allocates; the device is persisted as it was and cannot be changed.
-        let other = try await service.createDevice(CreateDeviceRequest(size: SizeValue("64M"), name: "other"))
+        let other = try await service.createDevice(
+            CreateDeviceRequest(size: ByteCount.mebibytes(64), name: try DeviceName(validating: "other")))
         #expect(other.name == "other")
         let persisted = await service.snapshot.regions[0].devices
         #expect(persisted.map(\.record.name?.value) == ["vm", "other"])
         #expect(persisted.first?.extents.reduce(0) { $0 + $1.length.rawValue } == 64 << 20)
         await #expect(throws: PoolError.deviceBusy(DeviceID(region: 0, instance: 0))) {
             _ = try await service.reconfigureDevice(
-                "vm", ReconfigureDeviceRequest(size: SizeValue("128M"), force: true))
+                "vm", ReconfigureDeviceRequest(size: ByteCount.mebibytes(128), force: true))
         }
         await #expect(throws: PoolError.deviceBusy(DeviceID(region: 0, instance: 0))) {
             try await service.destroyDevice("vm", force: true)
@@ -149,18 +155,18 @@ extension ConcurrentCommitTests {
             logger: Logger(label: "test"))
         let creating = Task {
             try await service.createRegion(
-                CreateRegionRequest(backend: .hugetlb, size: SizeValue("1G"), path: "/fake/huge"))
+                CreateRegionRequest(backend: .hugetlb, size: ByteCount.gibibytes(1), path: "/fake/huge"))
         }
         try await waitUntil("the region creation reached the backend") { slow.isBlocking }
         // The actor answers meanwhile: lists, device creates in other regions, other region creates.
         #expect(await service.regions().map(\.id) == [0])
-        let device = try await service.createDevice(CreateDeviceRequest(region: 0, size: SizeValue("64M")))
+        let device = try await service.createDevice(CreateDeviceRequest(region: 0, size: ByteCount.mebibytes(64)))
         #expect(device.chardev == "dax0.0")
         await #expect(throws: PoolError.self) {
             _ = try await service.createRegion(
-                CreateRegionRequest(backend: .shm, size: SizeValue("64M"), path: "/fake/huge"))
+                CreateRegionRequest(backend: .shm, size: ByteCount.mebibytes(64), path: "/fake/huge"))
         }
-        let other = try await service.createRegion(CreateRegionRequest(backend: .shm, size: SizeValue("64M")))
+        let other = try await service.createRegion(CreateRegionRequest(backend: .shm, size: ByteCount.mebibytes(64)))
         #expect(other.id == 2, "the id of the region being created was handed out again")
         slow.release()
         let made = try await creating.value
@@ -200,7 +206,8 @@ struct DestroyInFlightTests {
             backends: [backend], store: store,
             settings: PoolSettings(defaultRegionSize: .mebibytes(256), shmRoot: "/fake", hugetlbRoot: "/fake"),
             logger: Logger(label: "test"))
-        let first = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), name: "first"))
+        let first = try await service.createDevice(
+            CreateDeviceRequest(size: ByteCount.mebibytes(16), name: try DeviceName(validating: "first")))
         #expect(first.chardev == "dax0.0")
         store.close()
         let destroy = Task { try await service.destroyDevice("first", force: true) }
@@ -208,7 +215,8 @@ struct DestroyInFlightTests {
         // The destroy is committed in the model and waits for its record; its backend work has not run yet. A create
         // now chooses its number, and waits for its own record too.
         let create = Task {
-            try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), name: "second"))
+            try await service.createDevice(
+                CreateDeviceRequest(size: ByteCount.mebibytes(16), name: try DeviceName(validating: "second")))
         }
         try await waitUntil("the create waits for its record too") { store.waiting >= 2 }
         #expect(store.waiting == 2)
@@ -216,7 +224,8 @@ struct DestroyInFlightTests {
         _ = try await destroy.value
         let second = try await create.value
         #expect(second.chardev != "dax0.0", "the new device took the number whose file the destroy was taking away")
-        let third = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), name: "third"))
+        let third = try await service.createDevice(
+            CreateDeviceRequest(size: ByteCount.mebibytes(16), name: try DeviceName(validating: "third")))
         #expect(third.chardev == "dax0.0", "the number is free again once the destroy is done")
     }
 }

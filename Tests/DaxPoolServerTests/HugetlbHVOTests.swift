@@ -149,7 +149,7 @@ struct HugetlbHVOTests {
         encoder.outputFormatting = .sortedKeys
         let plain = String(decoding: try encoder.encode(CreateRegionRequest(backend: .hugetlb)), as: UTF8.self)
         #expect(!plain.contains("hvo"))
-        let on = CreateRegionRequest(backend: .hugetlb, size: SizeValue("1G"), hvo: "on")
+        let on = CreateRegionRequest(backend: .hugetlb, size: ByteCount.gibibytes(1), hvo: "on")
         let decoded = try JSONDecoder().decode(CreateRegionRequest.self, from: try encoder.encode(on))
         #expect(decoded == on && decoded.hvo == "on")
         #expect(CreateRegionRequest.requestKeys.known.contains("hvo"))

@@ -25,7 +25,8 @@ struct LiveUpdatePrepareTests {
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("daxpool-lu-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: state) }
         let service = try await Self.service(state: state)
-        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), name: "vm1"))
+        _ = try await service.createDevice(
+            CreateDeviceRequest(size: ByteCount.mebibytes(16), name: try DeviceName(validating: "vm1")))
         let error = await #expect(throws: (any Error).self) {
             try await service.prepareLiveUpdate(LiveUpdatePrepareRequest())
         }

@@ -107,11 +107,13 @@ struct MetricsTests {
             let client = DaxPoolClient(socketPath: socket)
             try await RouterCalls.waitUntilAnswering(socket)
             _ = try await service.createRegion(
-                CreateRegionRequest(backend: .hugetlb, size: SizeValue(bytes: Self.size), path: "/fake/region1"))
+                CreateRegionRequest(backend: .hugetlb, size: ByteCount(Self.size), path: "/fake/region1"))
             _ = try await service.createDevice(
-                CreateDeviceRequest(region: 0, size: SizeValue("16M"), name: "tenant-secret-vm"))
+                CreateDeviceRequest(
+                    region: 0, size: ByteCount.mebibytes(16), name: try DeviceName(validating: "tenant-secret-vm")))
             let scrubbed = try await service.createDevice(
-                CreateDeviceRequest(region: 1, size: SizeValue(bytes: Self.size), name: "scrubbed-vm"))
+                CreateDeviceRequest(
+                    region: 1, size: ByteCount(Self.size), name: try DeviceName(validating: "scrubbed-vm")))
             _ = try await service.destroyDevice(scrubbed.chardev, force: true)
             for (method, path) in [
                 ("GET", "/v1/regions"), ("GET", "/v1/devices/nope"), ("GET", "/v1/devices/tenant-secret-vm"),

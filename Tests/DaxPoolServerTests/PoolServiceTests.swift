@@ -24,7 +24,7 @@ struct PoolServiceTests {
         let before = await service.snapshot
         store.failNextCommit()
         await #expect(throws: InMemoryStateStoreFake.InjectedFailure.self) {
-            _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M")))
+            _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(16)))
         }
         #expect(backend.devices.isEmpty)
         #expect(await service.snapshot == before)
@@ -37,19 +37,20 @@ struct PoolServiceTests {
         let commits = store.commits
         backend.failNextProvision()
         await #expect(throws: BackendError.self) {
-            _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M")))
+            _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(16)))
         }
         #expect(store.commits == commits)
         #expect(await service.devices().isEmpty)
-        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M")))
+        _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(16)))
         #expect(await service.devices().count == 1)
     }
 
     @Test("a restart from the stored snapshot gives the same devices")
     func restart() async throws {
         let (service, store, backend) = try await service()
-        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("16M"), name: "a"))
-        _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("32M"), align: SizeValue("4K")))
+        _ = try await service.createDevice(
+            CreateDeviceRequest(size: ByteCount.mebibytes(16), name: try DeviceName(validating: "a")))
+        _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(32), align: .page4K))
         let again = try await PoolService(
             backends: [backend],
             store: store,

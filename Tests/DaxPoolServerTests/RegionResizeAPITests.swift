@@ -78,9 +78,9 @@ struct RegionResizeAPITests {
             logger: Logger(label: "test")
         )
         _ = try await service.createRegion(
-            CreateRegionRequest(backend: .sim, size: SizeValue(bytes: 64 << 20), pageSize: "2M"))
+            CreateRegionRequest(backend: .sim, size: ByteCount(64 << 20), pageSize: .page2M))
         _ = try await service.createRegion(
-            CreateRegionRequest(backend: .devdax, size: SizeValue(bytes: 64 << 20), daxRegion: 1))
+            CreateRegionRequest(backend: .devdax, size: ByteCount(64 << 20), daxRegion: 1))
         let app = buildApplication(service: service, socketPath: socket, logger: Logger(label: "test"))
         try await RouterCalls.serving(app, socket: socket) { client in
             try await body(client, service, backend, store)
@@ -91,15 +91,17 @@ struct RegionResizeAPITests {
     func growAndShrink() async throws {
         try await withServer { client, service, backend, store in
             let device = try await service.createDevice(
-                CreateDeviceRequest(region: 0, size: SizeValue(bytes: 16 << 20)))
+                CreateDeviceRequest(region: 0, size: ByteCount(16 << 20)))
             let socket = client.socketPath
             let grown = try await RouterCalls.blocking {
-                try DaxPoolClient(socketPath: socket).resizeRegion(0, ResizeRegionRequest(size: SizeValue("128M")))
+                try DaxPoolClient(socketPath: socket).resizeRegion(
+                    0, ResizeRegionRequest(size: ByteCount.mebibytes(128)))
             }
             #expect(grown.size == 128 << 20 && grown.availableSize == 112 << 20)
             #expect(store.stored?.regions.first { $0.config.id == 0 }?.config.size == .mebibytes(128))
             let shrunk = try await RouterCalls.blocking {
-                try DaxPoolClient(socketPath: socket).resizeRegion(0, ResizeRegionRequest(size: SizeValue("16M")))
+                try DaxPoolClient(socketPath: socket).resizeRegion(
+                    0, ResizeRegionRequest(size: ByteCount.mebibytes(16)))
             }
             #expect(shrunk.size == 16 << 20 && shrunk.availableSize == nil)
             #expect(try await service.device(device.chardev).mappings == device.mappings)
@@ -110,8 +112,8 @@ struct RegionResizeAPITests {
     @Test("a shrink under a device is a 409 naming it; size, backend and state stay as they were")
     func shrinkUnderDevice() async throws {
         try await withServer { client, service, backend, store in
-            _ = try await service.createDevice(CreateDeviceRequest(region: 0, size: SizeValue(bytes: 8 << 20)))
-            _ = try await service.createDevice(CreateDeviceRequest(region: 0, size: SizeValue(bytes: 8 << 20)))
+            _ = try await service.createDevice(CreateDeviceRequest(region: 0, size: ByteCount(8 << 20)))
+            _ = try await service.createDevice(CreateDeviceRequest(region: 0, size: ByteCount(8 << 20)))
             let before = store.stored
             let commits = store.commits
             let (status, error) = try await RouterCalls.send(client, "PATCH", "/v1/regions/0", #"{"size":"10M"}"#)
@@ -161,7 +163,7 @@ struct RegionResizeAPITests {
             }
             let tenant = Caller(uid: 4242, gid: 4242, pid: 1)
             await #expect(throws: AccessDenied.self) {
-                _ = try await service.resizeRegion(0, ResizeRegionRequest(size: SizeValue("128M")), by: tenant)
+                _ = try await service.resizeRegion(0, ResizeRegionRequest(size: ByteCount.mebibytes(128)), by: tenant)
             }
             #expect(store.stored == before && backend.resizes.isEmpty)
         }

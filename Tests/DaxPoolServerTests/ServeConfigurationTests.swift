@@ -60,8 +60,8 @@ struct ServeConfigurationTests {
         #expect(
             settings.regions == [
                 CreateRegionRequest(
-                    backend: .hugetlb, size: SizeValue(bytes: 8 << 30), path: "/run/daxpool/hugetlb/node0",
-                    pageSize: "1G", node: 0, pool: [SizeValue(bytes: 2 << 30), SizeValue(bytes: 2 << 30)]),
+                    backend: .hugetlb, size: ByteCount(8 << 30), path: "/run/daxpool/hugetlb/node0",
+                    pageSize: .page1G, node: 0, pool: [ByteCount(2 << 30), ByteCount(2 << 30)]),
                 CreateRegionRequest(backend: .devdax, daxRegion: 0),
             ])
         // The access part goes to AccessConfiguration as a document of its own, without the socket's path.
@@ -250,8 +250,9 @@ struct ServeConfigurationTests {
             backends: [RecordingBackendFake()], store: InMemoryStateStoreFake(),
             settings: PoolSettings(defaultRegionSize: nil, shmRoot: "/fake", hugetlbRoot: "/fake"),
             logger: Logger(label: "test"))
-        _ = try await service.createRegion(CreateRegionRequest(backend: .shm, size: SizeValue("64M"), path: "/fake/a"))
-        let conflicting = [CreateRegionRequest(backend: .hugetlb, size: SizeValue("2M"), path: "/fake/a")]
+        _ = try await service.createRegion(
+            CreateRegionRequest(backend: .shm, size: ByteCount.mebibytes(64), path: "/fake/a"))
+        let conflicting = [CreateRegionRequest(backend: .hugetlb, size: ByteCount.mebibytes(2), path: "/fake/a")]
         await #expect(throws: ConfigurationError.self) {
             try await ServeConfiguration.ensureRegions(conflicting, in: service, logger: Logger(label: "test"))
         }

@@ -48,7 +48,7 @@ struct StrictRequestTests {
         ("POST", "/v1/devices", #"{"size":"8M","name":"a","name":"b"}"#, #"duplicate key "name""#),
         (
             "POST", "/v1/devices", #"{"mappings":[{"start":0,"end":8388607,"page_ofset":0}]}"#,
-            #"unknown key "page_ofset" in mappings[0]; known keys: end, page_offset, start"#
+            #"unknown key "page_ofset" in mappings[0]; known keys: end, offset, page_offset, size, start"#
         ),
         (
             "POST", "/v1/devices", #"{"mappings":[{"start":0,"start":4096,"end":8388607}]}"#,
@@ -78,7 +78,7 @@ struct StrictRequestTests {
     )
     func duplicateAndUnknownKeys() async throws {
         try await withServer { client, _, service in
-            _ = try await service.createDevice(CreateDeviceRequest(size: SizeValue("8M")))
+            _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(8)))
             let before = await service.snapshot
             for (method, path, body, expected) in Self.refusedBodies {
                 let (status, error) = try await RouterCalls.send(client, method, path, body)
@@ -121,7 +121,7 @@ struct StrictRequestTests {
             #expect(created == 201)
             #expect(throws: PoolSpec.ParseError.self) { try PoolSpec.parse("2Mx+4") }
             #expect(throws: PoolSpec.ParseError.self) { try PoolSpec.parse("2MBx4") }
-            #expect(try PoolSpec.parse("2Mx2,0x400000").map(\.text) == ["2097152", "2097152", "4194304"])
+            #expect(try PoolSpec.parse("2Mx2,0x400000") == [.mebibytes(2), .mebibytes(2), .mebibytes(4)])
         }
     }
 
@@ -259,9 +259,9 @@ struct ProgressAudienceTests {
         let scrubbing = Task { try await ScrubService(service: service, logger: Logger(label: "test")).run() }
         defer { scrubbing.cancel() }
         _ = try await service.createRegion(
-            CreateRegionRequest(backend: .hugetlb, size: SizeValue("64M"), path: "/fake/region0"))
+            CreateRegionRequest(backend: .hugetlb, size: ByteCount.mebibytes(64), path: "/fake/region0"))
         let alice = Caller(uid: 4242, gid: 4242, pid: 100)
-        let device = try await service.createDevice(CreateDeviceRequest(size: SizeValue("64M")), by: alice)
+        let device = try await service.createDevice(CreateDeviceRequest(size: ByteCount.mebibytes(64)), by: alice)
         _ = try await service.destroyDevice(device.chardev, force: true, by: alice)
         try await waitUntil("the destroyed device's scrub finished") {
             service.progress.latest.contains(where: { $0.kind == .scrub && $0.state != .running })

@@ -50,26 +50,32 @@ struct CreateDeviceCommand: ParsableCommand {
     @OptionGroup var progress: ProgressOptions
 
     func run() throws {
-        var request = CreateDeviceRequest(region: region, name: name, uuid: uuid)
+        var request = CreateDeviceRequest(
+            region: region,
+            name: try name.map { try parseDeviceNameOption($0, option: "--name") },
+            uuid: try uuid.map { try parseDeviceUUIDOption($0, option: "--uuid") })
         request.owner = owner.flatMap { UserDatabase.uid(named: $0) }
-        if let size { request.size = SizeValue(bytes: try parseSizeOption(size, option: "--size").rawValue) }
-        if let align { request.align = SizeValue(align) }
+        if let size { request.size = try parseSizeOption(size, option: "--size") }
+        if let align { request.align = try parseAlignmentOption(align, option: "--align") }
         if let input {
             let layout = try InputLayout.load(path: input)
             request.mappings = layout.mappings
             if request.region == nil { request.region = layout.region }
-            if request.size == nil { request.size = SizeValue(bytes: layout.size) }
-            if request.align == nil, let align = layout.align { request.align = SizeValue(bytes: align) }
+            if request.size == nil { request.size = ByteCount(layout.size) }
+            if request.align == nil, let align = layout.align {
+                request.align = try parseAlignmentOption(String(align), option: "--input align")
+            }
         }
         let display = ProgressDisplay(mode: progress.mode)
         var watch: ProgressWatch.Prefault?
         if display.mode != .none {
             // The prefault is followed by the device's uuid, so choose it here when none was given.
-            let uuid = request.uuid ?? UUID().uuidString.lowercased()
+            var generator = SystemRandomNumberGenerator()
+            let uuid = request.uuid ?? LabelUUID.random(using: &generator)
             request.uuid = uuid
             let after = try ProgressWatch.newestOperation(connection.client())
             watch = ProgressWatch.Prefault(
-                socket: connection.resolvedSocket, uuid: uuid, after: after, display: display)
+                socket: connection.resolvedSocket, uuid: uuid.description, after: after, display: display)
         }
         let device = try connection.client().createDevice(request)
         watch?.finish()

@@ -58,12 +58,11 @@ struct CreateRegionCommand: ParsableCommand {
     }
 
     func run() throws {
-        let bytes = try size.map { try parseSizeOption($0, option: "--size") }
         let request = CreateRegionRequest(
             backend: backend,
-            size: bytes.map { SizeValue(bytes: $0.rawValue) },
+            size: try size.map { try parseSizeOption($0, option: "--size") },
             path: path,
-            pageSize: pageSize,
+            pageSize: try pageSize.map { try parseAlignmentOption($0, option: "--page-size") },
             node: node,
             daxRegion: daxRegion,
             pool: try pool.map { try parsePoolOption($0) },
@@ -74,7 +73,7 @@ struct CreateRegionCommand: ParsableCommand {
 }
 
 /// The sizes a `--pool` option names.
-func parsePoolOption(_ text: String) throws -> [SizeValue] {
+func parsePoolOption(_ text: String) throws -> [ByteCount] {
     do {
         return try PoolSpec.parse(text)
     } catch {

@@ -41,14 +41,14 @@ struct InjectErrorCommand: ParsableCommand {
 
     func run() throws {
         let request = InjectErrorRequest(
-            device: device,
-            offset: try offset.map { SizeValue(bytes: try parseSizeOption($0, option: "--offset").rawValue) },
+            device: try device.map { try parseDeviceOption($0, option: "DEVICE") },
+            offset: try offset.map { try parseSizeOption($0, option: "--offset") },
             region: region,
             regionOffset: try regionOffset.map {
-                SizeValue(bytes: try parseSizeOption($0, option: "--region-offset").rawValue)
+                RegionOffset(try parseSizeOption($0, option: "--region-offset").rawValue)
             },
-            length: SizeValue(bytes: try parseSizeOption(length, option: "--length").rawValue),
-            granule: granule.map(SizeValue.init)
+            length: try parseSizeOption(length, option: "--length"),
+            granule: try granule.map { try parseAlignmentOption($0, option: "--granule") }
         )
         try Output.print(try connection.client().injectError(request))
     }
@@ -75,8 +75,8 @@ struct ClearErrorsCommand: ParsableCommand {
     func run() throws {
         let request = ClearErrorsRequest(
             region: region,
-            regionOffset: SizeValue(bytes: try parseSizeOption(regionOffset, option: "--region-offset").rawValue),
-            length: SizeValue(bytes: try parseSizeOption(length, option: "--length").rawValue)
+            regionOffset: RegionOffset(try parseSizeOption(regionOffset, option: "--region-offset").rawValue),
+            length: try parseSizeOption(length, option: "--length")
         )
         try Output.print(try connection.client().clearErrors(request))
     }

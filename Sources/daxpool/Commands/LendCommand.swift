@@ -28,6 +28,9 @@ struct LendCommand: ParsableCommand {
 
     func run() throws {
         let client = connection.client()
-        try Output.print(try client.lend(LendRequest(region: region, size: SizeValue(size), name: name)))
+        let request = LendRequest(
+            region: region, size: try parseSizeOption(size, option: "SIZE"),
+            name: try name.map { try parseDeviceNameOption($0, option: "--name") })
+        try Output.print(try client.lend(request))
     }
 }

@@ -38,9 +38,14 @@ struct ReclaimCommand: ParsableCommand {
     func run() throws {
         let client = connection.client()
         let milliseconds = timeLimit.map { UInt64(($0 * 1000).rounded(.up)) }
-        let request =
-            region.map { ReclaimRequest(region: $0, size: SizeValue(target), timeLimitMilliseconds: milliseconds) }
-            ?? ReclaimRequest(device: target, timeLimitMilliseconds: milliseconds)
+        let request: ReclaimRequest
+        if let region {
+            request = ReclaimRequest(
+                region: region, size: try parseSizeOption(target, option: "SIZE"), timeLimitMilliseconds: milliseconds)
+        } else {
+            request = ReclaimRequest(
+                device: try parseDeviceOption(target, option: "DEVICE"), timeLimitMilliseconds: milliseconds)
+        }
         try Output.print(try client.reclaim(request))
     }
 }

@@ -32,8 +32,8 @@ struct ReconfigureDeviceCommand: ParsableCommand {
 
     func run() throws {
         var request = ReconfigureDeviceRequest(force: force ? true : nil)
-        if let size { request.size = SizeValue(bytes: try parseSizeOption(size, option: "--size").rawValue) }
-        if let align { request.align = SizeValue(align) }
+        if let size { request.size = try parseSizeOption(size, option: "--size") }
+        if let align { request.align = try parseAlignmentOption(align, option: "--align") }
         try Output.print([try connection.client().reconfigureDevice(device, request)])
     }
 }

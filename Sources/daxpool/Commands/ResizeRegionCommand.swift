@@ -26,8 +26,7 @@ struct ResizeRegionCommand: ParsableCommand {
     var size: String
 
     func run() throws {
-        let bytes = try parseSizeOption(size, option: "SIZE")
-        let request = ResizeRegionRequest(size: SizeValue(bytes: bytes.rawValue))
+        let request = ResizeRegionRequest(size: try parseSizeOption(size, option: "SIZE"))
         try Output.print(try connection.client().resizeRegion(region, request))
     }
 }
