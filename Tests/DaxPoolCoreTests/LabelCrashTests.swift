@@ -1,7 +1,7 @@
 import DaxPoolCore
 import Testing
 
-@Suite("LabelStore crash safety", .timeLimit(.minutes(3)))
+@Suite("LabelStore crash safety", .timeLimit(.minutes(10)))
 struct LabelCrashTests {
     typealias Support = LabelTestSupport
 

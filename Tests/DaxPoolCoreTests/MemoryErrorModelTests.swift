@@ -2,7 +2,7 @@ import DaxPoolCore
 import DaxPoolTestSupport
 import Testing
 
-@Suite("memory errors in the model", .timeLimit(.minutes(2)))
+@Suite("memory errors in the model", .timeLimit(.minutes(10)))
 struct MemoryErrorModelTests {
     func model() throws -> PoolModel {
         var model = PoolModel()

@@ -5,7 +5,7 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("JSON file state store", .timeLimit(.minutes(3)))
+@Suite("JSON file state store", .timeLimit(.minutes(10)))
 struct JSONFileStateStoreTests {
     static let snapshot = PoolSnapshot(regions: [
         RegionSnapshot(

@@ -61,7 +61,7 @@ final class CuttingInterposerFake: FileLabelStorage.WriteInterposer {
     }
 }
 
-@Suite("Label state store crash safety", .timeLimit(.minutes(5)))
+@Suite("Label state store crash safety", .timeLimit(.minutes(10)))
 struct LabelStateStoreCrashTests {
     typealias Script = LabelStateScript
 

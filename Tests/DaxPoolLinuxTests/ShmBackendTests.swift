@@ -5,7 +5,7 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("shm backend", .timeLimit(.minutes(3)))
+@Suite("shm backend", .timeLimit(.minutes(10)))
 struct ShmBackendTests {
     let backend = ShmBackend()
 

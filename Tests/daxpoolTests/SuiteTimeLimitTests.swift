@@ -3,15 +3,19 @@ import Testing
 
 /// Every suite has a time limit, so a hung test fails with its name instead of hanging the run until CI kills it.
 ///
-/// How long: 2–5 times what the suite normally takes, at least a minute (Swift Testing counts in whole minutes). The
-/// limit applies to each test of the suite. Suites of async tests get more (10 minutes or more): on a 2-core machine
-/// the cooperative pool has two threads, and blocking tests beside them (the load test's clients, daemons waited for)
-/// can hold both for minutes, so an async test that is not hung may still wait that long to resume.
-@Suite("every suite has a time limit", .timeLimit(.minutes(1)))
+/// How long: at least 10 minutes, more for suites whose tests themselves run for minutes (15–20). The limit applies to
+/// each test of the suite and counts from the test's start, waits included: in a full run on a 2-core machine the
+/// cooperative pool has two threads, and blocking tests (the load test's clients, daemons and processes waited for)
+/// can hold both for minutes, so even a pure-model test that takes milliseconds may wait that long. A full run with
+/// 1-minute limits failed dozens of such tests that were not hung.
+@Suite("every suite has a time limit", .timeLimit(.minutes(10)))
 struct SuiteTimeLimitTests {
     /// The repository's `Tests` directory, found from this file's path.
     static let testsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .path
+
+    /// The shortest limit that a test waiting for a thread in a full run does not exceed (see above).
+    static let minimumMinutes = 10
 
     /// The problems in one Swift file: a top-level `@Suite` without `.timeLimit(`, or a `@Test` in a file with no
     /// top-level `@Suite` (a type without `@Suite` is a suite too, with no trait to carry a limit).
@@ -42,7 +46,13 @@ struct SuiteTimeLimitTests {
                 if depth == 0 { break }
                 attribute.append("\n")
             }
-            if !attribute.contains(".timeLimit(") {
+            if let range = attribute.range(of: ".timeLimit(.minutes(") {
+                let digits = attribute[range.upperBound...].prefix { $0.isNumber }
+                if let minutes = Int(digits), minutes < minimumMinutes {
+                    problems.append(
+                        "\(file):\(number + 1): .timeLimit(.minutes(\(minutes))) is under \(minimumMinutes) minutes")
+                }
+            } else if !attribute.contains(".timeLimit(") {
                 problems.append("\(file):\(number + 1): a top-level @Suite without .timeLimit(.minutes(N))")
             }
         }
@@ -52,7 +62,7 @@ struct SuiteTimeLimitTests {
         return problems
     }
 
-    @Test("every top-level @Suite under Tests/ has a .timeLimit trait")
+    @Test("every top-level @Suite under Tests/ has a .timeLimit trait of at least 10 minutes")
     func everySuiteHasATimeLimit() throws {
         let files = try #require(FileManager.default.subpaths(atPath: Self.testsDirectory)).filter {
             $0.hasSuffix(".swift") && !$0.hasPrefix("Fixtures/")
@@ -69,13 +79,16 @@ struct SuiteTimeLimitTests {
         #expect(problems.isEmpty, "\(problems.count) suites without a time limit:\n\(problems.joined(separator: "\n"))")
     }
 
-    @Test("the check finds a suite without a limit, one whose limit is on a later line, and a test with no suite")
+    @Test(
+        "the check finds a suite without a limit or with a short one, reads a limit on a later line, and finds a test with no suite"
+    )
     func checkerFindsProblems() {
         #expect(Self.problems(in: "@Suite(\"a\")\nstruct A {\n    @Test func t() {}\n}\n", file: "A").count == 1)
         #expect(Self.problems(in: "@Suite\nstruct A {}\n", file: "A").count == 1)
+        #expect(Self.problems(in: "@Suite(.timeLimit(.minutes(2)))\nstruct A {}\n", file: "A").count == 1)
         #expect(
             Self.problems(
-                in: "@Suite(\n    \"a (b)\", .serialized,\n    .timeLimit(.minutes(2)))\nstruct A {}\n", file: "A"
+                in: "@Suite(\n    \"a (b)\", .serialized,\n    .timeLimit(.minutes(10)))\nstruct A {}\n", file: "A"
             )
             .isEmpty)
         #expect(Self.problems(in: "struct A {\n    @Test func t() {}\n}\n", file: "A").count == 1)
@@ -83,7 +96,7 @@ struct SuiteTimeLimitTests {
         #expect(
             Self.problems(
                 in:
-                    "@Suite(.timeLimit(.minutes(1)))\nstruct A {\n    @Suite struct B {\n        @Test func t() {}\n    }\n}\n",
+                    "@Suite(.timeLimit(.minutes(10)))\nstruct A {\n    @Suite struct B {\n        @Test func t() {}\n    }\n}\n",
                 file: "A"
             ).isEmpty)
     }
