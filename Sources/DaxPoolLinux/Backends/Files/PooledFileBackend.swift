@@ -38,6 +38,12 @@ protocol PooledFileBackend: MemoryBackend {
 }
 
 extension PooledFileBackend {
+    /// `reconcile(_:devices:pendingScrubs:mode:)`, which each file backend implements, in `.normal` mode without
+    /// pending scrubs.
+    public func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws {
+        _ = try reconcile(region, devices: devices, pendingScrubs: [], mode: .normal)
+    }
+
     /// The pool of the region whose device files are in `directory`.
     func pool(_ directory: FilePath) -> ScrubPool {
         ScrubPool(

@@ -3,14 +3,6 @@ import DaxPoolCore
 import SystemPackage
 
 extension ShmBackend {
-    /// `reconcile(_:devices:pendingScrubs:mode:)` in `.normal` mode without pending scrubs.
-    public func reconcile(
-        _ region: RegionConfig,
-        devices: [(record: DeviceRecord, extents: [Extent])]
-    ) throws(BackendError) {
-        _ = try reconcile(region, devices: devices, pendingScrubs: [], mode: .normal)
-    }
-
     /// Brings the region back after a start (tmpfs is empty after a reboot): the directory is made if missing,
     /// mounted (with `mountsRegions`) and claimed in either mode. Then, in `.normal` mode, every device's file is
     /// put under the name its state asks for and grown or created to its size, all committed; a file larger than

@@ -5,14 +5,6 @@ import Logging
 import SystemPackage
 
 extension HugetlbBackend {
-    /// `reconcile(_:devices:pendingScrubs:mode:)` in `.normal` mode without pending scrubs.
-    public func reconcile(
-        _ region: RegionConfig,
-        devices: [(record: DeviceRecord, extents: [Extent])]
-    ) throws(BackendError) {
-        _ = try reconcile(region, devices: devices, pendingScrubs: [], mode: .normal)
-    }
-
     /// Brings the region back after a start. After a reboot the reservation and the mounts are gone: the pages are
     /// reserved again (and recorded) and hugetlbfs is mounted again, in either mode, as the state's layout says
     /// (`RegionConfig.segments`: segment 0 at the region's path, segment `k` at `<path>/.segment<k>`, each with its
