@@ -118,8 +118,19 @@ extension PooledFileBackend {
         region: RegionConfig,
         progress: (ByteCount, ByteCount) -> Void
     ) throws(BackendError) {
+        let directory = try deviceDirectory(region, operation: "provision-device")
+        try provisionFile(device, size: size, region: region, in: directory, progress: progress)
+    }
+
+    /// Creates or resizes the device's file in `directory` (the region's, or one of its parts'), and watches it.
+    func provisionFile(
+        _ device: DaxPoolCore.DeviceID,
+        size: ByteCount,
+        region: RegionConfig,
+        in directory: FilePath,
+        progress: (ByteCount, ByteCount) -> Void
+    ) throws(BackendError) {
         let operation = "provision-device"
-        let directory = try deviceDirectory(region, operation: operation)
         let devices = FileBackedDevices(directory: directory, logger: logger)
         let existing = try devices.existingFile(of: device, operation: operation)
         let path = existing ?? devices.files(of: device).enabled
@@ -133,6 +144,11 @@ extension PooledFileBackend {
     /// when its owner grew the file.
     public func memoryHeld(by device: DaxPoolCore.DeviceID, in region: RegionConfig) -> ByteCount? {
         guard let directory = try? deviceDirectory(region, operation: "list") else { return nil }
+        return memoryHeld(by: device, inDirectory: directory)
+    }
+
+    /// `memoryHeld(by:in:)` for the device's file in `directory`.
+    func memoryHeld(by device: DaxPoolCore.DeviceID, inDirectory directory: FilePath) -> ByteCount? {
         let files = FileBackedDevices(directory: directory, logger: logger).files(of: device)
         for path in [files.enabled, files.disabled] {
             if let status = try? Syscall.linkStatusIfPresent(path), status.isRegularFile {

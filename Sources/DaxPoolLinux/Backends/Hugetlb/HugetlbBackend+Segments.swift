@@ -221,25 +221,13 @@ extension HugetlbBackend {
         }
         let directory = try placement(
             of: device, size: size, extents: extents, in: region, segments: found, operation: operation)
-        let devices = FileBackedDevices(directory: directory, logger: logger)
-        let existing = try devices.existingFile(of: device, operation: operation)
-        let path = existing ?? devices.files(of: device).enabled
-        try commitFile(
-            device, at: path, size: size, creating: existing == nil, region: region, operation: operation,
-            progress: progress)
-        watcher?.watch(device, path: path, size: size)
+        try provisionFile(device, size: size, region: region, in: directory, progress: progress)
     }
 
     /// The larger of the device file's length and the memory it holds, in whichever segment it is.
     public func memoryHeld(by device: DaxPoolCore.DeviceID, in region: RegionConfig) -> ByteCount? {
         guard let directory = try? segmentDirectory(holding: device, in: region, operation: "list") else { return nil }
-        let files = FileBackedDevices(directory: directory, logger: logger).files(of: device)
-        for path in [files.enabled, files.disabled] {
-            if let status = try? Syscall.linkStatusIfPresent(path), status.isRegularFile {
-                return ByteCount(UInt64(max(status.size, status.allocatedBytes, 0)))
-            }
-        }
-        return nil
+        return memoryHeld(by: device, inDirectory: directory)
     }
 
     /// The segment directory holding the device's file, or the region's path (whose error then names the file).
@@ -387,19 +375,7 @@ extension HugetlbBackend {
     /// The device files of every segment, with their sizes and owners: evidence for `daxpool recover`.
     public func heldMemory(in region: RegionConfig) -> [HeldMemory] {
         guard let directories = try? segmentDirectories(region, operation: "recover") else { return [] }
-        var result: [HeldMemory] = []
-        for directory in directories {
-            for name in ((try? Syscall.directoryEntries(directory)) ?? []).sorted() {
-                guard let device = ShmDeviceFiles.device(fromFileName: name), device.region == region.id,
-                    let status = try? Syscall.linkStatusIfPresent(directory.appending(name)), status.isRegularFile
-                else { continue }
-                result.append(
-                    HeldMemory(
-                        device: device, size: ByteCount(UInt64(max(status.size, 0))),
-                        enabled: name == ShmDeviceFiles.enabledName(device), owner: status.ownerUID))
-            }
-        }
-        return result
+        return directories.flatMap { heldMemory(of: region, inDirectory: $0) }
     }
 
     /// `reconcileFiles` in each segment, each device in the segment that holds its file (a missing file is made in
