@@ -196,9 +196,8 @@ final class ConnectionLedger: Sendable {
 
     /// The soft `RLIMIT_NOFILE` (`getrlimit(2)`); 1024 when it cannot be read.
     static func softDescriptorLimit() -> Int {
-        var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
-        return limit.rlim_cur >= UInt64(Int32.max) ? Int(Int32.max) : Int(limit.rlim_cur)
+        guard let limit = try? Syscall.resourceLimit(.openFiles) else { return 1024 }
+        return limit.soft >= UInt64(Int32.max) ? Int(Int32.max) : Int(limit.soft)
     }
 
     /// How many descriptors this process has open (entries of `/proc/self/fd`, less the one reading it).

@@ -103,6 +103,27 @@ public enum SystemCall: Hashable, Sendable {
     case receive(CInt, count: Int, MessageFlags)
     /// `pipe2(2)` with `options`; the success value is the read end (the write end comes back beside it).
     case pipe(FileDescriptor.PipeOptions)
+    /// `pidfd_open(2)` of process `pid`.
+    case openProcess(pid: Int32)
+    /// `epoll_create1(2)` with `EPOLL_CLOEXEC`.
+    case createEventPoll
+    /// `epoll_ctl(2)` with `EPOLL_CTL_ADD` of `descriptor` to the epoll instance.
+    case addToEventPoll(CInt, descriptor: CInt)
+    /// `epoll_ctl(2)` with `EPOLL_CTL_DEL` of `descriptor` from the epoll instance.
+    case removeFromEventPoll(CInt, descriptor: CInt)
+    /// `epoll_wait(2)` for up to `capacity` events; the success value is how many occurred.
+    case waitForEvents(CInt, capacity: Int)
+    /// `poll(2)` of one descriptor; the success value is `1` when an event occurred, `0` when the time ran out
+    /// (a scripted `1` reports no particular event).
+    case poll(CInt, PollEvents, timeout: CInt)
+    /// `getrlimit(2)`.
+    case resourceLimit(ResourceLimit)
+    /// `umask(2)`; the success value is the previous mask.
+    case setFileCreationMask(FilePermissions)
+    /// `sigaction(2)` with `SIG_IGN`.
+    case ignoreSignal(CInt)
+    /// `isatty(3)`; the success value is `1`, a failure (`ENOTTY`) means not a terminal.
+    case isTerminal(CInt)
 
     /// The descriptor the call acts on, if it takes one (the directory of an `*at` call).
     public var descriptor: CInt? {
@@ -116,7 +137,9 @@ public enum SystemCall: Hashable, Sendable {
             .send(let descriptor, _, _), .sendTo(let descriptor, _, _, _), .receive(let descriptor, _, _),
             .openRelative(let descriptor, _, _, _, _), .linkStatusRelative(let descriptor, _),
             .renameRelative(let descriptor, _, _), .unlinkRelative(let descriptor, _),
-            .makeDirectoryRelative(let descriptor, _, _), .readLinkRelative(let descriptor, _):
+            .makeDirectoryRelative(let descriptor, _, _), .readLinkRelative(let descriptor, _),
+            .addToEventPoll(let descriptor, _), .removeFromEventPoll(let descriptor, _),
+            .waitForEvents(let descriptor, _), .poll(let descriptor, _, _), .isTerminal(let descriptor):
             descriptor
         default:
             nil

@@ -242,3 +242,67 @@ struct RecordingSystemTests {
         return result
     }
 }
+
+// MARK: - Calls routed through the funnel later: the ledger's sync and the lease holders' pidfds
+
+extension RecordingSystemTests {
+    @Test("a ledger append whose fdatasync fails with EIO reports it, and the store refuses every later commit")
+    func ledgerSyncFailureStopsTheStore() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let states = try LedgerStateStoreTests.steps().map(\.state)
+        try #require(states.count >= 3)
+        let store = LedgerStateStore(directory: "\(root)/state", areaSize: LedgerStateStoreTests.areaSize)
+        #expect(try store.load() == nil)
+        try store.commit(states[0])
+        let fake = RecordingSystem()
+        fake.answer(.fail(.ioError), times: 1) { call, _ in
+            if case .synchronizeData = call { true } else { false }
+        }
+
+        let error = try #require(throws: LabelStateStoreError.self) {
+            try fake.run { () throws(LabelStateStoreError) in try store.commit(states[1]) }
+        }
+
+        #expect("\(error)".contains("fdatasync"), "\(error)")
+        let syncs = fake.entries.filter { if case .synchronizeData = $0.call { true } else { false } }
+        #expect(syncs.map(\.reachedKernel) == [false], "\(fake.entries)")
+        // The failure stays: the journal takes no more records, with the fake gone too.
+        #expect(throws: LabelStateStoreError.self) { try store.commit(states[2]) }
+        let reopened = LedgerStateStore(directory: "\(root)/state", areaSize: LedgerStateStoreTests.areaSize)
+        #expect(try reopened.load() != states[2])
+    }
+
+    @Test("watching a lease holder opens its pidfd through the funnel: a scripted ESRCH is a process that is gone")
+    func pidfdOpenIsScripted() throws {
+        let watcher = try PidfdProcessWatcher()
+        let fake = RecordingSystem()
+        fake.answer(.fail(.noSuchProcess)) { call, _ in if case .openProcess = call { true } else { false } }
+
+        let error = try #require(throws: ProcessWatchError.self) {
+            try fake.run { () throws in try watcher.watch(pid: getpid(), startTime: nil) {} }
+        }
+
+        #expect(error.reason == "does not exist", "\(error)")
+        #expect(fake.entries.map(\.call) == [.openProcess(pid: getpid())], "\(fake.entries)")
+    }
+
+    @Test("a pidfd the epoll refuses (epoll_ctl ENOSPC) is closed, after a poll that found its process alive")
+    func refusedPidfdIsClosed() throws {
+        let watcher = try PidfdProcessWatcher()
+        let fake = RecordingSystem()
+        fake.answer(.fail(.noSpace)) { call, _ in if case .addToEventPoll = call { true } else { false } }
+
+        let error = try #require(throws: ProcessWatchError.self) {
+            try fake.run { () throws in try watcher.watch(pid: getpid(), startTime: nil) {} }
+        }
+
+        #expect(error.reason.contains("epoll_ctl"), "\(error)")
+        let opened = try #require(fake.entries.first { if case .openProcess = $0.call { true } else { false } })
+        let pidfd = try CInt(opened.outcome.get())
+        let calls = fake.entries.map(\.call)
+        #expect(calls.contains(.poll(pidfd, .readable, timeout: 0)), "\(fake.entries)")
+        #expect(calls.suffix(2).first.map { if case .addToEventPoll(_, pidfd) = $0 { true } else { false } } == true)
+        #expect(calls.last == .close(pidfd), "\(fake.entries)")
+    }
+}

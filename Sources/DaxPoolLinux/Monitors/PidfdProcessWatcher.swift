@@ -1,9 +1,7 @@
 // Linux only.
-import CLinuxShims
 import DaxPoolCore
 import DaxPoolSystem
 import Dispatch
-import Glibc
 import Synchronization
 import SystemPackage
 
@@ -29,11 +27,11 @@ public final class PidfdProcessWatcher: ProcessWatcher {
 
     /// Creates the epoll instance and starts the thread that waits on it (for the life of the process).
     public init() throws(BackendError) {
-        let descriptor = cshim_epoll_create()
-        guard descriptor >= 0 else {
-            throw BackendError("epoll_create1", "", Errno(rawValue: errno), "cannot create an epoll")
+        do throws(Errno) {
+            epoll = try Syscall.createEventPoll()
+        } catch {
+            throw BackendError("epoll_create1", "", error, "cannot create an epoll")
         }
-        epoll = descriptor
         DispatchQueue(label: "daxpool.lease-holders").async { [self] in self.run() }
     }
 
@@ -45,11 +43,12 @@ public final class PidfdProcessWatcher: ProcessWatcher {
         -> ProcessIdentity
     {
         guard pid > 0 else { throw ProcessWatchError(pid: pid, "is not a process id") }
-        let descriptor = cshim_pidfd_open(pid)
-        guard descriptor >= 0 else {
-            let code = errno
+        let descriptor: CInt
+        do throws(Errno) {
+            descriptor = try Syscall.openProcess(pid)
+        } catch {
             throw ProcessWatchError(
-                pid: pid, code == ESRCH ? "does not exist" : "cannot be watched: \(Errno(rawValue: code))")
+                pid: pid, error == .noSuchProcess ? "does not exist" : "cannot be watched: \(error)")
         }
         let identity: ProcessIdentity
         do {
@@ -58,35 +57,37 @@ public final class PidfdProcessWatcher: ProcessWatcher {
                 throw ProcessWatchError(pid: pid, "is a different process than the one that took the lease")
             }
             // The process may have exited (and its pid been reused) between pidfd_open and reading /proc.
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, 0) == 0 else { throw ProcessWatchError(pid: pid, "has exited") }
+            guard (try? Syscall.poll(descriptor, for: .readable, timeout: 0)) == [] else {
+                throw ProcessWatchError(pid: pid, "has exited")
+            }
         } catch {
-            close(descriptor)
+            try? Syscall.close(descriptor)
             throw error
         }
-        let (previous, added): (CInt?, Bool) = state.withLock { state in
+        let (previous, refusal): (CInt?, Errno?) = state.withLock { state in
             var replaced: CInt?
             if let old = state.cookies[pid], let watch = state.watches.removeValue(forKey: old) {
                 replaced = watch.descriptor
             }
             let cookie = state.nextCookie
             state.nextCookie += 1
-            guard cshim_epoll_add(epoll, descriptor, cookie) == 0 else {
+            do throws(Errno) {
+                try Syscall.addToEventPoll(epoll, descriptor, cookie: cookie)
+            } catch {
                 state.cookies[pid] = nil
-                return (replaced, false)
+                return (replaced, error)
             }
             state.cookies[pid] = cookie
             state.watches[cookie] = Watch(pid: pid, descriptor: descriptor, onExit: onExit)
-            return (replaced, true)
+            return (replaced, nil)
         }
         if let previous {
-            _ = cshim_epoll_delete(epoll, previous)
-            close(previous)
+            try? Syscall.removeFromEventPoll(epoll, previous)
+            try? Syscall.close(previous)
         }
-        guard added else {
-            let code = errno
-            close(descriptor)
-            throw ProcessWatchError(pid: pid, "cannot be watched: epoll_ctl: \(Errno(rawValue: code))")
+        if let refusal {
+            try? Syscall.close(descriptor)
+            throw ProcessWatchError(pid: pid, "cannot be watched: epoll_ctl: \(refusal)")
         }
         return identity
     }
@@ -98,8 +99,8 @@ public final class PidfdProcessWatcher: ProcessWatcher {
             return state.watches.removeValue(forKey: cookie)?.descriptor
         }
         if let descriptor {
-            _ = cshim_epoll_delete(epoll, descriptor)
-            close(descriptor)
+            try? Syscall.removeFromEventPoll(epoll, descriptor)
+            try? Syscall.close(descriptor)
         }
     }
 
@@ -107,14 +108,12 @@ public final class PidfdProcessWatcher: ProcessWatcher {
     private func run() {
         var cookies = [UInt64](repeating: 0, count: 32)
         while true {
-            let count = cookies.withUnsafeMutableBufferPointer { buffer in
-                cshim_epoll_wait(epoll, buffer.baseAddress, CInt(buffer.count))
+            let waited = cookies.withUnsafeMutableBufferPointer { buffer in
+                Result { () throws(Errno) in try Syscall.waitForEvents(epoll, into: buffer) }
             }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            for index in 0..<Int(count) {
+            // `EINTR` is retried in the funnel; any other failure means the epoll is unusable.
+            guard case .success(let count) = waited else { return }
+            for index in 0..<count {
                 let cookie = cookies[index]
                 let exited: Watch? = state.withLock { state in
                     guard let watch = state.watches.removeValue(forKey: cookie) else { return nil }
@@ -122,8 +121,8 @@ public final class PidfdProcessWatcher: ProcessWatcher {
                     return watch
                 }
                 guard let exited else { continue }
-                _ = cshim_epoll_delete(epoll, exited.descriptor)
-                close(exited.descriptor)
+                try? Syscall.removeFromEventPoll(epoll, exited.descriptor)
+                try? Syscall.close(exited.descriptor)
                 exited.onExit()
             }
         }

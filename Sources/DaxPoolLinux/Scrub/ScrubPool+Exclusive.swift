@@ -58,7 +58,6 @@ extension ScrubPool {
 
     /// Ignores `SIGIO` once per process, so that a broken lease cannot end the daemon.
     private static let ignoresLeaseBreakSignal: Bool = {
-        signal(SIGIO, SIG_IGN)
-        return true
+        (try? Syscall.ignoreSignal(SIGIO)) != nil
     }()
 }

@@ -1,6 +1,5 @@
 // Linux only.
 import DaxPoolSystem
-import Glibc
 import SystemPackage
 
 extension Ledger {

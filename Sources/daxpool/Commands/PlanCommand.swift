@@ -1,15 +1,8 @@
 import ArgumentParser
 import DaxPoolAPI
 import DaxPoolCore
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
+import DaxPoolSystem
+import SystemPackage
 
 /// `daxpool plan`: the kernel command line that carves guest memory at boot, checked against this host (Linux).
 struct PlanCommand: ParsableCommand {
@@ -84,16 +77,15 @@ struct PlanCommand: ParsableCommand {
         }
         var nodes: [HostMemoryFacts.NodeMemory] = []
         let nodeDirectory = root + "/sys/devices/system/node"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: nodeDirectory)) ?? []
-        where name.hasPrefix("node") {
+        for name in Self.names(in: nodeDirectory) where name.hasPrefix("node") {
             guard let id = Int(name.dropFirst(4)) else { continue }
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: nodeDirectory + "/" + name)) ?? []
+            let entries = Self.names(in: nodeDirectory + "/" + name)
             let blocks = entries.compactMap { $0.hasPrefix("memory") ? UInt64($0.dropFirst(6)) : nil }
             if !blocks.isEmpty { nodes.append(HostMemoryFacts.NodeMemory(id: id, blocks: blocks)) }
         }
         var pools: [HostMemoryFacts.HugePagePool] = []
         let hugeDirectory = root + "/sys/kernel/mm/hugepages"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: hugeDirectory)) ?? [] {
+        for name in Self.names(in: hugeDirectory) {
             guard name.hasPrefix("hugepages-"), name.hasSuffix("kB"),
                 let kibibytes = UInt64(name.dropFirst(10).dropLast(2))
             else { continue }
@@ -107,17 +99,26 @@ struct PlanCommand: ParsableCommand {
         }
         pools.sort { $0.pageSize < $1.pageSize }
         let hvo = (try? read("/proc/sys/vm/hugetlb_optimize_vmemmap"))?.hasPrefix("1") ?? false
-        let efi = FileManager.default.fileExists(atPath: root + "/sys/firmware/efi")
+        let efi = (try? Syscall.status(FilePath(root + "/sys/firmware/efi"))) != nil
         return HostMemoryFacts(
             map: map, commandLine: BootCommandLine(try read("/proc/cmdline")), blockSize: blockSize, nodes: nodes,
             hugePagePools: pools, vmemmapOptimized: hvo, bootsWithEFI: efi)
     }
 
+    /// The text of the host file `path` (under `--root`). The corresponding C functions are `open(2)` and
+    /// `pread(2)`.
     func read(_ path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: root + path) else {
-            throw ErrorBody(code: .unreadable, message: "cannot read \(root + path)")
+        do throws(Errno) {
+            let file = try OwnedDescriptor.open(FilePath(root + path), .readOnly)
+            return String(decoding: try file.readToEnd(), as: UTF8.self)
+        } catch {
+            throw ErrorBody(code: .unreadable, message: "cannot read \(root + path): \(error)")
         }
-        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The names in directory `path`; none when it cannot be read (`opendir(3)`, `readdir(3)`).
+    static func names(in path: String) -> [String] {
+        (try? Syscall.directoryEntries(FilePath(path))) ?? []
     }
 
     /// The plan as text for a person.

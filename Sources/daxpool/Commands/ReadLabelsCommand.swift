@@ -2,10 +2,7 @@ import ArgumentParser
 import DaxPoolAPI
 import DaxPoolCore
 import DaxPoolLinux
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import DaxPoolSystem
 
 /// `daxpool read-labels`: a label storage area as `ndctl read-labels -j` prints it.
 ///
@@ -52,7 +49,7 @@ struct ReadLabelsCommand: ParsableCommand {
         }
         let dump = try Self.dump(bytes, device: name)
         let value = human ? try Self.humanized(dump) : try JSONValue(encoding: dump)
-        if isatty(1) != 0 {
+        if Syscall.isTerminal(1) {
             try Output.print(value)
         } else {
             try Output.print([value])

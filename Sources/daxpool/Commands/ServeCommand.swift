@@ -265,7 +265,7 @@ struct ServeCommand: AsyncParsableCommand {
                     + "other users or groups (device_creators, admins or socket.group); run the daemon as root, or "
                     + "leave them out")
         }
-        umask(0o077)
+        try Syscall.setFileCreationMask([.otherReadWriteExecute, .groupReadWriteExecute])
         var logger = Logger(label: "daxpool") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = settings.logLevel ?? .info
 
