@@ -6,7 +6,7 @@ import Glibc
 import Synchronization
 import Testing
 
-@Suite("UnixHTTPClient against a real Unix socket server", .timeLimit(.minutes(10)))
+@Suite("UnixHTTPClient against a real Unix socket server", .timeLimit(.minutes(20)))
 struct UnixHTTPClientTests {
     /// Runs `body` with a scripted server and stops the server after it, whatever happens.
     @discardableResult
@@ -290,7 +290,7 @@ struct UnixHTTPClientTests {
     }
 }
 
-@Suite("DaxPoolClient over a real Unix socket", .timeLimit(.minutes(10)))
+@Suite("DaxPoolClient over a real Unix socket", .timeLimit(.minutes(20)))
 struct DaxPoolClientErrorTests {
     @Test("a daemon's JSON error answer is thrown as that error, with its code and message")
     func daemonErrorBody() throws {

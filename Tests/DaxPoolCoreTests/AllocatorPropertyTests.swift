@@ -2,7 +2,7 @@ import DaxPoolCore
 import DaxPoolTestSupport
 import Testing
 
-@Suite("allocator properties", .timeLimit(.minutes(10)))
+@Suite("allocator properties", .timeLimit(.minutes(20)))
 struct AllocatorPropertyTests {
     /// Checks every invariant of the allocator against an independent recount.
     static func checkInvariants(_ allocator: RegionAllocator, aligns: [Int: Alignment], seed: UInt64) {

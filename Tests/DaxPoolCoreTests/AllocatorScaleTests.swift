@@ -4,7 +4,7 @@ import Testing
 
 /// The allocator at scale: thousands to tens of thousands of ranges, so that its tree has several levels and
 /// nodes split, merge and collapse. Behaviour only: every answer must equal the linear first-fit walk's.
-@Suite("allocator at scale", .timeLimit(.minutes(10)))
+@Suite("allocator at scale", .timeLimit(.minutes(20)))
 struct AllocatorScaleTests {
     /// Compares everything the two allocators expose.
     static func expectSame(

@@ -3,7 +3,7 @@ import Testing
 
 /// The layouts of ndctl's `test/daxctl-create.sh`, which the Linux dax bus produces and daxpool must match.
 /// The region is 4 GiB; instance 0 plays the test's seed device `dax0.0`.
-@Suite("daxctl-create.sh scenarios", .timeLimit(.minutes(10)))
+@Suite("daxctl-create.sh scenarios", .timeLimit(.minutes(20)))
 struct DaxctlCreateScenarioTests {
     let available = ByteCount.gibibytes(4)
     var quarter: ByteCount { ByteCount(available.rawValue / 4) }

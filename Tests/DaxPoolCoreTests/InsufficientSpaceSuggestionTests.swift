@@ -1,7 +1,7 @@
 import DaxPoolCore
 import Testing
 
-@Suite("insufficient space suggests a size that works", .timeLimit(.minutes(10)))
+@Suite("insufficient space suggests a size that works", .timeLimit(.minutes(20)))
 struct InsufficientSpaceSuggestionTests {
     /// A 64 MiB region with a 4 KiB device at 2 MiB: 64 MiB - 4 KiB free, 62 MiB of it usable at 2 MiB.
     private func fragmentedRegion() throws -> RegionAllocator {

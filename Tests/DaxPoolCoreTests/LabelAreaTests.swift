@@ -2,7 +2,7 @@ import DaxPoolCore
 import PropertyBased
 import Testing
 
-@Suite("LabelArea", .timeLimit(.minutes(10)))
+@Suite("LabelArea", .timeLimit(.minutes(20)))
 struct LabelAreaTests {
     static let second = LabelledNamespace(
         uuid: LabelUUID(high: 0x5b40_5e8d_700e_4499, low: 0x9e09_1967_d563_7178),

@@ -2,7 +2,7 @@ import DaxPoolCore
 import PropertyBased
 import Testing
 
-@Suite("Fletcher64", .timeLimit(.minutes(10)))
+@Suite("Fletcher64", .timeLimit(.minutes(20)))
 struct LabelChecksumTests {
     /// Fletcher64 restated from its definition: lo = Σ words mod 2^32, hi = Σ lo_i mod 2^32.
     static func reference(_ bytes: [UInt8]) -> UInt64 {

@@ -2,7 +2,7 @@ import DaxPoolCore
 import PropertyBased
 import Testing
 
-@Suite("NamespaceLabel", .timeLimit(.minutes(10)))
+@Suite("NamespaceLabel", .timeLimit(.minutes(20)))
 struct LabelCodecTests {
     static func label(version: LabelVersion) -> Generator<NamespaceLabel, Shrink.None<NamespaceLabel>> {
         Generator(run: { rng in

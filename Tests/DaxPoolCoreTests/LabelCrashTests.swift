@@ -1,7 +1,7 @@
 import DaxPoolCore
 import Testing
 
-@Suite("LabelStore crash safety", .timeLimit(.minutes(10)))
+@Suite("LabelStore crash safety", .timeLimit(.minutes(20)))
 struct LabelCrashTests {
     typealias Support = LabelTestSupport
 

@@ -2,7 +2,7 @@ import DaxPoolCore
 import PropertyBased
 import Testing
 
-@Suite("LabelAreaGeometry", .timeLimit(.minutes(10)))
+@Suite("LabelAreaGeometry", .timeLimit(.minutes(20)))
 struct LabelGeometryTests {
     @Test("a 128 KiB area holds 510 slots of 256 bytes after two 256-byte index blocks")
     func v1Dot2On128KiB() throws {

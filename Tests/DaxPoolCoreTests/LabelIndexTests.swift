@@ -2,7 +2,7 @@ import DaxPoolCore
 import PropertyBased
 import Testing
 
-@Suite("NamespaceIndex", .timeLimit(.minutes(10)))
+@Suite("NamespaceIndex", .timeLimit(.minutes(20)))
 struct LabelIndexTests {
     static let geometry: LabelAreaGeometry = {
         do {

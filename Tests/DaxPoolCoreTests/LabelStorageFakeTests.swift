@@ -172,7 +172,7 @@ enum LabelTestSupport {
     }
 }
 
-@Suite("Label storage fakes", .timeLimit(.minutes(10)))
+@Suite("Label storage fakes", .timeLimit(.minutes(20)))
 struct LabelStorageFakeTests {
     @Test("the in-memory fake records writes and flushes in order")
     func inMemoryFakeRecords() throws {

@@ -2,7 +2,7 @@ import DaxPoolCore
 import PropertyBased
 import Testing
 
-@Suite("LabelStore", .timeLimit(.minutes(10)))
+@Suite("LabelStore", .timeLimit(.minutes(20)))
 struct LabelStoreTests {
     typealias Support = LabelTestSupport
     static let cookie = LabelTestSupport.cookie

@@ -3,7 +3,7 @@ import DaxPoolTestSupport
 import PropertyBased
 import Testing
 
-@Suite("LabelUUID", .timeLimit(.minutes(10)))
+@Suite("LabelUUID", .timeLimit(.minutes(20)))
 struct LabelUUIDTests {
     @Test("parses either case and prints the canonical lowercase form")
     func parsesAndPrints() throws {

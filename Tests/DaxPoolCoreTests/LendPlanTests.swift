@@ -3,7 +3,7 @@ import DaxPoolTestSupport
 import Testing
 
 /// The lending decisions: whole memory blocks only, the policy's reserve, and which lent devices a reclaim takes.
-@Suite("lend plan", .timeLimit(.minutes(10)))
+@Suite("lend plan", .timeLimit(.minutes(20)))
 struct LendPlanTests {
     static let mib: UInt64 = 1 << 20
     static let block = ByteCount(128 << 20)

@@ -2,7 +2,7 @@ import DaxPoolCore
 import PropertyBased
 import Testing
 
-@Suite("LiveUpdateArea", .timeLimit(.minutes(10)))
+@Suite("LiveUpdateArea", .timeLimit(.minutes(20)))
 struct LiveUpdateAreaTests {
     static let mib: UInt64 = 1 << 20
 

@@ -2,7 +2,7 @@ import DaxPoolCore
 import Testing
 
 /// `daxpool map`'s layout and its two renderings (SVG and terminal), from a model to text.
-@Suite("map rendering", .timeLimit(.minutes(10)))
+@Suite("map rendering", .timeLimit(.minutes(20)))
 struct MapRenderingTests {
     static let mib: UInt64 = 1 << 20
 

@@ -2,7 +2,7 @@ import DaxPoolCore
 import DaxPoolTestSupport
 import Testing
 
-@Suite("memory errors in the model", .timeLimit(.minutes(10)))
+@Suite("memory errors in the model", .timeLimit(.minutes(20)))
 struct MemoryErrorModelTests {
     func model() throws -> PoolModel {
         var model = PoolModel()

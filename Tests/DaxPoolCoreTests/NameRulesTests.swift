@@ -2,7 +2,7 @@ import DaxPoolCore
 import Testing
 
 /// Names hold printable characters only and never pass for a device id, a pool fill or a uuid.
-@Suite("name rules", .timeLimit(.minutes(10)))
+@Suite("name rules", .timeLimit(.minutes(20)))
 struct NameRulesTests {
     static let refusedCharacters: [(String, String)] = [
         ("a\u{7}b", "bell (Cc)"), ("a\u{1B}[31mred", "escape (Cc)"), ("a\u{85}b", "next line (Cc)"),

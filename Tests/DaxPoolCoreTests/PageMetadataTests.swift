@@ -7,7 +7,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-@Suite("page metadata", .timeLimit(.minutes(10)))
+@Suite("page metadata", .timeLimit(.minutes(20)))
 struct PageMetadataTests {
     static let gib = ByteCount.gibibytes(1)
     static let tib = ByteCount(1 << 40)

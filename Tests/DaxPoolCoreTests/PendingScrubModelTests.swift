@@ -8,7 +8,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-@Suite("memory waiting to be scrubbed", .timeLimit(.minutes(10)))
+@Suite("memory waiting to be scrubbed", .timeLimit(.minutes(20)))
 struct PendingScrubModelTests {
     func model() throws -> PoolModel {
         var model = PoolModel()
@@ -113,7 +113,7 @@ struct PendingScrubModelTests {
     }
 }
 
-@Suite("kernel bad blocks", .timeLimit(.minutes(10)))
+@Suite("kernel bad blocks", .timeLimit(.minutes(20)))
 struct KernelBadBlocksTests {
     @Test("sysfs badblocks lines are 512-byte sectors and counts, merged and sorted")
     func parse() throws {

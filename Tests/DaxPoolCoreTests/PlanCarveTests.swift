@@ -26,7 +26,7 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
     map.systemRAM.contains { $0.start <= range.start && range.start + range.size - 1 <= $0.end }
 }
 
-@Suite("carve plans", .timeLimit(.minutes(10))) struct PlanCarveTests {
+@Suite("carve plans", .timeLimit(.minutes(20))) struct PlanCarveTests {
     @Test("the host's /proc/iomem parses with its nesting, and its System RAM adds up")
     func theHostMapParsesWithNestingAndItsSystemRAMAddsUp() throws {
         let map = try IOMemoryMap(text: try PlanFixture.text("host-iomem.txt"))
@@ -132,7 +132,7 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
     }
 }
 
-@Suite("carve validator", .timeLimit(.minutes(10))) struct PlanValidatorTests {
+@Suite("carve validator", .timeLimit(.minutes(20))) struct PlanValidatorTests {
     func problems(_ commandLine: String, iomem: String = "lab-iomem-nocarve.txt", applied: Bool = false) throws
         -> [CarveProblem.Kind]
     {
@@ -183,7 +183,7 @@ func insideSystemRAM(_ range: CarvePlan.Range, _ map: IOMemoryMap) -> Bool {
     }
 }
 
-@Suite("carve plan booted in the lab", .timeLimit(.minutes(10))) struct PlanLabBootTests {
+@Suite("carve plan booted in the lab", .timeLimit(.minutes(20))) struct PlanLabBootTests {
     @Test("the plan's command line, booted in the lab, yields exactly the planned dax region")
     func thePlansCommandLineBootedInTheLabYieldsExactlyThePlannedDaxRegion() throws {
         let before = try PlanFixture.facts("lab", iomem: "lab-iomem-nocarve.txt", cmdline: "lab-cmdline-nocarve.txt")

@@ -2,7 +2,7 @@ import DaxPoolCore
 import DaxPoolTestSupport
 import Testing
 
-@Suite(.timeLimit(.minutes(10))) struct PlanPropertyTests {
+@Suite(.timeLimit(.minutes(20))) struct PlanPropertyTests {
     /// A random `/proc/iomem`: RAM and reserved or PCI resources of random (4 KiB-granular, often unaligned) sizes,
     /// some RAM with the kernel image nested in it.
     static func randomMap(_ random: inout SplitMix64) -> String {

@@ -2,7 +2,7 @@ import DaxPoolCore
 import DaxPoolTestSupport
 import Testing
 
-@Suite("pool model", .timeLimit(.minutes(10)))
+@Suite("pool model", .timeLimit(.minutes(20)))
 struct PoolModelTests {
     func model(size: ByteCount = .gibibytes(1)) throws -> PoolModel {
         var model = PoolModel()

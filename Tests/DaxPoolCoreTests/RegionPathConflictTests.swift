@@ -1,7 +1,7 @@
 import DaxPoolCore
 import Testing
 
-@Suite("region path conflicts", .timeLimit(.minutes(10)))
+@Suite("region path conflicts", .timeLimit(.minutes(20)))
 struct RegionPathConflictTests {
     static func config(_ id: Int, _ backend: BackendKind = .shm, path: String) -> RegionConfig {
         RegionConfig(

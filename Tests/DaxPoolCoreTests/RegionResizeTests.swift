@@ -2,7 +2,7 @@ import DaxPoolCore
 import DaxPoolTestSupport
 import Testing
 
-@Suite("region resize in the model", .timeLimit(.minutes(10)))
+@Suite("region resize in the model", .timeLimit(.minutes(20)))
 struct RegionResizeTests {
     static func model(size: ByteCount = .mebibytes(64), pageSize: Alignment = .page2M) throws -> PoolModel {
         var model = PoolModel()

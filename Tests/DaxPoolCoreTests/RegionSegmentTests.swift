@@ -5,7 +5,7 @@ import Testing
 
 /// A region whose memory is in more than one part (a hugetlb region that grew while devices held it: one hugetlbfs
 /// mount per part) keeps every device inside one part, and the sizes it reports and suggests fit in one part.
-@Suite("region segments in the allocator and the model", .timeLimit(.minutes(10)))
+@Suite("region segments in the allocator and the model", .timeLimit(.minutes(20)))
 struct RegionSegmentTests {
     static let page = Alignment.page2M
     static func mebibytes(_ count: UInt64) -> ByteCount { .mebibytes(count) }

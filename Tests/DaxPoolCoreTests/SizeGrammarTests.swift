@@ -2,7 +2,7 @@ import DaxPoolCore
 import Testing
 
 /// Every size from outside follows `^(0x[0-9a-fA-F]+|[0-9]+)([kKmMgGtT])?$`.
-@Suite("size grammar", .timeLimit(.minutes(10)))
+@Suite("size grammar", .timeLimit(.minutes(20)))
 struct SizeGrammarTests {
     static let refused = [
         "2MB", "2MiB", "2mb", "2B", "512KiB", " 2G", "2G ", "2 G", "\t2G", "2G\n", "+2G", "-2G", "+4096", "2.0G",

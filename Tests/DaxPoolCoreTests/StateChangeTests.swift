@@ -8,7 +8,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-@Suite("state changes: the journal's records", .timeLimit(.minutes(10)))
+@Suite("state changes: the journal's records", .timeLimit(.minutes(20)))
 struct StateChangeTests {
     /// A random walk of pool operations; after each one the changes between the states before and after must
     /// rebuild the state after, also through JSON (as the journal stores them).

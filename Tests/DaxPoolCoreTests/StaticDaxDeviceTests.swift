@@ -2,7 +2,7 @@ import DaxPoolCore
 import Testing
 
 /// Where a static dax region's layout copy lives (its device's tail) and what a copy found there may claim.
-@Suite("StaticDaxDevice", .timeLimit(.minutes(10)))
+@Suite("StaticDaxDevice", .timeLimit(.minutes(20)))
 struct StaticDaxDeviceTests {
     static let mib: UInt64 = 1 << 20
     static let gib: UInt64 = 1 << 30

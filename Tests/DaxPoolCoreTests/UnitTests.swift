@@ -2,7 +2,7 @@ import DaxPoolCore
 import DaxPoolTestSupport
 import Testing
 
-@Suite("units and names", .timeLimit(.minutes(10)))
+@Suite("units and names", .timeLimit(.minutes(20)))
 struct UnitTests {
     static let sizes: [(String, UInt64)] = [
         ("4096", 4096), ("4k", 4096), ("4K", 4096), ("2M", 2 << 20), ("2m", 2 << 20), ("1G", 1 << 30),

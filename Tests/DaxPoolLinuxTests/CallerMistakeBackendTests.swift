@@ -13,7 +13,7 @@ import Testing
 /// naming what to change, not as backend failures (500): a dax region or nd namespace
 /// the kernel does not have, a NUMA node that does not exist, a huge page size the kernel does not offer. Each is
 /// refused before anything is made.
-@Suite("caller mistakes on the real backends", .timeLimit(.minutes(10)), .serialized)
+@Suite("caller mistakes on the real backends", .timeLimit(.minutes(20)), .serialized)
 struct CallerMistakeBackendTests {
     static let needsRoot: Comment = "needs root: the hugetlb backend refuses to run without it"
 

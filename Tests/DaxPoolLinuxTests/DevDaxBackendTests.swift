@@ -5,7 +5,7 @@ import SystemPackage
 import Testing
 
 /// The devdax backend against the in-memory dax bus fake: the stores it makes, in order, and what it refuses.
-@Suite("devdax backend on the dax bus fake", .timeLimit(.minutes(10)))
+@Suite("devdax backend on the dax bus fake", .timeLimit(.minutes(20)))
 struct DevDaxBackendTests {
     static let mib: UInt64 = 1 << 20
     static let gib: UInt64 = 1 << 30
@@ -360,7 +360,7 @@ struct DevDaxBackendTests {
 }
 
 /// The pmem namespace conversion writes ndctl's sequence to the nd bus attributes of a captured tree.
-@Suite("devdax namespace conversion on a captured nd tree", .timeLimit(.minutes(10)))
+@Suite("devdax namespace conversion on a captured nd tree", .timeLimit(.minutes(20)))
 struct DevDaxNamespaceTests {
     @Test("a raw namespace is released from nd_pmem and claimed by the dax seed, in ndctl's order")
     func conversionStores() throws {
@@ -410,7 +410,7 @@ struct DevDaxNamespaceTests {
 }
 
 /// The scrub of released devdax memory, with a file standing in for `/dev/daxR.N` (the fake bus has no memory).
-@Suite("devdax scrub of released memory", .timeLimit(.minutes(10)))
+@Suite("devdax scrub of released memory", .timeLimit(.minutes(20)))
 struct DevDaxScrubTests {
     @Test("destroy zeroes the device's memory and a shrink zeroes only the tail it gives back, on several threads")
     func scrubsReleasedMemory() throws {

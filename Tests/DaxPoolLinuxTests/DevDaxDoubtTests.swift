@@ -6,7 +6,7 @@ import Testing
 /// The devdax start-up reconcile on the dax bus fake empties no memory that a record does not account for: a kernel
 /// layout that differs from the record, or memory held by a device daxpool does not own, is left as the kernel has
 /// it and reported as a doubt; only the kernel's boot-time `daxR.0` over the whole region is taken back.
-@Suite("devdax reconcile leaves what it cannot account for", .timeLimit(.minutes(10)))
+@Suite("devdax reconcile leaves what it cannot account for", .timeLimit(.minutes(20)))
 struct DevDaxDoubtTests {
     static let mib: UInt64 = 1 << 20
     static let gib: UInt64 = 1 << 30

@@ -1,7 +1,7 @@
 import DaxPoolLinux
 import Testing
 
-@Suite("devdax layout plans", .timeLimit(.minutes(10)))
+@Suite("devdax layout plans", .timeLimit(.minutes(20)))
 struct DevDaxLayoutTests {
     static let mib: UInt64 = 1 << 20
     static let base: UInt64 = 0x1_4000_0000

@@ -5,7 +5,7 @@ import Testing
 
 /// A static (pmem) region's layout copy in the tail of its one device, on the dax bus fake with a file standing in
 /// for `/dev/daxR.0`.
-@Suite("devdax live-update area of a static region", .timeLimit(.minutes(10)))
+@Suite("devdax live-update area of a static region", .timeLimit(.minutes(20)))
 struct DevDaxStaticAreaTests {
     static let mib: UInt64 = 1 << 20
     static let size: UInt64 = 64 << 20

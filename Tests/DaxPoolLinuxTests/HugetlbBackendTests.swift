@@ -9,7 +9,7 @@ import SystemPackage
 import Testing
 
 @Suite(
-    "hugetlb backend", .timeLimit(.minutes(10)), .serialized,
+    "hugetlb backend", .timeLimit(.minutes(20)), .serialized,
     .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason))
 struct HugetlbBackendTests {
     let backend = HugetlbBackend(scrubThreads: 2)
@@ -249,7 +249,7 @@ struct HugetlbBackendTests {
     }
 }
 
-@Suite("hugetlb backend without root", .timeLimit(.minutes(10)))
+@Suite("hugetlb backend without root", .timeLimit(.minutes(20)))
 struct HugetlbPrivilegeTests {
     @Test("a non-root daemon is told that the hugetlb backend needs root and what to use instead")
     func nonRootIsRefused() throws {

@@ -14,7 +14,7 @@ import Testing
 /// the creator says `--hvo on` (written before any page is reserved) or `--hvo off`; and once, with the real
 /// setting, `--hvo on` through the daemon turns HVO on and the region's figure is the optimized one.
 @Suite(
-    "hugetlb regions and HugeTLB Vmemmap Optimization (real backend)", .timeLimit(.minutes(10)), .serialized,
+    "hugetlb regions and HugeTLB Vmemmap Optimization (real backend)", .timeLimit(.minutes(20)), .serialized,
     .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason))
 struct HugetlbHVOLinuxTests {
     /// Runs `body` with a file holding `value` (or no file when `nil`) standing in for the HVO setting.

@@ -5,7 +5,7 @@ import Glibc
 import Testing
 
 @Suite(
-    "hugetlb page metadata against the kernel's own counters", .timeLimit(.minutes(10)), .serialized,
+    "hugetlb page metadata against the kernel's own counters", .timeLimit(.minutes(20)), .serialized,
     .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason),
     .enabled(if: HugetlbMemmapCounters.read() != nil, HugetlbMemmapCounters.missingReason),
     .enabled(if: HugetlbVmemmapOptimization.isEnabled() != nil, HugetlbMemmapCounters.noHVOReason)

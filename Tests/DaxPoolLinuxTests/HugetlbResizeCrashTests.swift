@@ -8,7 +8,7 @@ import Testing
 /// The daemon commits a region's new size only after the backend resized it: a crash in between leaves a mount and
 /// a reservation of the new size under a state of the old one. The next start brings them back to the state.
 @Suite(
-    "hugetlb resize not committed", .timeLimit(.minutes(10)), .serialized,
+    "hugetlb resize not committed", .timeLimit(.minutes(20)), .serialized,
     .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason),
     .enabled(if: HugetlbResizeHost.givesPages, HugetlbResizeHost.reason))
 struct HugetlbResizeCrashTests {

@@ -11,7 +11,7 @@ import Testing
 /// `/proc/sys/vm/hugetlb_optimize_vmemmap` (the backend reads it there), so the host's setting is never touched; the
 /// pages are the node's real pool, under the huge page test lock.
 @Suite(
-    "hugetlb resize and page metadata", .serialized, .timeLimit(.minutes(10)),
+    "hugetlb resize and page metadata", .serialized, .timeLimit(.minutes(20)),
     .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason),
     .enabled(if: HugetlbResizeHost.givesPages, HugetlbResizeHost.reason))
 struct HugetlbResizeMetadataTests {

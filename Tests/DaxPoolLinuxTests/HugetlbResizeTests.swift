@@ -39,7 +39,7 @@ enum HugetlbResizeHost {
 }
 
 @Suite(
-    "hugetlb region resize", .timeLimit(.minutes(10)), .serialized,
+    "hugetlb region resize", .timeLimit(.minutes(20)), .serialized,
     .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason),
     .enabled(if: HugetlbResizeHost.givesPages, HugetlbResizeHost.reason))
 struct HugetlbResizeTests {

@@ -11,7 +11,7 @@ import Testing
 /// each capped by its own `size=`; a grow mounts new memory, a shrink gives back mounts that hold no device. Real
 /// hugetlbfs and the node's real pool: every test adds pages on top of what the pool has and gives back only those.
 @Suite(
-    "hugetlb resize with devices", .timeLimit(.minutes(10)), .serialized,
+    "hugetlb resize with devices", .timeLimit(.minutes(20)), .serialized,
     .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason),
     .enabled(if: HugetlbResizeHost.givesPages, HugetlbResizeHost.reason))
 struct HugetlbResizeWithDevicesTests {

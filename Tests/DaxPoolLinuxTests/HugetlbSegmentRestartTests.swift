@@ -12,7 +12,7 @@ import Testing
 /// file is in the segment that holds its extents, at the path it had. Real hugetlbfs and the node's real pool, under
 /// the huge page test lock: every test adds pages on top of what the pool has and gives back only those.
 @Suite(
-    "hugetlb segments across restarts and reboots", .serialized, .timeLimit(.minutes(10)),
+    "hugetlb segments across restarts and reboots", .serialized, .timeLimit(.minutes(20)),
     .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason),
     .enabled(if: HugetlbResizeHost.givesPages, HugetlbResizeHost.reason))
 struct HugetlbSegmentRestartTests {

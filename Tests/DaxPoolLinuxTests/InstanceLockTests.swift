@@ -3,7 +3,7 @@ import DaxPoolSystem
 import Glibc
 import Testing
 
-@Suite("instance lock", .timeLimit(.minutes(10)))
+@Suite("instance lock", .timeLimit(.minutes(20)))
 struct InstanceLockTests {
     @Test("a second holder is refused with the first holder's pid until the first releases")
     func secondHolderRefused() throws {

@@ -5,7 +5,7 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("JSON file state store", .timeLimit(.minutes(10)))
+@Suite("JSON file state store", .timeLimit(.minutes(20)))
 struct JSONFileStateStoreTests {
     static let snapshot = PoolSnapshot(regions: [
         RegionSnapshot(

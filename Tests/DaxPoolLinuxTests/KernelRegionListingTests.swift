@@ -10,7 +10,7 @@ import Testing
 /// `list -R` beside the kernel: each region's `align` is what `daxctl list -R` prints (the kernel's value for
 /// devdax, the page size for shm and hugetlb), and daxpool's own regions never take a kernel region's id.
 @Suite(
-    "regions beside the kernel's: align as daxctl prints it, ids the kernel's regions keep", .timeLimit(.minutes(10)))
+    "regions beside the kernel's: align as daxctl prints it, ids the kernel's regions keep", .timeLimit(.minutes(20)))
 struct KernelRegionListingTests {
     static let gib: UInt64 = 1 << 30
 

@@ -61,7 +61,7 @@ final class CuttingInterposerFake: FileLabelStorage.WriteInterposer {
     }
 }
 
-@Suite("Label state store crash safety", .timeLimit(.minutes(10)))
+@Suite("Label state store crash safety", .timeLimit(.minutes(20)))
 struct LabelStateStoreCrashTests {
     typealias Script = LabelStateScript
 

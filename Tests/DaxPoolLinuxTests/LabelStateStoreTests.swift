@@ -62,7 +62,7 @@ enum LabelStateScript {
     }
 }
 
-@Suite("Label state store", .timeLimit(.minutes(10)))
+@Suite("Label state store", .timeLimit(.minutes(20)))
 struct LabelStateStoreTests {
     typealias Script = LabelStateScript
 

@@ -4,7 +4,7 @@ import Testing
 
 @testable import DaxPoolLinux
 
-@Suite("Ledger crash safety", .timeLimit(.minutes(10)))
+@Suite("Ledger crash safety", .timeLimit(.minutes(20)))
 struct LedgerCrashTests {
     /// One operation to crash in: the ledger before it (nil: no file), the records after it, and how to run it on
     /// the ledger at a path with an interposer (opening included).

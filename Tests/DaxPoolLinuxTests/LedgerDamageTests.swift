@@ -4,7 +4,7 @@ import Testing
 
 @testable import DaxPoolLinux
 
-@Suite("Ledger damage", .timeLimit(.minutes(10)))
+@Suite("Ledger damage", .timeLimit(.minutes(20)))
 struct LedgerDamageTests {
     /// A small ledger: the header, a checkpoint (sequence 2) and five changes, one of them three blocks a copy.
     struct Sample {

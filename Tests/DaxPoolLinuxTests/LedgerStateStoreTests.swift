@@ -8,7 +8,7 @@ import Testing
 @testable import DaxPoolLinux
 
 /// The journal-backed store: two copies of every layout fact, repaired or put in doubt at start, never guessed.
-@Suite("ledger state store: two copies, repair, doubt", .timeLimit(.minutes(10)))
+@Suite("ledger state store: two copies, repair, doubt", .timeLimit(.minutes(20)))
 struct LedgerStateStoreTests {
     typealias Script = LabelStateScript
     static let areaSize = 8 << 10

@@ -23,7 +23,7 @@ enum LedgerPayload {
     }
 }
 
-@Suite("Ledger", .timeLimit(.minutes(10)))
+@Suite("Ledger", .timeLimit(.minutes(20)))
 struct LedgerTests {
     /// The records appending `payloads` as changes from `first` makes.
     static func changes(_ payloads: [[UInt8]], from first: UInt64 = 1) -> [Ledger.Record] {

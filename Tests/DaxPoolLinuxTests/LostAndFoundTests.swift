@@ -9,7 +9,7 @@ import Testing
 /// A start never destroys memory that no record accounts for: device files no device owns move, untouched, to the
 /// region's `lost+found` (or are retired under the pending scrub that accounts for them); a file larger than its
 /// record is left as it is and reported; in `.keep` mode nothing in the region directory changes at all.
-@Suite("start-up reconcile keeps what no record accounts for", .timeLimit(.minutes(10)), .serialized)
+@Suite("start-up reconcile keeps what no record accounts for", .timeLimit(.minutes(20)), .serialized)
 struct LostAndFoundTests {
     let backend = ShmBackend(scrubThreads: 2)
 

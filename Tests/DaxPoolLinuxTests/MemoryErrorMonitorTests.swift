@@ -8,7 +8,7 @@ import Logging
 import Synchronization
 import Testing
 
-@Suite("memory-error signals", .timeLimit(.minutes(10)), .serialized)
+@Suite("memory-error signals", .timeLimit(.minutes(20)), .serialized)
 struct MemoryErrorMonitorTests {
     @Test("a real SIGBUS with BUS_MCEERR_AO is queued with its address and granule and the process lives on")
     func actionOptional() throws {

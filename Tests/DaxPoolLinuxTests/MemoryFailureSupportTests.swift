@@ -4,7 +4,7 @@ import Foundation
 import SystemPackage
 import Testing
 
-@Suite("whether the kernel handles memory failures", .timeLimit(.minutes(10)))
+@Suite("whether the kernel handles memory failures", .timeLimit(.minutes(20)))
 struct MemoryFailureSupportTests {
     /// A directory standing in for `/proc`, with the memory-failure knob or without it.
     func procRoot(withKnob: Bool) throws -> URL {

@@ -5,7 +5,7 @@ import Glibc
 import SystemPackage
 import Testing
 
-@Suite("memory mapping", .timeLimit(.minutes(10)))
+@Suite("memory mapping", .timeLimit(.minutes(20)))
 struct MemoryMappingTests {
     @Test("a shared mapping of a device file sees bytes stored through another mapping")
     func mappingsShareMemory() throws {

@@ -7,7 +7,7 @@ import Logging
 import SystemPackage
 import Testing
 
-@Suite("kernel bad blocks of nd regions", .timeLimit(.minutes(10)))
+@Suite("kernel bad blocks of nd regions", .timeLimit(.minutes(20)))
 struct NDBadBlocksTests {
     /// A fake sysfs with `bus/nd/devices/region<N>/badblocks` holding `text`.
     static func sysfs(ndRegion: Int, badblocks text: String) throws -> String {

@@ -6,7 +6,7 @@ import Testing
 
 /// The pool of ready memory filled ahead of demand (`RegionConfig.pool`): real files on tmpfs, and on hugetlbfs
 /// as root.
-@Suite("pool fill", .timeLimit(.minutes(10)))
+@Suite("pool fill", .timeLimit(.minutes(20)))
 struct PoolFillTests {
     let backend = ShmBackend(scrubThreads: 2)
 

@@ -12,7 +12,7 @@ import Testing
 /// What the backends ask of the kernel, checked through the recording fake of the system (`RecordingSystem`), so
 /// that logic which needs root to run for real (mounts, giving files to other users, a full disk) is tested as any
 /// user. The root tests that make the real calls stay beside these.
-@Suite("backends' system calls through the recording fake", .timeLimit(.minutes(10)))
+@Suite("backends' system calls through the recording fake", .timeLimit(.minutes(20)))
 struct RecordingSystemTests {
     // MARK: - Mounts
 

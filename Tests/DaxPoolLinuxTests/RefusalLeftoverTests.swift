@@ -12,7 +12,7 @@ import Testing
 
 /// A refused request leaves the files exactly as they were, on a full disk too: the region directory (device files,
 /// the pool's ready files) and the state directory (no `.tmp` left, and a stale one is removed at load).
-@Suite("refusals leave no file behind", .timeLimit(.minutes(10)), .serialized)
+@Suite("refusals leave no file behind", .timeLimit(.minutes(20)), .serialized)
 struct RefusalLeftoverTests {
     static let needsRoot = "needs root to mount a small tmpfs"
 

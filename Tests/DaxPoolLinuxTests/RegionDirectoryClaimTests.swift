@@ -5,7 +5,7 @@ import Glibc
 import SystemPackage
 import Testing
 
-@Suite("region directory claims", .timeLimit(.minutes(10)))
+@Suite("region directory claims", .timeLimit(.minutes(20)))
 struct RegionDirectoryClaimTests {
     static let first = String(repeating: "a1", count: 16)
     static let second = String(repeating: "b2", count: 16)
@@ -145,7 +145,7 @@ struct RegionDirectoryClaimTests {
     }
 }
 
-@Suite("state directory claims", .timeLimit(.minutes(10)))
+@Suite("state directory claims", .timeLimit(.minutes(20)))
 struct StateDirectoryClaimTests {
     private static func scratch() throws -> String {
         let root = try Scratch.makeDirectory()

@@ -7,7 +7,7 @@ import Testing
 
 /// A device commit makes and reserves its room under the pools' room lock and allocates outside it: a slow
 /// `fallocate` of one device holds up no other commit, and while it runs the region counts the reserved file in full.
-@Suite("room reservations", .timeLimit(.minutes(10)))
+@Suite("room reservations", .timeLimit(.minutes(20)))
 struct RoomReservationTests {
     @Test("a second commit finishes while the first is between two pieces of its allocation, which counts in full")
     func secondCommitIsNotHeldUp() throws {

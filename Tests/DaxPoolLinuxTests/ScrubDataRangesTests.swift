@@ -6,7 +6,7 @@ import Testing
 
 /// A device file's scrub stores only to the ranges that may hold data: what a tenant wrote is zeroed, pages it never
 /// wrote are left for the kernel to clear, a file with holes is zeroed whole, and the whole file reads zero after.
-@Suite("scrub of a file's data ranges", .timeLimit(.minutes(10)))
+@Suite("scrub of a file's data ranges", .timeLimit(.minutes(20)))
 struct ScrubDataRangesTests {
     static let mebibyte = 1 << 20
 

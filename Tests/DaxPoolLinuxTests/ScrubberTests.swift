@@ -5,7 +5,7 @@ import Synchronization
 import SystemPackage
 import Testing
 
-@Suite("scrubber", .timeLimit(.minutes(10)))
+@Suite("scrubber", .timeLimit(.minutes(20)))
 struct ScrubberTests {
     /// Every implementation this CPU runs.
     static let kinds = ScrubKind.supported

@@ -5,7 +5,7 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("shm backend", .timeLimit(.minutes(10)))
+@Suite("shm backend", .timeLimit(.minutes(20)))
 struct ShmBackendTests {
     let backend = ShmBackend()
 

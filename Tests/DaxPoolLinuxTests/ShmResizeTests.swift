@@ -10,7 +10,7 @@ import Testing
 /// An shm region that is its own tmpfs mount (root) changes its `size=` in place and keeps its files; a start
 /// brings a mount a resize changed back to the state's size when the new size was never committed.
 @Suite(
-    "shm region resize", .timeLimit(.minutes(10)), .serialized,
+    "shm region resize", .timeLimit(.minutes(20)), .serialized,
     .enabled(if: geteuid() == 0, "needs root: each shm region is its own tmpfs mount only when the daemon is root"))
 struct ShmResizeTests {
     let backend = ShmBackend(scrubThreads: 1, mountsRegions: true)

@@ -2,7 +2,7 @@ import DaxPoolCore
 import DaxPoolLinux
 import Testing
 
-@Suite("sim backend", .timeLimit(.minutes(10)))
+@Suite("sim backend", .timeLimit(.minutes(20)))
 struct SimBackendTests {
     @Test("the sim backend has no device paths and accepts every operation without touching memory")
     func everythingSucceeds() throws {

@@ -464,7 +464,7 @@ final class SysfsDaxBusFake: SysfsAccess {
 }
 
 /// The fake reproduces what the real kernel did in the captured transcripts, so tests built on it mean something.
-@Suite("dax bus fake against the kernel's transcripts", .timeLimit(.minutes(10)))
+@Suite("dax bus fake against the kernel's transcripts", .timeLimit(.minutes(20)))
 struct SysfsDaxBusFakeTests {
     static let gib: UInt64 = 1 << 30
     static let mib: UInt64 = 1 << 20

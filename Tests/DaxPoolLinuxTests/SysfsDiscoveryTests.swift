@@ -5,7 +5,7 @@ import SystemPackage
 import Testing
 
 /// Discovery through the real `Sysfs` reader on trees laid out from listings the real kernel produced.
-@Suite("sysfs discovery on captured kernel trees", .timeLimit(.minutes(10)))
+@Suite("sysfs discovery on captured kernel trees", .timeLimit(.minutes(20)))
 struct SysfsDiscoveryTests {
     static let hmemDevices = [
         "bus/dax/devices/dax0.0": "devices/platform/hmem.0/dax0.0",
@@ -169,7 +169,7 @@ struct SysfsDiscoveryTests {
 }
 
 /// The stores go to the right attribute, in libdaxctl's format, with one write each; the kernel's errno comes back.
-@Suite("sysfs stores on a tree", .timeLimit(.minutes(10)))
+@Suite("sysfs stores on a tree", .timeLimit(.minutes(20)))
 struct SysfsStoreTests {
     @Test("each store writes its attribute in libdaxctl's format")
     func storeFormats() throws {

@@ -110,7 +110,7 @@ struct SysfsFixtureTree {
     }
 }
 
-@Suite("sysfs fixture trees", .timeLimit(.minutes(10)))
+@Suite("sysfs fixture trees", .timeLimit(.minutes(20)))
 struct SysfsFixtureTreeTests {
     @Test("a captured listing becomes files, directories and relative links under the root")
     func buildsTree() throws {

@@ -6,7 +6,7 @@ import Testing
 
 /// `/sys/devices/system/memory` read from a tree laid out like it: the block size, the blocks a dax device's ranges
 /// span (kmem hot-adds only whole, aligned blocks), and the states a lend and a reclaim store.
-@Suite("sysfs memory blocks", .timeLimit(.minutes(10)))
+@Suite("sysfs memory blocks", .timeLimit(.minutes(20)))
 struct SysfsMemoryBlocksTests {
     static let block: UInt64 = 128 << 20
 

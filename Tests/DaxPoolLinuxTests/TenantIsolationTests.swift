@@ -10,7 +10,7 @@ import Testing
 /// reads must be zero.
 ///
 /// Physical reuse is seen through `/proc/self/pagemap` (page frame numbers are visible to root only).
-@Suite("tenant isolation", .timeLimit(.minutes(10)), .serialized)
+@Suite("tenant isolation", .timeLimit(.minutes(20)), .serialized)
 struct TenantIsolationTests {
     /// The layouts new owners ask for, round after round (sizes in MiB): the same size, halves, one larger
     /// device, and so on, twice over.

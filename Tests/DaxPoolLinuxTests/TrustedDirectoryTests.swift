@@ -6,7 +6,7 @@ import Glibc
 import SystemPackage
 import Testing
 
-@Suite("trusted directories", .timeLimit(.minutes(10)))
+@Suite("trusted directories", .timeLimit(.minutes(20)))
 struct TrustedDirectoryTests {
     /// A scratch directory under /tmp (root's, 0755), removed after the test.
     private static func scratch() throws -> String {

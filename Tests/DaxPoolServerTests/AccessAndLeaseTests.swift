@@ -10,7 +10,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite("access control and leases in the pool service", .timeLimit(.minutes(10)))
+@Suite("access control and leases in the pool service", .timeLimit(.minutes(20)))
 struct AccessAndLeaseTests {
     static let alice = Caller(uid: 4242, gid: 4242, pid: 100)
     static let bob = Caller(uid: 4343, gid: 4343, pid: 200)
@@ -224,7 +224,7 @@ struct AccessAndLeaseTests {
     }
 }
 
-@Suite("memory-error events by owner", .timeLimit(.minutes(10)))
+@Suite("memory-error events by owner", .timeLimit(.minutes(20)))
 struct EventVisibilityTests {
     @Test("an owner reads the events of its own device only; administrators read all")
     func ownersReadTheirEvents() async throws {

@@ -2,7 +2,7 @@ import DaxPoolServer
 import Foundation
 import Testing
 
-@Suite("access configuration file", .timeLimit(.minutes(10)))
+@Suite("access configuration file", .timeLimit(.minutes(20)))
 struct AccessConfigurationTests {
     static let users: [String: UInt32] = ["alice": 1001, "bob": 1002]
     static let groups: [String: UInt32] = ["kvm": 36, "daxadm": 900]

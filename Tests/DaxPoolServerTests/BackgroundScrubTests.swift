@@ -8,7 +8,7 @@ import Testing
 /// Destroy answers before the memory is zeroed; the scrub service zeroes it off the pool actor, reporting progress,
 /// and only then is the memory free again, also across a restart. (The real hugetlb scrub is tested in
 /// `TenantIsolationTests` and, through the daemon and the CLI, in `ProgressCommandTests`.)
-@Suite("background scrub", .timeLimit(.minutes(10)))
+@Suite("background scrub", .timeLimit(.minutes(20)))
 struct BackgroundScrubTests {
     static let size: UInt64 = 64 << 20
 

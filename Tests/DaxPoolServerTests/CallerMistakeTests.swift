@@ -15,7 +15,7 @@ import Glibc
 /// Caller mistakes answer 4xx with a code and a message naming what to change, never 500, against the real router
 /// on a Unix socket: the all-zero uuid, and what a backend refuses because the host does not have it
 /// (`BackendRefusal`: a dax region or nd namespace the kernel lacks, a NUMA node that does not exist).
-@Suite("caller mistakes answer 4xx", .timeLimit(.minutes(10)), .serialized)
+@Suite("caller mistakes answer 4xx", .timeLimit(.minutes(20)), .serialized)
 struct CallerMistakeTests {
     @Test("a device with the all-zero uuid answers 400 bad_request naming the uuid, and nothing is made")
     func zeroUUID() async throws {

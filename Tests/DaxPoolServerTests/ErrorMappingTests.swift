@@ -7,7 +7,7 @@ import Testing
 
 /// `ErrorMapping` is the one place that turns an error into an API code and a code into its HTTP status; the
 /// OpenAPI document lists exactly the codes `ErrorCode` has.
-@Suite("Error mapping", .timeLimit(.minutes(10)))
+@Suite("Error mapping", .timeLimit(.minutes(20)))
 struct ErrorMappingTests {
     /// The HTTP status each code answers with: one entry per code (a duplicate key would trap).
     static let statuses: [ErrorCode: Int] = [

@@ -16,7 +16,7 @@ import Glibc
 /// hugetlb backend fake whose HugeTLB Vmemmap Optimization setting the test chooses: while HVO is off `POST
 /// /v1/regions` is refused (409 `hvo_off`, both costs, both ways on) unless `hvo` is `"on"` (turned on before the
 /// pages are reserved) or `"off"` (the full cost, shown in `page_metadata`); `hvo` is read strictly.
-@Suite("hugetlb regions and HugeTLB Vmemmap Optimization", .timeLimit(.minutes(10)), .serialized)
+@Suite("hugetlb regions and HugeTLB Vmemmap Optimization", .timeLimit(.minutes(20)), .serialized)
 struct HugetlbHVOTests {
     static let body1G = #"{"backend":"hugetlb","size":"1G","page_size":"1G","path":"/fake/huge""#
 

@@ -5,7 +5,7 @@ import Foundation
 import Logging
 import Testing
 
-@Suite("live-update prepare", .timeLimit(.minutes(10)))
+@Suite("live-update prepare", .timeLimit(.minutes(20)))
 struct LiveUpdatePrepareTests {
     static func service(state: String) async throws -> PoolService {
         try await PoolService(

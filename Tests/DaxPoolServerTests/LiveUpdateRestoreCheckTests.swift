@@ -7,7 +7,7 @@ import Testing
 /// The checks a start makes before it restores a live update: the running kernel must carve what the prepare
 /// recorded, and the state directory's layouts must agree with the copies in the regions' memory. A failed check
 /// changes nothing (the real kernel run is `scripts/lab-live-update`).
-@Suite("live-update restore checks", .timeLimit(.minutes(10)))
+@Suite("live-update restore checks", .timeLimit(.minutes(20)))
 struct LiveUpdateRestoreCheckTests {
     static let carve = "memmap=1G%5G-1+0xefffffff"
 

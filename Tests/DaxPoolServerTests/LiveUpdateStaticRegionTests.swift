@@ -46,7 +46,7 @@ final class StaticDaxMemoryFake: MemoryBackend, LiveUpdateMemory {
 /// A static dax region (pmem) across a kexec: its layout's copy lives in the last 2 MiB of its one device, which
 /// `list` and `qemu-args` keep from VMMs; a copy read back from there is used only when it is sound and claims no
 /// more than the kernel's device.
-@Suite("live-update of a static dax region", .timeLimit(.minutes(10)))
+@Suite("live-update of a static dax region", .timeLimit(.minutes(20)))
 struct LiveUpdateStaticRegionTests {
     static let mib: UInt64 = 1 << 20
     static let size: UInt64 = 64 << 20

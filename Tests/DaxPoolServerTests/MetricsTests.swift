@@ -59,7 +59,7 @@ enum PrometheusParser {
     }
 }
 
-@Suite("Metrics", .timeLimit(.minutes(10)))
+@Suite("Metrics", .timeLimit(.minutes(20)))
 struct MetricsTests {
     static let size: UInt64 = 64 << 20
 

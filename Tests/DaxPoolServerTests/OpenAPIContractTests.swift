@@ -9,7 +9,7 @@ import Testing
 
 /// The API contract is `openapi/daxpool.yaml`: the router serves exactly the documented operations, and
 /// each answers with a documented status.
-@Suite("OpenAPI contract", .timeLimit(.minutes(10)))
+@Suite("OpenAPI contract", .timeLimit(.minutes(20)))
 struct OpenAPIContractTests {
     struct Operation: Hashable, CustomStringConvertible {
         var method: String

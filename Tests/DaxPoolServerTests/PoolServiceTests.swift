@@ -4,7 +4,7 @@ import DaxPoolServer
 import Logging
 import Testing
 
-@Suite("pool service rollbacks", .timeLimit(.minutes(10)))
+@Suite("pool service rollbacks", .timeLimit(.minutes(20)))
 struct PoolServiceTests {
     func service() async throws -> (PoolService, InMemoryStateStoreFake, RecordingBackendFake) {
         let store = InMemoryStateStoreFake()

@@ -56,7 +56,7 @@ final class CarveBackendFake: MemoryBackend {
     func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws {}
 }
 
-@Suite("region resize through the API", .timeLimit(.minutes(10)), .serialized)
+@Suite("region resize through the API", .timeLimit(.minutes(20)), .serialized)
 struct RegionResizeAPITests {
     /// Runs `body` against the real router on a fresh socket: region 0 is a 64 MiB `sim` region of 2M pages,
     /// region 1 a devdax region, region 2 a degraded `sim` region.

@@ -5,7 +5,7 @@ import Foundation
 import Logging
 import Testing
 
-@Suite("the serve configuration file", .timeLimit(.minutes(10)))
+@Suite("the serve configuration file", .timeLimit(.minutes(20)))
 struct ServeConfigurationTests {
     static let source = "/etc/daxpool/daxpool.json"
 

@@ -15,7 +15,7 @@ import Glibc
 /// What the daemon takes from outside, against the real router on a Unix socket: strict JSON (no duplicate or
 /// unknown key, bounded nesting, integers only), one size grammar, printable names, owners that exist, and a 413
 /// that closes the connection.
-@Suite("strict request input", .timeLimit(.minutes(10)), .serialized)
+@Suite("strict request input", .timeLimit(.minutes(20)), .serialized)
 struct StrictRequestTests {
     /// Users this host "has", for `userExists`.
     static let knownUsers: Set<UInt32> = [0, 4343]
@@ -245,7 +245,7 @@ struct StrictRequestTests {
 }
 
 /// Progress belongs to the device's owner: the hub hands each reader only what its audience sees.
-@Suite("progress visibility in the hub", .timeLimit(.minutes(10)))
+@Suite("progress visibility in the hub", .timeLimit(.minutes(20)))
 struct ProgressAudienceTests {
     @Test("the prefault and the later scrub of a tenant's device are the tenant's; another tenant sees neither")
     func serviceOperationsCarryOwners() async throws {

@@ -9,7 +9,7 @@ import Testing
 
 /// Request bodies carry typed values (`ByteCount`, `Alignment`, `DeviceName`, `LabelUUID`, `DeviceReference`):
 /// each is checked once, as the body is decoded, and a refusal names the field and says what to write.
-@Suite("typed wire values", .timeLimit(.minutes(10)))
+@Suite("typed wire values", .timeLimit(.minutes(20)))
 struct TypedWireTests {
     /// The message of the `DecodingError` decoding `json` as a `Value` throws, or `nil` when it decodes.
     static func refusal<Value: Decodable>(_ type: Value.Type, _ json: String) -> String? {

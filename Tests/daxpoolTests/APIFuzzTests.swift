@@ -4,7 +4,7 @@ import Testing
 
 /// Hostile input against a live daemon: no crash, no 5xx, no state change from a rejected request, no
 /// descriptor leak.
-@Suite("API fuzz", .timeLimit(.minutes(15)), .serialized)
+@Suite("API fuzz", .timeLimit(.minutes(20)), .serialized)
 struct APIFuzzTests {
     static func descriptorCount(_ pid: Int32) -> Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1

@@ -3,7 +3,7 @@ import Testing
 
 /// Real processes as different users against a real daemon: the daemon learns who calls from `SO_PEERCRED`.
 @Suite(
-    "access control between users", .timeLimit(.minutes(10)),
+    "access control between users", .timeLimit(.minutes(20)),
     .serialized,
     .enabled(if: runningAsRoot, "needs root: the test runs the CLI as uids 4242 and 65534 with setpriv")
 )

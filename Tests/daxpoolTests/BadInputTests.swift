@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Every bad input gets a non-zero exit and one JSON error object, and leaves state and files as they were.
-@Suite("bad input", .timeLimit(.minutes(10)), .serialized)
+@Suite("bad input", .timeLimit(.minutes(20)), .serialized)
 struct BadInputTests {
     static let cases: [(String, [String], String)] = [
         ("zero size", ["create-device", "-s", "0"], "bad_request"),

@@ -5,7 +5,7 @@ import Testing
 /// The threat model's tenant "opens thousands of connections" and "sends any bytes, slowly": none of it may lock
 /// others out of the socket. The daemon runs with a low descriptor limit (256) so that a small flood exhausts it.
 @Suite(
-    "connection flood", .serialized, .timeLimit(.minutes(10)),
+    "connection flood", .serialized, .timeLimit(.minutes(20)),
     .enabled(if: ThrowawayUser.isAvailable, Comment(rawValue: ThrowawayUser.unavailableReason))
 )
 struct ConnectionFloodTests {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite("daemon lifecycle", .timeLimit(.minutes(10)), .serialized)
+@Suite("daemon lifecycle", .timeLimit(.minutes(20)), .serialized)
 struct DaemonLifecycleTests {
     @Test("first start creates the embedded default shm region")
     func defaultRegion() throws {

@@ -3,7 +3,7 @@ import Testing
 
 /// The real daemon against damaged state, as a bad disk or an operator would leave it: nothing is destroyed on
 /// doubt, the region comes up degraded, and `daxpool recover` rebuilds it.
-@Suite("damaged state: degraded regions and recover", .timeLimit(.minutes(10)), .serialized)
+@Suite("damaged state: degraded regions and recover", .timeLimit(.minutes(20)), .serialized)
 struct DamagedStateTests {
     /// The region's entry of `list -R`.
     static func region(_ daemon: DaemonHarness, _ id: Int = 0) throws -> [String: Any] {

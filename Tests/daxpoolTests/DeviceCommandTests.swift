@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite("device commands against a live daemon", .timeLimit(.minutes(10)), .serialized)
+@Suite("device commands against a live daemon", .timeLimit(.minutes(20)), .serialized)
 struct DeviceCommandTests {
     @Test("create-device makes a 0600 file of exactly the size, committed, that list -M describes")
     func createDevice() throws {

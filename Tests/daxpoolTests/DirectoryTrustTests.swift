@@ -4,7 +4,7 @@ import Testing
 
 /// Directories are trusted or refused, and one directory has one owner (issue 13): the real daemon against
 /// directories a tenant made before it started, symbolic links, overlapping region paths and a second daemon.
-@Suite("directory trust", .timeLimit(.minutes(10)), .serialized)
+@Suite("directory trust", .timeLimit(.minutes(20)), .serialized)
 struct DirectoryTrustTests {
     /// How a `daxpool serve` that should refuse to start ended.
     struct Serve {

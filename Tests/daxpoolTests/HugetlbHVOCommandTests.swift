@@ -8,7 +8,7 @@ import Glibc
 /// `daxpool create-region --backend hugetlb --hvo on|off`, through the real binary: the value is read strictly,
 /// and with HVO off on the host a hugetlb region needs one of the two (the daemon's refusal names both costs and
 /// both flags; `--hvo off` is accepted and its figure is the full one).
-@Suite("create-region --hvo", .timeLimit(.minutes(10)), .serialized)
+@Suite("create-region --hvo", .timeLimit(.minutes(20)), .serialized)
 struct HugetlbHVOCommandTests {
     static let setting = "/proc/sys/vm/hugetlb_optimize_vmemmap"
 

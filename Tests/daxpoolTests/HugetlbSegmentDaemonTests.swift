@@ -9,7 +9,7 @@ import Glibc
 /// mounts, a device lies in one (a create larger than either mount's free memory is refused naming the largest that
 /// fits), and a daemon restart, with the mounts in place or gone as after a reboot, gives every device its file at
 /// the same path in the same mount.
-@Suite("hugetlb segments through the daemon", .timeLimit(.minutes(10)), .serialized)
+@Suite("hugetlb segments through the daemon", .timeLimit(.minutes(20)), .serialized)
 struct HugetlbSegmentDaemonTests {
     static let pool = "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages"
 

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// `scripts/install`, the systemd unit it installs, the example configuration, the completions and `list --human`.
-@Suite("installing daxpool as a daemon", .timeLimit(.minutes(10)))
+@Suite("installing daxpool as a daemon", .timeLimit(.minutes(20)))
 struct InstallTests {
     /// The repository: the unit, the example and the install script are read from it.
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -35,7 +35,7 @@ enum NVDIMMLabelFixtures {
     }
 }
 
-@Suite("label tools: read-labels, check-labels, init-labels", .timeLimit(.minutes(10)), .serialized)
+@Suite("label tools: read-labels, check-labels, init-labels", .timeLimit(.minutes(20)), .serialized)
 struct LabelToolsTests {
     typealias Fixtures = NVDIMMLabelFixtures
 

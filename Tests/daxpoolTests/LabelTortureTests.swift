@@ -8,7 +8,7 @@ import Testing
 /// `kill -9` a real daemon at random moments while a client loops create / resize / destroy, then restart it and
 /// check what it recovered. Set `DAXPOOL_TORTURE_KILLS` to change the number of kills (default 200) and
 /// `DAXPOOL_TORTURE_SEED` to replay a run.
-@Suite("label storage torture", .timeLimit(.minutes(15)), .serialized)
+@Suite("label storage torture", .timeLimit(.minutes(20)), .serialized)
 struct LabelTortureTests {
     /// One device as `list -M` shows it.
     struct Listed: Hashable {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Leases held by real processes, watched by the daemon with pidfds.
-@Suite("device leases", .timeLimit(.minutes(10)), .serialized)
+@Suite("device leases", .timeLimit(.minutes(20)), .serialized)
 struct LeaseTests {
     /// Starts `sleep` as a lease holder.
     func holder() throws -> Process {

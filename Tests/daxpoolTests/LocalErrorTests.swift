@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Errors the CLI raises itself (no daemon answered) print a code and a message, and no HTTP status.
-@Suite("CLI-side errors", .timeLimit(.minutes(10)))
+@Suite("CLI-side errors", .timeLimit(.minutes(20)))
 struct LocalErrorTests {
     static let cases: [(String, [String], String)] = [
         ("unknown backend", ["create-region", "--backend", "floppy", "-s", "64M"], "usage"),

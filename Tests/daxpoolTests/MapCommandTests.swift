@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `daxpool map` against a live daemon: the terminal bar without a terminal, and the SVG as a real browser draws it.
-@Suite("map command", .timeLimit(.minutes(10)), .serialized)
+@Suite("map command", .timeLimit(.minutes(20)), .serialized)
 struct MapCommandTests {
     static let mib = 1 << 20
 

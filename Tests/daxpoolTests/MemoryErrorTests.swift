@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite("memory errors end to end", .timeLimit(.minutes(10)), .serialized)
+@Suite("memory errors end to end", .timeLimit(.minutes(20)), .serialized)
 struct MemoryErrorTests {
     @Test("inject-error attributes, quarantines, announces to a follower, and survives a restart")
     func injectEndToEnd() throws {

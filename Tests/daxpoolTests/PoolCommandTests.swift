@@ -3,7 +3,7 @@ import Testing
 
 /// A region's pool of ready memory through the daemon: `create-region --pool`, `set-pool`, `list -R`, and a
 /// `create-device` that takes a ready file instead of allocating.
-@Suite("pool commands", .timeLimit(.minutes(10)), .serialized)
+@Suite("pool commands", .timeLimit(.minutes(20)), .serialized)
 struct PoolCommandTests {
     /// The region `id` from `list -R`.
     static func region(_ daemon: DaemonHarness, _ id: Int) throws -> [String: Any] {

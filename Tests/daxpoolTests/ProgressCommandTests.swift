@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite("progress on the command line", .timeLimit(.minutes(10)), .serialized)
+@Suite("progress on the command line", .timeLimit(.minutes(20)), .serialized)
 struct ProgressCommandTests {
     /// The JSON objects on `text`'s lines; every line must be one.
     static func lines(_ text: String) throws -> [[String: Any]] {

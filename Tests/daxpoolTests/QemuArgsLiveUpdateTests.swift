@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite("qemu-args --live-update against a live daemon", .timeLimit(.minutes(10)), .serialized)
+@Suite("qemu-args --live-update against a live daemon", .timeLimit(.minutes(20)), .serialized)
 struct QemuArgsLiveUpdateTests {
     @Test(
         "qemu-args --live-update prints the x-ignore-shared save before the kexec and the -incoming resume after it, and warns that shm memory does not survive a kexec"

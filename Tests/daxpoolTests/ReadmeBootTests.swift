@@ -5,7 +5,7 @@ import Testing
 /// line as README prints it (run by bash, `daxpool` being this build), the kernel and initrd `lab/setup.sh` caches,
 /// the guest coming up on the device's memory, and README's clean-up.
 @Suite(
-    "README's Boot a VM walkthrough, verbatim", .serialized, .timeLimit(.minutes(10)),
+    "README's Boot a VM walkthrough, verbatim", .serialized, .timeLimit(.minutes(20)),
     .enabled(if: ReadmeBoot.missing == nil, ReadmeBoot.skipReason)
 )
 struct ReadmeBootTests {

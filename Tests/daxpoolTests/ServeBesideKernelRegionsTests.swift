@@ -4,7 +4,7 @@ import Testing
 /// `daxpool serve` with no flags on a host whose kernel has dax regions (a sysfs tree standing for `/sys`, given
 /// with the hidden `--sysfs-root`): it makes no default shm region, so the kernel's region 0 can be adopted as
 /// region 0, and a region of its own takes the next id the kernel does not use.
-@Suite("daxpool serve beside kernel dax regions", .serialized, .timeLimit(.minutes(10)))
+@Suite("daxpool serve beside kernel dax regions", .serialized, .timeLimit(.minutes(20)))
 struct ServeBesideKernelRegionsTests {
     @Test("a plain serve makes no default region when the kernel has dax region 0, and a new shm region is region 1")
     func noDefaultRegion() throws {

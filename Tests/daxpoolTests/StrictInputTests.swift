@@ -5,7 +5,7 @@ import Testing
 /// Two tenants with real accounts against a real daemon: what one may see of the other (progress, memory-error
 /// events), and the owners an administrator may name.
 @Suite(
-    "visibility and owners between tenants", .timeLimit(.minutes(10)),
+    "visibility and owners between tenants", .timeLimit(.minutes(20)),
     .serialized,
     .enabled(if: ThrowawayUser.isAvailable, "\(ThrowawayUser.unavailableReason)")
 )
@@ -135,7 +135,7 @@ struct TenantVisibilityTests {
 }
 
 /// Sizes and names from the command line follow the daemon's one grammar and its name rules.
-@Suite("strict sizes and names on the command line", .timeLimit(.minutes(10)), .serialized)
+@Suite("strict sizes and names on the command line", .timeLimit(.minutes(20)), .serialized)
 struct StrictInputTests {
     @Test(
         "sizes with B or iB suffixes, spaces or signs, and look-alike or invisible names are refused; nothing changes")

@@ -4,7 +4,7 @@ import Testing
 /// `scripts/test-summary`, the summary `scripts/test` ends with: it counts what the Swift Testing event stream
 /// says, lists every skip with its reason, and under `CI=true` fails on a skip CI could have run or a lab that did
 /// not run.
-@Suite("the test summary scripts/test ends with", .timeLimit(.minutes(10)))
+@Suite("the test summary scripts/test ends with", .timeLimit(.minutes(20)))
 struct TestSummaryScriptTests {
     /// `scripts/test-summary` in this repository.
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
