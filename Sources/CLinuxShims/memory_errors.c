@@ -88,28 +88,6 @@ int cshim_memory_errors_next(cshim_memory_error *out) {
     return 1;
 }
 
-int cshim_guarded_zero(void *start, size_t length, cshim_memory_error *fault) {
-    sigjmp_buf jump;
-    if (sigsetjmp(jump, 1) != 0) {
-        guard_jump = NULL;
-        *fault = guard_fault;
-        return 1;
-    }
-    guard_start = (uintptr_t)start;
-    guard_end = (uintptr_t)start + length;
-    guard_jump = &jump;
-    volatile unsigned char *bytes = (volatile unsigned char *)start;
-    // Word stores through a volatile pointer so the compiler cannot move them out of the guard.
-    size_t index = 0;
-    for (; index + sizeof(uint64_t) <= length && ((uintptr_t)(bytes + index) % sizeof(uint64_t)) == 0; ) {
-        *(volatile uint64_t *)(bytes + index) = 0;
-        index += sizeof(uint64_t);
-    }
-    for (; index < length; index++) bytes[index] = 0;
-    guard_jump = NULL;
-    return 0;
-}
-
 int cshim_guarded_scrub(int kind, void *start, size_t length, cshim_memory_error *fault) {
     sigjmp_buf jump;
     if (sigsetjmp(jump, 1) != 0) {

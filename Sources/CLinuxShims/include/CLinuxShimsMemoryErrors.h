@@ -19,12 +19,9 @@ int cshim_memory_errors_install(int notify_fd, int early_kill);
 /// Pops the oldest queued memory error; returns 1 if one was popped, 0 if the queue is empty.
 int cshim_memory_errors_next(cshim_memory_error *out);
 
-/// Zeroes `length` bytes at `start` with a SIGBUS guard: a synchronous SIGBUS inside the range aborts the
-/// zeroing and is reported in `fault` (return 1) instead of killing the process. Returns 0 on success.
-int cshim_guarded_zero(void *start, size_t length, cshim_memory_error *fault);
-
-/// `cshim_scrub_zero(kind, start, length)` with the guard of `cshim_guarded_zero`: a synchronous SIGBUS inside the
-/// range (a poisoned page) stops the zeroing and comes back in `fault`; returns 1 then, 0 when all was zeroed.
+/// `cshim_scrub_zero(kind, start, length)` with a SIGBUS guard: a synchronous SIGBUS inside the range (a poisoned
+/// page) stops the zeroing and comes back in `fault` instead of killing the process; returns 1 then, 0 when all was
+/// zeroed.
 int cshim_guarded_scrub(int kind, void *start, size_t length, cshim_memory_error *fault);
 
 /// Sends this thread a SIGBUS with the given si_code, si_addr and si_addr_lsb (rt_tgsigqueueinfo to self),

@@ -92,7 +92,7 @@ public final class MemoryErrorMonitor: Sendable {
     public static func guardedZero(_ buffer: UnsafeMutableRawBufferPointer) -> Report? {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return nil }
         var fault = cshim_memory_error()
-        guard cshim_guarded_zero(base, buffer.count, &fault) != 0 else { return nil }
+        guard cshim_guarded_scrub(ScrubKind.memset.shimValue, base, buffer.count, &fault) != 0 else { return nil }
         return Report(code: fault.code, address: UInt(fault.address), granuleShift: Int(fault.addressLSB))
     }
 
