@@ -7,12 +7,14 @@ import Glibc
 /// `seen` or `clean` after reading everything its way in reaches.
 public final class TenantProgram: @unchecked Sendable {
     // SAFETY: used from one test at a time; the pipes and the process are the only state.
+    /// The running tenant (a Python program under the throwaway user).
     public let process: Process
     let input: Pipe
     let output: Pipe
     let errorOutput: Pipe
     private var buffered: [UInt8] = []
 
+    /// The tenant's Python source: it opens, maps and keeps what it is told to, and says what it saw.
     public static let source = #"""
         import mmap, os, socket, sys
         mode, path, keep = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -57,6 +59,7 @@ public final class TenantProgram: @unchecked Sendable {
             say("seen" if secret in data else "clean")
         """#
 
+    /// Starts the tenant as `user`, opening `path` in `mode` and keeping what `keep` names (a descriptor, a mapping).
     public init(_ user: ThrowawayUser, mode: String, path: String, keep: String) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: user.launcher[0])

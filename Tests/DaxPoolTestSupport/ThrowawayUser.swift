@@ -11,7 +11,9 @@ public final class ThrowawayUser: @unchecked Sendable {
 
     /// The login name, `dxt<random>`.
     public let name: String
+    /// The user's uid.
     public let uid: UInt32
+    /// The user's own group's gid.
     public let gid: UInt32
 
     /// Whether this process may create users.
@@ -78,8 +80,11 @@ public final class ThrowawayUser: @unchecked Sendable {
 
     /// What a finished command printed.
     public struct Result: Sendable {
+        /// The exit status.
         public var status: Int32
+        /// What it wrote to standard output.
         public var stdout: String
+        /// What it wrote to standard error.
         public var stderr: String
     }
 
@@ -121,6 +126,8 @@ public final class ThrowawayUser: @unchecked Sendable {
 
 /// A throwaway user could not be made.
 public struct ThrowawayUserError: Error, CustomStringConvertible {
+    /// What went wrong.
     public var description: String
+    /// An error saying `description`.
     public init(_ description: String) { self.description = description }
 }
