@@ -84,46 +84,31 @@ public final class UnixHTTPClient {
         try connectSocket()
         defer { disconnect() }
         try writeAll(Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: daxpool\r\n\r\n".utf8))
-        let statusLine = try readLine()
-        let parts = statusLine.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, let status = Int(parts[1]) else { throw .malformed("status line '\(statusLine)'") }
-        var chunked = false
-        var contentLength: Int?
-        while true {
-            let line = try readLine()
-            if line.isEmpty { break }
-            let lower = line.lowercased()
-            if lower.hasPrefix("transfer-encoding:") && lower.contains("chunked") { chunked = true }
-            if lower.hasPrefix("content-length:") {
-                contentLength = Int(line.split(separator: ":")[1].trimmingCharacters())
-            }
-        }
+        let head = try readHead()
         var pending: [UInt8] = []
-        func deliver(_ bytes: [UInt8]) -> Bool {
+        var stopped = false
+        func deliver(_ bytes: [UInt8]) {
             pending += bytes
-            while let newline = pending.firstIndex(of: 10) {
+            while !stopped, let newline = pending.firstIndex(of: 10) {
                 let line = String(decoding: pending[0..<newline], as: UTF8.self)
                 pending.removeFirst(newline + 1)
-                if !onLine(line) { return false }
+                stopped = !onLine(line)
             }
-            return true
         }
-        if chunked {
-            while true {
-                let sizeLine = try readLine()
-                guard let size = Int(sizeLine.split(separator: ";").first.map(String.init) ?? "", radix: 16) else {
-                    throw .malformed("chunk size '\(sizeLine)'")
-                }
+        if head.chunked {
+            while !stopped {
+                let size = try readChunkSize()
                 if size == 0 { break }
                 let bytes = try readExactly(size)
                 _ = try readLine()
-                if !deliver(bytes) { break }
+                deliver(bytes)
             }
-        } else if let contentLength {
-            _ = deliver(try readExactly(contentLength))
+        } else if let contentLength = head.contentLength {
+            deliver(try readExactly(contentLength))
         }
-        if !pending.isEmpty { _ = onLine(String(decoding: pending, as: UTF8.self)) }
-        return status
+        // A last line without its newline ends the body; after `onLine` said stop, nothing more is handed over.
+        if !stopped, !pending.isEmpty { _ = onLine(String(decoding: pending, as: UTF8.self)) }
+        return head.status
     }
 
     private func connectSocket() throws(ClientError) {
@@ -195,22 +180,35 @@ public final class UnixHTTPClient {
         }
     }
 
+    /// The most a body may hold: far above any answer of the daemon (a list of ten thousand devices is a few MiB),
+    /// so that a broken or hostile peer cannot make the client buffer without end.
+    public static let maximumBodySize = 256 << 20
+
     private func readExactly(_ count: Int) throws(ClientError) -> [UInt8] {
+        guard count >= 0, count <= Self.maximumBodySize else {
+            throw .malformed("a body of \(count) bytes (at most \(Self.maximumBodySize) are read)")
+        }
         while buffer.count < count { try fill() }
         let bytes = Array(buffer[0..<count])
         buffer.removeFirst(count)
         return bytes
     }
 
-    private func readResponse() throws(ClientError) -> Response {
+    /// The status line and headers of an answer, as far as the client needs them.
+    private struct Head {
+        var status: Int
+        var contentLength: Int?
+        var chunked = false
+        var closeAfter = false
+    }
+
+    private func readHead() throws(ClientError) -> Head {
         let statusLine = try readLine()
         let parts = statusLine.split(separator: " ", maxSplits: 2)
         guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
             throw .malformed("status line '\(statusLine)'")
         }
-        var contentLength: Int?
-        var chunked = false
-        var closeAfter = false
+        var head = Head(status: status)
         while true {
             let line = try readLine()
             if line.isEmpty { break }
@@ -218,38 +216,57 @@ public final class UnixHTTPClient {
             let name = line[..<colon].lowercased()
             let value = line[line.index(after: colon)...].trimmingCharacters()
             switch name {
-            case "content-length": contentLength = Int(value)
-            case "transfer-encoding": chunked = value.lowercased().contains("chunked")
-            case "connection": closeAfter = value.lowercased() == "close"
+            case "content-length":
+                guard let length = Int(value), length >= 0 else { throw .malformed("Content-Length '\(value)'") }
+                head.contentLength = length
+            case "transfer-encoding": head.chunked = value.lowercased().contains("chunked")
+            case "connection": head.closeAfter = value.lowercased() == "close"
             default: break
             }
         }
+        return head
+    }
+
+    private func readChunkSize() throws(ClientError) -> Int {
+        let sizeLine = try readLine()
+        guard let size = Int(sizeLine.split(separator: ";").first.map(String.init) ?? "", radix: 16), size >= 0 else {
+            throw .malformed("chunk size '\(sizeLine)'")
+        }
+        return size
+    }
+
+    private func readResponse() throws(ClientError) -> Response {
+        var head = try readHead()
         var body: [UInt8] = []
-        if chunked {
+        if head.chunked {
             while true {
-                let sizeLine = try readLine()
-                guard let size = Int(sizeLine.split(separator: ";").first.map(String.init) ?? "", radix: 16) else {
-                    throw .malformed("chunk size '\(sizeLine)'")
-                }
+                let size = try readChunkSize()
                 if size == 0 {
                     while try !readLine().isEmpty {}
                     break
                 }
+                guard size <= Self.maximumBodySize - body.count else {
+                    throw .malformed("a chunked body past \(Self.maximumBodySize) bytes")
+                }
                 body += try readExactly(size)
                 _ = try readLine()
             }
-        } else if let contentLength {
+        } else if let contentLength = head.contentLength {
             body = try readExactly(contentLength)
-        } else if status != 204 && status != 304 {
-            closeAfter = true
+        } else if head.status != 204 && head.status != 304 {
+            head.closeAfter = true
             do {
-                while true { try fill() }
+                while buffer.count <= Self.maximumBodySize { try fill() }
             } catch {}
+            guard buffer.count <= Self.maximumBodySize else {
+                disconnect()
+                throw .malformed("a body read to its end past \(Self.maximumBodySize) bytes")
+            }
             body = buffer
             buffer.removeAll()
         }
-        if closeAfter { disconnect() }
-        return Response(status: status, body: body)
+        if head.closeAfter { disconnect() }
+        return Response(status: head.status, body: body)
     }
 }
 
