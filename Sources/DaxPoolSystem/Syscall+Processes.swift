@@ -48,14 +48,17 @@ extension Syscall {
 
     /// Waits up to `timeout` milliseconds (`0`: not at all, `-1`: forever) for `events` on `descriptor`; `EINTR`
     /// is retried with the whole timeout. The corresponding C function is `poll(2)` of one descriptor.
-    /// - Returns: the events that occurred (`revents`), empty when the time ran out.
+    /// - Returns: the events that occurred (`revents`), empty when the time ran out; a scripted success
+    ///   (`SystemCallInterposer`) other than `0` answers `events`.
     public static func poll(_ descriptor: CInt, for events: PollEvents, timeout: CInt) throws(Errno) -> PollEvents {
         var entry = pollfd(fd: descriptor, events: events.rawValue, revents: 0)
         let ready = try valueOrErrno(.poll(descriptor, events, timeout: timeout)) {
             entry.revents = 0
             return Glibc.poll(&entry, 1, timeout)
         }.get()
-        return ready == 0 ? [] : PollEvents(rawValue: entry.revents)
+        // A real `poll` that reports a ready descriptor sets `revents`; a scripted one reports what was asked for.
+        guard ready != 0 else { return [] }
+        return entry.revents == 0 ? events : PollEvents(rawValue: entry.revents)
     }
 
     /// The soft and hard limits of `resource` (`RLIM_INFINITY` is `UInt64.max`). The corresponding C function is

@@ -114,7 +114,7 @@ public enum SystemCall: Hashable, Sendable {
     /// `epoll_wait(2)` for up to `capacity` events; the success value is how many occurred.
     case waitForEvents(CInt, capacity: Int)
     /// `poll(2)` of one descriptor; the success value is `1` when an event occurred, `0` when the time ran out
-    /// (a scripted `1` reports no particular event).
+    /// (a scripted `1` reports the events asked for).
     case poll(CInt, PollEvents, timeout: CInt)
     /// `getrlimit(2)`.
     case resourceLimit(ResourceLimit)

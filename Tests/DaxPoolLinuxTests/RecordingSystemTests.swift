@@ -305,4 +305,21 @@ extension RecordingSystemTests {
         #expect(calls.suffix(2).first.map { if case .addToEventPoll(_, pidfd) = $0 { true } else { false } } == true)
         #expect(calls.last == .close(pidfd), "\(fake.entries)")
     }
+
+    @Test("a lease holder that exits while its pidfd is checked (poll readable) is refused and its pidfd closed")
+    func exitDuringWatchIsRefused() throws {
+        let watcher = try PidfdProcessWatcher()
+        let fake = RecordingSystem()
+        fake.answer(.succeed(1)) { call, _ in if case .poll = call { true } else { false } }
+
+        let error = try #require(throws: ProcessWatchError.self) {
+            try fake.run { () throws in try watcher.watch(pid: getpid(), startTime: nil) {} }
+        }
+
+        #expect(error.reason == "has exited", "\(error)")
+        let opened = try #require(fake.entries.first { if case .openProcess = $0.call { true } else { false } })
+        let pidfd = try CInt(opened.outcome.get())
+        #expect(fake.entries.map(\.call).suffix(2) == [.poll(pidfd, .readable, timeout: 0), .close(pidfd)])
+        #expect(!fake.entries.contains { if case .addToEventPoll = $0.call { true } else { false } })
+    }
 }
