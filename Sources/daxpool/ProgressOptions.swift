@@ -1,8 +1,5 @@
 import ArgumentParser
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import DaxPoolSystem
 
 /// How a command shows the progress of scrubs and prefaults on standard error.
 enum ProgressMode: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -30,6 +27,6 @@ struct ProgressOptions: ParsableArguments {
     /// `auto` resolved with `isatty(2)`.
     var mode: ProgressMode {
         guard progress == .auto else { return progress }
-        return isatty(2) == 1 ? .bar : .json
+        return Syscall.isTerminal(2) ? .bar : .json
     }
 }

@@ -32,9 +32,11 @@ enum RouterCalls {
         }
     }
 
-    /// Waits until the server on `socket` answers `GET /v1/health`; throws `WaitTimeout` after 60 s.
+    /// Waits until the server on `socket` answers `GET /v1/health`; throws `WaitTimeout` after 10 minutes. The
+    /// deadline only tells a hang from a slow start: in a full run on two cores, synchronous tests waiting for the
+    /// huge page lock can hold the cooperative pool's threads for minutes, and the server cannot start meanwhile.
     static func waitUntilAnswering(_ socket: String) async throws {
-        try await waitUntil("the server on \(socket) answers /v1/health", timeout: .seconds(60)) {
+        try await waitUntil("the server on \(socket) answers /v1/health", timeout: .seconds(600)) {
             (try? await blocking { try DaxPoolClient(socketPath: socket).health() }) != nil
         }
     }

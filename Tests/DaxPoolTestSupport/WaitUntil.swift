@@ -13,11 +13,13 @@ public struct WaitTimeout: Error, CustomStringConvertible {
 }
 
 /// Checks `condition` every `interval` until it holds; throws `WaitTimeout` naming `what` when `timeout` passes first.
+/// The default deadline is long (5 minutes): it tells a hang from slowness on a loaded two-core machine, where a full
+/// run can leave a test without a thread for minutes; what is waited for is usually there in milliseconds.
 /// For synchronous tests that wait for something another process or thread does: wait for the thing itself, never a
 /// fixed time. It blocks the calling thread between checks, so async code uses `waitUntil` instead.
 @available(*, noasync, message: "use waitUntil: a blocked thread of the cooperative pool stalls other tests")
 public func waitBlockingUntil(
-    _ what: String, timeout: Duration = .seconds(30), interval: Duration = .milliseconds(10),
+    _ what: String, timeout: Duration = .seconds(300), interval: Duration = .milliseconds(10),
     _ condition: () throws -> Bool
 ) throws {
     let clock = ContinuousClock()
@@ -33,7 +35,7 @@ public func waitBlockingUntil(
 /// Checks `condition` every `interval` until it holds; throws `WaitTimeout` naming `what` when `timeout` passes first.
 /// For async tests: the task sleeps between checks, so the thing waited for can run on the same executor.
 public func waitUntil(
-    _ what: String, timeout: Duration = .seconds(30), interval: Duration = .milliseconds(10),
+    _ what: String, timeout: Duration = .seconds(300), interval: Duration = .milliseconds(10),
     isolation: isolated (any Actor)? = #isolation, _ condition: () async throws -> Bool
 ) async throws {
     let clock = ContinuousClock()

@@ -130,7 +130,7 @@ extension APIFuzzTests {
     /// `WaitTimeout` when the daemon has not settled within 60 s.
     static func settled(_ daemon: DaemonHarness) throws -> String {
         var last = ""
-        try waitBlockingUntil("the daemon settled (no scrub pending, no scrub or fill running)", timeout: .seconds(60))
+        try waitBlockingUntil("the daemon settled (no scrub pending, no scrub or fill running)", timeout: .seconds(300))
         {
             let progress = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/progress", body: nil).body
             let regions = try rawRequest(socket: daemon.socket, method: "GET", path: "/v1/regions", body: nil).body

@@ -2,6 +2,7 @@ import ArgumentParser
 import DaxPoolAPI
 import DaxPoolClient
 import DaxPoolCore
+import DaxPoolSystem
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -117,6 +118,7 @@ struct MapCommand: ParsableCommand {
 
     /// Colours when standard output is a terminal, `NO_COLOR` is unset and `TERM` is not `dumb`.
     static var colorsWanted: Bool {
-        isatty(1) == 1 && DefaultPaths.environment("NO_COLOR") == nil && DefaultPaths.environment("TERM") != "dumb"
+        Syscall.isTerminal(1) && DefaultPaths.environment("NO_COLOR") == nil
+            && DefaultPaths.environment("TERM") != "dumb"
     }
 }
