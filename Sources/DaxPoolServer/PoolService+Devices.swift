@@ -35,6 +35,9 @@ extension PoolService {
             guard state.degraded == nil, region == nil || region == state.config.id, !state.pendingScrubs.isEmpty
             else { return false }
             let waiting = state.pendingScrubs.reduce(0) { $0 + $1.size.rawValue }
+            // A device lies in one part of a region made of several (hugetlb mounts): one larger than every part
+            // never fits, whatever the scrubs free.
+            guard state.allocator.parts.contains(where: { $0.end - $0.start >= bytes.rawValue }) else { return false }
             return state.allocator.availableSize.rawValue + waiting >= bytes.rawValue
         }
     }

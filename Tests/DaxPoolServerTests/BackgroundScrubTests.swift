@@ -3,6 +3,7 @@ import DaxPoolCore
 import DaxPoolServer
 import DaxPoolTestSupport
 import Logging
+import Synchronization
 import Testing
 
 /// Destroy answers before the memory is zeroed; the scrub service zeroes it off the pool actor, reporting progress,
@@ -134,6 +135,50 @@ struct BackgroundScrubTests {
         await #expect(throws: PoolError.self) {
             _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount(2 * Self.size)))
         }
+    }
+
+    @Test("a create larger than every part of a region of several fails at once instead of waiting for scrubs")
+    func createLargerThanEveryPartDoesNotWait() async throws {
+        let store = InMemoryStateStoreFake()
+        let backend = ScrubbingBackendFake()
+        let service = try await service(store, backend)
+        _ = try await service.createRegion(
+            CreateRegionRequest(backend: .hugetlb, size: ByteCount(Self.size), path: "/fake/region0"))
+        let first = try await service.createDevice(CreateDeviceRequest(size: ByteCount(Self.size)))
+        backend.hold()
+        let scrubbing = startScrubbing(service)
+        defer {
+            backend.release()
+            scrubbing.cancel()
+        }
+        _ = try #require(try await service.destroyDevice(first.chardev, force: true))
+        try await waitUntil("the destroyed device's scrub started and is held") { backend.isHolding }
+        // Two parts of 64 MiB: free and being scrubbed add up to 128 MiB, but no device of 128 MiB fits in one part.
+        _ = try await service.resizeRegion(0, ResizeRegionRequest(size: ByteCount(2 * Self.size)))
+        #expect(try await service.region(0).segments == [Self.size, Self.size])
+        let answer = Answer()
+        let create = Task {
+            do {
+                _ = try await service.createDevice(CreateDeviceRequest(size: ByteCount(2 * Self.size)))
+                answer.set(nil)
+            } catch {
+                answer.set(error)
+            }
+        }
+        defer { create.cancel() }
+        try await waitUntil("the create larger than every part answered while the scrub is still held") {
+            answer.isSet
+        }
+        #expect(answer.error is PoolError, "\(String(describing: answer.error))")
+        #expect(backend.isHolding, "the create did not wait for the scrub")
+    }
+
+    /// Whether a call answered, and with which error, as another task sees it.
+    final class Answer: Sendable {
+        private let state = Mutex<(isSet: Bool, error: (any Error)?)>((false, nil))
+        func set(_ error: (any Error)?) { state.withLock { $0 = (true, error) } }
+        var isSet: Bool { state.withLock { $0.isSet } }
+        var error: (any Error)? { state.withLock { $0.error } }
     }
 
     @Test("a backend that gives memory back to the kernel has nothing to scrub")

@@ -133,6 +133,16 @@ final class ScrubbingBackendFake: MemoryBackend {
     func destroyDevice(_ device: DeviceID, in region: RegionConfig) throws {}
     func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws {}
 
+    /// Grows as the hugetlb backend does: the new memory is a part of its own (a mount), so the region's parts are
+    /// its old size and the growth.
+    func resizeRegion(_ config: RegionConfig, to newSize: ByteCount) throws -> RegionConfig {
+        var resized = config
+        let parts = config.segments.isEmpty ? [config.size] : config.segments
+        resized.segments = newSize > config.size ? parts + [ByteCount(newSize.rawValue - config.size.rawValue)] : parts
+        resized.size = newSize
+        return resized
+    }
+
     func scrubsRetiredMemory(in region: RegionConfig) -> Bool { true }
 
     func retireDevice(_ device: DeviceID, token: String, in region: RegionConfig) throws {
