@@ -255,6 +255,8 @@ struct InstallTests {
         }
 
         let (first, notify) = try serve()
+        // A failed expectation below must not leave a daemon behind.
+        defer { if first.isRunning { _ = Self.terminate(first) } }
         let ready = notify.receive(seconds: 30)
         #expect(ready?.split(separator: "\n").contains("READY=1") == true, "\(ready ?? "nothing")")
         let listed = client.cli(["list", "-R"])
@@ -270,6 +272,7 @@ struct InstallTests {
 
         // The next start finds the region in its state and makes no other.
         let (second, notifyAgain) = try serve()
+        defer { if second.isRunning { _ = Self.terminate(second) } }
         #expect(notifyAgain.receive(seconds: 30)?.contains("READY=1") == true)
         let again = try #require(try client.cli(["list", "-R"]).json() as? [[String: Any]])
         #expect(again.map { $0["id"] as? Int } == [0])
