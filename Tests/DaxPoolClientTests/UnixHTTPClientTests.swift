@@ -218,22 +218,18 @@ struct UnixHTTPClientTests {
     @Test("a Content-Length past the client's cap, or below zero, is refused before anything is buffered")
     func bodyCap() throws {
         for length in ["\(UnixHTTPClient.maximumBodySize + 1)", "-5", "99999999999999999999"] {
-            let answer = response("200 OK", ["Content-Length: \(length)"], body: Array("tiny".utf8))
-            try withServer({ _ in .send(answer) }) { server in
-                #expect {
-                    try UnixHTTPClient(socketPath: server.socketPath).send(method: "GET", path: "/v1/health")
-                } throws: { error in
-                    guard case .malformed = error as? UnixHTTPClient.ClientError else { return false }
-                    return true
-                }
-            }
+            try expectMalformed(response("200 OK", ["Content-Length: \(length)"], body: Array("tiny".utf8)))
         }
     }
 
     @Test("a chunk size past the client's cap is refused as malformed")
     func chunkCap() throws {
         let size = String(UnixHTTPClient.maximumBodySize + 1, radix: 16)
-        let answer = response("200 OK", ["Transfer-Encoding: chunked"], body: Array("\(size)\r\nabc\r\n".utf8))
+        try expectMalformed(response("200 OK", ["Transfer-Encoding: chunked"], body: Array("\(size)\r\nabc\r\n".utf8)))
+    }
+
+    /// Expects a GET answered with `answer` to fail as malformed.
+    func expectMalformed(_ answer: [UInt8]) throws {
         try withServer({ _ in .send(answer) }) { server in
             #expect {
                 try UnixHTTPClient(socketPath: server.socketPath).send(method: "GET", path: "/v1/health")

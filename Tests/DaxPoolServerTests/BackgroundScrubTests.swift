@@ -108,20 +108,25 @@ struct BackgroundScrubTests {
         try await restarted.destroyRegion(0)
     }
 
-    @Test("a create that needs memory still being scrubbed waits for the scrub instead of failing")
-    func createWaitsForScrub() async throws {
-        let store = InMemoryStateStoreFake()
+    /// A service with one region of `size` whose one device of `size` was just destroyed; its scrub is held.
+    func destroyedDeviceBeingScrubbed() async throws -> (PoolService, ScrubbingBackendFake, Task<Void, any Error>) {
         let backend = ScrubbingBackendFake()
-        let service = try await service(store, backend)
+        let service = try await service(InMemoryStateStoreFake(), backend)
         _ = try await service.createRegion(
             CreateRegionRequest(backend: .hugetlb, size: ByteCount(Self.size), path: "/fake/region0"))
         let first = try await service.createDevice(CreateDeviceRequest(size: ByteCount(Self.size)))
         backend.hold()
         let scrubbing = startScrubbing(service)
-        defer { scrubbing.cancel() }
         _ = try #require(try await service.destroyDevice(first.chardev, force: true))
-        // The VM comes back at once, with the same size: its old memory is still being zeroed.
         try await waitUntil("the destroyed device's scrub started and is held") { backend.isHolding }
+        return (service, backend, scrubbing)
+    }
+
+    @Test("a create that needs memory still being scrubbed waits for the scrub instead of failing")
+    func createWaitsForScrub() async throws {
+        // The VM comes back at once, with the same size: its old memory is still being zeroed.
+        let (service, backend, scrubbing) = try await destroyedDeviceBeingScrubbed()
+        defer { scrubbing.cancel() }
         let create = Task { try await service.createDevice(CreateDeviceRequest(size: ByteCount(Self.size))) }
         // Nothing to wait for here: the right behaviour is that nothing happens. The pause gives a create that wrongly
         // goes ahead the time to do so; the scrub is held (above), so the memory cannot have been freed meanwhile.
@@ -139,20 +144,11 @@ struct BackgroundScrubTests {
 
     @Test("a create larger than every part of a region of several fails at once instead of waiting for scrubs")
     func createLargerThanEveryPartDoesNotWait() async throws {
-        let store = InMemoryStateStoreFake()
-        let backend = ScrubbingBackendFake()
-        let service = try await service(store, backend)
-        _ = try await service.createRegion(
-            CreateRegionRequest(backend: .hugetlb, size: ByteCount(Self.size), path: "/fake/region0"))
-        let first = try await service.createDevice(CreateDeviceRequest(size: ByteCount(Self.size)))
-        backend.hold()
-        let scrubbing = startScrubbing(service)
+        let (service, backend, scrubbing) = try await destroyedDeviceBeingScrubbed()
         defer {
             backend.release()
             scrubbing.cancel()
         }
-        _ = try #require(try await service.destroyDevice(first.chardev, force: true))
-        try await waitUntil("the destroyed device's scrub started and is held") { backend.isHolding }
         // Two parts of 64 MiB: free and being scrubbed add up to 128 MiB, but no device of 128 MiB fits in one part.
         _ = try await service.resizeRegion(0, ResizeRegionRequest(size: ByteCount(2 * Self.size)))
         #expect(try await service.region(0).segments == [Self.size, Self.size])
