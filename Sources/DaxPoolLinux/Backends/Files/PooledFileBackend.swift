@@ -38,6 +38,19 @@ protocol PooledFileBackend: MemoryBackend {
 }
 
 extension PooledFileBackend {
+    /// The region's path, lexically normalized, when it is absolute; else an `invalidArgument` error that suggests
+    /// `example` (what the path should be: "a directory on tmpfs", "a mount point").
+    func absoluteRegionPath(_ region: RegionConfig, operation: String, example: String) throws(BackendError)
+        -> FilePath
+    {
+        let path = FilePath(region.path)
+        guard path.isAbsolute else {
+            throw BackendError(
+                operation, path, .invalidArgument, "region path '\(region.path)' is not absolute: give \(example)")
+        }
+        return path.lexicallyNormalized()
+    }
+
     /// `reconcile(_:devices:pendingScrubs:mode:)`, which each file backend implements, in `.normal` mode without
     /// pending scrubs.
     public func reconcile(_ region: RegionConfig, devices: [(record: DeviceRecord, extents: [Extent])]) throws {

@@ -169,15 +169,9 @@ extension ShmBackend {
 
     /// The region's directory, which must be an absolute path.
     func regionDirectory(_ region: RegionConfig, operation: String) throws(BackendError) -> FilePath {
-        let path = FilePath(region.path)
-        guard path.isAbsolute else {
-            throw BackendError(
-                operation, path, .invalidArgument,
-                "region path '\(region.path)' is not absolute: give a directory on tmpfs such as "
-                    + Self.defaultRegionPath(regionID: region.id)
-            )
-        }
-        return path.lexicallyNormalized()
+        try absoluteRegionPath(
+            region, operation: operation,
+            example: "a directory on tmpfs such as \(Self.defaultRegionPath(regionID: region.id))")
     }
 
     /// Creates `directory` (mode `directoryMode`, whatever the umask, with parents) and checks it is on tmpfs.

@@ -32,14 +32,9 @@ extension HugetlbBackend {
                     + "round it to a multiple of \(region.pageSize)"
             )
         }
-        guard path.isAbsolute else {
-            throw BackendError(
-                operation, path, .invalidArgument,
-                "region path '\(region.path)' is not absolute: give a mount point such as "
-                    + Self.defaultRegionPath(regionID: region.id)
-            )
-        }
-        return path.lexicallyNormalized()
+        return try absoluteRegionPath(
+            region, operation: operation,
+            example: "a mount point such as \(Self.defaultRegionPath(regionID: region.id))")
     }
 
     /// Why the host cannot give a region pages of `pageSize` on NUMA node `node`, or `nil`: a node that is not
