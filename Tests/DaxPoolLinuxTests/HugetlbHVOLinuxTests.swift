@@ -4,15 +4,14 @@ import DaxPoolLinux
 import DaxPoolServer
 import Foundation
 import Glibc
-import Logging
 import Synchronization
 import SystemPackage
 import Testing
 
 /// A hugetlb region never pays the full page metadata by accident: the real backend, with a file standing in for
 /// `/proc/sys/vm/hugetlb_optimize_vmemmap` (so the host's setting is not touched), refuses while HVO is off unless
-/// the creator says `--hvo on` (written before any page is reserved) or `--hvo off`; and once, with the real
-/// setting, `--hvo on` through the daemon turns HVO on and the region's figure is the optimized one.
+/// the creator says `--hvo on` (written before any page is reserved) or `--hvo off`. With the real setting, through
+/// the real binary, `HugetlbHVOCommandTests` covers the same.
 @Suite(
     "hugetlb regions and HugeTLB Vmemmap Optimization (real backend)", .timeLimit(.minutes(20)), .serialized,
     .enabled(if: HugetlbTestSupport.isRoot, HugetlbTestSupport.rootReason))
@@ -129,50 +128,6 @@ struct HugetlbHVOLinuxTests {
             }
         }
     }
-
-    @Test(
-        "create-region hvo on through the daemon turns the real HVO setting on and the figure is the optimized one",
-        .enabled(if: HugetlbVmemmapOptimization.isEnabled() != nil, HugetlbMemmapCounters.noHVOReason),
-        // It holds the huge page pool's lock across awaits of an in-process daemon, while the synchronous hugetlb
-        // tests wait for that lock on the cooperative pool's threads: on a two-core machine the full run deadlocked.
-        // The real binary's tests (HugetlbHVOCommandTests) cover the real setting in every run.
-        .enabled(
-            if: ProcessInfo.processInfo.environment["DAXPOOL_TEST_REAL_HVO"] == "1",
-            "holds the huge page lock across awaits of an in-process daemon: set DAXPOOL_TEST_REAL_HVO=1 to run it"))
-    func realSettingTurnedOn() async throws {
-        let setting = HugetlbVmemmapOptimization.sysctlPath
-        try await HugetlbHVOHost.withPoolAsync { root in
-            guard let original = HugetlbVmemmapOptimization.isEnabled() else {
-                throw HugetlbTestError("\(setting) cannot be read")
-            }
-            // HVO is system-wide and other jobs share this machine: it is put back to what it was, whatever happens.
-            defer { HugetlbMemmapCounters.write(original ? "1" : "0", to: setting) }
-            if original { HugetlbMemmapCounters.write("0", to: setting) }
-            try #require(HugetlbVmemmapOptimization.isEnabled() == false, "cannot switch \(setting) off for the test")
-            let service = try await PoolService(
-                backends: [HugetlbBackend(scrubThreads: 1)],
-                store: JSONFileStateStore(directory: "\(root)/state"),
-                settings: PoolSettings(defaultRegionSize: nil, shmRoot: root, hugetlbRoot: root),
-                logger: Logger(label: "test"))
-            let refused = await #expect(throws: BackendRefusal.self) {
-                try await service.createRegion(
-                    CreateRegionRequest(backend: .hugetlb, size: ByteCount.mebibytes(8), path: "\(root)/region0"))
-            }
-            #expect(refused?.reason == .vmemmapOptimizationOff)
-            #expect(HugetlbVmemmapOptimization.isEnabled() == false, "a refusal leaves HVO off")
-            let region = try await service.createRegion(
-                CreateRegionRequest(backend: .hugetlb, size: ByteCount.mebibytes(8), path: "\(root)/region0", hvo: "on")
-            )
-            #expect(HugetlbVmemmapOptimization.isEnabled() == true, "\(setting) reads 1")
-            let metadata = try #require(region.pageMetadata)
-            #expect(metadata.vmemmapOptimized && metadata.bytes == .kibibytes(16), "\(metadata)")
-            let listed = await service.regions().first { $0.id == region.id }?.pageMetadata
-            #expect(listed == metadata, "list -R shows the same figure")
-            try await service.destroyRegion(region.id)
-            HugetlbMemmapCounters.write(original ? "1" : "0", to: setting)
-            #expect(HugetlbVmemmapOptimization.isEnabled() == original, "\(setting) is put back as it was")
-        }
-    }
 }
 
 /// The real kernel's huge page pools, remembering what the HVO setting file held each time a page count was written.
@@ -193,24 +148,5 @@ final class SettingWitnessingPages: HugetlbPageCounter, Sendable {
         let value = HugetlbHVOLinuxTests.setting(setting)
         witnessed.withLock { $0.append(value) }
         try real.setCount(count, node: node, pageSize: pageSize)
-    }
-}
-
-enum HugetlbHVOHost {
-    /// `HugetlbTestSupport.withPool` for an async body: the same lock across test processes, a fresh root that is
-    /// unmounted and removed afterwards, and the 2M pool put back as it was.
-    static func withPoolAsync(_ body: (String) async throws -> Void) async throws {
-        let lock = open(HugetlbTestSupport.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        try #require(lock >= 0, "open \(HugetlbTestSupport.lockPath): \(errno)")
-        defer { close(lock) }
-        while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
-        let root = "/tmp/daxpool-hugetlb-hvo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let before = HugetlbTestSupport.count(.page2M)
-        defer {
-            HugetlbTestSupport.cleanUp(root)
-            if HugetlbTestSupport.count(.page2M) != before { HugetlbTestSupport.setCount(before, .page2M) }
-        }
-        try await body(root)
     }
 }

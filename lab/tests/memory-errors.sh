@@ -94,6 +94,26 @@ check "devdax: daxpool's available size ($pav) is the kernel's ($kav) less the q
   [ "$((kav - pav))" = 2097152 ]
 dp_destroy_all 0
 
+# ------------------------------------------------------------------ hugetlb: a pool the kernel cannot fill
+# More 2 MiB pages than the guest has memory: the kernel gives what it can, and daxpool gives those back, makes no
+# region and leaves no mount. (The guest is the place for this: on a shared host it takes every free page.)
+hp_total() { cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages; }
+no_hugetlbfs_mount() { ! grep -q ' hugetlbfs ' /proc/mounts; }
+hbefore=$(hp_total)
+too_big=$(( ($(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 2048 + 512) * 2097152 ))
+regions_before=$(daxpool list -R | jq -c "$ARR"'[arr[] | .id]')
+if daxpool create-region --backend hugetlb --page-size 2M -s "$too_big" --hvo off > /tmp/out.json 2> /tmp/err.txt; then
+  fail "hugetlb: a region of $too_big bytes (more than MemTotal) was made"
+else
+  echo "# $(cat /tmp/err.txt)"
+  check "hugetlb: $too_big bytes is refused naming the $((too_big >> 21)) pages asked and the pages got" \
+    grep -q "asked the kernel for $((too_big >> 21)) pages.*got" /tmp/err.txt
+fi
+check "hugetlb: the pages the kernel gave went back ($hbefore -> $(hp_total))" [ "$(hp_total)" = "$hbefore" ]
+check "hugetlb: no region was made" [ "$(daxpool list -R | jq -c "$ARR"'[arr[] | .id]')" = "$regions_before" ]
+check "hugetlb: no hugetlbfs mount is left" no_hugetlbfs_mount
+check "the daemon survives a hugetlb pool the kernel cannot fill" alive
+
 # ------------------------------------------------------------------ hugetlb (2 MiB pages)
 run daxpool create-region --backend hugetlb --page-size 2M -s 64M --hvo off || { finish memory-errors; exit 1; }
 H=$(jq -r "$ARR"'arr[0].id // .id' /tmp/out.json)
