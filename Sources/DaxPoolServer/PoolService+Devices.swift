@@ -99,7 +99,12 @@ extension PoolService {
             try backend.setDeviceOwner(record.id, uid: owner, in: config)
         }
         do {
-            if config.backend == .shm || config.backend == .hugetlb {
+            if config.backend == .shm || config.backend == .hugetlb,
+                try provisionAtOnce(record, size: deviceSize, in: config, backend: backend)
+            {
+                // Ready memory (a pooled file of its size) was renamed into place: quicker than a thread hop.
+                try backend.setDeviceOwner(record.id, uid: owner, in: config)
+            } else if config.backend == .shm || config.backend == .hugetlb {
                 // The memory is allocated off this actor, so a slow fallocate never stalls another request: the
                 // device's ranges, number and name are taken meanwhile, and it is neither persisted nor listed.
                 next.markProvisional(record.id)
@@ -225,12 +230,30 @@ extension PoolService {
                 metadata: ["device": "\(record.id)", "holders": "\(record.leases.map(\.pid))"])
             for lease in record.leases { stopWatchingIfUnleased(lease.pid) }
         }
-        // The backend takes the memory away off this actor (an unlink or truncate of a large file frees its pages
-        // as it goes): other requests go on meanwhile, and the number stays retired until it is done.
         let id = record.id
         let config = region.config
         let revoke = !record.leases.isEmpty
         let logger = logger
+        if let pending, !revoke {
+            // Retiring is a rename, quicker than a hop to another thread; and memory nobody wrote is ready at once.
+            do {
+                try backend.retireDevice(id, token: pending.token, in: config)
+            } catch {
+                logger.warning("\(id) is gone from the state but its memory was not retired: \(error)")
+            }
+            let job = ScrubJob(region: config, scrub: pending, backend: backend)
+            if (try? backend.scrubRetiredAtOnce(token: pending.token, size: pending.size, in: config)) == true {
+                finishScrubAtOnce(job, owner: record.owner ?? policy.daemonUID)
+                logger.info(
+                    "destroyed device; its memory held nothing to zero",
+                    metadata: ["device": "\(record.id)", "bytes": "\(pending.size)"])
+                return pending
+            }
+            queueScrub(job, owner: record.owner ?? policy.daemonUID)
+            return pending
+        }
+        // The backend takes the memory away off this actor (an unlink or truncate of a large file frees its pages
+        // as it goes): other requests go on meanwhile, and the number stays retired until it is done.
         try? await Self.offActor {
             if revoke {
                 do {
@@ -258,14 +281,43 @@ extension PoolService {
             logger.info("destroyed device", metadata: ["device": "\(record.id)"])
             return nil
         }
+        queueScrub(ScrubJob(region: config, scrub: pending, backend: backend), owner: record.owner ?? policy.daemonUID)
+        return pending
+    }
+
+    /// Hands a destroyed device's retired memory to the `ScrubService`.
+    func queueScrub(_ job: ScrubJob, owner: UInt32) {
         queuedScrubs.added()
         // The scrub's progress is its owner's to see, as the device's was.
-        progress.rememberOwner(record.owner ?? policy.daemonUID, of: record.uuid)
-        scrubContinuation.yield(.scrub(ScrubJob(region: region.config, scrub: pending, backend: backend)))
+        progress.rememberOwner(owner, of: job.scrub.deviceUUID)
+        scrubContinuation.yield(.scrub(job))
         logger.info(
             "destroyed device; its memory is being scrubbed",
-            metadata: ["device": "\(record.id)", "bytes": "\(pending.size)"])
-        return pending
+            metadata: ["device": "\(job.scrub.device)", "bytes": "\(job.scrub.size)"])
+    }
+
+    /// Frees the memory of a scrub the backend finished on the request path (`scrubRetiredAtOnce`: nothing to zero,
+    /// or given back to the kernel), in the model only: the next commit carries it, so a destroy costs one commit.
+    /// A crash before that leaves the scrub pending in the saved state, and the next start finds its memory ready
+    /// (or gone) and finishes it, as it does for a scrub cut off between its zeroing and its commit.
+    func finishScrubAtOnce(_ job: ScrubJob, owner: UInt32) {
+        // Its owner sees the scrub start and finish, as for a scrub on the scrub thread.
+        let operation = progress.start(
+            .scrub, region: job.region.id, device: job.scrub.device, uuid: job.scrub.deviceUUID,
+            name: job.scrub.deviceName, total: job.scrub.size, owner: owner)
+        progress.update(operation, done: job.scrub.size)
+        progress.finish(operation)
+        do {
+            try model.finishScrub(region: job.region.id, id: job.scrub.id)
+        } catch {
+            logger.error(
+                "a scrub finished but its memory could not be freed; it stays out of use until the next start",
+                metadata: ["device": "\(job.scrub.device)", "error": "\(error)"])
+        }
+        let waiters = scrubWaiters
+        scrubWaiters = []
+        for waiter in waiters { waiter.resume() }
+        queueFill(job.region.id)
     }
 
     /// Frees the memory of a scrub the `ScrubService` finished (or gave up on: the backend then gave the memory
@@ -319,6 +371,23 @@ extension PoolService {
             hub.finish(operation, failure: "\(error)")
             throw error
         }
+    }
+
+    /// `provision`, done at once when the backend can (`provisionDeviceAtOnce`), publishing the prefault as done.
+    /// - Returns: whether the device's memory is there; `false` when nothing was done.
+    nonisolated func provisionAtOnce(
+        _ record: DeviceRecord,
+        size: ByteCount,
+        in region: RegionConfig,
+        backend: any MemoryBackend
+    ) throws -> Bool {
+        guard try backend.provisionDeviceAtOnce(record.id, size: size, in: region) else { return false }
+        let operation = progress.start(
+            .prefault, region: region.id, device: record.id, uuid: record.uuid, name: record.name, total: size,
+            owner: record.owner ?? policy.daemonUID)
+        progress.update(operation, done: size)
+        progress.finish(operation)
+        return true
     }
 
     /// 16 random hex digits naming a pending scrub.

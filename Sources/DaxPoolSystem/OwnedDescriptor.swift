@@ -68,6 +68,12 @@ public struct OwnedDescriptor: ~Copyable, Sendable {
         try Syscall.synchronize(descriptor.rawValue)
     }
 
+    /// Flushes the file's data, and the metadata needed to read it back (its size, its blocks), to stable storage,
+    /// without the timestamps a `synchronize` would also journal. The corresponding C function is `fdatasync(2)`.
+    public func synchronizeData() throws(Errno) {
+        try Syscall.synchronizeData(descriptor.rawValue)
+    }
+
     /// Writes all of `bytes` at `offset`, looping over short writes. The corresponding C function is `pwrite(2)`.
     public func writeAll(_ bytes: UnsafeRawBufferPointer, at offset: Int64 = 0) throws(Errno) {
         var written = 0

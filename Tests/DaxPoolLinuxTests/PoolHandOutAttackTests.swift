@@ -40,9 +40,20 @@ struct PoolHandOutAttackTests {
         }
     }
 
+    @Test(
+        "a way into destroyed memory that the tenant keeps never reaches the next owner's device through the quick paths",
+        arguments: Attack.allCases
+    )
+    func keptWayInAtOnce(attack: Attack) throws {
+        try Self.withTenantDevice(mountsRegions: false, regionSize: .mebibytes(64)) {
+            tenant, backend, region, victim, victimPath in
+            try Self.keptWayIn(attack, false, tenant, backend, region, victim, victimPath, atOnce: true)
+        }
+    }
+
     static func keptWayIn(
         _ attack: Attack, _ ownMount: Bool, _ tenant: ThrowawayUser, _ backend: ShmBackend, _ region: RegionConfig,
-        _ victim: DeviceID, _ victimPath: String
+        _ victim: DeviceID, _ victimPath: String, atOnce: Bool = false
     ) throws {
 
         let keep = "/dev/shm/dxt-keep-\(tenant.name)"
@@ -59,10 +70,16 @@ struct PoolHandOutAttackTests {
 
         try backend.setDeviceEnabled(victim, enabled: false, in: region)
         try backend.retireDevice(victim, token: "00aa", in: region)
-        try backend.scrubRetired(token: "00aa", size: Self.deviceSize, in: region) { _, _ in }
+        let scrubbedAtOnce = try atOnce && backend.scrubRetiredAtOnce(token: "00aa", size: Self.deviceSize, in: region)
+        if !scrubbedAtOnce {
+            try backend.scrubRetired(token: "00aa", size: Self.deviceSize, in: region) { _, _ in }
+        }
 
         let next = DeviceID(region: 0, instance: 1)
-        try backend.provisionDevice(next, size: Self.deviceSize, extents: [], in: region)
+        let provisionedAtOnce = try atOnce && backend.provisionDeviceAtOnce(next, size: Self.deviceSize, in: region)
+        if !provisionedAtOnce {
+            try backend.provisionDevice(next, size: Self.deviceSize, extents: [], in: region)
+        }
         let nextPath = try #require(backend.devicePath(next, in: region))
         let nonZero = try TenantIsolationProbe.withMapping(nextPath, writable: true) { bytes -> Int? in
             let nonZero = TenantIsolationProbe.firstNonZero(UnsafeRawBufferPointer(bytes))

@@ -108,6 +108,56 @@ struct BackgroundScrubTests {
         try await restarted.destroyRegion(0)
     }
 
+    @Test("memory with nothing to zero is free when destroy answers, without a commit; a crash before the next is fine")
+    func nothingToZero() async throws {
+        let store = InMemoryStateStoreFake()
+        let backend = ScrubbingBackendFake(nothingToZero: true)
+        let service = try await service(store, backend)
+        _ = try await service.createRegion(
+            CreateRegionRequest(backend: .hugetlb, size: ByteCount(Self.size), path: "/fake/region0"))
+        let first = try await service.createDevice(CreateDeviceRequest(size: ByteCount(Self.size)))
+        let (latest, stream) = service.progress.subscribe()
+        #expect(latest.allSatisfy { $0.kind != .scrub })
+
+        let pending = try #require(try await service.destroyDevice(first.chardev, force: true))
+        #expect(backend.retired == [pending.token] && backend.scrubbedAtOnce == [pending.token])
+        #expect(backend.scrubbed.isEmpty, "no scrub was queued: none runs, and none is needed")
+        #expect(await service.pendingScrubs.isEmpty)
+        #expect(try await service.region(0).availableSize == Self.size, "the memory is free at once")
+        #expect(store.stored?.regions.first?.devices.isEmpty == true, "the destroy is committed")
+        #expect(store.stored?.regions.first?.pendingScrubs == [pending], "the finish waits for the next commit")
+        // The device's owner sees its scrub start and finish, as for one on the scrub thread.
+        var events: [ProgressEvent] = []
+        for await event in stream where event.kind == .scrub {
+            events.append(event)
+            if event.state != .running { break }
+        }
+        #expect(events.first?.device == first.chardev && events.last?.state == .finished)
+        #expect(events.last?.done == Self.size && events.last?.total == Self.size)
+
+        // The next commit carries the finish, with its own change.
+        let second = try await service.createDevice(CreateDeviceRequest(size: ByteCount(Self.size)))
+        #expect(store.stored?.regions.first?.pendingScrubs == [])
+        #expect(store.stored?.regions.first?.devices.map(\.record.uuid.description) == [second.uuid])
+
+        // Destroyed, and the daemon is killed before another commit: the next start finds the scrub pending, keeps
+        // the memory out of use until its scrub service ends it (the memory is ready: the backend has nothing
+        // left to zero), and then frees it.
+        let secondPending = try #require(try await service.destroyDevice(second.chardev, force: true))
+        #expect(store.stored?.regions.first?.pendingScrubs == [secondPending])
+        let restarted = try await self.service(store, backend)
+        #expect(await restarted.pendingScrubs == [secondPending])
+        #expect(try await restarted.region(0).availableSize == nil)
+        let scrubbing = startScrubbing(restarted)
+        defer { scrubbing.cancel() }
+        let after = await drain(restarted, device: second.uuid)
+        #expect(after.last?.state == .finished)
+        #expect(await restarted.pendingScrubs.isEmpty)
+        #expect(try await restarted.region(0).availableSize == Self.size)
+        #expect(store.stored?.regions.first?.pendingScrubs == [])
+        try await restarted.destroyRegion(0)
+    }
+
     /// A service with one region of `size` whose one device of `size` was just destroyed; its scrub is held.
     func destroyedDeviceBeingScrubbed() async throws -> (PoolService, ScrubbingBackendFake, Task<Void, any Error>) {
         let backend = ScrubbingBackendFake()

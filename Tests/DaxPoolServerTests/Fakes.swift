@@ -122,8 +122,14 @@ final class ProcessWatcherFake: ProcessWatcher {
 /// scrub can be held until the test lets it go, and every retired and scrubbed token is recorded.
 final class ScrubbingBackendFake: MemoryBackend {
     let kind: BackendKind = .hugetlb
-    private let state = Mutex<(retired: [String], scrubbed: [String])>(([], []))
+    private let state = Mutex<(retired: [String], scrubbed: [String], scrubbedAtOnce: [String])>(([], [], []))
     private let gate = Gate(open: true)
+    /// Whether retired memory holds nothing to zero, so that `scrubRetiredAtOnce` finishes its scrub.
+    let nothingToZero: Bool
+
+    init(nothingToZero: Bool = false) {
+        self.nothingToZero = nothingToZero
+    }
 
     func createRegion(_ request: RegionConfig) throws -> RegionConfig { request }
     func destroyRegion(_ config: RegionConfig) throws {}
@@ -161,8 +167,15 @@ final class ScrubbingBackendFake: MemoryBackend {
         state.withLock { $0.scrubbed.append(token) }
     }
 
+    func scrubRetiredAtOnce(token: String, size: ByteCount, in region: RegionConfig) throws -> Bool {
+        guard nothingToZero else { return false }
+        state.withLock { $0.scrubbedAtOnce.append(token) }
+        return true
+    }
+
     func hold() { gate.close() }
     func release() { gate.open() }
+    var scrubbedAtOnce: [String] { state.withLock { $0.scrubbedAtOnce } }
     /// Whether a scrub is held at the gate now.
     var isHolding: Bool { gate.waiting > 0 }
     var retired: [String] { state.withLock { $0.retired } }

@@ -65,6 +65,19 @@ public protocol MemoryBackend: Sendable {
         token: String, size: ByteCount, in region: RegionConfig, progress: (ByteCount, ByteCount) -> Void
     ) throws
 
+    /// Finishes `scrubRetired(token:)` at once when that is quick: the retired memory is small and holds nothing to
+    /// zero (nothing in it was ever written, as the file system tells), or it must go back to the kernel (someone
+    /// still holds it). Called on the request path, so it never stores to memory.
+    /// - Returns: `true` when the scrub is done (the memory is reusable, or went back to the kernel, or is gone);
+    ///   `false` when it needs `scrubRetired` off the request path, with the memory still retired under `token`.
+    func scrubRetiredAtOnce(token: String, size: ByteCount, in region: RegionConfig) throws -> Bool
+
+    /// Provisions a new device at once when that is quick (memory ready for it, such as a pooled file of exactly its
+    /// size), as `provisionDevice(_:size:extents:align:in:progress:)` would. Called on the request path.
+    /// - Returns: `true` when the device's memory is there; `false` when nothing was done and the device needs
+    ///   `provisionDevice` off the request path.
+    func provisionDeviceAtOnce(_ device: DeviceID, size: ByteCount, in region: RegionConfig) throws -> Bool
+
     /// Creates or resizes the device's memory as `provisionDevice(_:size:extents:align:in:)` does, telling
     /// `progress` (bytes allocated and faulted, total bytes) as it goes. The daemon calls this one.
     func provisionDevice(
@@ -180,6 +193,14 @@ extension MemoryBackend {
     public func scrubRetired(
         token: String, size: ByteCount, in region: RegionConfig, progress: (ByteCount, ByteCount) -> Void
     ) throws {}
+
+    /// Never at once: backends that retire nothing have nothing to scrub, and the others say when they can.
+    public func scrubRetiredAtOnce(token: String, size: ByteCount, in region: RegionConfig) throws -> Bool { false }
+
+    /// Never at once: the daemon provisions off the request path unless the backend says it can do better.
+    public func provisionDeviceAtOnce(_ device: DeviceID, size: ByteCount, in region: RegionConfig) throws -> Bool {
+        false
+    }
 
     /// Provisions as `provisionDevice(_:size:extents:align:in:)` does, then reports (size, size) once: backends that
     /// cannot tell how far they are say only that they are done.

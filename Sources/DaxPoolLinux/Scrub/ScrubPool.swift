@@ -16,7 +16,8 @@ import SystemPackage
 ///   directory as `dirty.<token>` (`hide`: its path is gone at once), then, on the daemon's scrub thread, zeroed by
 ///   the `Scrubber` through a `MAP_SHARED` mapping and renamed to `clean.<size>.<random>` (`scrubHidden`). Only
 ///   `clean.*` files are ever handed out, so a crash mid-scrub leaves a `dirty.*` file that is never reused and is
-///   removed by `removeDirty()` (called on reconcile), which gives its pages back to the kernel to zero.
+///   removed by `removeDirty()` (called on reconcile), which gives its pages back to the kernel to zero. A small
+///   file that holds nothing to zero is settled at once instead (`scrubHiddenAtOnce`), with the same checks.
 /// - **Nobody may still hold the memory.** Before scrubbing, the pool takes a write lease (`fcntl(F_SETLEASE,
 ///   F_WRLCK)`): Linux grants it only while no other open file description refers to the file, and a mapping
 ///   keeps its file description alive after `close`, so the lease also proves that no process still maps the
@@ -71,6 +72,8 @@ struct ScrubPool {
         case removed(String)
         /// There was no file.
         case absent
+        /// Left as it was: it holds bytes to zero, and stores were not allowed (`scrubHiddenAtOnce`).
+        case needsStores
     }
 
     /// The clean files, smallest first.
@@ -193,7 +196,11 @@ struct ScrubPool {
         progress: ((Int, Int) -> Void)?
     ) throws(BackendError) -> Outcome {
         let dirty = try dirtyPath(token: token, operation: operation)
-        let outcome = scrub(dirty, expectedSize: expectedSize, progress: progress)
+        return try settle(dirty, scrub(dirty, expectedSize: expectedSize, progress: progress), operation: operation)
+    }
+
+    /// Renames the scrubbed `dirty` file `clean.<size>.<random>`, or unlinks it, as `outcome` says.
+    private func settle(_ dirty: FilePath, _ outcome: Outcome, operation: String) throws(BackendError) -> Outcome {
         switch outcome {
         case .pooled(let size):
             let clean = directory.appending("clean.\(size).\(Self.uniqueSuffix())")
@@ -206,7 +213,7 @@ struct ScrubPool {
         case .removed(let reason):
             logger.notice("unlinked instead of pooling", metadata: ["path": "\(dirty)", "reason": "\(reason)"])
             try unlink(dirty, operation: operation)
-        case .absent:
+        case .absent, .needsStores:
             break
         }
         return outcome
@@ -277,7 +284,30 @@ struct ScrubPool {
 
     /// Proves that nobody else can reach the file at `path` (`exclusivityProblem`), cuts it back to `expectedSize`
     /// when its last owner grew it, and zeroes it; says whether it may be pooled.
-    private func scrub(_ path: FilePath, expectedSize: Int64?, progress: ((Int, Int) -> Void)?) -> Outcome {
+    /// `scrubHidden`, done at once only when it is quick: the file is at most `limit` bytes and holds nothing to
+    /// zero (`Scrubber.needsStores`), or it is not to be kept (someone still holds it, it is too small, the pool is
+    /// full: it is unlinked). Every check `scrubHidden` makes is made. `nil`: the file needs stores and is left as
+    /// `dirty.<token>` for `scrubHidden`.
+    func scrubHiddenAtOnce(token: String, expectedSize: Int64?, limit: Int64, operation: String) throws(BackendError)
+        -> Outcome?
+    {
+        let dirty = try dirtyPath(token: token, operation: operation)
+        let status: FileStatus?
+        do throws(Errno) {
+            status = try Syscall.linkStatusIfPresent(dirty)
+        } catch {
+            return nil
+        }
+        guard let status else { return .absent }
+        guard status.size <= limit, status.allocatedBytes <= limit else { return nil }
+        let outcome = scrub(dirty, expectedSize: expectedSize, storesAllowed: false, progress: nil)
+        if outcome == .needsStores { return nil }
+        return try settle(dirty, outcome, operation: operation)
+    }
+
+    private func scrub(
+        _ path: FilePath, expectedSize: Int64?, storesAllowed: Bool = true, progress: ((Int, Int) -> Void)?
+    ) -> Outcome {
         let file: OwnedDescriptor
         do throws(Errno) {
             file = try OwnedDescriptor.open(path, .readWrite, options: .noFollow)
@@ -301,6 +331,11 @@ struct ScrubPool {
         guard kept < Self.maximumKeptFiles else {
             progress?(Int(size), Int(size))
             return .removed("the pool keeps \(Self.maximumKeptFiles) files already")
+        }
+        if !storesAllowed {
+            // Nothing to zero is nothing to store: the file is ready as it is.
+            if Scrubber.needsStores(file) { return .needsStores }
+            return size > 0 ? .pooled(size: size) : .removed("it is empty")
         }
         do throws(BackendError) {
             let size = try scrubber.scrub(file, at: path, threads: threads, progress: progress)

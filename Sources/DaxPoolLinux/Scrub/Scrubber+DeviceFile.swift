@@ -60,7 +60,7 @@ extension Scrubber {
         // A file with holes (its owner punched them) is zeroed whole, every page faulted in, as a file that the
         // kernel cannot tell about is: allocating only the holes is not possible on tmpfs without clearing every
         // unwritten page as well (`fallocate` over a page it allocated earlier clears it).
-        let ranges = allocated < Int64(length) ? [0..<length] : Self.dataRanges(of: file, length: length)
+        let ranges = Self.rangesToZero(of: file, length: length, allocatedBytes: allocated)
         guard !ranges.isEmpty else {
             progress?(length, length)
             return ByteCount(UInt64(length))
@@ -97,6 +97,21 @@ extension Scrubber {
         }
         progress?(length, length)
         return ByteCount(UInt64(length))
+    }
+
+    /// The byte ranges of `file` (`length` bytes long, `allocatedBytes` of memory) that `scrub` stores zeroes to:
+    /// the whole file when it has holes, else its data ranges (`dataRanges`). None: the file holds nothing to zero.
+    static func rangesToZero(of file: borrowing OwnedDescriptor, length: Int, allocatedBytes: Int64) -> [Range<Int>] {
+        allocatedBytes < Int64(length) ? [0..<length] : dataRanges(of: file, length: length)
+    }
+
+    /// Whether `scrub` would store to `file`: `false` when it holds nothing to zero, as for a device whose memory was
+    /// never written. The corresponding C functions are `fstat(2)` and `lseek(2)`.
+    static func needsStores(_ file: borrowing OwnedDescriptor) -> Bool {
+        guard let status = try? file.status(), status.isRegularFile, let length = Int(exactly: status.size) else {
+            return true
+        }
+        return length > 0 && !rangesToZero(of: file, length: length, allocatedBytes: status.allocatedBytes).isEmpty
     }
 
     /// The byte ranges of the first `length` bytes of `file` that may hold data, in order: the file's data ranges

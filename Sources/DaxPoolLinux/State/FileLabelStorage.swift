@@ -5,7 +5,7 @@ import Glibc
 import SystemPackage
 
 /// A label storage area inside a file: `size` bytes from `offset`, read with `pread(2)`, written with
-/// `pwrite(2)` (short writes continued, `EINTR` retried) and made durable with `fsync(2)`.
+/// `pwrite(2)` (short writes continued, `EINTR` retried) and made durable with `fdatasync(2)`.
 ///
 /// daxpool keeps one area per region in its state directory (`region<R>.labels`, the whole file); the label
 /// tools also open areas inside other files, such as the last `label-size` bytes of a QEMU NVDIMM backing
@@ -169,12 +169,14 @@ public final class FileLabelStorage: LabelStorage, Sendable {
         }
     }
 
-    /// Makes every earlier write durable.
+    /// Makes every earlier write durable: the data and what is needed to read it back (a size or blocks an
+    /// extension changed), without journaling the file's timestamps, which no reader of labels needs. On ext4 a
+    /// timestamp-only `fsync` commits the file system's journal; this is the flush of the written blocks alone.
     ///
-    /// The corresponding C function is `fsync(2)`.
+    /// The corresponding C function is `fdatasync(2)`.
     public func flush() throws(LabelError) {
         do throws(Errno) {
-            try file.synchronize()
+            try file.synchronizeData()
         } catch {
             throw .storageFailed(operation: .flush, offset: 0, count: size, errorNumber: error.rawValue)
         }

@@ -45,14 +45,7 @@ extension FileBackedDevices {
                 "\(device) must be a whole number of \(ByteCount(UInt64(policy.pageSize))) pages, not \(size) bytes"
             )
         }
-        if creating, let pool = policy.pool, try pool.take(size: size, to: path, operation: operation) {
-            do throws(Errno) {
-                try OwnedDescriptor.open(path, .readWrite, options: .noFollow).setPermissions(.ownerReadWrite)
-            } catch {
-                try? Syscall.unlink(path)
-                throw BackendError(operation, path, error, "cannot set the mode of \(path) to 0600: \(error)")
-            }
-            logger.debug("took a ready file from the pool", metadata: ["device": "\(device)", "bytes": "\(length)"])
+        if creating, let pool = policy.pool, try take(device, at: path, size: size, from: pool, operation: operation) {
             progress(size, size)
             return
         }
@@ -96,6 +89,18 @@ extension FileBackedDevices {
             }
             throw error
         }
+    }
+
+    /// Makes the new device file at `path` from a pooled file of exactly `size` bytes when the pool has one
+    /// (`ScrubPool.take`, which proved it the daemon's, mode 0600, with no other way in). Quick: a rename, and
+    /// nothing allocated.
+    /// - Returns: whether a pooled file was taken.
+    func take(
+        _ device: DaxPoolCore.DeviceID, at path: FilePath, size: ByteCount, from pool: ScrubPool, operation: String
+    ) throws(BackendError) -> Bool {
+        guard try pool.take(size: size, to: path, operation: operation) else { return false }
+        logger.debug("took a ready file from the pool", metadata: ["device": "\(device)", "bytes": "\(size)"])
+        return true
     }
 
     /// Allocates `start..<length` of the file open as `descriptor` in `policy.chunk` pieces on `policy.node`. The

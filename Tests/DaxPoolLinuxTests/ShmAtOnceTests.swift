@@ -1,0 +1,103 @@
+import CLinuxShims
+import DaxPoolCore
+import DaxPoolLinux
+import Foundation
+import Glibc
+import Testing
+
+/// The shm backend's quick cases, which the daemon runs on the request path: a new device takes a pooled file of
+/// its size with a rename (`provisionDeviceAtOnce`), and a destroyed device's file that holds nothing to zero is
+/// pooled without a store (`scrubRetiredAtOnce`). Everything else is left for the slow path, untouched.
+@Suite("shm backend: provisioning and scrubbing at once", .timeLimit(.minutes(20)))
+struct ShmAtOnceTests {
+    let backend = ShmBackend()
+    static let size = ByteCount.mebibytes(2)
+
+    /// The names in the region's pool directory, sorted.
+    static func pool(_ region: RegionConfig) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "\(region.path)/.pool")) ?? []).sorted()
+    }
+
+    @Test("a destroyed device nobody wrote is pooled at once, and the next device of its size takes it at once")
+    func untouchedDeviceRoundTrip() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let region = try backend.createRegion(Scratch.region(root))
+        let first = DeviceID(region: 0, instance: 0)
+        #expect(try !backend.provisionDeviceAtOnce(first, size: Self.size, in: region), "the pool is empty")
+        #expect(Scratch.status("\(root)/dax0.0") == nil, "nothing was made")
+        try backend.provisionDevice(first, size: Self.size, extents: [], in: region)
+        let inode = try #require(Scratch.status("\(root)/dax0.0")).st_ino
+
+        try backend.retireDevice(first, token: "0a", in: region)
+        #expect(try backend.scrubRetiredAtOnce(token: "0a", size: Self.size, in: region))
+        let pooled = Self.pool(region)
+        #expect(pooled.count == 1 && pooled[0].hasPrefix("clean.2097152."), "\(pooled)")
+
+        let second = DeviceID(region: 0, instance: 1)
+        #expect(try !backend.provisionDeviceAtOnce(second, size: .mebibytes(4), in: region), "no file of 4 MiB")
+        #expect(try backend.provisionDeviceAtOnce(second, size: Self.size, in: region))
+        let status = try #require(Scratch.status("\(root)/dax0.1"))
+        #expect(status.st_ino == inode, "the same memory, renamed")
+        #expect(status.st_size == Int(Self.size.rawValue) && Int(status.st_blocks) * 512 >= Int(Self.size.rawValue))
+        #expect(status.st_mode & 0o7777 == 0o600 && status.st_uid == geteuid())
+        #expect(Self.pool(region).isEmpty)
+        #expect(Scratch.read(Int(Self.size.rawValue), from: "\(root)/dax0.1").allSatisfy { $0 == 0 })
+        #expect(try !backend.provisionDeviceAtOnce(second, size: Self.size, in: region), "its file is there already")
+        try backend.destroyDevice(second, in: region)
+    }
+
+    @Test("a destroyed device its tenant wrote is left for the scrub thread, which zeroes it")
+    func writtenDeviceIsLeft() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let region = try backend.createRegion(Scratch.region(root))
+        let device = DeviceID(region: 0, instance: 0)
+        try backend.provisionDevice(device, size: Self.size, extents: [], in: region)
+        let secret = Array("TENANT-SECRET".utf8)
+        let descriptor = open("\(root)/dax0.0", O_WRONLY)
+        try #require(descriptor >= 0)
+        #expect(pwrite(descriptor, secret, secret.count, 1 << 20) == secret.count)
+        close(descriptor)
+
+        try backend.retireDevice(device, token: "0b", in: region)
+        #expect(try !backend.scrubRetiredAtOnce(token: "0b", size: Self.size, in: region))
+        #expect(Self.pool(region) == ["dirty.0b"], "left as it was, never handed out")
+        #expect(try !backend.provisionDeviceAtOnce(DeviceID(region: 0, instance: 1), size: Self.size, in: region))
+
+        try backend.scrubRetired(token: "0b", size: Self.size, in: region) { _, _ in }
+        let pooled = Self.pool(region)
+        #expect(pooled.count == 1 && pooled[0].hasPrefix("clean."), "\(pooled)")
+        #expect(Scratch.read(Int(Self.size.rawValue), from: "\(root)/.pool/\(pooled[0])").allSatisfy { $0 == 0 })
+    }
+
+    @Test("a destroyed device above the size checked on the request path is left for the scrub thread")
+    func largeDeviceIsLeft() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let region = try backend.createRegion(Scratch.region(root, size: .mebibytes(256)))
+        let device = DeviceID(region: 0, instance: 0)
+        try backend.provisionDevice(device, size: .mebibytes(128), extents: [], in: region)
+        try backend.retireDevice(device, token: "0c", in: region)
+        #expect(try !backend.scrubRetiredAtOnce(token: "0c", size: .mebibytes(128), in: region))
+        #expect(Self.pool(region) == ["dirty.0c"])
+        #expect(try backend.scrubRetiredAtOnce(token: "0d", size: Self.size, in: region), "a file that is gone")
+    }
+
+    @Test("a destroyed device someone still holds open is unlinked at once, never pooled")
+    func heldDeviceIsUnlinked() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let region = try backend.createRegion(Scratch.region(root))
+        let device = DeviceID(region: 0, instance: 0)
+        try backend.provisionDevice(device, size: Self.size, extents: [], in: region)
+        let holder = open("\(root)/dax0.0", O_RDONLY)
+        try #require(holder >= 0)
+        defer { close(holder) }
+
+        try backend.retireDevice(device, token: "0e", in: region)
+        #expect(try backend.scrubRetiredAtOnce(token: "0e", size: Self.size, in: region), "given back at once")
+        #expect(Self.pool(region).isEmpty, "\(Self.pool(region))")
+        #expect(try !backend.provisionDeviceAtOnce(DeviceID(region: 0, instance: 1), size: Self.size, in: region))
+    }
+}
