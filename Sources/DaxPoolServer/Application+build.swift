@@ -23,14 +23,14 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable () async -> Void = {}
 ) -> some ApplicationProtocol {
     let metrics = MetricsRegistry()
+    MetricsScrubTally.attach(hub: service.progress, registry: metrics)
     let router = buildRouter(service: service, userExists: userExists, metrics: metrics)
     return Application(
         router: router,
         server: ConnectionLimiter.http1(limits: limits, policy: service.policy, logger: logger),
         configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "daxpool"),
         services: [
-            ScrubService(service: service, logger: logger),
-            MetricsScrubTally(hub: service.progress, registry: metrics),
+            ScrubService(service: service, logger: logger)
         ] + services,
         onServerRunning: { _ in await onServerRunning() },
         logger: logger

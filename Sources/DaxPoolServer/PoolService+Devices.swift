@@ -99,18 +99,21 @@ extension PoolService {
             try backend.setDeviceOwner(record.id, uid: owner, in: config)
         }
         do {
-            if config.backend == .shm || config.backend == .hugetlb,
-                try provisionAtOnce(record, size: deviceSize, in: config, backend: backend)
-            {
-                // Ready memory (a pooled file of its size) was renamed into place: quicker than a thread hop.
-                try backend.setDeviceOwner(record.id, uid: owner, in: config)
-            } else if config.backend == .shm || config.backend == .hugetlb {
+            if config.backend == .shm || config.backend == .hugetlb {
                 // The memory is allocated off this actor, so a slow fallocate never stalls another request: the
                 // device's ranges, number and name are taken meanwhile, and it is neither persisted nor listed.
+                // Ready memory (a pooled file of its size) is renamed into place without a thread hop.
                 next.markProvisional(record.id)
                 model = next
                 do {
-                    try await Self.offActor(make)
+                    let ready = try await Self.quickly { [self] in
+                        guard try provisionAtOnce(record, size: deviceSize, in: config, backend: backend) else {
+                            return false
+                        }
+                        try backend.setDeviceOwner(record.id, uid: owner, in: config)
+                        return true
+                    }
+                    if !ready { try await Self.offActor(make) }
                 } catch {
                     model.abandon(record.id)
                     throw error
@@ -235,14 +238,17 @@ extension PoolService {
         let revoke = !record.leases.isEmpty
         let logger = logger
         if let pending, !revoke {
-            // Retiring is a rename, quicker than a hop to another thread; and memory nobody wrote is ready at once.
-            do {
-                try backend.retireDevice(id, token: pending.token, in: config)
-            } catch {
-                logger.warning("\(id) is gone from the state but its memory was not retired: \(error)")
+            // Retiring is a rename, too quick for a hop to another thread; and memory nobody wrote is ready at once.
+            let scrubbed = try? await Self.quickly {
+                do {
+                    try backend.retireDevice(id, token: pending.token, in: config)
+                } catch {
+                    logger.warning("\(id) is gone from the state but its memory was not retired: \(error)")
+                }
+                return try backend.scrubRetiredAtOnce(token: pending.token, size: pending.size, in: config)
             }
             let job = ScrubJob(region: config, scrub: pending, backend: backend)
-            if (try? backend.scrubRetiredAtOnce(token: pending.token, size: pending.size, in: config)) == true {
+            if scrubbed == true {
                 finishScrubAtOnce(job, owner: record.owner ?? policy.daemonUID)
                 logger.info(
                     "destroyed device; its memory held nothing to zero",
@@ -305,7 +311,6 @@ extension PoolService {
         let operation = progress.start(
             .scrub, region: job.region.id, device: job.scrub.device, uuid: job.scrub.deviceUUID,
             name: job.scrub.deviceName, total: job.scrub.size, owner: owner)
-        progress.update(operation, done: job.scrub.size)
         progress.finish(operation)
         do {
             try model.finishScrub(region: job.region.id, id: job.scrub.id)
@@ -385,7 +390,6 @@ extension PoolService {
         let operation = progress.start(
             .prefault, region: region.id, device: record.id, uuid: record.uuid, name: record.name, total: size,
             owner: record.owner ?? policy.daemonUID)
-        progress.update(operation, done: size)
         progress.finish(operation)
         return true
     }

@@ -158,6 +158,15 @@ public actor PoolService {
         }
     }
 
+    /// Runs `work` (a few quick system calls) off the actor, so that other requests use the actor meanwhile, without
+    /// a hop to another thread: leaving an actor for the global executor continues on the same thread, and coming
+    /// back takes the actor on that thread too when it is free. Only for work that never blocks for long: the
+    /// cooperative pool has a thread per core.
+    @concurrent
+    static func quickly<Value: Sendable>(_ work: @Sendable () throws -> Value) async throws -> Value {
+        try work()
+    }
+
     /// Runs `work` (blocking I/O) on a thread outside the cooperative pool and returns when it has.
     static func offActor<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in

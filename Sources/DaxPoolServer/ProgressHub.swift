@@ -73,6 +73,8 @@ public final class ProgressHub: Sendable {
         var nextSubscriber = 0
         /// Owners of destroyed devices, by uuid, until their scrub starts (`rememberOwner`), oldest first.
         var destroyedOwners: [(uuid: String, owner: UInt32)] = []
+        /// Told of every operation's last event (`observeEnds`).
+        var endObservers: [@Sendable (ProgressEvent) -> Void] = []
 
         func latest(for audience: Audience) -> [ProgressEvent] {
             operations.values.filter { audience.sees($0.owner) }.map(\.latest).sorted { $0.operation < $1.operation }
@@ -205,14 +207,20 @@ public final class ProgressHub: Sendable {
         for subscriber in subscribers { subscriber.continuation.finish() }
     }
 
+    /// Calls `observer` with every operation's last event (finished or failed), on the thread that ended it, outside
+    /// the hub's lock: for counters that must see every end without a task of their own to wake (`MetricsScrubTally`).
+    public func observeEnds(_ observer: @escaping @Sendable (ProgressEvent) -> Void) {
+        state.withLock { $0.endObservers.append(observer) }
+    }
+
     private func publish(_ operation: UInt64, done: ByteCount?, final: ProgressEvent.State?, message: String?) {
-        state.withLock { state in
-            guard var entry = state.operations[operation], entry.latest.state == .running else { return }
+        let ended = state.withLock { state -> (ProgressEvent, [@Sendable (ProgressEvent) -> Void])? in
+            guard var entry = state.operations[operation], entry.latest.state == .running else { return nil }
             let total = entry.latest.total
             let reached = final == .finished ? total : min(max(done?.rawValue ?? 0, entry.latest.done), total)
             let step = max(total / 100, 1)
-            if final == nil, reached < total, reached - entry.lastPublished < step { return }
-            if final == nil, reached == entry.latest.done, entry.lastPublished == reached, reached > 0 { return }
+            if final == nil, reached < total, reached - entry.lastPublished < step { return nil }
+            if final == nil, reached == entry.latest.done, entry.lastPublished == reached, reached > 0 { return nil }
             let elapsed = entry.started.duration(to: .now)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             state.sequence += 1
@@ -231,6 +239,10 @@ public final class ProgressHub: Sendable {
             entry.lastPublished = reached
             state.operations[operation] = entry
             state.publish(entry.latest, owner: entry.owner)
+            return final == nil || state.endObservers.isEmpty ? nil : (entry.latest, state.endObservers)
+        }
+        if let (event, observers) = ended {
+            for observer in observers { observer(event) }
         }
     }
 
