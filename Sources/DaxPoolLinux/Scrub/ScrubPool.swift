@@ -100,9 +100,17 @@ struct ScrubPool {
     /// nobody but the daemon can reach it (`exclusivityProblem`): the daemon owns it, mode 0600, one name, no
     /// other open file description. A pooled file that fails the proof is unlinked, never handed out.
     /// - Returns: whether a file was taken.
+    ///
+    /// The candidates are the files named for the size (`clean.<size>.<random>`, as every clean file is named when
+    /// it is made); the proof checks the size itself. Concurrent takers try them in random orders, so that they
+    /// seldom race for one file.
     func take(size: ByteCount, to target: FilePath, operation: String) throws(BackendError) -> Bool {
         guard let length = Int64(exactly: size.rawValue), length > 0 else { return false }
-        for entry in try entries(operation: operation) where entry.size == length && entry.allocatedBytes >= length {
+        let prefix = "clean.\(length)."
+        var candidates = try names(operation: operation).filter { $0.hasPrefix(prefix) }
+        candidates.shuffle()
+        for name in candidates {
+            let entry = Entry(path: directory.appending(name), size: length, allocatedBytes: length)
             let file: OwnedDescriptor
             do throws(Errno) {
                 file = try OwnedDescriptor.open(entry.path, .readWrite, options: .noFollow)
