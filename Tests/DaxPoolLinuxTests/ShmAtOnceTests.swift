@@ -13,6 +13,19 @@ struct ShmAtOnceTests {
     let backend = ShmBackend()
     static let size = ByteCount.mebibytes(2)
 
+    /// Runs `body` with a scratch region of `regionSize` and its device `dax0.0` of `size`, removed afterwards.
+    func withDevice(
+        size: ByteCount = Self.size, regionSize: ByteCount = .mebibytes(64),
+        _ body: (String, RegionConfig, DeviceID) throws -> Void
+    ) throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let region = try backend.createRegion(Scratch.region(root, size: regionSize))
+        let device = DeviceID(region: 0, instance: 0)
+        try backend.provisionDevice(device, size: size, extents: [], in: region)
+        try body(root, region, device)
+    }
+
     /// The names in the region's pool directory, sorted.
     static func pool(_ region: RegionConfig) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "\(region.path)/.pool")) ?? []).sorted()
@@ -49,55 +62,46 @@ struct ShmAtOnceTests {
 
     @Test("a destroyed device its tenant wrote is left for the scrub thread, which zeroes it")
     func writtenDeviceIsLeft() throws {
-        let root = try Scratch.makeDirectory()
-        defer { Scratch.remove(root) }
-        let region = try backend.createRegion(Scratch.region(root))
-        let device = DeviceID(region: 0, instance: 0)
-        try backend.provisionDevice(device, size: Self.size, extents: [], in: region)
-        let secret = Array("TENANT-SECRET".utf8)
-        let descriptor = open("\(root)/dax0.0", O_WRONLY)
-        try #require(descriptor >= 0)
-        #expect(pwrite(descriptor, secret, secret.count, 1 << 20) == secret.count)
-        close(descriptor)
+        try withDevice { root, region, device in
+            let secret = Array("TENANT-SECRET".utf8)
+            let descriptor = open("\(root)/dax0.0", O_WRONLY)
+            try #require(descriptor >= 0)
+            #expect(pwrite(descriptor, secret, secret.count, 1 << 20) == secret.count)
+            close(descriptor)
 
-        try backend.retireDevice(device, token: "0b", in: region)
-        #expect(try !backend.scrubRetiredAtOnce(token: "0b", size: Self.size, in: region))
-        #expect(Self.pool(region) == ["dirty.0b"], "left as it was, never handed out")
-        #expect(try !backend.provisionDeviceAtOnce(DeviceID(region: 0, instance: 1), size: Self.size, in: region))
+            try backend.retireDevice(device, token: "0b", in: region)
+            #expect(try !backend.scrubRetiredAtOnce(token: "0b", size: Self.size, in: region))
+            #expect(Self.pool(region) == ["dirty.0b"], "left as it was, never handed out")
+            #expect(try !backend.provisionDeviceAtOnce(DeviceID(region: 0, instance: 1), size: Self.size, in: region))
 
-        try backend.scrubRetired(token: "0b", size: Self.size, in: region) { _, _ in }
-        let pooled = Self.pool(region)
-        #expect(pooled.count == 1 && pooled[0].hasPrefix("clean."), "\(pooled)")
-        #expect(Scratch.read(Int(Self.size.rawValue), from: "\(root)/.pool/\(pooled[0])").allSatisfy { $0 == 0 })
+            try backend.scrubRetired(token: "0b", size: Self.size, in: region) { _, _ in }
+            let pooled = Self.pool(region)
+            #expect(pooled.count == 1 && pooled[0].hasPrefix("clean."), "\(pooled)")
+            #expect(Scratch.read(Int(Self.size.rawValue), from: "\(root)/.pool/\(pooled[0])").allSatisfy { $0 == 0 })
+        }
     }
 
     @Test("a destroyed device above the size checked on the request path is left for the scrub thread")
     func largeDeviceIsLeft() throws {
-        let root = try Scratch.makeDirectory()
-        defer { Scratch.remove(root) }
-        let region = try backend.createRegion(Scratch.region(root, size: .mebibytes(256)))
-        let device = DeviceID(region: 0, instance: 0)
-        try backend.provisionDevice(device, size: .mebibytes(128), extents: [], in: region)
-        try backend.retireDevice(device, token: "0c", in: region)
-        #expect(try !backend.scrubRetiredAtOnce(token: "0c", size: .mebibytes(128), in: region))
-        #expect(Self.pool(region) == ["dirty.0c"])
-        #expect(try backend.scrubRetiredAtOnce(token: "0d", size: Self.size, in: region), "a file that is gone")
+        try withDevice(size: .mebibytes(128), regionSize: .mebibytes(256)) { _, region, device in
+            try backend.retireDevice(device, token: "0c", in: region)
+            #expect(try !backend.scrubRetiredAtOnce(token: "0c", size: .mebibytes(128), in: region))
+            #expect(Self.pool(region) == ["dirty.0c"])
+            #expect(try backend.scrubRetiredAtOnce(token: "0d", size: Self.size, in: region), "a file that is gone")
+        }
     }
 
     @Test("a destroyed device someone still holds open is unlinked at once, never pooled")
     func heldDeviceIsUnlinked() throws {
-        let root = try Scratch.makeDirectory()
-        defer { Scratch.remove(root) }
-        let region = try backend.createRegion(Scratch.region(root))
-        let device = DeviceID(region: 0, instance: 0)
-        try backend.provisionDevice(device, size: Self.size, extents: [], in: region)
-        let holder = open("\(root)/dax0.0", O_RDONLY)
-        try #require(holder >= 0)
-        defer { close(holder) }
+        try withDevice { root, region, device in
+            let holder = open("\(root)/dax0.0", O_RDONLY)
+            try #require(holder >= 0)
+            defer { close(holder) }
 
-        try backend.retireDevice(device, token: "0e", in: region)
-        #expect(try backend.scrubRetiredAtOnce(token: "0e", size: Self.size, in: region), "given back at once")
-        #expect(Self.pool(region).isEmpty, "\(Self.pool(region))")
-        #expect(try !backend.provisionDeviceAtOnce(DeviceID(region: 0, instance: 1), size: Self.size, in: region))
+            try backend.retireDevice(device, token: "0e", in: region)
+            #expect(try backend.scrubRetiredAtOnce(token: "0e", size: Self.size, in: region), "given back at once")
+            #expect(Self.pool(region).isEmpty, "\(Self.pool(region))")
+            #expect(try !backend.provisionDeviceAtOnce(DeviceID(region: 0, instance: 1), size: Self.size, in: region))
+        }
     }
 }

@@ -95,16 +95,27 @@ struct BackgroundScrubTests {
         _ = await scrubbing.result
         let second = try await service.createDevice(CreateDeviceRequest(size: ByteCount(Self.size)))
         let secondPending = try #require(try await service.destroyDevice(second.chardev, force: true))
-        let restarted = try await self.service(store, backend)
-        #expect(await restarted.pendingScrubs == [secondPending])
-        #expect(try await restarted.region(0).availableSize == nil)
-        let restartedScrubbing = startScrubbing(restarted)
-        defer { restartedScrubbing.cancel() }
-        let after = await drain(restarted, device: second.uuid)
-        #expect(after.last?.state == .finished)
+        try await restartScrubsPending(secondPending, of: second, store, backend)
         #expect(backend.scrubbed == [pending.token, secondPending.token])
+    }
+
+    /// Starts the service again on `store` (as after a crash) and checks that the destroyed `device`'s scrub
+    /// `pending` comes back, keeps its memory out of use until the scrub service has ended it, and then frees it;
+    /// destroys the region at the end.
+    func restartScrubsPending(
+        _ pending: PendingScrub, of device: DeviceInfo, _ store: InMemoryStateStoreFake,
+        _ backend: ScrubbingBackendFake
+    ) async throws {
+        let restarted = try await self.service(store, backend)
+        #expect(await restarted.pendingScrubs == [pending])
+        #expect(try await restarted.region(0).availableSize == nil)
+        let scrubbing = startScrubbing(restarted)
+        defer { scrubbing.cancel() }
+        let after = await drain(restarted, device: device.uuid)
+        #expect(after.last?.state == .finished)
         #expect(await restarted.pendingScrubs.isEmpty)
         #expect(try await restarted.region(0).availableSize == Self.size)
+        #expect(store.stored?.regions.first?.pendingScrubs == [])
         try await restarted.destroyRegion(0)
     }
 
@@ -145,17 +156,7 @@ struct BackgroundScrubTests {
         // left to zero), and then frees it.
         let secondPending = try #require(try await service.destroyDevice(second.chardev, force: true))
         #expect(store.stored?.regions.first?.pendingScrubs == [secondPending])
-        let restarted = try await self.service(store, backend)
-        #expect(await restarted.pendingScrubs == [secondPending])
-        #expect(try await restarted.region(0).availableSize == nil)
-        let scrubbing = startScrubbing(restarted)
-        defer { scrubbing.cancel() }
-        let after = await drain(restarted, device: second.uuid)
-        #expect(after.last?.state == .finished)
-        #expect(await restarted.pendingScrubs.isEmpty)
-        #expect(try await restarted.region(0).availableSize == Self.size)
-        #expect(store.stored?.regions.first?.pendingScrubs == [])
-        try await restarted.destroyRegion(0)
+        try await restartScrubsPending(secondPending, of: second, store, backend)
     }
 
     /// A service with one region of `size` whose one device of `size` was just destroyed; its scrub is held.
