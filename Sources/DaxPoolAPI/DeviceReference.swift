@@ -30,9 +30,7 @@ public struct DeviceReference: Hashable, Sendable, Codable, CustomStringConverti
     /// Decodes a JSON string that is a device id or a device name.
     /// - Throws: `DecodingError.dataCorrupted` naming the field and what to write for anything else.
     public init(from decoder: any Decoder) throws {
-        guard let text = try? decoder.singleValueContainer().decode(String.self) else {
-            throw wireRefusal(decoder, "expected a device id such as \"dax0.1\" or a device name")
-        }
+        let text = try wireString(decoder, expected: "a device id such as \"dax0.1\" or a device name")
         do {
             try self.init(parsing: text)
         } catch {

@@ -82,6 +82,14 @@ func wireRefusal(_ decoder: any Decoder, _ message: String) -> DecodingError {
         .init(codingPath: decoder.codingPath, debugDescription: "\(wireFieldName(decoder.codingPath)): \(message)"))
 }
 
+/// The JSON string a field holds, or a refusal naming the field and saying what was `expected`.
+func wireString(_ decoder: any Decoder, expected: String) throws -> String {
+    guard let text = try? decoder.singleValueContainer().decode(String.self) else {
+        throw wireRefusal(decoder, "expected \(expected)")
+    }
+    return text
+}
+
 /// The text of a JSON integer or string that stands for a number of bytes, or a refusal naming the field.
 /// - Throws: `DecodingError` for a negative integer, one past 64 bits, or any other JSON value; `what` says what
 ///   to write instead.
@@ -145,9 +153,7 @@ struct WirePageSize: Decodable {
     var value: Alignment
 
     init(from decoder: any Decoder) throws {
-        guard let text = try? decoder.singleValueContainer().decode(String.self) else {
-            throw wireRefusal(decoder, "expected a string: \"4K\", \"2M\" or \"1G\"")
-        }
+        let text = try wireString(decoder, expected: "a string: \"4K\", \"2M\" or \"1G\"")
         do {
             value = try Alignment(parsing: text)
         } catch {
@@ -161,9 +167,7 @@ struct WireDeviceName: Decodable {
     var value: DeviceName
 
     init(from decoder: any Decoder) throws {
-        guard let text = try? decoder.singleValueContainer().decode(String.self) else {
-            throw wireRefusal(decoder, "expected a string of 1 to 63 bytes")
-        }
+        let text = try wireString(decoder, expected: "a string of 1 to 63 bytes")
         do {
             value = try DeviceName(validating: text)
         } catch {
@@ -177,9 +181,7 @@ struct WireDeviceUUID: Decodable {
     var value: LabelUUID
 
     init(from decoder: any Decoder) throws {
-        guard let text = try? decoder.singleValueContainer().decode(String.self) else {
-            throw wireRefusal(decoder, "expected a string in the 8-4-4-4-12 hex form")
-        }
+        let text = try wireString(decoder, expected: "a string in the 8-4-4-4-12 hex form")
         guard let uuid = LabelUUID(text) else {
             throw wireRefusal(decoder, "'\(text.prefix(64))' is not a UUID: use the 8-4-4-4-12 hex form")
         }

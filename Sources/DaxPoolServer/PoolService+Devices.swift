@@ -319,10 +319,15 @@ extension PoolService {
                 "a scrub finished but its memory could not be freed; it stays out of use until the next start",
                 metadata: ["device": "\(job.scrub.device)", "error": "\(error)"])
         }
+        resumeScrubWaiters()
+        queueFill(job.region.id)
+    }
+
+    /// Lets the creates waiting for scrubs to free memory try again.
+    func resumeScrubWaiters() {
         let waiters = scrubWaiters
         scrubWaiters = []
         for waiter in waiters { waiter.resume() }
-        queueFill(job.region.id)
     }
 
     /// Frees the memory of a scrub the `ScrubService` finished (or gave up on: the backend then gave the memory
@@ -330,11 +335,7 @@ extension PoolService {
     func finishScrub(_ job: ScrubJob) async {
         var next = model
         // Creates waiting for memory try again, whether this scrub freed it or not.
-        defer {
-            let waiters = scrubWaiters
-            scrubWaiters = []
-            for waiter in waiters { waiter.resume() }
-        }
+        defer { resumeScrubWaiters() }
         do {
             try next.finishScrub(region: job.region.id, id: job.scrub.id)
             try await persist(next)

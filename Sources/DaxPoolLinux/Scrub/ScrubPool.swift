@@ -110,29 +110,29 @@ struct ScrubPool {
         var candidates = try names(operation: operation).filter { $0.hasPrefix(prefix) }
         candidates.shuffle()
         for name in candidates {
-            let entry = Entry(path: directory.appending(name), size: length, allocatedBytes: length)
+            let path = directory.appending(name)
             let file: OwnedDescriptor
             do throws(Errno) {
-                file = try OwnedDescriptor.open(entry.path, .readWrite, options: .noFollow)
+                file = try OwnedDescriptor.open(path, .readWrite, options: .noFollow)
             } catch .noSuchFileOrDirectory {
                 continue
             } catch {
-                throw BackendError(operation, entry.path, error, "cannot open the pooled file \(entry.path): \(error)")
+                throw BackendError(operation, path, error, "cannot open the pooled file \(path): \(error)")
             }
             if let problem = Self.handOutProblem(of: file, size: length) {
                 logger.warning(
                     "unlinked a pooled file instead of handing it out",
-                    metadata: ["path": "\(entry.path)", "reason": "\(problem)"])
-                try unlink(entry.path, operation: operation)
+                    metadata: ["path": "\(path)", "reason": "\(problem)"])
+                try unlink(path, operation: operation)
                 continue
             }
             do throws(Errno) {
-                try Syscall.rename(entry.path, to: target)
+                try Syscall.rename(path, to: target)
                 return true
             } catch .noSuchFileOrDirectory {
                 continue
             } catch {
-                throw BackendError(operation, entry.path, error, "cannot move \(entry.path) to \(target): \(error)")
+                throw BackendError(operation, path, error, "cannot move \(path) to \(target): \(error)")
             }
         }
         return false
@@ -290,8 +290,6 @@ struct ScrubPool {
         }
     }
 
-    /// Proves that nobody else can reach the file at `path` (`exclusivityProblem`), cuts it back to `expectedSize`
-    /// when its last owner grew it, and zeroes it; says whether it may be pooled.
     /// `scrubHidden`, done at once only when it is quick: the file is at most `limit` bytes and holds nothing to
     /// zero (`Scrubber.needsStores`), or it is not to be kept (someone still holds it, it is too small, the pool is
     /// full: it is unlinked). Every check `scrubHidden` makes is made. `nil`: the file needs stores and is left as
@@ -313,6 +311,9 @@ struct ScrubPool {
         return try settle(dirty, outcome, operation: operation)
     }
 
+    /// Proves that nobody else can reach the file at `path` (`exclusivityProblem`), cuts it back to `expectedSize`
+    /// when its last owner grew it, and zeroes it; says whether it may be pooled. Without `storesAllowed`, a file
+    /// that holds bytes to zero is `.needsStores` and left as it is.
     private func scrub(
         _ path: FilePath, expectedSize: Int64?, storesAllowed: Bool = true, progress: ((Int, Int) -> Void)?
     ) -> Outcome {
