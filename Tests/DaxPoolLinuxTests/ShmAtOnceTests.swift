@@ -60,6 +60,35 @@ struct ShmAtOnceTests {
         try backend.destroyDevice(second, in: region)
     }
 
+    @Test(
+        "what else bears a clean file's name in the pool (a FIFO, a directory, a file with holes) is never handed out")
+    func foreignNamesAreSkipped() throws {
+        try withDevice { root, region, device in
+            let pool = "\(root)/.pool"
+            try FileManager.default.createDirectory(atPath: pool, withIntermediateDirectories: false)
+            chmod(pool, 0o700)
+            #expect(mkfifo("\(pool)/clean.2097152.fifo", 0o600) == 0)
+            try FileManager.default.createDirectory(
+                atPath: "\(pool)/clean.2097152.dir", withIntermediateDirectories: false)
+            let sparse = open("\(pool)/clean.2097152.sparse", O_RDWR | O_CREAT | O_EXCL, 0o600)
+            try #require(sparse >= 0)
+            #expect(ftruncate(sparse, off_t(Self.size.rawValue)) == 0)
+            close(sparse)
+            let foreign = ["clean.2097152.dir", "clean.2097152.fifo", "clean.2097152.sparse"]
+
+            let next = DeviceID(region: 0, instance: 1)
+            #expect(try !backend.provisionDeviceAtOnce(next, size: Self.size, in: region), "no candidate is sound")
+            #expect(Self.pool(region) == foreign, "each is left where it is")
+
+            try backend.retireDevice(device, token: "0f", in: region)
+            #expect(try backend.scrubRetiredAtOnce(token: "0f", size: Self.size, in: region))
+            #expect(try backend.provisionDeviceAtOnce(next, size: Self.size, in: region), "the real clean file")
+            #expect(Self.pool(region) == foreign)
+            let status = try #require(Scratch.status("\(root)/dax0.1"))
+            #expect(status.st_mode & S_IFMT == S_IFREG && Int(status.st_blocks) * 512 >= Int(Self.size.rawValue))
+        }
+    }
+
     @Test("a destroyed device its tenant wrote is left for the scrub thread, which zeroes it")
     func writtenDeviceIsLeft() throws {
         try withDevice { root, region, device in

@@ -101,9 +101,9 @@ struct ScrubPool {
     /// other open file description. A pooled file that fails the proof is unlinked, never handed out.
     /// - Returns: whether a file was taken.
     ///
-    /// The candidates are the files named for the size (`clean.<size>.<random>`, as every clean file is named when
-    /// it is made); the proof checks the size itself. Concurrent takers try them in random orders, so that they
-    /// seldom race for one file.
+    /// The candidates are the regular files named for the size (`clean.<size>.<random>`, as every clean file is
+    /// named when it is made) that hold it; the proof checks the size again. Concurrent takers try them in random
+    /// orders, so that they seldom race for one file.
     func take(size: ByteCount, to target: FilePath, operation: String) throws(BackendError) -> Bool {
         guard let length = Int64(exactly: size.rawValue), length > 0 else { return false }
         let prefix = "clean.\(length)."
@@ -111,6 +111,15 @@ struct ScrubPool {
         candidates.shuffle()
         for name in candidates {
             let path = directory.appending(name)
+            // Only a regular file of the size, all allocated, is a candidate; anything else by that name is left
+            // alone, never opened (a device node or a FIFO must not be).
+            do throws(Errno) {
+                guard let status = try Syscall.linkStatusIfPresent(path), status.isRegularFile,
+                    status.size == length, status.allocatedBytes >= length
+                else { continue }
+            } catch {
+                throw BackendError(operation, path, error, "cannot look at the pooled file \(path): \(error)")
+            }
             let file: OwnedDescriptor
             do throws(Errno) {
                 file = try OwnedDescriptor.open(path, .readWrite, options: .noFollow)
