@@ -278,12 +278,14 @@ final class ConnectionLimiter: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         if case .admitted(let uid) = phase { ledger.release(uid: uid) }
         phase = .done
+        ConnectionCredentials.shared.forget(context.channel)
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         if case .admitted(let uid) = phase { ledger.release(uid: uid) }
         phase = .done
+        ConnectionCredentials.shared.forget(context.channel)
     }
 
     /// Reads the credentials and admits or refuses the connection. On the channel's event loop the socket option
@@ -317,6 +319,7 @@ final class ConnectionLimiter: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         phase = .admitted(uid: credentials?.uid ?? 0)
+        if let credentials { ConnectionCredentials.shared.record(credentials, for: context.channel) }
         if forwardActive { context.fireChannelActive() }
         for part in held { context.fireChannelRead(part) }
         if !held.isEmpty { context.fireChannelReadComplete() }

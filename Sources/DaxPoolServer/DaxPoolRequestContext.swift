@@ -8,25 +8,39 @@ import SystemPackage
 import Glibc
 #endif
 
-/// The request context of the daemon: Hummingbird's core storage plus who is calling. When a request arrives
-/// the context asks the connection's socket for its peer credentials (`SO_PEERCRED`: the pid, uid and gid of
-/// the process that connected); `CallerMiddleware` waits for the answer and sets `caller`.
+/// The request context of the daemon: Hummingbird's core storage plus who is calling: the peer credentials
+/// (`SO_PEERCRED`: the pid, uid and gid of the process that connected) of the request's connection, which
+/// `ConnectionLimiter` read when the connection was admitted (`ConnectionCredentials`), or else asked of the
+/// socket when the request arrives; `CallerMiddleware` sets `caller` from them.
 public struct DaxPoolRequestContext: RequestContext {
     /// Hummingbird's per-request storage (logger, parameters, request decoder and encoder).
     public var coreContext: CoreRequestContextStorage
-    /// The pending `getsockopt(SO_PEERCRED)`; `nil` when the channel is not a socket.
-    let peerCredentials: EventLoopFuture<cshim_peer_credentials>?
+    /// The connection's credentials; `nil` when the channel is not a socket.
+    let peerCredentials: PeerCredentials?
     /// The caller, set by `CallerMiddleware` before any route runs.
     public var caller: Caller?
     /// The connection, so that a refusal can have it closed after its answer (`closeConnectionAfterResponse`).
     let channel: any Channel
 
-    /// A context for a request arriving on `source`'s channel; asks the socket for its peer's credentials at once.
+    /// Credentials known when the request arrives, or a `getsockopt(SO_PEERCRED)` run on the channel's event loop.
+    enum PeerCredentials {
+        case known(cshim_peer_credentials)
+        case pending(EventLoopFuture<cshim_peer_credentials>)
+    }
+
+    /// A context for a request arriving on `source`'s channel: the credentials its connection was admitted with,
+    /// or (a channel no `ConnectionLimiter` admitted) the socket is asked for them at once.
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        let provider = source.channel as? any SocketOptionProvider
-        peerCredentials = provider?.unsafeGetSocketOption(
-            level: SocketOptionLevel(cshim_SOL_SOCKET), name: SocketOptionName(cshim_SO_PEERCRED))
+        if let known = ConnectionCredentials.shared.credentials(of: source.channel) {
+            peerCredentials = .known(known)
+        } else if let provider = source.channel as? any SocketOptionProvider {
+            peerCredentials = .pending(
+                provider.unsafeGetSocketOption(
+                    level: SocketOptionLevel(cshim_SOL_SOCKET), name: SocketOptionName(cshim_SO_PEERCRED)))
+        } else {
+            peerCredentials = nil
+        }
         caller = nil
         channel = source.channel
     }
@@ -47,14 +61,18 @@ struct CallerMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
-        guard let future = context.peerCredentials else {
-            throw AccessDenied("the connection is not a Unix socket, so the daemon cannot tell who is calling")
-        }
         let raw: cshim_peer_credentials
-        do {
-            raw = try await future.get()
-        } catch {
-            throw AccessDenied("the daemon could not read the caller's credentials (SO_PEERCRED): \(error)")
+        switch context.peerCredentials {
+        case nil:
+            throw AccessDenied("the connection is not a Unix socket, so the daemon cannot tell who is calling")
+        case .known(let credentials):
+            raw = credentials
+        case .pending(let future):
+            do {
+                raw = try await future.get()
+            } catch {
+                throw AccessDenied("the daemon could not read the caller's credentials (SO_PEERCRED): \(error)")
+            }
         }
         var context = context
         var caller = Caller(uid: raw.uid, gid: raw.gid, pid: raw.pid > 0 ? raw.pid : nil)

@@ -102,6 +102,8 @@ struct StateChangeTests {
             #expect(try before.applying(changes) == after, "step \(step)")
             let decoded = try JSONDecoder().decode([StateChange].self, from: JSONEncoder().encode(changes))
             #expect(try before.applying(decoded) == after, "step \(step), through JSON")
+            let compact = try JSONDecoder().decode([StateChange].self, from: Data(CompactJSONEncoder().encode(changes)))
+            #expect(compact == changes, "step \(step), through the journal's compact JSON")
             #expect(before.changes(to: before).isEmpty)
             records.append(changes)
             #expect(try start.replaying(records) == after, "step \(step), replayed from the start")

@@ -102,14 +102,14 @@ struct ScrubPool {
     /// - Returns: whether a file was taken.
     ///
     /// The candidates are the regular files named for the size (`clean.<size>.<random>`, as every clean file is
-    /// named when it is made) that hold it; the proof checks the size again. Concurrent takers try them in random
-    /// orders, so that they seldom race for one file.
+    /// named when it is made) that hold it; the proof checks the size again. Concurrent takers start at random
+    /// candidates (one random number, not one per candidate), so that they seldom race for one file.
     func take(size: ByteCount, to target: FilePath, operation: String) throws(BackendError) -> Bool {
         guard let length = Int64(exactly: size.rawValue), length > 0 else { return false }
         let prefix = "clean.\(length)."
-        var candidates = try names(operation: operation).filter { $0.hasPrefix(prefix) }
-        candidates.shuffle()
-        for name in candidates {
+        let candidates = try names(operation: operation).filter { $0.hasPrefix(prefix) }
+        let start = candidates.isEmpty ? 0 : Int.random(in: 0..<candidates.count)
+        for name in candidates[start...] + candidates[..<start] {
             let path = directory.appending(name)
             // Only a regular file of the size, all allocated, is a candidate; anything else by that name is left
             // alone, never opened (a device node or a FIFO must not be).

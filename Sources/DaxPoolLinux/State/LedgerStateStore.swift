@@ -73,7 +73,7 @@ public final class LedgerStateStore: StateStore {
     let labelWriteQueued = Mutex<(queued: Bool, last: ContinuousClock.Instant?)>((false, nil))
     /// Label writes closer together than this are merged: under a burst of commits the labels are written once per
     /// interval instead of once per commit, so their syncs do not compete with the journal's.
-    static let labelWriteInterval = Duration.milliseconds(5)
+    static let labelWriteInterval = Duration.milliseconds(25)
     let labelWriter = DispatchQueue(label: "daxpool.label-writer")
 
     /// What the store knows between a load and the next: the queued state and what is durable.
@@ -484,10 +484,15 @@ public final class LedgerStateStore: StateStore {
 
     // MARK: - Helpers
 
-    /// The journal record of `changes`: their JSON.
+    /// The journal record of `changes`: their JSON, written by `CompactJSONEncoder` (the commit path's encoder),
+    /// or by `JSONEncoder` for what that one does not write.
     static func encode(_ changes: [StateChange]) throws(LabelStateStoreError) -> [UInt8] {
         do {
-            return [UInt8](try JSONEncoder().encode(changes))
+            do {
+                return try CompactJSONEncoder().encode(changes)
+            } catch is CompactJSONEncoder.Unsupported {
+                return [UInt8](try JSONEncoder().encode(changes))
+            }
         } catch {
             throw .unencodable(reason: "\(error)")
         }

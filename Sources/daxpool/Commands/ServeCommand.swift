@@ -428,6 +428,8 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         try await app.runService()
+        // Label updates are merged over a few milliseconds: the last one is written before the daemon lets go.
+        store.flushLabels()
         stateClaim.release()
         lock.release()
         logger.notice("daxpool stopped")
