@@ -72,7 +72,8 @@ let targets: [Target] = [
     .testTarget(
         name: "DaxPoolCoreTests",
         dependencies: [
-            "DaxPoolCore", "DaxPoolTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+            "DaxPoolCore", "DaxPoolAPI", "DaxPoolTestSupport",
+            .product(name: "PropertyBased", package: "swift-property-based"),
         ],
         swiftSettings: strictSettings
     ),

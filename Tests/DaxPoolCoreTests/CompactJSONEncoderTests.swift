@@ -1,3 +1,4 @@
+import DaxPoolAPI
 import DaxPoolCore
 import DaxPoolTestSupport
 import Testing
@@ -112,8 +113,8 @@ struct CompactJSONEncoderTests {
         // The same document: the compact bytes and JSONEncoder's, decoded as a generic JSON tree, are equal.
         let reference = try JSONEncoder().encode(value)
         #expect(
-            try JSONDecoder().decode(AnyJSON.self, from: Data(compact))
-                == JSONDecoder().decode(AnyJSON.self, from: reference))
+            try JSONDecoder().decode(JSONValue.self, from: Data(compact))
+                == JSONDecoder().decode(JSONValue.self, from: reference))
     }
 
     @Test("the exact bytes: compact, in encoding order, escaped")
@@ -153,7 +154,7 @@ struct CompactJSONEncoderTests {
         }
     }
 
-    @Test("what it cannot write as it goes is refused, not written wrong: superEncoder, a number that is not finite")
+    @Test("refused, not written wrong: superEncoder, a number that is not finite, a container used after it closed")
     func unsupportedIsRefused() {
         struct Super: Encodable {
             enum CodingKeys: String, CodingKey { case a }
@@ -164,54 +165,20 @@ struct CompactJSONEncoderTests {
                 try inner.encode(2)
             }
         }
-        #expect(throws: CompactJSONEncoder.Unsupported.self) { try CompactJSONEncoder().encode(Super()) }
-        #expect(throws: CompactJSONEncoder.Unsupported.self) { try CompactJSONEncoder().encode([1.0, .infinity]) }
-        #expect(throws: CompactJSONEncoder.Unsupported.self) { try CompactJSONEncoder().encode(["x": Double.nan]) }
-    }
-}
-
-/// Any JSON document, for comparing two encodings of one value whatever their key order and spelling.
-enum AnyJSON: Decodable, Equatable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case integer(Int64)
-    case unsigned(UInt64)
-    case string(String)
-    case array([AnyJSON])
-    case object([String: AnyJSON])
-
-    init(from decoder: any Decoder) throws {
-        if let object = try? decoder.container(keyedBy: AnyKey.self) {
-            var result: [String: AnyJSON] = [:]
-            for key in object.allKeys { result[key.stringValue] = try object.decode(AnyJSON.self, forKey: key) }
-            self = .object(result)
-        } else if var array = try? decoder.unkeyedContainer() {
-            var result: [AnyJSON] = []
-            while !array.isAtEnd { result.append(try array.decode(AnyJSON.self)) }
-            self = .array(result)
-        } else {
-            let single = try decoder.singleValueContainer()
-            if single.decodeNil() {
-                self = .null
-            } else if let value = try? single.decode(Bool.self) {
-                self = .bool(value)
-            } else if let value = try? single.decode(Int64.self) {
-                self = .integer(value)
-            } else if let value = try? single.decode(UInt64.self) {
-                self = .unsigned(value)
-            } else if let value = try? single.decode(Double.self) {
-                self = .number(value)
-            } else {
-                self = .string(try single.decode(String.self))
+        /// Writes to a nested object after its parent went on to another key, which closed it.
+        struct OutOfOrder: Encodable {
+            enum CodingKeys: String, CodingKey { case a, b, c }
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                var inner = container.nestedContainer(keyedBy: CodingKeys.self, forKey: .a)
+                try container.encode(1, forKey: .b)
+                try inner.encode(2, forKey: .c)
             }
         }
-    }
-
-    struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
+        #expect(throws: CompactJSONEncoder.Unsupported.self) { try CompactJSONEncoder().encode(Super()) }
+        #expect(throws: CompactJSONEncoder.Unsupported.self) { try CompactJSONEncoder().encode(OutOfOrder()) }
+        #expect(throws: CompactJSONEncoder.Unsupported.self) { try CompactJSONEncoder().encode([OutOfOrder()]) }
+        #expect(throws: CompactJSONEncoder.Unsupported.self) { try CompactJSONEncoder().encode([1.0, .infinity]) }
+        #expect(throws: CompactJSONEncoder.Unsupported.self) { try CompactJSONEncoder().encode(["x": Double.nan]) }
     }
 }

@@ -28,10 +28,12 @@ public struct CompactJSONEncoder: Sendable {
     }
 }
 
-/// The output and the stack of open containers (`true`: an object), each with how many values it holds.
+/// The output and the stack of open containers (`true`: an object), each with how many values it holds and an id
+/// no other container had, so that a container written to after it was closed is caught.
 final class CompactJSONWriter {
     var bytes: [UInt8] = []
-    var open: [(isObject: Bool, count: Int)] = []
+    var open: [(isObject: Bool, count: Int, id: Int)] = []
+    var lastID = 0
     /// Set when something was asked that this encoder does not write.
     var unsupported: String?
 
@@ -44,11 +46,15 @@ final class CompactJSONWriter {
         }
     }
 
-    /// Readies the container at `depth` (1-based: the count of open containers it makes) for its next value:
-    /// closes deeper ones, writes the separator and, in an object, the key.
-    func next(at depth: Int, key: String?) {
+    /// Readies the container `id` at `depth` (1-based: the count of open containers it makes) for its next value:
+    /// closes deeper ones, writes the separator and, in an object, the key. A container that is closed already
+    /// (used out of order) is refused.
+    func next(at depth: Int, id: Int, key: String?) {
+        guard depth > 0, open.count >= depth, open[depth - 1].id == id else {
+            unsupported = "a container was written to after it was closed"
+            return
+        }
         close(downTo: depth)
-        guard depth > 0 else { return }
         if open[depth - 1].count > 0 { bytes.append(UInt8(ascii: ",")) }
         open[depth - 1].count += 1
         if let key {
@@ -57,10 +63,12 @@ final class CompactJSONWriter {
         }
     }
 
-    /// Opens an object or array.
-    func push(isObject: Bool) {
+    /// Opens an object or array; returns its id.
+    func push(isObject: Bool) -> Int {
         bytes.append(isObject ? UInt8(ascii: "{") : UInt8(ascii: "["))
-        open.append((isObject, 0))
+        lastID += 1
+        open.append((isObject, 0, lastID))
+        return lastID
     }
 
     func literal(_ text: StaticString) {
@@ -111,7 +119,8 @@ final class CompactJSONSlot: Encoder {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
     /// Whether the value was written (a primitive, or a container opened).
     var written = false
-    var containerIsObject: Bool?
+    /// The container the value opened, if it did.
+    var container: (isObject: Bool, id: Int)?
 
     init(writer: CompactJSONWriter, depth: Int, codingPath: [any CodingKey]) {
         self.writer = writer
@@ -128,43 +137,44 @@ final class CompactJSONSlot: Encoder {
         writer.close(downTo: depth)
     }
 
-    /// Opens the value's container, or finds the one already open (a second `container(keyedBy:)` call adds to it).
-    func openContainer(isObject: Bool) -> Bool {
-        if let containerIsObject {
-            if containerIsObject != isObject {
+    /// Opens the value's container, or finds the one already open (a second `container(keyedBy:)` call adds to it);
+    /// returns its id.
+    func openContainer(isObject: Bool) -> Int {
+        if let container {
+            if container.isObject != isObject {
                 writer.unsupported = "one value asked for an object and an array at \(pathText)"
             }
-            return false
+            return container.id
         }
         if written { writer.unsupported = "a value asked for a container after writing at \(pathText)" }
         written = true
-        containerIsObject = isObject
-        writer.push(isObject: isObject)
-        return true
+        let id = writer.push(isObject: isObject)
+        container = (isObject, id)
+        return id
     }
 
     var pathText: String { codingPath.map(\.stringValue).joined(separator: ".") }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        _ = openContainer(isObject: true)
+        let id = openContainer(isObject: true)
         return KeyedEncodingContainer(
-            CompactKeyedContainer<Key>(writer: writer, depth: depth + 1, codingPath: codingPath))
+            CompactKeyedContainer<Key>(writer: writer, depth: depth + 1, id: id, codingPath: codingPath))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        _ = openContainer(isObject: false)
-        return CompactUnkeyedContainer(writer: writer, depth: depth + 1, codingPath: codingPath)
+        let id = openContainer(isObject: false)
+        return CompactUnkeyedContainer(writer: writer, depth: depth + 1, id: id, codingPath: codingPath)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
         CompactSingleValueContainer(slot: self)
     }
 
-    /// Writes `value` in the container at `depth` under `key`, as a child slot.
+    /// Writes `value` in the container `id` at `depth` under `key`, as a child slot.
     static func write<T: Encodable>(
-        _ value: T, writer: CompactJSONWriter, depth: Int, key: String?, codingPath: [any CodingKey]
+        _ value: T, writer: CompactJSONWriter, depth: Int, id: Int, key: String?, codingPath: [any CodingKey]
     ) throws {
-        writer.next(at: depth, key: key)
+        writer.next(at: depth, id: id, key: key)
         let child = CompactJSONSlot(writer: writer, depth: depth, codingPath: codingPath)
         try value.encode(to: child)
         child.finish()
@@ -229,9 +239,11 @@ struct CompactKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let writer: CompactJSONWriter
     /// The object's place in the writer's stack (the count of containers open while it is the innermost).
     let depth: Int
+    /// The object's id in the writer's stack.
+    let id: Int
     let codingPath: [any CodingKey]
 
-    private func key(_ key: Key) { writer.next(at: depth, key: key.stringValue) }
+    private func key(_ key: Key) { writer.next(at: depth, id: id, key: key.stringValue) }
 
     mutating func encodeNil(forKey key: Key) throws {
         self.key(key)
@@ -271,22 +283,23 @@ struct CompactKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try CompactJSONSlot.write(
-            value, writer: writer, depth: depth, key: key.stringValue, codingPath: codingPath + [key])
+            value, writer: writer, depth: depth, id: id, key: key.stringValue, codingPath: codingPath + [key])
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
         keyedBy keyType: NestedKey.Type, forKey key: Key
     ) -> KeyedEncodingContainer<NestedKey> {
         self.key(key)
-        writer.push(isObject: true)
+        let nested = writer.push(isObject: true)
         return KeyedEncodingContainer(
-            CompactKeyedContainer<NestedKey>(writer: writer, depth: depth + 1, codingPath: codingPath + [key]))
+            CompactKeyedContainer<NestedKey>(
+                writer: writer, depth: depth + 1, id: nested, codingPath: codingPath + [key]))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         self.key(key)
-        writer.push(isObject: false)
-        return CompactUnkeyedContainer(writer: writer, depth: depth + 1, codingPath: codingPath + [key])
+        let nested = writer.push(isObject: false)
+        return CompactUnkeyedContainer(writer: writer, depth: depth + 1, id: nested, codingPath: codingPath + [key])
     }
 
     mutating func superEncoder() -> any Encoder { unsupportedSuperEncoder() }
@@ -303,17 +316,20 @@ struct CompactKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 final class CompactUnkeyedContainer: UnkeyedEncodingContainer {
     let writer: CompactJSONWriter
     let depth: Int
+    /// The array's id in the writer's stack.
+    let id: Int
     let codingPath: [any CodingKey]
     private(set) var count = 0
 
-    init(writer: CompactJSONWriter, depth: Int, codingPath: [any CodingKey]) {
+    init(writer: CompactJSONWriter, depth: Int, id: Int, codingPath: [any CodingKey]) {
         self.writer = writer
         self.depth = depth
+        self.id = id
         self.codingPath = codingPath
     }
 
     private func element() {
-        writer.next(at: depth, key: nil)
+        writer.next(at: depth, id: id, key: nil)
         count += 1
     }
 
@@ -355,20 +371,20 @@ final class CompactUnkeyedContainer: UnkeyedEncodingContainer {
 
     func encode<T: Encodable>(_ value: T) throws {
         count += 1
-        try CompactJSONSlot.write(value, writer: writer, depth: depth, key: nil, codingPath: codingPath)
+        try CompactJSONSlot.write(value, writer: writer, depth: depth, id: id, key: nil, codingPath: codingPath)
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         element()
-        writer.push(isObject: true)
+        let nested = writer.push(isObject: true)
         return KeyedEncodingContainer(
-            CompactKeyedContainer<NestedKey>(writer: writer, depth: depth + 1, codingPath: codingPath))
+            CompactKeyedContainer<NestedKey>(writer: writer, depth: depth + 1, id: nested, codingPath: codingPath))
     }
 
     func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         element()
-        writer.push(isObject: false)
-        return CompactUnkeyedContainer(writer: writer, depth: depth + 1, codingPath: codingPath)
+        let nested = writer.push(isObject: false)
+        return CompactUnkeyedContainer(writer: writer, depth: depth + 1, id: nested, codingPath: codingPath)
     }
 
     func superEncoder() -> any Encoder {
