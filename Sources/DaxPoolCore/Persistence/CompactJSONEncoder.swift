@@ -6,7 +6,8 @@
 /// strings (`null` for `encodeNil`, an empty object for a value that encodes nothing). Containers are written as
 /// they are asked for, so a container is complete once the next value of an outer container is written, as
 /// synthesized and hand-written conformances use them. What it cannot write as it goes throws
-/// `CompactJSONEncoder.Unsupported` (the caller then uses `JSONEncoder`): `superEncoder`, a non-finite number.
+/// `CompactJSONEncoder.Unsupported` (the caller then uses `JSONEncoder`): `superEncoder`, a non-finite number, a
+/// container written to after an outer one went on, two values in one place.
 public struct CompactJSONEncoder: Sendable {
     /// Why a value could not be written; nothing usable was produced.
     public struct Unsupported: Error, Equatable, CustomStringConvertible {
