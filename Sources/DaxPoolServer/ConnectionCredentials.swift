@@ -12,10 +12,10 @@ final class ConnectionCredentials: Sendable {
     /// The daemon's one registry (every server in the process shares it; channels are told apart by identity).
     static let shared = ConnectionCredentials()
 
-    private let entries = Mutex<
-        [ObjectIdentifier: (channel: any AnyObject & Sendable, credentials: cshim_peer_credentials)]
-    >(
-        [:])
+    /// A connection's entry: the channel itself, so that only it matches, and its credentials.
+    typealias Entry = (channel: any AnyObject & Sendable, credentials: cshim_peer_credentials)
+
+    private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
 
     /// Keeps `credentials` for `channel` until `forget`.
     func record(_ credentials: cshim_peer_credentials, for channel: any AnyObject & Sendable) {
@@ -34,5 +34,4 @@ final class ConnectionCredentials: Sendable {
             return entry.credentials
         }
     }
-
 }

@@ -276,16 +276,21 @@ final class ConnectionLimiter: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if case .admitted(let uid) = phase { ledger.release(uid: uid) }
-        phase = .done
-        ConnectionCredentials.shared.forget(context.channel)
+        release(context.channel)
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        if case .admitted(let uid) = phase { ledger.release(uid: uid) }
+        release(context.channel)
+    }
+
+    /// Gives back, once, what an admitted connection holds: its place in the ledger and its kept credentials.
+    private func release(_ channel: any Channel) {
+        if case .admitted(let uid) = phase {
+            ledger.release(uid: uid)
+            ConnectionCredentials.shared.forget(channel)
+        }
         phase = .done
-        ConnectionCredentials.shared.forget(context.channel)
     }
 
     /// Reads the credentials and admits or refuses the connection. On the channel's event loop the socket option
