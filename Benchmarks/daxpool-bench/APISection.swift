@@ -56,7 +56,9 @@ enum APISection {
                 label: "sim region, label state store of before the journal (durable)", backend: .sim, durable: true),
             Config(label: "sim region, state kept in memory (no fsync)", backend: .sim, durable: false),
         ]
-        // As `daxpool serve` does: device memory is mapped to hear of memory errors where the kernel reports them.
+        // As `daxpool serve` does: device memory is mapped to hear of memory errors where the kernel reports them, and
+        // as root each shm region gets its own tmpfs mount (with huge pages where they fit).
+        let mountsRegions = geteuid() == 0
         let watcher = DeviceMemoryWatcher.kernelHandlesMemoryFailure() ? DeviceMemoryWatcher(logger: quietLogger) : nil
         for (index, config) in configs.enumerated() {
             log("api: \(config.label)")
@@ -72,12 +74,17 @@ enum APISection {
             let socket = directory.path + "/daxpool\(index).sock"
             do {
                 let daemon = try await InProcessDaemon.start(
-                    socketPath: socket, backends: [SimBackend(), ShmBackend(logger: quietLogger, watcher: watcher)],
+                    socketPath: socket,
+                    backends: [
+                        SimBackend(),
+                        ShmBackend(logger: quietLogger, watcher: watcher, mountsRegions: mountsRegions),
+                    ],
                     store: store,
                     shmRoot: shmRoot)
-                let regionID = try await daemon.service.createRegion(
+                let region = try await daemon.service.createRegion(
                     CreateRegionRequest(backend: config.backend, size: ByteCount.gibibytes(1))
-                ).id
+                )
+                let regionID = region.id
                 let samples = await onThread {
                     roundTrips(socket: socket, iterations: iterations) { createDestroy($0, region: regionID, tag: $1) }
                 }
@@ -85,6 +92,12 @@ enum APISection {
                     createDestroy($0, region: regionID, tag: $1)
                 }
                 let (single, parallel) = (paired.single, paired.parallel)
+                // Destroying the region unmounts its tmpfs; should that fail, the mount is detached, so that the
+                // bench leaves no mount behind.
+                do { try await daemon.service.destroyRegion(regionID) } catch {
+                    log("api: destroying region \(regionID): \(error)")
+                    if mountsRegions && config.backend == .shm { umount2(region.path, Int32(MNT_DETACH)) }
+                }
                 await daemon.stop()
                 let isTargetRow = index == 0
                 let isJournal = index < 2

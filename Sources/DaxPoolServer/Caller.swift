@@ -21,8 +21,9 @@ public struct Caller: Hashable, Sendable, CustomStringConvertible {
         self.pid = pid
     }
 
-    /// The daemon acting on its own behalf (start-up, tests of the service).
-    public static var daemon: Caller { Caller(uid: getuid(), gid: getgid(), pid: nil) }
+    /// The daemon acting on its own behalf (start-up, tests of the service). A process's real ids do not change
+    /// while it runs (the daemon never calls `setuid`), so they are read once.
+    public static let daemon = Caller(uid: getuid(), gid: getgid(), pid: nil)
 
     /// `uid U (pid P)`, or `uid U` for the daemon itself, for refusals and logs.
     public var description: String { "uid \(uid)" + (pid.map { " (pid \($0))" } ?? "") }

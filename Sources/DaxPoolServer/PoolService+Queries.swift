@@ -45,9 +45,11 @@ extension PoolService {
     /// since it was last reported: a file backend's device file its owner grew with `ftruncate` or `fallocate`.
     /// `list` shows the same as `excess_size`, and the destroy cuts the file back.
     func reportExcess(of only: DeviceID? = nil) {
-        for id in model.regionIDs {
+        for id in model.regionIDs where only == nil || only?.region == id {
             guard let region = model.regions[id], let backend = backends[region.config.backend] else { continue }
-            for record in region.settledDevices where only == nil || only == record.id {
+            // One device is looked up, not found among all of them (a destroy asks for its device only).
+            let records = only.map { one in region.devices[one.instance].map { [$0] } ?? [] } ?? region.settledDevices
+            for record in records where !region.provisional.contains(record.id.instance) {
                 let size = region.allocator.size(of: record.id.instance).rawValue
                 let held = backend.memoryHeld(by: record.id, in: region.config)?.rawValue ?? 0
                 let excess = held > size ? held - size : 0

@@ -36,9 +36,32 @@ struct RecordingSystemTests {
                 .mount(
                     source: "daxpool-region3", target: FilePath("\(root)/region3"), type: "tmpfs",
                     flags: [.noSetUserID, .noDevices, .noExecute],
-                    data: "size=33554432,nr_inodes=16384,mode=700,uid=\(geteuid()),gid=\(getegid())")
+                    data: "size=33554432,nr_inodes=16384,mode=700,uid=\(geteuid()),gid=\(getegid()),huge=within_size")
             ], "\(fake.entries)")
         #expect(Scratch.exists("\(root)/region3"))
+    }
+
+    @Test("a kernel that refuses huge pages for tmpfs gets the region's mount without them, not a failed create")
+    func shmRegionMountWithoutHugePages() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let fake = RecordingSystem()
+        // A kernel built without transparent huge pages answers an unknown `huge=` with EINVAL.
+        fake.answer(.fail(.invalidArgument)) { call, _ in
+            if case .mount(_, _, _, _, let data) = call { data.contains("huge=") } else { false }
+        }
+        fake.answer(.succeed(0)) { call, _ in if case .mount = call { true } else { false } }
+        let backend = ShmBackend(mountsRegions: true)
+
+        _ = try fake.run { () throws(BackendError) in
+            try backend.createRegion(Scratch.region("\(root)/region4", id: 4, size: .mebibytes(32)))
+        }
+
+        let mounts = fake.entries.compactMap { entry -> String? in
+            if case .mount(_, _, _, _, let data) = entry.call { data } else { nil }
+        }
+        let plain = "size=33554432,nr_inodes=16384,mode=700,uid=\(geteuid()),gid=\(getegid())"
+        #expect(mounts == [plain + ",huge=within_size", plain], "\(fake.entries)")
     }
 
     @Test(

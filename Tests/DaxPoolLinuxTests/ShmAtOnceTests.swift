@@ -3,6 +3,7 @@ import DaxPoolCore
 import DaxPoolLinux
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 /// The shm backend's quick cases, which the daemon runs on the request path: a new device takes a pooled file of
@@ -86,6 +87,37 @@ struct ShmAtOnceTests {
             #expect(Self.pool(region) == foreign)
             let status = try #require(Scratch.status("\(root)/dax0.1"))
             #expect(status.st_mode & S_IFMT == S_IFREG && Int(status.st_blocks) * 512 >= Int(Self.size.rawValue))
+        }
+    }
+
+    @Test("two creates racing for one pooled file: one takes it, the other finds none, and the file is never lost")
+    func takersRacingForOneFile() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let region = try backend.createRegion(Scratch.region(root))
+        let backend = backend
+        var instance = 0
+        for round in 0..<200 {
+            // One clean file in the pool: a device made, destroyed and pooled at once.
+            let pooled = DeviceID(region: 0, instance: instance)
+            try backend.provisionDevice(pooled, size: Self.size, extents: [], in: region)
+            try backend.retireDevice(pooled, token: String(round + 1, radix: 16), in: region)
+            #expect(try backend.scrubRetiredAtOnce(token: String(round + 1, radix: 16), size: Self.size, in: region))
+            let takers = [DeviceID(region: 0, instance: instance + 1), DeviceID(region: 0, instance: instance + 2)]
+            instance += 3
+            let took = Mutex<[Bool]>([])
+            DispatchQueue.concurrentPerform(iterations: 2) { index in
+                let result = (try? backend.provisionDeviceAtOnce(takers[index], size: Self.size, in: region)) ?? false
+                took.withLock { $0.append(result) }
+            }
+            let results = took.withLock { $0 }
+            // Before takers claimed a file by renaming it, each could see the other's descriptor as another holder
+            // and unlink the file: neither got it, and its memory went back to the kernel.
+            #expect(results.filter { $0 }.count == 1, "round \(round): \(results)")
+            #expect(Self.pool(region).isEmpty, "round \(round)")
+            let files = takers.compactMap { Scratch.status("\(root)/\($0)") }
+            #expect(files.count == 1 && files[0].st_size == Int(Self.size.rawValue), "round \(round)")
+            for taker in takers { try backend.destroyDevice(taker, in: region) }
         }
     }
 

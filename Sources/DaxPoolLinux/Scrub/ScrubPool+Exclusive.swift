@@ -23,14 +23,17 @@ import SystemPackage
 /// the daemon ignores `SIGIO` before it takes a lease.
 extension ScrubPool {
     /// `nil` when `file` may go to another owner; otherwise why not (and the file must be unlinked, never reused).
-    static func exclusivityProblem(of file: borrowing OwnedDescriptor) -> String? {
+    /// `owned`: the caller saw the file is the daemon's with mode 0600 already (a pooled file), so step 1 is done.
+    static func exclusivityProblem(of file: borrowing OwnedDescriptor, owned: Bool = false) -> String? {
         _ = ignoresLeaseBreakSignal
         let descriptor = file.descriptor.rawValue
-        do throws(Errno) {
-            try Syscall.changeOwner(descriptor, uid: geteuid(), gid: getegid())
-            try Syscall.changeMode(descriptor, 0o600)
-        } catch {
-            return "the daemon cannot take it (fchown/fchmod): \(error)"
+        if !owned {
+            do throws(Errno) {
+                try Syscall.changeOwner(descriptor, uid: geteuid(), gid: getegid())
+                try Syscall.changeMode(descriptor, 0o600)
+            } catch {
+                return "the daemon cannot take it (fchown/fchmod): \(error)"
+            }
         }
         do throws(Errno) {
             try Syscall.setLease(descriptor, .write)

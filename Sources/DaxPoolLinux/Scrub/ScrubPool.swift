@@ -96,14 +96,17 @@ struct ScrubPool {
         try entries(operation: operation).reduce(0) { $0 + $1.allocatedBytes }
     }
 
-    /// Renames a clean file of exactly `size` bytes to `target` (which must not exist), after proving again that
-    /// nobody but the daemon can reach it (`exclusivityProblem`): the daemon owns it, mode 0600, one name, no
-    /// other open file description. A pooled file that fails the proof is unlinked, never handed out.
+    /// Renames a clean file of exactly `size` bytes to `target` (which must not exist), and proves again that nobody
+    /// but the daemon can reach it (`exclusivityProblem`): the daemon owns it, mode 0600, one name, no other open file
+    /// description. A pooled file that fails the proof is unlinked, never handed out.
     /// - Returns: whether a file was taken.
     ///
     /// The candidates are the regular files named for the size (`clean.<size>.<random>`, as every clean file is
-    /// named when it is made) that hold it; the proof checks the size again. Concurrent takers start at random
-    /// candidates (one random number, not one per candidate), so that they seldom race for one file.
+    /// named when it is made) that hold it; the proof checks the size again. A candidate is claimed by the rename
+    /// before it is opened: a rename is atomic, so of two takers racing for one file one gets it and the other moves
+    /// on, instead of finding the winner's descriptor and taking the file for one another process holds. Until the
+    /// proof passes, the file at `target` is the daemon's alone (mode 0600) and the device is not listed. Concurrent
+    /// takers start at random candidates (one random number, not one per candidate), so that they seldom race.
     func take(size: ByteCount, to target: FilePath, operation: String) throws(BackendError) -> Bool {
         guard let length = Int64(exactly: size.rawValue), length > 0 else { return false }
         let prefix = "clean.\(length)."
@@ -112,37 +115,29 @@ struct ScrubPool {
         for name in candidates[start...] + candidates[..<start] {
             let path = directory.appending(name)
             // Only a regular file of the size, all allocated, is a candidate; anything else by that name is left
-            // alone, never opened (a device node or a FIFO must not be).
+            // alone, never moved or opened (a device node or a FIFO must not be).
             do throws(Errno) {
                 guard let status = try Syscall.linkStatusIfPresent(path), status.isRegularFile,
                     status.size == length, status.allocatedBytes >= length
                 else { continue }
-            } catch {
-                throw BackendError(operation, path, error, "cannot look at the pooled file \(path): \(error)")
-            }
-            let file: OwnedDescriptor
-            do throws(Errno) {
-                file = try OwnedDescriptor.open(path, .readWrite, options: .noFollow)
-            } catch .noSuchFileOrDirectory {
-                continue
-            } catch {
-                throw BackendError(operation, path, error, "cannot open the pooled file \(path): \(error)")
-            }
-            if let problem = Self.handOutProblem(of: file, size: length) {
-                logger.warning(
-                    "unlinked a pooled file instead of handing it out",
-                    metadata: ["path": "\(path)", "reason": "\(problem)"])
-                try unlink(path, operation: operation)
-                continue
-            }
-            do throws(Errno) {
                 try Syscall.rename(path, to: target)
-                return true
             } catch .noSuchFileOrDirectory {
                 continue
             } catch {
-                throw BackendError(operation, path, error, "cannot move \(path) to \(target): \(error)")
+                throw BackendError(operation, path, error, "cannot move the pooled file \(path) to \(target): \(error)")
             }
+            let problem: String?
+            do throws(Errno) {
+                let file = try OwnedDescriptor.open(target, .readWrite, options: .noFollow)
+                problem = Self.handOutProblem(of: file, size: length)
+            } catch {
+                problem = "cannot open it: \(error)"
+            }
+            guard let problem else { return true }
+            logger.warning(
+                "unlinked a pooled file instead of handing it out",
+                metadata: ["path": "\(path)", "reason": "\(problem)"])
+            try unlink(target, operation: operation)
         }
         return false
     }
@@ -162,7 +157,7 @@ struct ScrubPool {
         guard status.size == size, status.allocatedBytes >= size, status.allocatedBytes <= size + 4096 else {
             return "it holds \(status.allocatedBytes) bytes in \(status.size), not \(size)"
         }
-        return exclusivityProblem(of: file)
+        return exclusivityProblem(of: file, owned: true)
     }
 
     /// Takes a destroyed device's file at `path` out of sight, checks that nobody else holds it, scrubs it and

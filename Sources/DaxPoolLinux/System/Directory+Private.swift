@@ -14,19 +14,24 @@ extension Directory {
     static func preparePrivate(
         _ path: FilePath, name: String, remedy: String, operation: String
     ) throws(BackendError) {
-        do throws(Errno) {
-            try Syscall.makeDirectory(path, mode: 0o700)
-            try Syscall.changeMode(path, 0o700)
-            return
-        } catch .fileExists {
-        } catch {
-            throw BackendError(operation, path, error, "cannot create \(name): \(error)")
-        }
+        // Looked at first: it exists nearly every time, and a `mkdir` that fails still locks the parent directory
+        // for writing, which the renames of devices into and out of the pool wait for.
         let status: FileStatus
         do throws(Errno) {
-            status = try Syscall.linkStatus(path)
+            if let present = try Syscall.linkStatusIfPresent(path) {
+                status = present
+            } else {
+                do throws(Errno) {
+                    try Syscall.makeDirectory(path, mode: 0o700)
+                    try Syscall.changeMode(path, 0o700)
+                    return
+                } catch .fileExists {
+                    // Made meanwhile: looked at like one that was there.
+                    status = try Syscall.linkStatus(path)
+                }
+            }
         } catch {
-            throw BackendError(operation, path, error, "cannot look at \(name): \(error)")
+            throw BackendError(operation, path, error, "cannot create or look at \(name): \(error)")
         }
         guard status.isDirectory, status.ownerUID == geteuid(), status.permissions & 0o077 == 0 else {
             throw BackendError(

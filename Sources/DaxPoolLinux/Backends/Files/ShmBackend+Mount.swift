@@ -59,8 +59,9 @@ extension ShmBackend {
                     + "choose an empty or new directory for the region"
             )
         }
+        let options: String
         do throws(Errno) {
-            try mount.mount()
+            options = try mount.mount()
         } catch {
             throw BackendError(
                 operation, directory, error,
@@ -68,7 +69,7 @@ extension ShmBackend {
             )
         }
         logger.info(
-            "mounted the region's own tmpfs", metadata: ["path": "\(directory)", "options": "\(mount.options)"])
+            "mounted the region's own tmpfs", metadata: ["path": "\(directory)", "options": "\(options)"])
         return true
     }
 

@@ -64,8 +64,12 @@ public struct ShmBackend: PooledFileBackend {
 
     /// The default directory of region `regionID` for the current user: `/dev/shm/daxpool-<uid>/region<id>`.
     public static func defaultRegionPath(regionID: Int) -> String {
-        "/dev/shm/daxpool-\(getuid())/region\(regionID)"
+        "/dev/shm/daxpool-\(userID)/region\(regionID)"
     }
+
+    /// The process's real uid, read once: every operation on a region finds its directory through
+    /// `defaultRegionPath`, and the uid does not change while the daemon runs.
+    private static let userID = getuid()
 
     /// Creates the region directory (and its parents, mode 0700), checks it is on tmpfs and that the tmpfs has
     /// `request.size` bytes free, and, with `mountsRegions`, mounts the region's own tmpfs on it (`TmpfsMount`).
