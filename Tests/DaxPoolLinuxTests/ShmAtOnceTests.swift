@@ -121,6 +121,34 @@ struct ShmAtOnceTests {
         }
     }
 
+    @Test(
+        "a pool directory swapped for a symbolic link, or opened to others, takes nothing: the destroyed file stays put"
+    )
+    func untrustedPoolDirectoryTakesNothing() throws {
+        for attack in ["symlink", "mode 0777"] {
+            try withDevice { root, region, device in
+                // Someone else's directory, where a tenant could reach what is moved into it.
+                let elsewhere = try Scratch.makeDirectory()
+                defer { Scratch.remove(elsewhere) }
+                if attack == "symlink" {
+                    try #require(symlink(elsewhere, "\(root)/.pool") == 0)
+                } else {
+                    try #require(mkdir("\(root)/.pool", 0o700) == 0 && chmod("\(root)/.pool", 0o777) == 0)
+                }
+                #expect(throws: BackendError.self, "\(attack)") {
+                    try backend.retireDevice(device, token: "0d", in: region)
+                }
+                #expect(Scratch.status("\(root)/dax0.0")?.st_size == Int(Self.size.rawValue), "\(attack)")
+                #expect(Self.pool(region).isEmpty, "\(attack): nothing was moved into it")
+                #expect(((try? FileManager.default.contentsOfDirectory(atPath: elsewhere)) ?? []).isEmpty, "\(attack)")
+                // Moved away, as the error says, the destroy goes through.
+                try #require(unlink("\(root)/.pool") == 0 || rmdir("\(root)/.pool") == 0)
+                try backend.destroyDevice(device, in: region)
+                #expect(Scratch.status("\(root)/dax0.0") == nil, "\(attack)")
+            }
+        }
+    }
+
     @Test("a destroyed device its tenant wrote is left for the scrub thread, which zeroes it")
     func writtenDeviceIsLeft() throws {
         try withDevice { root, region, device in
