@@ -126,17 +126,18 @@ struct ScrubPool {
             } catch {
                 throw BackendError(operation, path, error, "cannot move the pooled file \(path) to \(target): \(error)")
             }
-            let problem: String?
+            let file: OwnedDescriptor
             do throws(Errno) {
-                let file = try OwnedDescriptor.open(target, .readWrite, options: .noFollow)
-                problem = Self.handOutProblem(of: file, size: length)
+                file = try OwnedDescriptor.open(target, .readWrite, options: .noFollow)
             } catch {
-                problem = "cannot open it: \(error)"
+                // Not the file's fault (out of descriptors, say): it goes back to the pool, as it was.
+                if (try? Syscall.rename(target, to: path)) == nil { try unlink(target, operation: operation) }
+                throw BackendError(operation, path, error, "cannot open the pooled file \(path): \(error)")
             }
-            guard let problem else { return true }
+            guard let problem = Self.handOutProblem(of: file, size: length) else { return true }
             logger.warning(
                 "unlinked a pooled file instead of handing it out",
-                metadata: ["path": "\(path)", "reason": "\(problem)"])
+                metadata: ["path": "\(path)", "moved_to": "\(target)", "reason": "\(problem)"])
             try unlink(target, operation: operation)
         }
         return false
