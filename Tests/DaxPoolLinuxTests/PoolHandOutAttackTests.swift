@@ -104,6 +104,14 @@ struct PoolHandOutAttackTests {
         }
     }
 
+    @Test("in a region's own mount, with huge pages, a device file its tenant grew is cut back before it is pooled")
+    func grownFileOwnMount() throws {
+        try Self.withTenantDevice(mountsRegions: true, regionSize: .mebibytes(64)) {
+            tenant, backend, region, victim, victimPath in
+            try Self.grownFile(tenant, backend, region, victim, victimPath)
+        }
+    }
+
     static func grownFile(
         _ tenant: ThrowawayUser, _ backend: ShmBackend, _ region: RegionConfig, _ victim: DeviceID,
         _ victimPath: String
