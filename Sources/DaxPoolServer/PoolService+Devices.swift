@@ -107,11 +107,7 @@ extension PoolService {
                 model = next
                 do {
                     let ready = try await Self.quickly { [self] in
-                        guard try provisionAtOnce(record, size: deviceSize, in: config, backend: backend) else {
-                            return false
-                        }
-                        try backend.setDeviceOwner(record.id, uid: owner, in: config)
-                        return true
+                        try provisionAtOnce(record, size: deviceSize, owner: owner, in: config, backend: backend)
                     }
                     if !ready { try await Self.offActor(make) }
                 } catch {
@@ -379,15 +375,17 @@ extension PoolService {
         }
     }
 
-    /// `provision`, done at once when the backend can (`provisionDeviceAtOnce`), publishing the prefault as done.
-    /// - Returns: whether the device's memory is there; `false` when nothing was done.
+    /// `provision`, done at once when the backend can (`provisionDeviceAtOnce`), with the memory given to `owner`,
+    /// publishing the prefault as done.
+    /// - Returns: whether the device's memory is there and `owner`'s; `false` when nothing was done.
     nonisolated func provisionAtOnce(
         _ record: DeviceRecord,
         size: ByteCount,
+        owner: UInt32,
         in region: RegionConfig,
         backend: any MemoryBackend
     ) throws -> Bool {
-        guard try backend.provisionDeviceAtOnce(record.id, size: size, in: region) else { return false }
+        guard try backend.provisionDeviceAtOnce(record.id, size: size, owner: owner, in: region) else { return false }
         let operation = progress.start(
             .prefault, region: region.id, device: record.id, uuid: record.uuid, name: record.name, total: size,
             owner: record.owner ?? policy.daemonUID)

@@ -62,6 +62,44 @@ struct ShmAtOnceTests {
     }
 
     @Test(
+        "a device taken at once is given to its owner through the proof's descriptor, mode 0600; a tampered file is not",
+        .enabled(if: geteuid() == 0, "needs root to give a file to another uid"))
+    func takenAtOnceForAnOwner() throws {
+        try withDevice { root, region, device in
+            try backend.retireDevice(device, token: "0b", in: region)
+            #expect(try backend.scrubRetiredAtOnce(token: "0b", size: Self.size, in: region))
+            let tenant: UInt32 = 54_321
+            let next = DeviceID(region: 0, instance: 1)
+            #expect(try backend.provisionDeviceAtOnce(next, size: Self.size, owner: tenant, in: region))
+            let status = try #require(Scratch.status("\(root)/dax0.1"))
+            #expect(status.st_uid == tenant && status.st_mode & 0o7777 == 0o600, "given to the owner, 0600")
+
+            // Back in the pool, the daemon takes the file back from the tenant before it pools it again.
+            try backend.retireDevice(next, token: "0c", in: region)
+            #expect(try backend.scrubRetiredAtOnce(token: "0c", size: Self.size, in: region))
+            let pooled = Self.pool(region)
+            let name = try #require(pooled.first)
+            let pooledStatus = try #require(Scratch.status("\(root)/.pool/\(name)"))
+            #expect(pooledStatus.st_uid == geteuid() && pooledStatus.st_mode & 0o7777 == 0o600)
+
+            // A pooled file someone opened to others is unlinked, never handed out to an owner either.
+            chmod("\(root)/.pool/\(name)", 0o644)
+            let third = DeviceID(region: 0, instance: 2)
+            #expect(try !backend.provisionDeviceAtOnce(third, size: Self.size, owner: tenant, in: region))
+            #expect(Scratch.status("\(root)/dax0.2") == nil && Self.pool(region).isEmpty)
+
+            // The daemon's own device keeps the daemon as owner.
+            try backend.provisionDevice(third, size: Self.size, extents: [], in: region)
+            try backend.retireDevice(third, token: "0d", in: region)
+            #expect(try backend.scrubRetiredAtOnce(token: "0d", size: Self.size, in: region))
+            let fourth = DeviceID(region: 0, instance: 3)
+            #expect(try backend.provisionDeviceAtOnce(fourth, size: Self.size, owner: geteuid(), in: region))
+            let own = try #require(Scratch.status("\(root)/dax0.3"))
+            #expect(own.st_uid == geteuid() && own.st_mode & 0o7777 == 0o600)
+        }
+    }
+
+    @Test(
         "what else bears a clean file's name in the pool (a FIFO, a directory, a file with holes) is never handed out")
     func foreignNamesAreSkipped() throws {
         try withDevice { root, region, device in

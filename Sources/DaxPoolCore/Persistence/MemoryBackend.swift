@@ -73,10 +73,12 @@ public protocol MemoryBackend: Sendable {
     func scrubRetiredAtOnce(token: String, size: ByteCount, in region: RegionConfig) throws -> Bool
 
     /// Provisions a new device at once when that is quick (memory ready for it, such as a pooled file of exactly its
-    /// size), as `provisionDevice(_:size:extents:align:in:progress:)` would. Called on the request path.
-    /// - Returns: `true` when the device's memory is there; `false` when nothing was done and the device needs
-    ///   `provisionDevice` off the request path.
-    func provisionDeviceAtOnce(_ device: DeviceID, size: ByteCount, in region: RegionConfig) throws -> Bool
+    /// size), as `provisionDevice(_:size:extents:align:in:progress:)` would, and gives it to `owner` as
+    /// `setDeviceOwner` would when `owner` is given. Called on the request path.
+    /// - Returns: `true` when the device's memory is there (and `owner`'s); `false` when nothing was done and the
+    ///   device needs `provisionDevice` off the request path.
+    func provisionDeviceAtOnce(_ device: DeviceID, size: ByteCount, owner: UInt32?, in region: RegionConfig) throws
+        -> Bool
 
     /// Creates or resizes the device's memory as `provisionDevice(_:size:extents:align:in:)` does, telling
     /// `progress` (bytes allocated and faulted, total bytes) as it goes. The daemon calls this one.
@@ -198,8 +200,15 @@ extension MemoryBackend {
     public func scrubRetiredAtOnce(token: String, size: ByteCount, in region: RegionConfig) throws -> Bool { false }
 
     /// Never at once: the daemon provisions off the request path unless the backend says it can do better.
-    public func provisionDeviceAtOnce(_ device: DeviceID, size: ByteCount, in region: RegionConfig) throws -> Bool {
+    public func provisionDeviceAtOnce(_ device: DeviceID, size: ByteCount, owner: UInt32?, in region: RegionConfig)
+        throws -> Bool
+    {
         false
+    }
+
+    /// `provisionDeviceAtOnce(_:size:owner:in:)` leaving the owner as it is (the daemon's).
+    public func provisionDeviceAtOnce(_ device: DeviceID, size: ByteCount, in region: RegionConfig) throws -> Bool {
+        try provisionDeviceAtOnce(device, size: size, owner: nil, in: region)
     }
 
     /// Provisions as `provisionDevice(_:size:extents:align:in:)` does, then reports (size, size) once: backends that

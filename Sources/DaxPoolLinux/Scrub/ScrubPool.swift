@@ -107,7 +107,14 @@ struct ScrubPool {
     /// on, instead of finding the winner's descriptor and taking the file for one another process holds. Until the
     /// proof passes, the file at `target` is the daemon's alone (mode 0600) and the device is not listed. Concurrent
     /// takers start at random candidates (one random number, not one per candidate), so that they seldom race.
-    func take(size: ByteCount, to target: FilePath, operation: String) throws(BackendError) -> Bool {
+    ///
+    /// With `owner`, a file that passed the proof is given to that uid through the descriptor the proof opened (its
+    /// mode is 0600 already), so that the new device needs no second open by path; nothing is changed when `owner` is
+    /// the daemon, which owns it already. If that fails, the file stays at `target` and the error is thrown, as when
+    /// `setDeviceOwner` fails after a create.
+    func take(size: ByteCount, to target: FilePath, owner: UInt32? = nil, operation: String) throws(BackendError)
+        -> Bool
+    {
         guard let length = Int64(exactly: size.rawValue), length > 0 else { return false }
         let prefix = "clean.\(length)."
         let candidates = try names(operation: operation).filter { $0.hasPrefix(prefix) }
@@ -134,7 +141,16 @@ struct ScrubPool {
                 if (try? Syscall.rename(target, to: path)) == nil { try unlink(target, operation: operation) }
                 throw BackendError(operation, path, error, "cannot open the pooled file \(path): \(error)")
             }
-            guard let problem = Self.handOutProblem(of: file, size: length) else { return true }
+            guard let problem = Self.handOutProblem(of: file, size: length) else {
+                if let owner, owner != geteuid() {
+                    do throws(Errno) {
+                        try file.changeOwner(uid: owner)
+                    } catch {
+                        throw BackendError(operation, target, error, "cannot give \(target) to uid \(owner): \(error)")
+                    }
+                }
+                return true
+            }
             logger.warning(
                 "unlinked a pooled file instead of handing it out",
                 metadata: ["path": "\(path)", "moved_to": "\(target)", "reason": "\(problem)"])

@@ -92,13 +92,14 @@ extension FileBackedDevices {
     }
 
     /// Makes the new device file at `path` from a pooled file of exactly `size` bytes when the pool has one
-    /// (`ScrubPool.take`, which proved it the daemon's, mode 0600, with no other way in). Quick: a rename, and
-    /// nothing allocated.
+    /// (`ScrubPool.take`, which proved it the daemon's, mode 0600, with no other way in), given to `owner` when one
+    /// is named. Quick: a rename, and nothing allocated.
     /// - Returns: whether a pooled file was taken.
     func take(
-        _ device: DaxPoolCore.DeviceID, at path: FilePath, size: ByteCount, from pool: ScrubPool, operation: String
+        _ device: DaxPoolCore.DeviceID, at path: FilePath, size: ByteCount, owner: UInt32? = nil, from pool: ScrubPool,
+        operation: String
     ) throws(BackendError) -> Bool {
-        guard try pool.take(size: size, to: path, operation: operation) else { return false }
+        guard try pool.take(size: size, to: path, owner: owner, operation: operation) else { return false }
         logger.debug("took a ready file from the pool", metadata: ["device": "\(device)", "bytes": "\(size)"])
         return true
     }

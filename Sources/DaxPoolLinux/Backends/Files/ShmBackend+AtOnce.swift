@@ -33,17 +33,19 @@ extension ShmBackend {
     }
 
     /// Makes a new device's file at once from a pooled file of exactly `size` bytes (a rename), when the pool has
-    /// one; otherwise does nothing and says so.
-    public func provisionDeviceAtOnce(_ device: DaxPoolCore.DeviceID, size: ByteCount, in region: RegionConfig)
-        throws(BackendError) -> Bool
-    {
+    /// one, and gives it to `owner` (mode 0600) through the descriptor the hand-out proof opened; otherwise does
+    /// nothing and says so.
+    public func provisionDeviceAtOnce(
+        _ device: DaxPoolCore.DeviceID, size: ByteCount, owner: UInt32?, in region: RegionConfig
+    ) throws(BackendError) -> Bool {
         guard keepsScrubbedFiles else { return false }
         let operation = "provision-device"
         let directory = try deviceDirectory(region, operation: operation)
         let devices = FileBackedDevices(directory: directory, logger: logger)
         guard try devices.existingFile(of: device, operation: operation) == nil else { return false }
         let path = devices.files(of: device).enabled
-        guard try devices.take(device, at: path, size: size, from: pool(directory), operation: operation) else {
+        guard try devices.take(device, at: path, size: size, owner: owner, from: pool(directory), operation: operation)
+        else {
             return false
         }
         watcher?.watch(device, path: path, size: size)
