@@ -97,6 +97,53 @@ struct LedgerStateStoreTests {
         print("ledger store: \(threads * commits) commits from \(threads) threads, \(syncs) journal syncs")
     }
 
+    @Test(
+        "commits queued together are written as one record of their combined changes, replayed exactly; a batch whose commits cancel out writes nothing"
+    )
+    func batchIsOneRecord() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let directory = "\(root)/state"
+        let store = LedgerStateStore(directory: directory, areaSize: Self.areaSize)
+        #expect(try store.load() == nil)
+        let states = try Self.steps().map(\.state)
+        try store.commit(states[0])
+        let ledger = try #require(store.journal.withLock { $0.ledger })
+        let (records, syncs) = (ledger.changesSinceCheckpoint, ledger.synchronizations)
+
+        // Three commits queued before any is written: one record, one sync, and each ticket durable with it.
+        let tickets = try states[1...3].map { try store.enqueue($0) }
+        try store.waitDurable(try #require(tickets.last))
+        #expect(ledger.changesSinceCheckpoint == records + 1, "one record for the batch")
+        #expect(ledger.synchronizations == syncs + 1, "one sync for the batch")
+        #expect(tickets.allSatisfy { (try? store.isDurable($0)) == true })
+        store.flushLabels()
+        let reopened = LedgerStateStore(directory: directory, areaSize: Self.areaSize)
+        #expect(try reopened.load() == states[3], "the batch's last state, exactly")
+        #expect(reopened.takeFindings().isEmpty)
+
+        // A commit and its undoing queued together: nothing to write, and both tickets durable.
+        let forth = try store.enqueue(states[4])
+        let back = try store.enqueue(states[3])
+        #expect(back > forth, "a state that differs from the queued one gets its own ticket")
+        try store.waitDurable(back)
+        #expect(ledger.changesSinceCheckpoint == records + 1 && ledger.synchronizations == syncs + 1)
+        #expect(try store.isDurable(forth) && store.isDurable(back))
+        let again = LedgerStateStore(directory: directory, areaSize: Self.areaSize)
+        #expect(try again.load() == states[3])
+
+        // The same state queued twice is one commit: the second enqueue gives the first one's ticket.
+        let first = try store.enqueue(states[5])
+        #expect(try store.enqueue(states[5]) == first)
+        try store.waitDurable(first)
+        let last = LedgerStateStore(directory: directory, areaSize: Self.areaSize)
+        #expect(try last.load() == states[5])
+        // The labels follow the batch's last state.
+        store.flushLabels()
+        let labels = try #require(store.secondCopy(region: 0))
+        #expect(labels == (try LabelStateStore.namespaces(of: states[5].regions[0])).sorted { $0.uuid < $1.uuid })
+    }
+
     @Test("committers suspended in durable(_:) are each resumed once their own record is written, many per write")
     func suspendedCommitters() async throws {
         let root = try Scratch.makeDirectory(under: NSTemporaryDirectory())

@@ -17,8 +17,10 @@ import Foundation
 /// In the state directory:
 ///
 /// * `ledger` — `Ledger`: a checkpoint of the whole state followed by change records (`StateChange`s as JSON),
-///   each record written twice with its own checksums. A commit appends one record; commits queued while another
-///   is being written share its write and its fdatasync (group commit: `enqueue` then `waitDurable`).
+///   each record written twice with its own checksums. Commits queued while another batch is being written form the
+///   next batch (group commit: `enqueue` then `waitDurable` or `durable`), which appends one record, the changes
+///   from the last durable state to the batch's last state, with one write and one fdatasync. The changes are worked
+///   out and encoded by the writer, once per batch, not by each committer (the service actor).
 /// * `region<R>.labels` — region R's label area, brought in line with the journal after its records are durable,
 ///   off the commit path, with the kernel's two-pass protocol: each device range is one label (uuid, name, region
 ///   offset as `dpa`, length, alignment). `daxpool read-labels` and `ndctl read-labels`-style tools read it. The
@@ -96,10 +98,10 @@ public final class LedgerStateStore: StateStore {
         var areaInfos: [Int: LabelStateStore.AreaInfo] = [:]
     }
 
-    /// One queued record.
+    /// One queued commit: the state it leads to. The journal writer turns a batch of them into one record, the
+    /// changes from the last durable state to the batch's last state.
     struct Pending: Sendable {
         var ticket: UInt64
-        var payload: [UInt8]
         var snapshot: PoolSnapshot
     }
 
@@ -203,8 +205,9 @@ public final class LedgerStateStore: StateStore {
         writeLabels()
     }
 
-    /// Queues the changes from the last queued state to `snapshot`, in call order, after checking that the labels
-    /// can hold it; nothing is written yet.
+    /// Queues `snapshot` as the state after the last queued one, in call order, after checking that the labels can
+    /// hold it; nothing is written yet. The changes are worked out and encoded by the journal writer, once per
+    /// batch of commits (`writeQueued`): the caller (the service actor) only compares and checks.
     ///
     /// - Returns: The ticket `waitDurable` takes.
     /// - Throws: What `commit` throws before it writes.
@@ -213,13 +216,11 @@ public final class LedgerStateStore: StateStore {
         return try queue.withLock { queue throws(LabelStateStoreError) -> UInt64 in
             guard var state = queue else { return 0 }
             if let failure = state.failure { throw failure }
-            let changes = state.snapshot.changes(to: snapshot)
             let firstEver = state.nextTicket == 1 && state.durableTicket == 0
-            guard !changes.isEmpty || firstEver else { return state.nextTicket - 1 }
+            guard snapshot != state.snapshot || firstEver else { return state.nextTicket - 1 }
             try refuseOverwritingKeptAreas(snapshot, state)
             try checkRoom(snapshot, state)
-            let payload = try Self.encode(changes)
-            state.pending.append(Pending(ticket: state.nextTicket, payload: payload, snapshot: snapshot))
+            state.pending.append(Pending(ticket: state.nextTicket, snapshot: snapshot))
             state.nextTicket += 1
             state.snapshot = snapshot
             queue = state
@@ -314,14 +315,14 @@ public final class LedgerStateStore: StateStore {
     /// - Returns: Whether any record was queued.
     func writeQueued() throws(LabelStateStoreError) -> Bool {
         try journal.withLock { journal throws(LabelStateStoreError) -> Bool in
-            let batch = queue.withLock { queue -> [Pending] in
+            let (batch, base) = queue.withLock { queue -> ([Pending], PoolSnapshot?) in
                 let batch = queue?.pending ?? []
                 queue?.pending = []
-                return batch
+                return (batch, queue?.durable)
             }
             guard let last = batch.last else { return false }
             do throws(LabelStateStoreError) {
-                try write(batch, &journal)
+                try write(last.snapshot, after: base, &journal)
             } catch {
                 queue.withLock { $0?.failure = error }
                 throw error
@@ -334,18 +335,22 @@ public final class LedgerStateStore: StateStore {
         }
     }
 
-    /// Appends `batch` to the journal in one write and one fdatasync; a journal without a record gets a checkpoint of
-    /// the last state instead.
-    func write(_ batch: [Pending], _ journal: inout Journal) throws(LabelStateStoreError) {
-        guard let last = batch.last else { return }
+    /// Appends the changes from `base` (the last durable state) to `last` (a batch's last state) to the journal as one
+    /// record, in one write and one fdatasync; a journal without a record gets a checkpoint of `last` instead. A batch
+    /// whose commits cancel out writes nothing.
+    func write(_ last: PoolSnapshot, after base: PoolSnapshot?, _ journal: inout Journal) throws(LabelStateStoreError)
+    {
         if journal.ledger == nil {
             try labels.ensureDirectory()
-            journal.ledger = try createLedger(checkpoint: last.snapshot)
+            journal.ledger = try createLedger(checkpoint: last)
         } else if let ledger = journal.ledger, !journal.committed {
-            try compact(ledger, last.snapshot)
+            try compact(ledger, last)
         } else if let ledger = journal.ledger {
+            let changes = (base ?? PoolSnapshot(regions: [])).changes(to: last)
+            guard !changes.isEmpty else { return }
+            let payload = try Self.encode(changes)
             do throws(LedgerError) {
-                _ = try ledger.append(contentsOf: batch.map(\.payload))
+                _ = try ledger.append(payload)
             } catch {
                 throw .ledger(path: ledgerPath, reason: "\(error)")
             }
