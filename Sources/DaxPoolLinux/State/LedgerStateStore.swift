@@ -338,8 +338,7 @@ public final class LedgerStateStore: StateStore {
     /// Appends the changes from `base` (the last durable state) to `last` (a batch's last state) to the journal as one
     /// record, in one write and one fdatasync; a journal without a record gets a checkpoint of `last` instead. A batch
     /// whose commits cancel out writes nothing.
-    func write(_ last: PoolSnapshot, after base: PoolSnapshot?, _ journal: inout Journal) throws(LabelStateStoreError)
-    {
+    func write(_ last: PoolSnapshot, after base: PoolSnapshot?, _ journal: inout Journal) throws(LabelStateStoreError) {
         if journal.ledger == nil {
             try labels.ensureDirectory()
             journal.ledger = try createLedger(checkpoint: last)
