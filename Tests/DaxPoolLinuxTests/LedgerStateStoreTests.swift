@@ -497,6 +497,69 @@ struct LedgerStateStoreTests {
         print("ledger store crash test: \(outcomes.before) recovered the state before, \(outcomes.after) after")
         #expect(outcomes.before > 0 && outcomes.after > 0)
     }
+
+    @Test("a batch of queued commits cut at every byte of its write comes back whole or not at all, never in between")
+    func batchCutEverywhere() throws {
+        let root = try Scratch.makeDirectory()
+        defer { Scratch.remove(root) }
+        let template = "\(root)/template"
+        let trial = "\(root)/trial"
+        let states = try Self.steps().map(\.state)
+        let start = LedgerStateStore(directory: template, areaSize: Self.areaSize)
+        _ = try start.load()
+        for state in states[...1] { try start.commit(state) }
+        let before = states[1]
+        let batch = Array(states[2...4])
+
+        /// Queues the batch and waits for its last ticket (which fails once the writes are cut).
+        func commitBatch(_ store: LedgerStateStore) throws {
+            let tickets = try batch.map { try store.enqueue($0) }
+            try store.waitDurable(try #require(tickets.last))
+            store.flushLabels()
+        }
+
+        let recorder = CuttingInterposerFake()
+        try LabelStateStoreCrashTests.copy(template, to: trial)
+        let measuring = LedgerStateStore(directory: trial, areaSize: Self.areaSize, interposer: recorder)
+        #expect(try measuring.load() == before)
+        recorder.arm(budget: nil)
+        try commitBatch(measuring)
+        let journalWrites = recorder.writes.filter { $0.path.hasSuffix("/ledger") }
+        #expect(journalWrites.count == 1, "the batch is one write to the journal: \(journalWrites)")
+        var budgets: [Int] = []
+        var offset = 0
+        for write in recorder.writes {
+            budgets += LabelStateStoreCrashTests.cuts(within: write.count).map { offset + $0 }
+            offset += write.count
+        }
+        var outcomes = (before: 0, after: 0)
+        for budget in budgets {
+            try LabelStateStoreCrashTests.copy(template, to: trial)
+            let interposer = CuttingInterposerFake()
+            let store = LedgerStateStore(directory: trial, areaSize: Self.areaSize, interposer: interposer)
+            _ = try store.load()
+            interposer.arm(budget: budget)
+            _ = try? commitBatch(store)
+            let reopened = LedgerStateStore(directory: trial, areaSize: Self.areaSize)
+            let recovered: PoolSnapshot?
+            do {
+                recovered = try reopened.load()
+            } catch {
+                Issue.record("cut at \(budget) of \(offset): load failed: \(error)")
+                continue
+            }
+            #expect(!reopened.takeFindings().contains { $0.kind == .degraded }, "cut at \(budget)")
+            if recovered == before {
+                outcomes.before += 1
+            } else if recovered == batch.last {
+                outcomes.after += 1
+            } else {
+                Issue.record("cut at \(budget) of \(offset) recovered a state inside the batch, or none")
+            }
+        }
+        print("ledger batch crash test: \(outcomes.before) recovered the state before, \(outcomes.after) the batch's last")
+        #expect(outcomes.before > 0 && outcomes.after > 0)
+    }
 }
 
 /// The model the suspended committers change together with the store's queue, and what they saw.
