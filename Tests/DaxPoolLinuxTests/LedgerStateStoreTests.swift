@@ -557,7 +557,7 @@ struct LedgerStateStoreTests {
                 Issue.record("cut at \(budget) of \(offset) recovered a state inside the batch, or none")
             }
         }
-        print("ledger batch crash test: \(outcomes.before) recovered the state before, \(outcomes.after) the batch's last")
+        print("ledger batch crash test: \(outcomes.before) came back before the batch, \(outcomes.after) with it")
         #expect(outcomes.before > 0 && outcomes.after > 0)
     }
 }
