@@ -436,6 +436,44 @@ struct LedgerStateStoreTests {
         #expect(!Scratch.exists("\(trial)/ledger"))
     }
 
+    /// Where the crash tests cut `writes` (a few places within each, `LabelStateStoreCrashTests.cuts`), as byte counts
+    /// from the first write's start, and how many bytes the writes hold in all.
+    static func cutBudgets(_ writes: [CuttingInterposerFake.Write]) -> (budgets: [Int], total: Int) {
+        var budgets: [Int] = []
+        var total = 0
+        for write in writes {
+            budgets += LabelStateStoreCrashTests.cuts(within: write.count).map { total + $0 }
+            total += write.count
+        }
+        return (budgets, total)
+    }
+
+    /// Copies `template` to `trial`, runs `change` on a store of `trial` whose writes stop after `budget` bytes (a crash
+    /// there), and starts a store on what is left. Returns that store and the state it loaded, or `nil` (an issue
+    /// recorded) when the load failed; a region that came up degraded is recorded as an issue too. `context` starts
+    /// the issues' messages.
+    static func reopenedAfterCut(
+        _ context: String, template: String, trial: String, budget: Int, of total: Int,
+        _ change: (LedgerStateStore) throws -> Void
+    ) throws -> (store: LedgerStateStore, state: PoolSnapshot?)? {
+        try LabelStateStoreCrashTests.copy(template, to: trial)
+        let interposer = CuttingInterposerFake()
+        let store = LedgerStateStore(directory: trial, areaSize: areaSize, interposer: interposer)
+        _ = try store.load()
+        interposer.arm(budget: budget)
+        try? change(store)
+        let reopened = LedgerStateStore(directory: trial, areaSize: areaSize)
+        let recovered: PoolSnapshot?
+        do {
+            recovered = try reopened.load()
+        } catch {
+            Issue.record("\(context)cut at \(budget) of \(total): load failed: \(error)")
+            return nil
+        }
+        #expect(!reopened.takeFindings().contains { $0.kind == .degraded }, "\(context)cut at \(budget) of \(total)")
+        return (reopened, recovered)
+    }
+
     @Test("a crash at every write of every commit recovers the state before or after, sound, with labels in line")
     func cutEverywhere() throws {
         let root = try Scratch.makeDirectory()
@@ -452,28 +490,13 @@ struct LedgerStateStoreTests {
             #expect(try measuring.load() == before)
             recorder.arm(budget: nil)
             try measuring.commit(after)
-            var budgets: [Int] = []
-            var start = 0
-            for write in recorder.writes {
-                budgets += LabelStateStoreCrashTests.cuts(within: write.count).map { start + $0 }
-                start += write.count
-            }
+            let (budgets, start) = Self.cutBudgets(recorder.writes)
             for budget in budgets {
-                try LabelStateStoreCrashTests.copy(template, to: trial)
-                let interposer = CuttingInterposerFake()
-                let store = LedgerStateStore(directory: trial, areaSize: Self.areaSize, interposer: interposer)
-                _ = try store.load()
-                interposer.arm(budget: budget)
-                _ = try? store.commit(after)
-                let reopened = LedgerStateStore(directory: trial, areaSize: Self.areaSize)
-                let recovered: PoolSnapshot?
-                do {
-                    recovered = try reopened.load()
-                } catch {
-                    Issue.record("\(name): cut at \(budget) of \(start): load failed: \(error)")
-                    continue
-                }
-                #expect(!reopened.takeFindings().contains { $0.kind == .degraded }, "\(name): cut at \(budget)")
+                guard
+                    let (reopened, recovered) = try Self.reopenedAfterCut(
+                        "\(name): ", template: template, trial: trial, budget: budget, of: start,
+                        { try $0.commit(after) })
+                else { continue }
                 if recovered == before {
                     outcomes.before += 1
                 } else if recovered == after {
@@ -526,29 +549,13 @@ struct LedgerStateStoreTests {
         try commitBatch(measuring)
         let journalWrites = recorder.writes.filter { $0.path.hasSuffix("/ledger") }
         #expect(journalWrites.count == 1, "the batch is one write to the journal: \(journalWrites)")
-        var budgets: [Int] = []
-        var offset = 0
-        for write in recorder.writes {
-            budgets += LabelStateStoreCrashTests.cuts(within: write.count).map { offset + $0 }
-            offset += write.count
-        }
+        let (budgets, offset) = Self.cutBudgets(recorder.writes)
         var outcomes = (before: 0, after: 0)
         for budget in budgets {
-            try LabelStateStoreCrashTests.copy(template, to: trial)
-            let interposer = CuttingInterposerFake()
-            let store = LedgerStateStore(directory: trial, areaSize: Self.areaSize, interposer: interposer)
-            _ = try store.load()
-            interposer.arm(budget: budget)
-            _ = try? commitBatch(store)
-            let reopened = LedgerStateStore(directory: trial, areaSize: Self.areaSize)
-            let recovered: PoolSnapshot?
-            do {
-                recovered = try reopened.load()
-            } catch {
-                Issue.record("cut at \(budget) of \(offset): load failed: \(error)")
-                continue
-            }
-            #expect(!reopened.takeFindings().contains { $0.kind == .degraded }, "cut at \(budget)")
+            guard
+                let (_, recovered) = try Self.reopenedAfterCut(
+                    "", template: template, trial: trial, budget: budget, of: offset, commitBatch)
+            else { continue }
             if recovered == before {
                 outcomes.before += 1
             } else if recovered == batch.last {

@@ -20,7 +20,7 @@ struct CallerMistakeTests {
     @Test("a device with the all-zero uuid answers 400 bad_request naming the uuid, and nothing is made")
     func zeroUUID() async throws {
         let backend = RecordingBackendFake()
-        try await Self.withServer(backends: [backend, RefusingBackendFake()]) { client, service in
+        try await RouterCalls.withServer(backends: [backend, RefusingBackendFake()]) { client, service in
             let uuid = "00000000-0000-0000-0000-000000000000"
             let (status, error) = try await RouterCalls.send(
                 client, "POST", "/v1/devices", #"{"size":"8M","uuid":"\#(uuid)"}"#)
@@ -54,7 +54,7 @@ struct CallerMistakeTests {
         ]
         for (refusal, expected, code) in cases {
             let refusing = RefusingBackendFake(refusal)
-            try await Self.withServer(backends: [RecordingBackendFake(), refusing]) { client, service in
+            try await RouterCalls.withServer(backends: [RecordingBackendFake(), refusing]) { client, service in
                 let (status, error) = try await RouterCalls.send(
                     client, "POST", "/v1/regions", #"{"backend":"devdax","dax_region":5}"#)
                 #expect(status == expected, "\(refusal): \(String(describing: error))")
@@ -66,24 +66,6 @@ struct CallerMistakeTests {
     }
 
     // MARK: - Helpers
-
-    /// Runs `body` against a daemon's router on a fresh socket, with a 256 MiB default shm region.
-    static func withServer(
-        backends: [any MemoryBackend], _ body: (DaxPoolClient, PoolService) async throws -> Void
-    ) async throws {
-        let socket = "/tmp/daxpool-mistakes-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
-        let service = try await PoolService(
-            backends: backends,
-            store: InMemoryStateStoreFake(),
-            settings: PoolSettings(defaultRegionSize: .mebibytes(256), shmRoot: "/fake", hugetlbRoot: "/fake"),
-            logger: Logger(label: "test"),
-            watcher: ProcessWatcherFake()
-        )
-        let app = buildApplication(service: service, socketPath: socket, logger: Logger(label: "test"))
-        try await RouterCalls.serving(app, socket: socket) { client in
-            try await body(client, service)
-        }
-    }
 
 }
 

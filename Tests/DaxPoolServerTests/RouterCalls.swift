@@ -1,8 +1,11 @@
 import DaxPoolAPI
 import DaxPoolClient
+import DaxPoolCore
+import DaxPoolServer
 import DaxPoolTestSupport
 import Foundation
 import Hummingbird
+import Logging
 import Testing
 
 /// Calls to a daemon served on a Unix socket in the test process, for the suites that drive the real router.
@@ -16,6 +19,25 @@ enum RouterCalls {
             try DaxPoolClient(socketPath: socket).raw(method: method, path: path, body: Array(body.utf8))
         }
         return (status, try? JSONDecoder().decode(ErrorBody.self, from: Data(bytes)))
+    }
+
+    /// Runs `body` against a daemon's router on a fresh socket, with a 256 MiB default shm region on `backends` and
+    /// the state kept in memory.
+    static func withServer(
+        backends: [any MemoryBackend], _ body: (DaxPoolClient, PoolService) async throws -> Void
+    ) async throws {
+        let socket = "/tmp/daxpool-router-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        let service = try await PoolService(
+            backends: backends,
+            store: InMemoryStateStoreFake(),
+            settings: PoolSettings(defaultRegionSize: .mebibytes(256), shmRoot: "/fake", hugetlbRoot: "/fake"),
+            logger: Logger(label: "test"),
+            watcher: ProcessWatcherFake()
+        )
+        let app = buildApplication(service: service, socketPath: socket, logger: Logger(label: "test"))
+        try await serving(app, socket: socket) { client in
+            try await body(client, service)
+        }
     }
 
     /// Runs `app` (serving on `socket`), waits until it answers `/v1/health`, and runs `body` with a client of it;

@@ -4,7 +4,6 @@ import DaxPoolCore
 import DaxPoolServer
 import DaxPoolTestSupport
 import Foundation
-import Logging
 import Testing
 
 #if canImport(Glibc)
@@ -65,16 +64,8 @@ struct SharedEventLoopTests {
         "a tenant that pipelines requests and never reads the answers, and one that stops mid-request, hold up no one else"
     )
     func stalledTenantsHoldUpNoOne() async throws {
-        let socket = "/tmp/daxpool-loop-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
-        let service = try await PoolService(
-            backends: [RecordingBackendFake()],
-            store: InMemoryStateStoreFake(),
-            settings: PoolSettings(defaultRegionSize: .mebibytes(256), shmRoot: "/fake", hugetlbRoot: "/fake"),
-            logger: Logger(label: "test"),
-            watcher: ProcessWatcherFake()
-        )
-        let app = buildApplication(service: service, socketPath: socket, logger: Logger(label: "test"))
-        try await RouterCalls.serving(app, socket: socket) { client in
+        try await RouterCalls.withServer(backends: [RecordingBackendFake()]) { client, _ in
+            let socket = client.socketPath
             let flooder = try Self.connect(socket)
             let halfway = try Self.connect(socket)
             defer {
@@ -90,9 +81,8 @@ struct SharedEventLoopTests {
             #expect(partial.withUnsafeBytes { write(halfway, $0.baseAddress, $0.count) } == partial.count)
 
             // Meanwhile another client is served in full, on the same event loop.
-            let socketPath = client.socketPath
             let answered = try await RouterCalls.blocking {
-                let other = DaxPoolClient(socketPath: socketPath)
+                let other = DaxPoolClient(socketPath: socket)
                 var answered = 0
                 for _ in 0..<20 {
                     let device = try other.createDevice(CreateDeviceRequest(size: .mebibytes(2)))
